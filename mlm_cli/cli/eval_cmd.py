@@ -1,0 +1,48 @@
+"""`mlm eval`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from mlm_cli.cli import console
+from mlm_cli.cli.options import BACKEND_OPTION, DATA_HELP, use_backend
+
+EPILOG = "Examples:\n\n  mlm eval --preset my-bert --data heldout.txt\n\n  mlm eval --preset my-bert --data heldout.jsonl --json | jq .perplexity"
+
+
+def evaluate(
+    preset: str = typer.Option(..., "--preset", "-p", help="Model to evaluate: a run directory, preset directory or handle."),
+    data: list[str] = typer.Option(..., "--data", "-d", help=DATA_HELP),
+    text_column: str = typer.Option("text", help="Column holding the text in JSONL/CSV/Parquet/Hub data."),
+    sequence_length: int = typer.Option(None, help="Tokens per sequence [default: the preset's]."),
+    batch_size: int = typer.Option(32, help="Sequences per batch."),
+    max_batches: int = typer.Option(None, help="Stop after this many batches."),
+    packing: bool = typer.Option(True, "--packing/--no-packing", help="Concatenate documents into full sequences."),
+    mask_rate: float = typer.Option(None, help="Fraction of tokens to mask [default: the preset's]."),
+    encoding_errors: str = typer.Option("strict", help="strict or replace (invalid UTF-8)."),
+    precision: str = typer.Option("float32", help="float32, mixed_bfloat16, mixed_float16 or auto."),
+    backend: str = BACKEND_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Masked-token loss, accuracy and perplexity on a corpus (fixed mask seed: repeatable)."""
+    use_backend(backend)
+    from mlm_cli.workflows.evaluate import EvalOptions
+    from mlm_cli.workflows.evaluate import evaluate as run_evaluation
+
+    result = run_evaluation(
+        EvalOptions(
+            preset=preset, data=list(data), text_column=text_column, sequence_length=sequence_length, batch_size=batch_size,
+            max_batches=max_batches, packing=packing, mask_rate=mask_rate, encoding_errors=encoding_errors,
+            precision=None if precision == "auto" else precision,
+        )
+    )
+    if as_json:
+        console.stdout.print(json.dumps(result, indent=2), markup=False)
+        return
+    console.stdout.print(
+        f"loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  perplexity {result['perplexity']:.3f}  "
+        f"masked tokens {result['masked_tokens']:,}  tokens {result['tokens']:,}",
+        markup=False,
+    )

@@ -1,0 +1,31 @@
+"""`mlm export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from mlm_cli.cli import console
+from mlm_cli.cli.options import BACKEND_OPTION, use_backend
+
+EPILOG = "Examples:\n\n  mlm export --preset my-bert --output my-bert-release\n\n  mlm export --preset my-bert --output my-bert-bf16 --dtype bfloat16"
+
+
+def export(
+    preset: str = typer.Option(..., "--preset", "-p", help="Model to export: a run directory, preset directory or handle."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory for the exported preset."),
+    dtype: str = typer.Option("float32", help="Weight dtype: float32, bfloat16 or float16."),
+    format: str = typer.Option("keras_hub", "--format", help="Output format: keras_hub."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
+    backend: str = BACKEND_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write a clean, shareable preset (no optimizer state or training files)."""
+    use_backend(backend)
+    from mlm_cli.workflows.export import ExportOptions
+    from mlm_cli.workflows.export import export as run_export
+
+    result = run_export(ExportOptions(preset=preset, output=output, dtype=dtype, format=format, overwrite=overwrite))
+    console.stdout.print(json.dumps(result, indent=2) if as_json else result["output"], markup=False)

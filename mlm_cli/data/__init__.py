@@ -1,0 +1,1 @@
+"""Text -> token ids -> packed, masked numpy batches. Never imports keras."""

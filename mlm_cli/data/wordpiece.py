@@ -1,0 +1,210 @@
+"""WordPiece encoding with keras_hub's exact token ids, on Hugging Face's Rust `tokenizers`.
+
+keras_hub pretokenizes in this order: strip accents (NFD, drop Mn) on the whole text;
+split on whitespace ([ \\t\\n\\r\\f], Cc, Cf — dropped) and punctuation / CJK characters
+(kept as words), never splitting special tokens when they may appear in strings;
+NFKC-casefold each word (except special tokens); then greedy longest-match WordPiece,
+where a word over 100 UTF-8 bytes or with an unmatched piece becomes the oov token.
+
+Pure-ASCII documents (the bulk of most corpora) go through an equivalent all-Rust
+pipeline; for ASCII, casefolding is lowercasing and NFKC/accent stripping do nothing.
+Other documents are pretokenized here in Python, exactly as above, and only their
+WordPiece step runs in Rust.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+import regex
+from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
+
+MAX_WORD_BYTES = 100
+
+WHITESPACE_PATTERN = r"[ \t\n\r\f]|\p{Cc}|\p{Cf}"
+PUNCTUATION_PATTERN = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
+CJK_PATTERN = (
+    r"[\u4E00-\u9FFF]|[\u3400-\u4DBF]|[\U00020000-\U0002A6DF]|[\U0002A700-\U0002B73F]"
+    r"|[\U0002B740-\U0002B81F]|[\U0002B820-\U0002CEAF]|[\uF900-\uFAFF]|[\U0002F800-\U0002FA1F]"
+)
+# Default_Ignorable_Code_Point ranges dropped by NFKC_Casefold.
+DEFAULT_IGNORABLE = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+_IGNORABLE = regex.compile(f"[{DEFAULT_IGNORABLE}]")
+
+
+def read_vocabulary(path: str | os.PathLike) -> list[str]:
+    """One token per line (UTF-8); only the line ending is stripped."""
+    data = open(path, "rb").read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: vocabulary is not valid UTF-8 (byte {error.start})") from None
+    tokens = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    if not tokens:
+        raise ValueError(f"{path}: vocabulary file is empty")
+    return tokens
+
+
+def casefold_nfkc(word: str) -> str:
+    """Unicode NFKC_Casefold: NFKC, full case folding, NFKC again, default ignorables removed."""
+    if word.isascii():
+        return word.lower()
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", word).casefold())
+    return _IGNORABLE.sub("", folded)
+
+
+def strip_accents(text: str) -> str:
+    """Decompose (NFD) and drop combining marks (category Mn)."""
+    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+
+
+class WordPieceEncoder:
+    """Text -> WordPiece ids, identical to keras_hub's WordPieceTokenizer for the same settings."""
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        *,
+        lowercase: bool = False,
+        strip_accents: bool = False,
+        split: bool = True,
+        split_on_cjk: bool = True,
+        suffix_indicator: str = "##",
+        oov_token: str = "[UNK]",
+        special_tokens: Sequence[str] | None = None,
+        special_tokens_in_strings: bool = False,
+    ) -> None:
+        self.vocabulary = list(vocabulary)
+        self._ids = {}
+        for index, token in enumerate(self.vocabulary):
+            if token in self._ids:
+                raise ValueError(f"vocabulary has the token {token!r} twice (lines {self._ids[token] + 1} and {index + 1})")
+            self._ids[token] = index
+        if oov_token not in self._ids:
+            raise ValueError(f"the oov token {oov_token!r} is not in the vocabulary")
+        self.lowercase = lowercase
+        self.strip_accents = strip_accents
+        self.split = split
+        self.split_on_cjk = split_on_cjk
+        self.suffix_indicator = suffix_indicator
+        self.oov_token = oov_token
+        protected = list(special_tokens or []) if (split and special_tokens_in_strings) else []
+        self.protected_tokens = [t for t in protected if t]
+        self._protected_set = set(self.protected_tokens)
+
+        delimiters = [WHITESPACE_PATTERN, PUNCTUATION_PATTERN] + ([CJK_PATTERN] if split_on_cjk else [])
+        keep = [PUNCTUATION_PATTERN] + ([CJK_PATTERN] if split_on_cjk else [])
+        if self.protected_tokens:
+            special = "|".join(regex.escape(t) for t in self.protected_tokens)
+            delimiters.insert(0, special)
+            keep.insert(0, special)
+        self._split_pattern = regex.compile("(" + "|".join(delimiters) + ")")
+        self._keep_pattern = regex.compile("|".join(keep))
+
+        self._wordpiece = Tokenizer(self._model())
+        self._ascii = Tokenizer(self._model())
+        if lowercase:
+            self._ascii.normalizer = normalizers.Lowercase()
+        if split:
+            self._ascii.pre_tokenizer = pre_tokenizers.Sequence([
+                pre_tokenizers.Split(Regex(WHITESPACE_PATTERN), behavior="removed"),
+                pre_tokenizers.Split(Regex(PUNCTUATION_PATTERN), behavior="isolated"),
+            ])
+        else:
+            self._ascii.pre_tokenizer = None
+        if self.protected_tokens:
+            self._ascii.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in self.protected_tokens])
+
+    def _model(self) -> models.WordPiece:
+        return models.WordPiece(
+            vocab=dict(self._ids),
+            unk_token=self.oov_token,
+            continuing_subword_prefix=self.suffix_indicator,
+            max_input_chars_per_word=MAX_WORD_BYTES,
+        )
+
+    # --- vocabulary -------------------------------------------------------------
+
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def token_to_id(self, token: str) -> int:
+        if token not in self._ids:
+            raise ValueError(f"token {token!r} is not in the vocabulary")
+        return self._ids[token]
+
+    def id_to_token(self, token_id: int) -> str:
+        if not 0 <= int(token_id) < len(self.vocabulary):
+            raise ValueError(f"token id {token_id} is outside the vocabulary (size {len(self.vocabulary)})")
+        return self.vocabulary[int(token_id)]
+
+    # --- encoding ---------------------------------------------------------------
+
+    def pretokenize(self, text: str) -> list[str]:
+        """keras_hub's pretokenization of one text, as words ready for WordPiece."""
+        if self.strip_accents and not text.isascii():
+            text = strip_accents(text)
+        if self.split:
+            pieces = self._split_pattern.split(text)
+            words = [p for i, p in enumerate(pieces) if p and (i % 2 == 0 or self._keep_pattern.fullmatch(p))]
+        else:
+            words = [text] if text else []
+        if self.lowercase:
+            words = [w if w in self._protected_set else casefold_nfkc(w) for w in words]
+        return [w if len(w.encode("utf-8")) <= MAX_WORD_BYTES else self.oov_token for w in words if w]
+
+    def _uses_rust_pipeline(self, text: str) -> bool:
+        # Without splitting a whole document is one word; the Python path checks its byte length.
+        return self.split and text.isascii()
+
+    def _encode_id_lists(self, texts: Sequence[str]) -> list[list[int]]:
+        fast = [i for i, t in enumerate(texts) if self._uses_rust_pipeline(t)]
+        slow = [i for i, t in enumerate(texts) if not self._uses_rust_pipeline(t)]
+        results: list[list[int]] = [[] for _ in texts]
+        if fast:
+            for index, encoding in zip(fast, self._ascii.encode_batch_fast([texts[i] for i in fast], add_special_tokens=False)):
+                results[index] = encoding.ids
+        if slow:
+            words = [self.pretokenize(texts[i]) for i in slow]
+            non_empty = [(i, w) for i, w in zip(slow, words) if w]
+            if non_empty:
+                encodings = self._wordpiece.encode_batch_fast([w for _, w in non_empty], is_pretokenized=True, add_special_tokens=False)
+                for (index, _), encoding in zip(non_empty, encodings):
+                    results[index] = encoding.ids
+        return results
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.asarray(self._encode_id_lists([text])[0], dtype=np.int32)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [np.asarray(ids, dtype=np.int32) for ids in self._encode_id_lists(list(texts))]
+
+    def encode_batch_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All ids concatenated (int32) and document offsets (int64, len(texts) + 1)."""
+        id_lists = self._encode_id_lists(list(texts))
+        lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+        offsets = np.zeros(len(id_lists) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.fromiter(itertools.chain.from_iterable(id_lists), dtype=np.int32, count=int(offsets[-1]))
+        return flat, offsets
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """Tokens joined by spaces, with suffix pieces merged onto the previous word."""
+        words: list[str] = []
+        prefix = self.suffix_indicator
+        for position, token_id in enumerate(np.asarray(ids).reshape(-1).tolist()):
+            token = self.id_to_token(token_id)
+            if position > 0 and words and len(token) > len(prefix) and token.startswith(prefix):
+                words[-1] += token[len(prefix):]
+            else:
+                words.append(token)
+        return " ".join(words)

@@ -1,0 +1,1 @@
+"""BERT: WordPiece tokenizer, post-layer-norm encoder, masked-LM task."""

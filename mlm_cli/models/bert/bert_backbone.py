@@ -1,0 +1,134 @@
+"""The BERT encoder: token + position + segment embeddings and post-layer-norm transformer blocks."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from mlm_cli.models.backbone import Backbone
+from mlm_cli.models.layers.embeddings import PositionEmbedding, TokenEmbedding
+from mlm_cli.models.layers.transformer_encoder import TransformerEncoderBlock
+
+
+def bert_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
+    """BERT's weight initialisation: truncated normal with standard deviation 0.02."""
+    return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+def gelu_tanh(x):
+    """GELU with the tanh approximation, as BERT's feed-forward layers use it."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+class BertBackbone(Backbone):
+    """BERT encoder network.
+
+    Inputs: dict of `token_ids` int [B, S], `segment_ids` int [B, S], `padding_mask` bool [B, S].
+    Outputs: dict of `sequence_output` [B, S, H] and `pooled_output` [B, H] (tanh dense on [CLS]).
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        num_layers: int,
+        num_heads: int,
+        hidden_dim: int,
+        intermediate_dim: int,
+        dropout: float = 0.1,
+        max_sequence_length: int = 512,
+        num_segments: int = 2,
+        dtype=None,
+        **kwargs,
+    ):
+        self.check_sizes(
+            vocabulary_size=vocabulary_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            max_sequence_length=max_sequence_length,
+            num_segments=num_segments,
+        )
+        self.check_dropout(dropout)
+        if hidden_dim % num_heads:
+            raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")
+        kwargs.setdefault("name", "bert_backbone")
+        super().__init__(dtype=dtype, **kwargs)
+        self.vocabulary_size = int(vocabulary_size)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.hidden_dim = int(hidden_dim)
+        self.intermediate_dim = int(intermediate_dim)
+        self.dropout = float(dropout)
+        self.max_sequence_length = int(max_sequence_length)
+        self.num_segments = int(num_segments)
+        policy = self.dtype_policy
+
+        self.token_embedding = TokenEmbedding(
+            vocabulary_size, hidden_dim, initializer=bert_initializer(), dtype=policy, name="token_embedding"
+        )
+        self.position_embedding = PositionEmbedding(
+            max_sequence_length, hidden_dim, initializer=bert_initializer(), dtype=policy, name="position_embedding"
+        )
+        self.segment_embedding = TokenEmbedding(
+            num_segments, hidden_dim, initializer=bert_initializer(), dtype=policy, name="segment_embedding"
+        )
+        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=1e-12, dtype=policy, name="embeddings_norm")
+        self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=policy, name="embeddings_dropout")
+        self.encoder_blocks = [
+            TransformerEncoderBlock(
+                hidden_dim,
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                activation=gelu_tanh,
+                layer_norm_epsilon=1e-12,
+                kernel_initializer=bert_initializer(),
+                dtype=policy,
+                name=f"encoder_block_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.pooler = keras.layers.Dense(
+            hidden_dim, activation="tanh", kernel_initializer=bert_initializer(), dtype=policy, name="pooler"
+        )
+        self.build_all()
+
+    def build_all(self) -> None:
+        """Create every variable now, so weights can be loaded without a forward pass."""
+        hidden = (None, self.hidden_dim)
+        self.token_embedding.build()
+        self.position_embedding.build()
+        self.segment_embedding.build()
+        self.embeddings_norm.build(hidden)
+        for block in self.encoder_blocks:
+            block.build(hidden)
+        self.pooler.build(hidden)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        token_ids = inputs["token_ids"]
+        padding_mask = ops.cast(inputs["padding_mask"], "bool")
+        segment_ids = inputs.get("segment_ids")
+        if segment_ids is None:
+            segment_ids = ops.zeros_like(token_ids)
+        x = self.token_embedding(token_ids) + self.segment_embedding(segment_ids)
+        x = x + self.position_embedding(x)
+        x = self.embeddings_norm(x)
+        x = self.embeddings_dropout(x, training=training)
+        for block in self.encoder_blocks:
+            x = block(x, padding_mask, training=training)
+        return {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}
+
+    def get_config(self) -> dict:
+        return {
+            **self.base_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "max_sequence_length": self.max_sequence_length,
+            "num_segments": self.num_segments,
+        }

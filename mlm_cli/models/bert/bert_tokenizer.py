@@ -1,0 +1,182 @@
+"""BERT's WordPiece tokenizer, configured like keras_hub's BertTokenizer (no keras needed)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mlm_cli.data.wordpiece import WordPieceEncoder, read_vocabulary
+
+VOCABULARY_FILE = "vocabulary.txt"
+BERT_SPECIAL_TOKENS = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "mask": "[MASK]"}
+
+
+class BertTokenizer:
+    """WordPiece tokenizer with BERT's special tokens ([CLS], [SEP], [PAD], [MASK]).
+
+    `vocabulary` is a list of tokens or the path of a one-token-a-line file;
+    `tokenize` / `__call__` map a string to an int32 array and a list of strings
+    to a list of arrays (or one [B, sequence_length] array when `sequence_length`
+    is set); token ids equal keras_hub's.
+    """
+
+    config_file_default = "tokenizer.json"
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str] | str | os.PathLike | None = None,
+        lowercase: bool = False,
+        strip_accents: bool = False,
+        split: bool = True,
+        suffix_indicator: str = "##",
+        oov_token: str = "[UNK]",
+        special_tokens: Sequence[str] | None = None,
+        special_tokens_in_strings: bool = False,
+        sequence_length: int | None = None,
+        name: str = "bert_tokenizer",
+        config_file: str = "tokenizer.json",
+        **kwargs,
+    ):
+        unknown = set(kwargs) - {"trainable", "dtype"}
+        if unknown:
+            raise ValueError(f"unknown tokenizer options: {', '.join(sorted(unknown))}")
+        self.name = name
+        self.config_file = config_file
+        self.lowercase = bool(lowercase)
+        self.strip_accents = bool(strip_accents)
+        self.split = bool(split)
+        self.suffix_indicator = suffix_indicator
+        self.oov_token = oov_token
+        self.extra_special_tokens = list(special_tokens) if special_tokens else None
+        self.special_tokens_in_strings = bool(special_tokens_in_strings)
+        self.sequence_length = sequence_length
+        self.encoder: WordPieceEncoder | None = None
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+
+    # --- vocabulary ---------------------------------------------------------
+
+    def set_vocabulary(self, vocabulary: Sequence[str] | str | os.PathLike) -> None:
+        """Use `vocabulary` (tokens, or a file path); BERT's special tokens must be in it."""
+        if isinstance(vocabulary, (str, os.PathLike)):
+            vocabulary = read_vocabulary(vocabulary)
+        vocabulary = list(vocabulary)
+        missing = [t for t in self.special_tokens if t not in set(vocabulary)]
+        if missing:
+            raise ValueError(f"the vocabulary lacks BERT's special tokens {missing}")
+        self.encoder = WordPieceEncoder(
+            vocabulary,
+            lowercase=self.lowercase,
+            strip_accents=self.strip_accents,
+            split=self.split,
+            suffix_indicator=self.suffix_indicator,
+            oov_token=self.oov_token,
+            special_tokens=self.special_tokens,
+            special_tokens_in_strings=self.special_tokens_in_strings,
+        )
+        ids = {key: self.encoder.token_to_id(token) for key, token in BERT_SPECIAL_TOKENS.items()}
+        self.cls_token_id, self.sep_token_id = ids["cls"], ids["sep"]
+        self.pad_token_id, self.mask_token_id = ids["pad"], ids["mask"]
+
+    @property
+    def special_tokens(self) -> list[str]:
+        tokens = list(BERT_SPECIAL_TOKENS.values())
+        return tokens + [t for t in (self.extra_special_tokens or []) if t not in tokens]
+
+    @property
+    def special_token_ids(self) -> list[int]:
+        """Ids that masking never selects: [CLS], [SEP], [PAD], [MASK] and any extra special tokens."""
+        return [self._encoder.token_to_id(t) for t in self.special_tokens]
+
+    @property
+    def _encoder(self) -> WordPieceEncoder:
+        if self.encoder is None:
+            raise ValueError("this tokenizer has no vocabulary yet: pass `vocabulary=` or load it from a preset")
+        return self.encoder
+
+    def vocabulary_size(self) -> int:
+        return self._encoder.vocabulary_size()
+
+    def get_vocabulary(self) -> list[str]:
+        return list(self._encoder.vocabulary)
+
+    def token_to_id(self, token: str) -> int:
+        return self._encoder.token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str:
+        return self._encoder.id_to_token(token_id)
+
+    # --- tokenizing ---------------------------------------------------------
+
+    def tokenize(self, inputs):
+        """A string -> int32 ids; a list of strings -> list of id arrays (or a padded 2-D array)."""
+        if isinstance(inputs, (str, bytes)):
+            ids = self._encoder.encode(_as_text(inputs))
+            return self._fit_length(ids) if self.sequence_length else ids
+        texts = [_as_text(t) for t in np.asarray(inputs, dtype=object).reshape(-1).tolist()]
+        encoded = self._encoder.encode_batch(texts)
+        if self.sequence_length:
+            return np.stack([self._fit_length(ids) for ids in encoded]) if encoded else np.zeros((0, self.sequence_length), np.int32)
+        return encoded
+
+    __call__ = tokenize
+
+    def _fit_length(self, ids: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.sequence_length, dtype=np.int32)
+        ids = ids[: self.sequence_length]
+        out[: len(ids)] = ids
+        return out
+
+    def detokenize(self, ids):
+        """Ids -> text (words joined by spaces, WordPiece suffixes merged)."""
+        array = np.asarray(ids)
+        if array.ndim <= 1:
+            return self._encoder.decode(array.reshape(-1))
+        return [self._encoder.decode(row) for row in array]
+
+    # --- config and assets ----------------------------------------------------
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "trainable": True,
+            "dtype": "int32",
+            "config_file": self.config_file,
+            "vocabulary": None,
+            "sequence_length": self.sequence_length,
+            "lowercase": self.lowercase,
+            "strip_accents": self.strip_accents,
+            "split": self.split,
+            "suffix_indicator": self.suffix_indicator,
+            "oov_token": self.oov_token,
+            "special_tokens": self.extra_special_tokens,
+            "special_tokens_in_strings": self.special_tokens_in_strings,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "BertTokenizer":
+        return cls(**config)
+
+    asset_files = (VOCABULARY_FILE,)
+
+    def save_assets(self, directory: str | os.PathLike) -> None:
+        """Write the vocabulary file into `directory` (a preset's assets/tokenizer/)."""
+        path = Path(directory) / VOCABULARY_FILE
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            for token in self._encoder.vocabulary:
+                f.write(token + "\n")
+
+    def load_assets(self, directory: str | os.PathLike) -> None:
+        """Read the vocabulary from `directory` (a preset's assets/tokenizer/)."""
+        self.set_vocabulary(Path(directory) / VOCABULARY_FILE)
+
+
+def _as_text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if not isinstance(value, str):
+        raise TypeError(f"tokenizer inputs must be strings, got {type(value).__name__}")
+    return value

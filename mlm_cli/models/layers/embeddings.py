@@ -1,0 +1,56 @@
+"""Embedding layers: a token embedding that doubles as the output projection, and learned positions."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class TokenEmbedding(keras.layers.Layer):
+    """Token embedding whose matrix is also used, transposed, to project hidden states to logits."""
+
+    def __init__(self, vocabulary_size: int, hidden_dim: int, initializer="uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = int(vocabulary_size)
+        self.hidden_dim = int(hidden_dim)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.vocabulary_size, self.hidden_dim),
+            initializer=self.initializer,
+        )
+        self.built = True
+
+    def call(self, token_ids):
+        return ops.take(ops.cast(self.embeddings, self.compute_dtype), token_ids, axis=0)
+
+    def project(self, hidden):
+        """Logits over the vocabulary: hidden [..., H] times the transposed embedding."""
+        table = ops.cast(self.embeddings, hidden.dtype)
+        return ops.matmul(hidden, ops.transpose(table))
+
+
+class PositionEmbedding(keras.layers.Layer):
+    """Learned absolute position embeddings for the first `sequence_length` positions."""
+
+    def __init__(self, sequence_length: int, hidden_dim: int, initializer="uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = int(sequence_length)
+        self.hidden_dim = int(hidden_dim)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.sequence_length, self.hidden_dim),
+            initializer=self.initializer,
+        )
+        self.built = True
+
+    def call(self, inputs):
+        """Position embeddings [1, S, H] for inputs shaped [B, S, ...]."""
+        length = ops.shape(inputs)[1]
+        table = ops.cast(self.embeddings, self.compute_dtype)
+        return ops.expand_dims(table[:length], 0)

@@ -1,0 +1,48 @@
+"""The masked-LM head: predict vocabulary logits only at the masked positions."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from mlm_cli.models.layers.embeddings import TokenEmbedding
+
+
+class MaskedLMHead(keras.layers.Layer):
+    """Gather hidden states at `mask_positions`, transform, project with the tied embedding.
+
+    Logits are computed for the P selected positions only ([B, P, V]), never for
+    the whole sequence, and are returned in float32 for a stable loss.
+    """
+
+    def __init__(
+        self,
+        token_embedding: TokenEmbedding,
+        activation="gelu",
+        layer_norm_epsilon: float = 1e-5,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        # Shared with the backbone, not owned: bypass Keras's attribute tracking so
+        # the tied matrix is counted and saved once, as part of the backbone.
+        object.__setattr__(self, "token_embedding", token_embedding)
+        self.hidden_dim = token_embedding.hidden_dim
+        self.vocabulary_size = token_embedding.vocabulary_size
+        self.dense = keras.layers.Dense(
+            self.hidden_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="transform"
+        )
+        self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="transform_norm")
+
+    def build(self, input_shape=None):
+        self.dense.build((None, self.hidden_dim))
+        self.norm.build((None, self.hidden_dim))
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.vocabulary_size,), initializer="zeros")
+        self.built = True
+
+    def call(self, sequence_output, mask_positions):
+        positions = ops.expand_dims(ops.cast(mask_positions, "int32"), -1)
+        x = ops.take_along_axis(sequence_output, positions, axis=1)
+        x = self.norm(self.dense(x))
+        logits = self.token_embedding.project(x)
+        return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")

@@ -1,0 +1,145 @@
+"""The MaskedLM task: a backbone plus a masked-LM head, with keras_hub's public API."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import numpy as np
+
+from mlm_cli.models.layers.masked_lm_head import MaskedLMHead
+from mlm_cli.models.naming import snake_case
+
+
+class MaskedLM(keras.Model):
+    """Base class of masked-language-model tasks.
+
+    `MaskedLM.from_preset(dir)` builds whichever family the preset names;
+    `compile()` has task defaults; `fit` / `evaluate` / `predict` take raw strings
+    when a preprocessor is attached and preprocessed batches otherwise.
+    """
+
+    backbone_cls: type | None = None
+    preprocessor_cls: type | None = None
+    head_activation: Any = "gelu"
+    head_layer_norm_epsilon: float = 1e-5
+    default_learning_rate: float = 5e-5
+
+    def __init__(self, backbone, preprocessor=None, name: str | None = None, **kwargs):
+        kwargs.pop("trainable", None)
+        kwargs.pop("dtype", None)
+        super().__init__(name=name or self.default_name(), dtype=backbone.dtype_policy, **kwargs)
+        self.backbone = backbone
+        # The masked-LM loss never reaches the [CLS] pooler: freeze it instead of
+        # carrying optimizer slots (and a Keras warning) for weights without gradients.
+        pooler = getattr(backbone, "pooler", None)
+        if pooler is not None:
+            pooler.trainable = False
+        self.masked_lm_head = self.make_head(backbone)
+        self.masked_lm_head.build()
+        self.preprocessor = preprocessor
+        self.built = True
+
+    @classmethod
+    def default_name(cls) -> str:
+        return snake_case(cls.__name__)
+
+    def make_head(self, backbone) -> MaskedLMHead:
+        """The head; families override the activation, epsilon or initialiser."""
+        return MaskedLMHead(
+            backbone.token_embedding,
+            activation=self.head_activation,
+            layer_norm_epsilon=self.head_layer_norm_epsilon,
+            kernel_initializer=self.head_initializer(),
+            dtype=backbone.dtype_policy,
+            name="masked_lm_head",
+        )
+
+    def head_initializer(self):
+        return keras.initializers.TruncatedNormal(stddev=0.02)
+
+    def call(self, inputs, training=None):
+        outputs = self.backbone(inputs, training=training)
+        return self.masked_lm_head(outputs["sequence_output"], inputs["mask_positions"])
+
+    # --- training API -----------------------------------------------------------
+
+    def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
+        """Keras compile with task defaults for every argument left at "auto".
+
+        Defaults: Adam at 5e-5; sparse categorical cross-entropy from logits, averaged
+        over the real masked positions (padded selections have weight 0); weighted
+        sparse categorical accuracy.
+        """
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(self.default_learning_rate)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
+        if weighted_metrics == "auto":
+            weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
+        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        if self._is_text(x):
+            x = self._text_batches(x, batch_size or 32, shuffle=kwargs.pop("shuffle", True))
+            batch_size = None
+        validation = kwargs.get("validation_data")
+        if self._is_text(validation):
+            kwargs["validation_data"] = self._text_batches(validation, kwargs.get("validation_batch_size") or batch_size or 32, shuffle=False)
+            kwargs.pop("validation_batch_size", None)
+        return super().fit(x=x, y=y, batch_size=batch_size, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        if self._is_text(x):
+            x = self._text_batches(x, batch_size or 32, shuffle=False)
+            batch_size = None
+        return super().evaluate(x=x, y=y, batch_size=batch_size, **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        if self._is_text(x):
+            x = self._text_batches(x, batch_size or 32, shuffle=False, features_only=True)
+            batch_size = None
+        return super().predict(x, batch_size=batch_size, **kwargs)
+
+    def _is_text(self, x) -> bool:
+        if self.preprocessor is None or x is None:
+            return False
+        if isinstance(x, str):
+            return True
+        if isinstance(x, tuple) and x and all(_is_string_list(part) for part in x):
+            return True
+        return _is_string_list(x)
+
+    def _text_batches(self, texts, batch_size: int, shuffle: bool, features_only: bool = False):
+        from mlm_cli.models.text_batches import TextBatches
+
+        if isinstance(texts, str):
+            texts = [texts]
+        return TextBatches(texts, self.preprocessor, batch_size, shuffle=shuffle, features_only=features_only)
+
+    # --- presets ----------------------------------------------------------------
+
+    @classmethod
+    def from_preset(cls, preset: str | os.PathLike, load_weights: bool = True, **kwargs) -> "MaskedLM":
+        """Build the task a preset describes (any family on the base class); kwargs override config values."""
+        from mlm_cli.models.preset.loader import load_masked_lm
+
+        return load_masked_lm(preset, cls, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir: str | os.PathLike, overwrite: bool = False) -> None:
+        """Write this task as a keras_hub-format preset directory, atomically."""
+        from mlm_cli.models.preset.saver import save_masked_lm
+
+        save_masked_lm(self, preset_dir, overwrite=overwrite)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+def _is_string_list(x) -> bool:
+    if isinstance(x, (list, tuple)):
+        return bool(x) and all(isinstance(item, (str, bytes)) for item in x)
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "USO" and x.size > 0 and isinstance(x.reshape(-1)[0], (str, bytes, np.str_, np.bytes_))
+    return False

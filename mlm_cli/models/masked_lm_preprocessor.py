@@ -1,0 +1,149 @@
+"""Raw text -> masked-LM batches: tokenize, pack [CLS] ... [SEP], mask. Numpy only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlm_cli.data.masking import MaskGenerator, validate_masking_rates
+from mlm_cli.data.segments import TRUNCATION_STRATEGIES, pack_segments
+from mlm_cli.models.naming import snake_case
+
+
+class MaskedLMPreprocessor:
+    """Turns strings (or tuples of string segments) into `(x, y, sample_weight)`.
+
+    x: `token_ids`, `segment_ids`, `padding_mask`, `mask_positions`; y: `mask_ids`;
+    sample_weight: `mask_weights` — keras_hub's keys and dtypes. Masking draws from
+    a seeded generator, so a fixed `seed` gives reproducible batches.
+    """
+
+    tokenizer_cls: type | None = None
+    config_file_default = "preprocessor.json"
+
+    def __init__(
+        self,
+        tokenizer,
+        sequence_length: int = 512,
+        truncate: str = "round_robin",
+        mask_selection_rate: float = 0.15,
+        mask_selection_length: int = 96,
+        mask_token_rate: float = 0.8,
+        random_token_rate: float = 0.1,
+        seed: int | None = None,
+        name: str | None = None,
+        config_file: str = "preprocessor.json",
+        **kwargs,
+    ):
+        unknown = set(kwargs) - {"trainable", "dtype"}
+        if unknown:
+            raise ValueError(f"unknown preprocessor options: {', '.join(sorted(unknown))}")
+        if isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 3:
+            raise ValueError(f"sequence_length must be an integer >= 3, got {sequence_length!r}")
+        if truncate not in TRUNCATION_STRATEGIES:
+            raise ValueError(f"truncate must be one of {TRUNCATION_STRATEGIES}, got {truncate!r}")
+        validate_masking_rates(mask_selection_rate, mask_selection_length, mask_token_rate, random_token_rate)
+        self.tokenizer = tokenizer
+        self.name = name or self.default_name()
+        self.config_file = config_file
+        self.sequence_length = sequence_length
+        self.truncate = truncate
+        self.mask_selection_rate = float(mask_selection_rate)
+        self.mask_selection_length = int(mask_selection_length)
+        self.mask_token_rate = float(mask_token_rate)
+        self.random_token_rate = float(random_token_rate)
+        self.seed = seed
+        self._masker: MaskGenerator | None = None
+
+    @classmethod
+    def default_name(cls) -> str:
+        return snake_case(cls.__name__)
+
+    @property
+    def masker(self) -> MaskGenerator:
+        """The mask generator, created on first use (the tokenizer may get its vocabulary late)."""
+        if self._masker is None:
+            self._masker = MaskGenerator(
+                vocabulary_size=self.tokenizer.vocabulary_size(),
+                mask_token_id=self.tokenizer.mask_token_id,
+                unselectable_token_ids=self.tokenizer.special_token_ids,
+                selection_rate=self.mask_selection_rate,
+                selection_length=self.mask_selection_length,
+                mask_token_rate=self.mask_token_rate,
+                random_token_rate=self.random_token_rate,
+                seed=self.seed,
+            )
+        return self._masker
+
+    def pack(self, x) -> tuple[dict[str, np.ndarray], bool]:
+        """Tokenize and pack without masking; returns (features, was_batched)."""
+        segments, batched = _as_segments(x)
+        tokenized = [self.tokenizer.tokenize(seg) for seg in segments]
+        token_ids, segment_ids, padding_mask = pack_segments(
+            tokenized,
+            self.sequence_length,
+            start_id=self.tokenizer.cls_token_id,
+            end_id=self.tokenizer.sep_token_id,
+            pad_id=self.tokenizer.pad_token_id,
+            truncate=self.truncate,
+        )
+        return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}, batched
+
+    def mask(self, features: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Apply dynamic masking to packed features; returns (x, mask_ids, mask_weights)."""
+        masked = self.masker(features["token_ids"])
+        x = {
+            "token_ids": masked.token_ids,
+            "segment_ids": features["segment_ids"],
+            "padding_mask": features["padding_mask"],
+            "mask_positions": masked.mask_positions,
+        }
+        return x, masked.mask_ids, masked.mask_weights
+
+    def __call__(self, x, y=None, sample_weight=None):
+        """Strings -> (x, mask_ids, mask_weights); one string gives unbatched arrays."""
+        features, batched = self.pack(x)
+        x, mask_ids, mask_weights = self.mask(features)
+        if not batched:
+            x = {k: v[0] for k, v in x.items()}
+            mask_ids, mask_weights = mask_ids[0], mask_weights[0]
+        return x, mask_ids, mask_weights
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": True,
+            "dtype": "float32",
+            "config_file": self.config_file,
+            "sequence_length": self.sequence_length,
+            "truncate": self.truncate,
+            "mask_selection_rate": self.mask_selection_rate,
+            "mask_selection_length": self.mask_selection_length,
+            "mask_token_rate": self.mask_token_rate,
+            "random_token_rate": self.random_token_rate,
+        }
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs) -> "MaskedLMPreprocessor":
+        """Load the preprocessor (and its tokenizer) from a preset; kwargs override its config."""
+        from mlm_cli.models.preset.loader import load_preprocessor
+
+        return load_preprocessor(preset, cls, **kwargs)
+
+
+def _as_segments(x) -> tuple[list[list[str]], bool]:
+    """Normalise inputs to a list of segments, each a list of strings, plus whether they were batched."""
+    if isinstance(x, (str, bytes)):
+        return [[x]], False
+    if isinstance(x, tuple):
+        parts = [_as_segments(part) for part in x]
+        batched = parts[0][1]
+        segments = [p[0][0] for p in parts]
+        if len({len(s) for s in segments}) != 1:
+            raise ValueError("all segments in a tuple must have the same number of examples")
+        return segments, batched
+    array = np.asarray(x, dtype=object)
+    if array.ndim == 0:
+        return [[array.item()]], False
+    return [array.reshape(-1).tolist()], True

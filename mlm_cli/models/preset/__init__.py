@@ -1,0 +1,1 @@
+"""Reading and writing keras_hub-format preset directories, safely."""

@@ -1,0 +1,113 @@
+"""Write a masked-LM task as a keras_hub-format preset directory, atomically."""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlm_cli.errors import BadInputError
+from mlm_cli.models.preset.h5_weights import write_arrays
+from mlm_cli.models.preset.json_objects import object_json
+from mlm_cli.models.preset.registry import family_of_class
+
+KERAS_HUB_FORMAT_VERSION = "0.32.0"  # the keras_hub release whose preset format this writes
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=4))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_preset_files(model, directory: Path) -> None:
+    """Write every file of the preset into an existing empty `directory`."""
+    import keras
+
+    from mlm_cli import __version__
+
+    family = family_of_class(type(model))
+    if family is None:
+        raise TypeError(f"{type(model).__name__} is not a registered masked-LM class")
+    weights = importlib.import_module(f"mlm_cli.models.{family.name}.{family.name}_weights")
+    backbone = model.backbone
+    backbone_config = backbone.get_config()
+    # Mixed precision is a training choice, not part of the model: store the variables' dtype.
+    backbone_config["dtype"] = backbone.dtype_policy.variable_dtype
+    backbone_json = object_json(family, family.backbone, backbone_config)
+    _write_json(directory / "config.json", backbone_json)
+
+    objects = {"backbone": backbone_json, "name": model.name}
+    if model.preprocessor is not None:
+        preprocessor = model.preprocessor
+        tokenizer_json = object_json(family, family.tokenizer, preprocessor.tokenizer.get_config())
+        preprocessor_json = object_json(family, family.preprocessor, {**preprocessor.get_config(), "tokenizer": tokenizer_json})
+        # keras_hub orders the preprocessor's keys: base keys, tokenizer, then its own.
+        config = preprocessor_json["config"]
+        ordered = {k: config[k] for k in ("name", "trainable", "dtype", "tokenizer")}
+        preprocessor_json["config"] = {**ordered, **config}
+        _write_json(directory / "tokenizer.json", tokenizer_json)
+        _write_json(directory / "preprocessor.json", preprocessor_json)
+        objects = {"backbone": backbone_json, "preprocessor": preprocessor_json, "name": model.name}
+        assets = directory / "assets" / "tokenizer"
+        assets.mkdir(parents=True)
+        preprocessor.tokenizer.save_assets(assets)
+    _write_json(directory / "task.json", object_json(family, family.masked_lm, objects))
+
+    write_arrays(directory / "model.weights.h5", weights.export_backbone(backbone), weights.backbone_group_names(backbone.num_layers))
+    write_arrays(directory / "task.weights.h5", weights.export_head(model.masked_lm_head), weights.task_group_names())
+    _write_json(
+        directory / "metadata.json",
+        {
+            "keras_version": keras.__version__,
+            "keras_hub_version": KERAS_HUB_FORMAT_VERSION,
+            "mlm_version": __version__,
+            "parameter_count": backbone.parameter_count(),
+            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+            "tasks": ["MaskedLM"],
+        },
+    )
+
+
+def save_masked_lm(model, preset_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write into a temporary sibling directory, then rename it into place.
+
+    An existing non-empty `preset_dir` is replaced only with `overwrite=True`, and
+    only after the new preset is completely written.
+    """
+    target = Path(preset_dir).expanduser().absolute()
+    if target.exists() and not target.is_dir():
+        raise BadInputError(f"{target} exists and is not a directory", hint="choose another output path")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise BadInputError(f"{target} already exists and is not empty", hint="choose another directory or pass overwrite=True (--overwrite)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        write_preset_files(model, staging)
+        os.chmod(staging, 0o755)
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.rename(target, backup / "old")
+            os.rename(staging, target)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+        _fsync_directory(target.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

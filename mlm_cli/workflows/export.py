@@ -1,0 +1,37 @@
+"""`mlm export`: a clean, shareable preset (no optimizer state), optionally in a smaller dtype."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlm_cli.errors import BadInputError
+
+EXPORT_DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class ExportOptions:
+    preset: str
+    output: Path
+    dtype: str = "float32"
+    format: str = "keras_hub"
+    overwrite: bool = False
+
+
+def export(options: ExportOptions) -> dict:
+    """Load the preset and write it to `output` in keras_hub format with weights in `dtype`."""
+    from mlm_cli.workflows.model_setup import is_scratch_preset, load_masked_lm
+
+    if options.dtype not in EXPORT_DTYPES:
+        raise BadInputError(f"unsupported --dtype {options.dtype!r}", hint=f"use one of: {', '.join(EXPORT_DTYPES)}")
+    if options.format != "keras_hub":
+        raise BadInputError(f"unsupported --format {options.format!r}", hint="use keras_hub")
+    if is_scratch_preset(options.preset):
+        raise BadInputError(f"{options.preset} is a from-scratch preset without weights", hint="export a trained model")
+    output = Path(options.output).expanduser().absolute()
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not options.overwrite:
+        raise BadInputError(f"output {output} already exists", hint="pass --overwrite to replace it or choose another --output")
+    model = load_masked_lm(options.preset, precision=options.dtype)
+    model.save_to_preset(output, overwrite=options.overwrite)
+    return {"output": str(output), "dtype": options.dtype, "format": options.format, "parameters": model.backbone.parameter_count()}

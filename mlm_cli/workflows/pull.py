@@ -1,0 +1,41 @@
+"""`mlm pull`: fetch a preset into the cache (or a directory) and check that it loads."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlm_cli.errors import BadInputError
+
+
+@dataclass
+class PullOptions:
+    preset: str
+    output: Path | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+
+def pull(options: PullOptions) -> Path:
+    """Resolve and download the preset, verify it loads (config, tokenizer, weights shapes), return its path."""
+    from mlm_cli.hub import resolve
+    from mlm_cli.models.preset.loader import load_preprocessor, open_preset
+    from mlm_cli.models.preset.h5_weights import read_shapes
+
+    path = resolve(options.preset, progress=options.progress)
+    directory = open_preset(path)
+    load_preprocessor(directory)
+    read_shapes(directory.require("model.weights.h5"))
+    if options.output is None:
+        return path
+    output = Path(options.output).expanduser().absolute()
+    if output.exists() and not options.overwrite:
+        raise BadInputError(f"output {output} already exists", hint="pass --overwrite to replace it or choose another --output")
+    staging = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(path, staging, symlinks=False)
+    if output.exists():
+        shutil.rmtree(output)
+    staging.rename(output)
+    return output

@@ -1,0 +1,519 @@
+"""`mlm train`: stream a corpus through the masking pipeline into a MaskedLM, with checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlm_cli.errors import EXIT_INTERRUPTED, BadInputError, MlmError
+from mlm_cli.workflows.model_setup import MaskingOptions
+
+log = logging.getLogger("mlm")
+
+CONFIG_FILE = "train_config.json"
+METRICS_FILE = "metrics.jsonl"
+UNKNOWN_TOTAL_WARMUP_BASE = 10_000  # a warm-up fraction applies to this many steps when --max-steps is not set
+VOCABULARY_TRAINING_DOCUMENTS = 2_000_000
+
+
+@dataclass
+class TrainOptions:
+    """Every option of a training run; `train_config.json` records the resolved values."""
+
+    preset: str
+    data: list[str]
+    output: Path
+    text_column: str = "text"
+    validation_data: list[str] = field(default_factory=list)
+    validation_split: float = 0.0
+    sequence_length: int = 128
+    batch_size: int = 32
+    epochs: int = 1
+    max_steps: int | None = None
+    learning_rate: float | None = None
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    mask_rate: float = 0.15
+    mask_token_rate: float = 0.8
+    random_token_rate: float = 0.1
+    packing: bool = True
+    seed: int = 0
+    precision: str | None = None
+    eval_every: int | None = None
+    eval_batches: int = 20
+    save_every: int | None = None
+    log_every: int = 10
+    keep_checkpoints: int = 2
+    resume: bool = False
+    overwrite: bool = False
+    vocabulary_size: int | None = None
+    dropout: float | None = None
+    encoding_errors: str = "strict"
+
+    def masking(self) -> MaskingOptions:
+        return MaskingOptions(self.mask_rate, self.mask_token_rate, self.random_token_rate)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["output"] = str(self.output)
+        return data
+
+
+class TrainReporter(Protocol):
+    """What the training loop tells its caller (the CLI renders it; tests may record it)."""
+
+    def start(self, info: dict[str, Any]) -> None: ...
+    def step(self, metrics: dict[str, Any]) -> None: ...
+    def evaluation(self, metrics: dict[str, Any]) -> None: ...
+    def message(self, text: str) -> None: ...
+    def finish(self, summary: dict[str, Any]) -> None: ...
+
+
+class SilentReporter:
+    def start(self, info): pass
+    def step(self, metrics): pass
+    def evaluation(self, metrics): pass
+    def message(self, text): pass
+    def finish(self, summary): pass
+
+
+class TrainingInterrupted(MlmError):
+    """SIGINT/SIGTERM: a checkpoint was saved; exit 130 (or 128 + signal)."""
+
+
+def validate_options(options: TrainOptions) -> None:
+    """Refuse unusable option values before anything is loaded or written."""
+    checks: list[tuple[bool, str]] = [
+        (bool(options.data), "--data is required (a file, folder, glob or hf://dataset)"),
+        (options.batch_size >= 1, "--batch-size must be at least 1"),
+        (options.sequence_length >= 8, "--sequence-length must be at least 8"),
+        (options.epochs >= 1, "--epochs must be at least 1"),
+        (options.max_steps is None or options.max_steps >= 1, "--max-steps must be at least 1"),
+        (options.learning_rate is None or options.learning_rate > 0, "--learning-rate must be positive"),
+        (options.warmup >= 0, "--warmup must be >= 0 (steps, or a fraction below 1)"),
+        (options.weight_decay >= 0, "--weight-decay must be >= 0"),
+        (0 < options.mask_rate <= 1, "--mask-rate must be in (0, 1]"),
+        (options.mask_token_rate >= 0 and options.random_token_rate >= 0 and options.mask_token_rate + options.random_token_rate <= 1,
+         "--mask-token-rate and --random-token-rate must be >= 0 and sum to at most 1"),
+        (0 <= options.validation_split < 1, "--validation-split must be in [0, 1)"),
+        (not (options.validation_split and options.validation_data), "use either --validation-data or --validation-split, not both"),
+        (options.eval_every is None or options.eval_every >= 1, "--eval-every must be at least 1"),
+        (options.save_every is None or options.save_every >= 1, "--save-every must be at least 1"),
+        (options.log_every >= 1, "--log-every must be at least 1"),
+        (options.keep_checkpoints >= 1, "--keep-checkpoints must be at least 1"),
+        (options.eval_batches >= 1, "--eval-batches must be at least 1"),
+        (options.encoding_errors in ("strict", "replace"), "--encoding-errors must be strict or replace"),
+        (options.dropout is None or 0 <= options.dropout < 1, "--dropout must be in [0, 1)"),
+        (options.vocabulary_size is None or options.vocabulary_size >= 100, "--vocabulary-size must be at least 100"),
+        (not (options.resume and options.overwrite), "use either --resume or --overwrite, not both"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise BadInputError(message)
+
+
+def prepare_output(options: TrainOptions) -> None:
+    """Check the output directory against --resume / --overwrite before any work starts."""
+    from mlm_cli.workflows.checkpoints import latest_checkpoint
+
+    output = options.output
+    if output.exists() and not output.is_dir():
+        raise BadInputError(f"output {output} exists and is not a directory", hint="choose another --output")
+    if options.resume:
+        if latest_checkpoint(output) is None:
+            raise BadInputError(f"nothing to resume in {output}: no checkpoint found", hint="start the run without --resume")
+        return
+    if output.is_dir() and any(output.iterdir()) and not options.overwrite:
+        raise BadInputError(
+            f"output directory {output} already exists and is not empty",
+            hint="pass --resume to continue that run, --overwrite to replace it, or choose another --output",
+        )
+
+
+def _corpus_specs(options: TrainOptions):
+    from mlm_cli.data.sources import CorpusSpec, check_corpus
+
+    train = CorpusSpec(tuple(options.data), text_column=options.text_column, encoding_errors=options.encoding_errors)
+    check_corpus(train)
+    validation = None
+    if options.validation_data:
+        validation = CorpusSpec(tuple(options.validation_data), text_column=options.text_column, encoding_errors=options.encoding_errors)
+        check_corpus(validation)
+    return train, validation
+
+
+class EveryNth:
+    """Wrap a DocumentStream, keeping (or dropping) every n-th document: a streaming train/validation split."""
+
+    def __init__(self, documents, n: int, keep_nth: bool):
+        self.documents = documents
+        self.n = n
+        self.keep_nth = keep_nth
+
+    def batches(self, batch_size: int = 1000):
+        for batch in self.documents.batches(batch_size):
+            start = self.documents.position - len(batch)
+            picked = [doc for i, doc in enumerate(batch) if ((start + i) % self.n == 0) == self.keep_nth]
+            if picked:
+                yield picked
+
+    @property
+    def position(self) -> int:
+        return self.documents.position
+
+    @position.setter
+    def position(self, value: int) -> None:
+        self.documents.position = value
+
+    def state_dict(self) -> dict:
+        return self.documents.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.documents.load_state_dict(state)
+
+
+def _documents(spec, split: tuple[int, bool] | None):
+    from mlm_cli.data.sources import DocumentStream
+
+    stream = DocumentStream(spec)
+    return EveryNth(stream, split[0], split[1]) if split else stream
+
+
+def _batch_stream(model, documents, options: TrainOptions, seed: int, epochs: int = 1):
+    from mlm_cli.data.batches import MaskedBatchStream
+    from mlm_cli.data.masking import MaskGenerator
+
+    preprocessor = model.preprocessor
+    tokenizer = preprocessor.tokenizer
+    masker = MaskGenerator(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        mask_token_id=tokenizer.mask_token_id,
+        unselectable_token_ids=tokenizer.special_token_ids,
+        selection_rate=preprocessor.mask_selection_rate,
+        selection_length=preprocessor.mask_selection_length,
+        mask_token_rate=preprocessor.mask_token_rate,
+        random_token_rate=preprocessor.random_token_rate,
+        seed=seed,
+    )
+    return MaskedBatchStream(
+        documents,
+        tokenizer.encoder,
+        sequence_length=preprocessor.sequence_length,
+        batch_size=options.batch_size,
+        cls_id=tokenizer.cls_token_id,
+        sep_id=tokenizer.sep_token_id,
+        pad_id=tokenizer.pad_token_id,
+        mask_generator=masker,
+        packing=options.packing,
+        epochs=epochs,
+    )
+
+
+def _build_model(options: TrainOptions, train_spec, precision: str, checkpoint: Path | None):
+    from mlm_cli.workflows.model_setup import build_scratch_masked_lm, is_scratch_preset, load_masked_lm
+
+    masking = options.masking()
+    overrides = dict(
+        mask_selection_rate=masking.rate,
+        mask_selection_length=masking.selection_length(options.sequence_length),
+        mask_token_rate=masking.mask_token_rate,
+        random_token_rate=masking.random_token_rate,
+        seed=options.seed,
+    )
+    if options.dropout is not None:
+        overrides["dropout"] = options.dropout
+    if checkpoint is not None:
+        return load_masked_lm(str(checkpoint), sequence_length=options.sequence_length, precision=precision, **overrides)
+    if is_scratch_preset(options.preset):
+        documents = _documents(train_spec, None)
+
+        def texts():
+            seen = 0
+            for batch in documents.batches(1000):
+                yield from batch
+                seen += len(batch)
+                if seen >= VOCABULARY_TRAINING_DOCUMENTS:
+                    return
+
+        return build_scratch_masked_lm(
+            options.preset, texts(), sequence_length=options.sequence_length, precision=precision, masking=masking,
+            seed=options.seed, vocabulary_size=options.vocabulary_size, dropout=options.dropout,
+        )
+    if options.vocabulary_size is not None:
+        raise BadInputError("--vocabulary-size only applies to from-scratch presets", hint="run `mlm presets list` to see them")
+    return load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision, **overrides)
+
+
+def _compile(model, options: TrainOptions, is_scratch: bool):
+    import keras
+
+    from mlm_cli.workflows.schedule import WarmupLinearDecay
+
+    peak = options.learning_rate or (5e-4 if is_scratch else 5e-5)
+    total = options.max_steps
+    if options.warmup >= 1:
+        warmup = int(options.warmup)
+    else:
+        warmup = round(options.warmup * (total or UNKNOWN_TOTAL_WARMUP_BASE))
+    schedule = WarmupLinearDecay(peak, warmup, total)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=options.weight_decay, beta_2=0.999, epsilon=1e-6)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "output_bias"])
+    model.compile(optimizer=optimizer)
+    return schedule
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def publish_preset(model, output: Path) -> None:
+    """Write the trained preset into the run directory; config.json lands last, so a loadable preset is always complete."""
+    from mlm_cli.models.preset.saver import write_preset_files
+
+    staging = Path(tempfile.mkdtemp(prefix=".preset.partial-", dir=output))
+    try:
+        write_preset_files(model, staging)
+        if (output / "config.json").exists():
+            os.remove(output / "config.json")
+        for item in sorted(staging.iterdir(), key=lambda p: p.name == "config.json"):
+            destination = output / item.name
+            if destination.is_dir():
+                shutil.rmtree(destination)
+            os.replace(item, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class _SignalFlag:
+    """Record SIGINT/SIGTERM instead of dying mid-step; the loop checks the flag after each step."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[str, Any]:
+    """Run (or resume) a training run; returns the summary also written to the run directory."""
+    reporter = reporter or SilentReporter()
+    options.output = Path(options.output).expanduser().absolute()
+    validate_options(options)
+    prepare_output(options)
+    train_spec, validation_spec = _corpus_specs(options)
+
+    import keras
+
+    from mlm_cli.workflows import checkpoints
+    from mlm_cli.workflows.evaluation import masked_lm_metrics
+    from mlm_cli.workflows.model_setup import is_scratch_preset
+    from mlm_cli.workflows.precision import resolve_precision
+
+    backend = keras.backend.backend()
+
+    checkpoint = None
+    state: dict[str, Any] = {}
+    if options.resume:
+        saved = json.loads((options.output / CONFIG_FILE).read_text(encoding="utf-8"))
+        _check_resume_compatible(saved, options)
+        checkpoints.clean_partial_checkpoints(options.output)
+        checkpoint = checkpoints.latest_checkpoint(options.output)
+        state = checkpoints.read_state(checkpoint)
+    precision = resolve_precision(options.precision, backend)
+    keras.utils.set_random_seed(options.seed + int(state.get("step", 0)))
+    model = _build_model(options, train_spec, precision, checkpoint)
+    scratch = is_scratch_preset(options.preset)
+    schedule = _compile(model, options, scratch)
+    if checkpoint is not None:
+        checkpoints.restore_optimizer(checkpoint, model)
+
+    if not options.resume:
+        if options.output.exists() and options.overwrite:
+            shutil.rmtree(options.output)
+        options.output.mkdir(parents=True, exist_ok=True)
+    resolved = {
+        **options.to_json(),
+        "backend": backend,
+        "precision": precision,
+        "learning_rate": schedule.peak,
+        "warmup_steps": schedule.warmup_steps,
+        "mask_selection_length": model.preprocessor.mask_selection_length,
+        "vocabulary_size": model.preprocessor.tokenizer.vocabulary_size(),
+        "parameters": model.backbone.parameter_count(),
+    }
+    if not options.resume:
+        _write_json_atomic(options.output / CONFIG_FILE, resolved)
+
+    split = None
+    if options.validation_split:
+        split = max(2, round(1 / options.validation_split))
+    train_documents = _documents(train_spec, (split, False) if split else None)
+    stream = _batch_stream(model, train_documents, options, seed=options.seed, epochs=options.epochs)
+    if state:
+        stream.load_state_dict(state["data"])
+
+    def validation_batches():
+        if validation_spec is not None:
+            documents = _documents(validation_spec, None)
+        elif split:
+            documents = _documents(train_spec, (split, True))
+        else:
+            return None
+        return _batch_stream(model, documents, options, seed=12345)
+
+    step = int(state.get("step", 0))
+    tokens_seen = int(state.get("tokens_seen", 0))
+    elapsed = float(state.get("elapsed_seconds", 0.0))
+    eval_every = options.eval_every or (options.save_every or 1000)
+    save_every = options.save_every or 1000
+    reporter.start({"parameters": resolved["parameters"], "backend": backend, "precision": precision, "resumed_from": step,
+                    "max_steps": options.max_steps, "output": str(options.output)})
+
+    metrics_path = options.output / METRICS_FILE
+    window_tokens = window_real = 0
+    window_start = time.perf_counter()
+    last: dict[str, Any] = {}
+    last_eval: dict[str, Any] | None = None
+
+    def log_metrics(record: dict[str, Any]) -> None:
+        with open(metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def run_evaluation() -> dict[str, Any] | None:
+        batches = validation_batches()
+        if batches is None:
+            return None
+        try:
+            result = masked_lm_metrics(model, batches, options.eval_batches).as_dict()
+        finally:
+            batches.close()
+        record = {"type": "eval", "step": step, **{f"val_{k}": v for k, v in result.items()}}
+        log_metrics(record)
+        reporter.evaluation(record)
+        return record
+
+    def save(reason: str) -> Path:
+        saved_state = {"step": step, "tokens_seen": tokens_seen, "elapsed_seconds": elapsed, "data": stream.state_dict(), "reason": reason}
+        return checkpoints.save_checkpoint(options.output, model, saved_state, keep=options.keep_checkpoints)
+
+    run_start = time.perf_counter()
+    with _SignalFlag() as interrupt:
+        try:
+            for batch in stream:
+                logs = model.train_on_batch(batch.features(), batch.mask_ids, sample_weight=batch.mask_weights, return_dict=True)
+                step += 1
+                window_tokens += batch.token_ids.size
+                window_real += batch.real_tokens
+                tokens_seen += batch.real_tokens
+                if step % options.log_every == 0 or (options.max_steps and step >= options.max_steps):
+                    now = time.perf_counter()
+                    seconds = max(now - window_start, 1e-9)
+                    loss = float(logs["loss"])
+                    if not math.isfinite(loss):
+                        raise MlmError(
+                            f"training loss became {loss} at step {step}",
+                            hint="lower --learning-rate or use --precision float32; the last checkpoint is intact",
+                        )
+                    elapsed += seconds
+                    last = {
+                        "type": "train",
+                        "step": step,
+                        "epoch": stream.epoch + 1,
+                        "loss": loss,
+                        "accuracy": float(logs.get("sparse_categorical_accuracy", float("nan"))),
+                        "learning_rate": schedule.value_at(step - 1),
+                        "tokens_per_second": window_tokens / seconds,
+                        "real_tokens_per_second": window_real / seconds,
+                        "tokens_seen": tokens_seen,
+                        "elapsed_seconds": elapsed,
+                        "eta_seconds": (options.max_steps - step) * elapsed / max(1, step - int(state.get("step", 0)))
+                        if options.max_steps else None,
+                    }
+                    log_metrics(last)
+                    reporter.step(last)
+                    model.reset_metrics()
+                    window_tokens = window_real = 0
+                    window_start = time.perf_counter()
+                if step % eval_every == 0:
+                    last_eval = run_evaluation() or last_eval
+                    window_start = time.perf_counter()
+                if step % save_every == 0:
+                    save("periodic")
+                if interrupt.received is not None:
+                    where = save("interrupted")
+                    code = EXIT_INTERRUPTED if interrupt.received == signal.SIGINT else 128 + interrupt.received
+                    raise TrainingInterrupted(
+                        f"interrupted at step {step}; checkpoint saved to {where}",
+                        hint="run the same command with --resume to continue",
+                        exit_code=code,
+                    )
+                if options.max_steps and step >= options.max_steps:
+                    break
+        finally:
+            stream.close()
+
+    if step == int(state.get("step", 0)):
+        raise BadInputError("the corpus produced no training batches", hint="check --data and --text-column")
+    save("final")
+    if step % eval_every != 0 or last_eval is None:
+        last_eval = run_evaluation() or last_eval
+    publish_preset(model, options.output)
+    summary = {
+        "output": str(options.output),
+        "steps": step,
+        "tokens_seen": tokens_seen,
+        "train_seconds": round(time.perf_counter() - run_start, 2),
+        "final_loss": last.get("loss"),
+        "final_accuracy": last.get("accuracy"),
+        **({k: v for k, v in last_eval.items() if k.startswith("val_")} if last_eval else {}),
+    }
+    reporter.finish(summary)
+    return summary
+
+
+RESUME_KEYS = ("preset", "sequence_length", "batch_size", "packing", "seed", "text_column", "mask_rate")
+
+
+def _check_resume_compatible(saved: dict[str, Any], options: TrainOptions) -> None:
+    """--resume continues the same run: options that shape the data or model must not change."""
+    current = options.to_json()
+    for key in RESUME_KEYS:
+        if key in saved and saved[key] != current[key]:
+            raise BadInputError(
+                f"--resume with a different {key.replace('_', '-')} ({current[key]!r}, the run used {saved[key]!r})",
+                hint="resume with the original options, or start a new run in another --output",
+            )
+    if list(saved.get("data", [])) != list(options.data):
+        raise BadInputError("--resume with different --data than the original run", hint="resume with the original --data")

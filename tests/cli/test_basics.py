@@ -1,0 +1,63 @@
+"""Global behaviour of the real `mlm` entry point: help, version, presets, start-up imports."""
+
+import json
+import subprocess
+import sys
+
+from mlm_cli import __version__
+
+
+def test_help_and_version(mlm):
+    result = mlm("--help")
+    assert result.code == 0
+    for command in ("train", "eval", "export", "pull", "presets"):
+        assert command in result.stdout
+    for command in ("train", "eval", "export", "pull"):
+        assert "Example" in mlm(command, "--help").stdout
+    version = mlm("--version")
+    assert version.code == 0 and version.stdout.strip() == f"mlm {__version__}"
+
+
+def test_help_and_presets_list_never_import_heavy_modules():
+    code = (
+        "import sys\n"
+        "from mlm_cli.cli.app import main\n"
+        "for args in (['--help'], ['presets', 'list'], ['presets', 'list', '--json']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = [m for m in ('keras', 'jax', 'torch', 'datasets', 'tensorflow') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in done.stderr, done.stderr
+
+
+def test_presets_list_and_show(mlm):
+    listed = mlm("presets", "list", "--json")
+    assert listed.code == 0
+    rows = json.loads(listed.stdout)
+    names = {row["name"] for row in rows}
+    assert {"bert_base_en", "bert_tiny_en_uncased", "bert_tiny_scratch"} <= names
+    tiny = next(row for row in rows if row["name"] == "bert_tiny_en_uncased")
+    assert tiny["family"] == "bert" and tiny["parameters"] == 4385920 and tiny["cached"] is False
+    assert tiny["handle"] == "kaggle://keras/bert/keras/bert_tiny_en_uncased/3"
+    table = mlm("presets", "list", "--family", "bert")
+    assert table.code == 0 and "bert_base_en" in table.stdout
+    shown = mlm("presets", "show", "bert_tiny_scratch", "--json")
+    assert shown.code == 0 and json.loads(shown.stdout)["config"]["num_layers"] == 2
+
+
+def test_presets_bad_input(mlm):
+    unknown_family = mlm("presets", "list", "--family", "gpt")
+    assert unknown_family.code == 2 and "unknown family" in unknown_family.stderr
+    unknown = mlm("presets", "show", "bert_tiny_en")
+    assert unknown.code == 2 and "bert_tiny_en_uncased" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_usage_error_exit_code(mlm):
+    result = mlm("train", "--batch-size", "many")
+    assert result.code == 2
+    assert "Traceback" not in result.stderr

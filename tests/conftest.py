@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny vocabularies and presets, and the active Keras backend."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest
+
+WORDS = (
+    "the a of to and in is it that was for on are with as his they be at one have this from or had by "
+    "word but what some we can out other were all there when up use your how said an each she which do "
+    "their time if will way about many then them write would like so these her long make thing see him "
+    "two has look more day could go come did number sound no most people my over know water than call "
+    "first who may down side been now find model train mask token data"
+).split()
+
+
+def tiny_vocabulary() -> list[str]:
+    """A small WordPiece vocabulary: BERT's special tokens, words, suffixes, characters, punctuation."""
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'\"-()")
+    suffixes = ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"] + ["##s", "##ing", "##ed", "##er"]
+    seen: list[str] = []
+    for token in specials + WORDS + chars + suffixes:
+        if token not in seen:
+            seen.append(token)
+    return seen
+
+
+def sample_sentences(count: int = 64, seed: int = 0) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 14))) + rng.choice([".", "!", "?", ""]) for _ in range(count)]
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+@pytest.fixture(scope="session")
+def keras_hub_preset(tmp_path_factory):
+    """A tiny random BertMaskedLM saved by keras-hub (the reference implementation)."""
+    keras_hub = pytest.importorskip("keras_hub")
+    import keras
+
+    keras.utils.set_random_seed(7)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
+    preprocessor = keras_hub.models.BertMaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=6)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(tiny_vocabulary()), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32
+    )
+    model = keras_hub.models.BertMaskedLM(backbone, preprocessor=preprocessor)
+    # Random non-zero head weights, so that a head that fails to load is noticed.
+    for variable in model.masked_lm_head.weights:
+        variable.assign(keras.random.normal(variable.shape, stddev=0.5, seed=3))
+    path = tmp_path_factory.mktemp("keras_hub") / "tiny_bert"
+    model.save_to_preset(str(path))
+    return path
+
+
+@pytest.fixture()
+def tiny_model():
+    """A freshly initialised tiny mlm BertMaskedLM with a preprocessor."""
+    from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
+
+    tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
+    preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=6, seed=1)
+    backbone = BertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32
+    )
+    return BertMaskedLM(backbone, preprocessor=preprocessor)

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from mlm_cli.seeding import set_seed
 
 CONFIGS = {
     # bert_small-sized: the configuration the performance issue measures.
@@ -29,7 +30,7 @@ def run_one(backend: str, precision: str, config: str, steps: int, batch: int, l
 
     from mlm_cli.models import BertBackbone, BertMaskedLM
 
-    keras.utils.set_random_seed(0)
+    set_seed(0)
     backbone = BertBackbone(**CONFIGS[config], dropout=0.1, dtype=precision)
     model = BertMaskedLM(backbone)
     model.compile(optimizer=keras.optimizers.Adam(1e-4))

@@ -13,14 +13,16 @@ import sys
 import time
 from importlib import resources
 
-import keras
-
+# Import mlm before keras: it selects mlm's default backend (PyTorch) unless KERAS_BACKEND is set.
 from mlm_cli.data.vocabulary import train_wordpiece_vocabulary
 from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer, MaskedLM
 
+import keras  # noqa: E402
+from mlm_cli.seeding import set_seed
+
 
 def main(output_dir: str = "tiny-bert") -> None:
-    keras.utils.set_random_seed(0)
+    set_seed(0)
     corpus = resources.files("mlm_cli.samples").joinpath("corpus.txt").read_text(encoding="utf-8").splitlines()
     train_texts, heldout_texts = corpus[:-300], corpus[-300:]
 

@@ -8,6 +8,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
+from mlm_cli.seeding import set_seed
 
 WORDS = (
     "the a of to and in is it that was for on are with as his they be at one have this from or had by "
@@ -50,7 +51,7 @@ def keras_hub_preset(tmp_path_factory):
     keras_hub = pytest.importorskip("keras_hub")
     import keras
 
-    keras.utils.set_random_seed(7)
+    set_seed(7)
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
     preprocessor = keras_hub.models.BertMaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=6)
     backbone = keras_hub.models.BertBackbone(

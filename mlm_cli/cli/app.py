@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
 
 from mlm_cli import __version__
@@ -69,15 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         command = typer.main.get_command(app)
         code = command.main(args=args, prog_name="mlm", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         sys.exit(done.exit_code)
-    except click.UsageError as usage:
-        usage.show()
-        sys.exit(EXIT_USAGE)
-    except click.ClickException as failure:
-        failure.show()
-        sys.exit(failure.exit_code)
-    except (KeyboardInterrupt, click.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         console.error_line("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except MlmError as failure:
@@ -86,8 +79,16 @@ def main(argv: list[str] | None = None) -> None:
         console.error_line(str(failure))
         sys.exit(failure.exit_code)
     except Exception as failure:  # noqa: BLE001 - the one boundary for unexpected errors
+        if _is_click_error(failure):  # usage errors from typer's command parser (click or typer's own copy)
+            failure.show()
+            sys.exit(EXIT_USAGE if failure.exit_code == EXIT_USAGE else failure.exit_code)
         if debug:
             traceback.print_exc()
         detail = str(failure).splitlines()[0] if str(failure) else ""
         console.error_line(f"{type(failure).__name__}: {detail} (run with --debug for the traceback)")
         sys.exit(EXIT_RUNTIME)
+
+
+def _is_click_error(error: Exception) -> bool:
+    """Click-style parser errors (typer may bundle its own click, so match by shape, not class)."""
+    return callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int)

@@ -6,7 +6,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
 from mlm_cli.errors import BadInputError
@@ -32,7 +31,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return {key.replace("-", "_"): value for key, value in data.items()}
 
 
-def merge_config(ctx: click.Context, values: dict[str, Any], config_path: Path | None) -> dict[str, Any]:
+def merge_config(ctx: typer.Context, values: dict[str, Any], config_path: Path | None) -> dict[str, Any]:
     """Fill options the user did not give on the command line from the TOML config file."""
     if config_path is None:
         return values
@@ -42,6 +41,7 @@ def merge_config(ctx: click.Context, values: dict[str, Any], config_path: Path |
         raise BadInputError(f"{config_path}: unknown keys {', '.join(unknown)}", hint="keys are the long flag names, e.g. batch-size")
     merged = dict(values)
     for key, value in config.items():
-        if ctx.get_parameter_source(key) in (click.core.ParameterSource.DEFAULT, None):
+        source = ctx.get_parameter_source(key)
+        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
             merged[key] = value
     return merged

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+from mlm_cli.models.preset.catalog import PresetCatalog
 
 # Bounds that no real checkpoint comes near; a config beyond them is corrupt or hostile,
 # and is refused before any memory is allocated.
@@ -23,6 +24,8 @@ MAX_PARAMETERS = 20_000_000_000
 
 class Backbone(keras.Model):
     """A model family's encoder network; subclasses define `call` and `get_config`."""
+
+    presets = PresetCatalog()
 
     @staticmethod
     def check_sizes(**sizes: int) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from mlm_cli.models.layers.masked_lm_head import MaskedLMHead
 from mlm_cli.models.naming import snake_case
+from mlm_cli.models.preset.catalog import PresetCatalog
 
 
 class MaskedLM(keras.Model):
@@ -19,6 +20,8 @@ class MaskedLM(keras.Model):
     `compile()` has task defaults; `fit` / `evaluate` / `predict` take raw strings
     when a preprocessor is attached and preprocessed batches otherwise.
     """
+
+    presets = PresetCatalog()
 
     backbone_cls: type | None = None
     preprocessor_cls: type | None = None

@@ -9,6 +9,7 @@ import numpy as np
 from mlm_cli.data.masking import MaskGenerator, validate_masking_rates
 from mlm_cli.data.segments import TRUNCATION_STRATEGIES, pack_segments
 from mlm_cli.models.naming import snake_case
+from mlm_cli.models.preset.catalog import PresetCatalog
 
 
 class MaskedLMPreprocessor:
@@ -18,6 +19,8 @@ class MaskedLMPreprocessor:
     sample_weight: `mask_weights` — keras_hub's keys and dtypes. Masking draws from
     a seeded generator, so a fixed `seed` gives reproducible batches.
     """
+
+    presets = PresetCatalog()
 
     tokenizer_cls: type | None = None
     config_file_default = "preprocessor.json"

@@ -41,6 +41,9 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
         raise BadInputError("--max-batches must be at least 1")
     if is_scratch_preset(options.preset):
         raise BadInputError(f"{options.preset} is a from-scratch preset without weights", hint="evaluate a trained model (the --output of mlm train)")
+    from mlm_cli.hub import resolve
+
+    resolve(options.preset)  # a missing or unknown preset is reported before the corpus is read
     spec = CorpusSpec(tuple(options.data), text_column=options.text_column, encoding_errors=options.encoding_errors)
     check_corpus(spec)
     overrides: dict[str, Any] = {"seed": EVAL_MASK_SEED}

@@ -336,6 +336,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
 
     import keras
 
+    from mlm_cli.seeding import set_seed
     from mlm_cli.workflows import checkpoints
     from mlm_cli.workflows.evaluation import masked_lm_metrics
     from mlm_cli.workflows.model_setup import is_scratch_preset
@@ -352,7 +353,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         checkpoint = checkpoints.latest_checkpoint(options.output)
         state = checkpoints.read_state(checkpoint)
     precision = resolve_precision(options.precision, backend)
-    keras.utils.set_random_seed(options.seed + int(state.get("step", 0)))
+    set_seed(options.seed + int(state.get("step", 0)))
     model = _build_model(options, train_spec, precision, checkpoint)
     scratch = is_scratch_preset(options.preset)
     schedule = _compile(model, options, scratch)
@@ -485,7 +486,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
             stream.close()
 
     if step == int(state.get("step", 0)):
-        raise BadInputError("the corpus produced no training batches", hint="check --data and --text-column")
+        raise BadInputError("the corpus is empty: it produced no training batches", hint="check --data and --text-column")
     save("final")
     if step % eval_every != 0 or last_eval is None:
         last_eval = run_evaluation() or last_eval

@@ -8,6 +8,7 @@ import keras
 from mlm_cli.errors import BadInputError
 from mlm_cli.models import BertMaskedLM, BertMaskedLMPreprocessor, MaskedLM
 from tests.conftest import sample_sentences
+from mlm_cli.seeding import set_seed
 
 
 def test_compile_auto_defaults(tiny_model):
@@ -20,7 +21,7 @@ def test_compile_auto_defaults(tiny_model):
 
 
 def test_fit_on_raw_strings_lowers_masked_loss(tiny_model):
-    keras.utils.set_random_seed(0)
+    set_seed(0)
     texts = sample_sentences(64)
     tiny_model.compile(optimizer=keras.optimizers.Adam(3e-3))
     before = tiny_model.evaluate(texts, batch_size=16, verbose=0, return_dict=True)["loss"]
@@ -32,7 +33,7 @@ def test_fit_on_raw_strings_lowers_masked_loss(tiny_model):
 
 
 def test_fit_on_preprocessed_batches_without_preprocessor(tiny_model):
-    keras.utils.set_random_seed(0)
+    set_seed(0)
     x, y, w = tiny_model.preprocessor(sample_sentences(32))
     bare = BertMaskedLM(tiny_model.backbone)
     assert bare.preprocessor is None

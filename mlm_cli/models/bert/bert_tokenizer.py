@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mlm_cli.data.wordpiece import WordPieceEncoder, read_vocabulary
+from mlm_cli.models.preset.catalog import PresetCatalog
 
 VOCABULARY_FILE = "vocabulary.txt"
 BERT_SPECIAL_TOKENS = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "mask": "[MASK]"}
@@ -22,6 +23,8 @@ class BertTokenizer:
     to a list of arrays (or one [B, sequence_length] array when `sequence_length`
     is set); token ids equal keras_hub's.
     """
+
+    presets = PresetCatalog()
 
     config_file_default = "tokenizer.json"
 

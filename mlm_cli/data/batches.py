@@ -1,0 +1,238 @@
+"""Masked training batches from a document stream: tokenize -> pack -> mask, in a background thread.
+
+The producer runs a few batches ahead of the model. Every batch carries the exact stream
+state after it, so `state_dict()` (taken between batches) resumes at the very next batch:
+same documents, same rows, same masks.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlm_cli.data.masking import MaskGenerator
+from mlm_cli.data.packing import SequencePacker
+
+DOCUMENTS_PER_CHUNK = 1000
+
+
+class Documents(Protocol):
+    position: int
+
+    def batches(self, batch_size: int = ...) -> Iterator[list[str]]: ...
+
+
+class Encoder(Protocol):
+    def encode_batch_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass
+class Batch:
+    """One batch in keras_hub's layout (see DESIGN.md, Contracts)."""
+
+    token_ids: np.ndarray  # int32 [B, S], masked
+    segment_ids: np.ndarray  # int32 [B, S]
+    padding_mask: np.ndarray  # bool [B, S]
+    mask_positions: np.ndarray  # int32 [B, P]
+    mask_ids: np.ndarray  # int32 [B, P]
+    mask_weights: np.ndarray  # float32 [B, P]
+    real_tokens: int  # non-padding tokens of real (not filler) rows
+
+    def features(self) -> dict[str, np.ndarray]:
+        return {
+            "token_ids": self.token_ids,
+            "segment_ids": self.segment_ids,
+            "padding_mask": self.padding_mask,
+            "mask_positions": self.mask_positions,
+        }
+
+
+class _Stop:
+    """Queue item marking the end of the stream (with the producer's exception, if any)."""
+
+    def __init__(self, error: BaseException | None = None):
+        self.error = error
+
+
+class MaskedBatchStream:
+    """Iterate masked batches over `epochs` passes of the documents; `state_dict()` resumes exactly.
+
+    Batches have a fixed shape: the last, short batch is filled with `[CLS] [SEP]` rows
+    that carry no masked positions, so compiled steps never see a new shape.
+    """
+
+    def __init__(
+        self,
+        documents: Documents,
+        encoder: Encoder,
+        *,
+        sequence_length: int,
+        batch_size: int,
+        cls_id: int,
+        sep_id: int,
+        pad_id: int,
+        mask_generator: MaskGenerator,
+        packing: bool = True,
+        epochs: int = 1,
+        prefetch: int = 8,
+        documents_per_chunk: int = DOCUMENTS_PER_CHUNK,
+    ):
+        self.documents = documents
+        self.encoder = encoder
+        self.batch_size = int(batch_size)
+        self.mask_generator = mask_generator
+        self.packer = SequencePacker(sequence_length, cls_id, sep_id, pad_id, packing=packing)
+        self.epochs = int(epochs)
+        self.prefetch = int(prefetch)
+        self.documents_per_chunk = int(documents_per_chunk)
+        self._resume: dict[str, Any] | None = None
+        self._state: dict[str, Any] = self._snapshot(epoch=0, chunk_start=documents.position, rows_emitted=0)
+        self._thread: threading.Thread | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, self.prefetch))
+        self._stop = threading.Event()
+        self.wait_seconds = 0.0  # time the consumer spent waiting for the producer
+
+    # --- state ---------------------------------------------------------------
+
+    def _snapshot(self, epoch: int, chunk_start: int, rows_emitted: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "chunk_start": chunk_start,
+            "packer": self.packer.state_dict(),
+            "rows_emitted": rows_emitted,
+            "finished": False,
+            "mask_rng": self.mask_generator.get_state(),
+        }
+
+    @property
+    def epoch(self) -> int:
+        """Zero-based epoch of the last batch handed out."""
+        return int(self._state["epoch"])
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the next batch starts (JSON-serialisable)."""
+        return dict(self._state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._thread is not None:
+            raise RuntimeError("load_state_dict must be called before iterating")
+        self._resume = dict(state)
+        self._state = dict(state)
+
+    # --- producer ------------------------------------------------------------
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _emit(self, rows: np.ndarray, state: dict[str, Any]) -> bool:
+        batch = self._make_batch(rows)
+        state["mask_rng"] = self.mask_generator.get_state()
+        return self._put((batch, state))
+
+    def _make_batch(self, rows: np.ndarray) -> Batch:
+        real = len(rows)
+        padding_mask = self.packer.padding_mask(rows)
+        real_tokens = int(padding_mask.sum())
+        if real < self.batch_size:
+            filler = np.full((self.batch_size - real, rows.shape[1]), self.packer.pad_id, dtype=np.int32)
+            filler[:, 0] = self.packer.cls_id
+            filler[:, 1] = self.packer.sep_id
+            rows = np.concatenate([rows, filler])
+            padding_mask = np.concatenate([padding_mask, self.packer.padding_mask(filler)])
+        masked = self.mask_generator(rows)
+        return Batch(
+            token_ids=masked.token_ids,
+            segment_ids=np.zeros_like(rows),
+            padding_mask=padding_mask,
+            mask_positions=masked.mask_positions,
+            mask_ids=masked.mask_ids,
+            mask_weights=masked.mask_weights,
+            real_tokens=real_tokens,
+        )
+
+    def _produce(self) -> None:
+        try:
+            self._run_producer()
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer thread
+            self._put(_Stop(error))
+        else:
+            self._put(_Stop())
+
+    def _run_producer(self) -> None:
+        start = self._resume or self._state
+        if start.get("finished"):
+            return
+        epoch = int(start["epoch"])
+        self.packer.load_state_dict(start["packer"])
+        self.mask_generator.set_state(start["mask_rng"])
+        skip_rows = int(start["rows_emitted"])
+        self.documents.position = int(start["chunk_start"])
+        while epoch < self.epochs:
+            chunks = self.documents.batches(self.documents_per_chunk)
+            while True:
+                chunk_start = self.documents.position
+                chunk_state = self._snapshot(epoch, chunk_start, 0)
+                texts = next(chunks, None)
+                if texts is None:
+                    break
+                flat, offsets = self.encoder.encode_batch_flat(texts)
+                self.packer.add(flat, offsets)
+                if skip_rows:
+                    self.packer.take(skip_rows)
+                    chunk_state["rows_emitted"] = skip_rows
+                    skip_rows = 0
+                while self.packer.ready_rows >= self.batch_size:
+                    rows = self.packer.take(self.batch_size)
+                    chunk_state = {**chunk_state, "rows_emitted": chunk_state["rows_emitted"] + len(rows)}
+                    if not self._emit(rows, chunk_state):
+                        return
+            epoch += 1
+            self.documents.position = 0
+        self.packer.flush()
+        while self.packer.ready_rows:
+            rows = self.packer.take(self.batch_size)
+            if not self._emit(rows, {**self._snapshot(self.epochs - 1, 0, 0), "finished": True}):
+                return
+
+    # --- consumer ------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Batch]:
+        if self._thread is not None:
+            raise RuntimeError("a MaskedBatchStream can be iterated once")
+        self._thread = threading.Thread(target=self._produce, name="mlm-batches", daemon=True)
+        self._thread.start()
+        import time
+
+        while True:
+            began = time.perf_counter()
+            item = self._queue.get()
+            self.wait_seconds += time.perf_counter() - began
+            if isinstance(item, _Stop):
+                if item.error is not None:
+                    raise item.error
+                return
+            batch, state = item
+            self._state = state
+            yield batch
+
+    def close(self) -> None:
+        """Stop the producer thread (safe to call more than once)."""
+        self._stop.set()
+        if self._thread is not None:
+            while self._thread.is_alive():
+                try:
+                    self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            self._thread.join()

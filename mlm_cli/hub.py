@@ -256,12 +256,21 @@ def download_hf(handle: HfHandle, progress: bool = True) -> Path:
         raise BadInputError(f"{where} was not found on the Hugging Face Hub", hint="check the name; a private repository needs HF_TOKEN") from None
     except hf_errors.RevisionNotFoundError:
         raise BadInputError(f"{where}: revision {handle.revision!r} not found", hint="check the branch, tag or commit") from None
+    except hf_errors.IncompleteSnapshotError:
+        raise MlmError(
+            f"the cached copy of {where} is incomplete and the Hub cannot be reached",
+            hint="run `mlm pull` again with network access to finish the download",
+        ) from None
     except hf_errors.LocalEntryNotFoundError:
         offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-        reason = "HF_HUB_OFFLINE is set" if offline else "the Hub could not be reached"
+        if offline:
+            raise MlmError(
+                f"{where} is not in the cache ({hf_cache_dir()}) and HF_HUB_OFFLINE is set",
+                hint="unset HF_HUB_OFFLINE and run `mlm pull` once with network access",
+            ) from None
         raise MlmError(
-            f"{where} is not in the cache ({hf_cache_dir()}) and {reason}",
-            hint="download it once with network access (mlm pull), or unset HF_HUB_OFFLINE",
+            f"cannot reach the Hugging Face Hub to download {where}, and it is not in the cache ({hf_cache_dir()})",
+            hint="check the network or HF_ENDPOINT; private repositories need HF_TOKEN",
         ) from None
     except hf_errors.HfHubHTTPError as error:
         status = getattr(getattr(error, "response", None), "status_code", None)

@@ -280,7 +280,8 @@ class DocumentStream:
                 yield texts
 
     def _source_batches(self, source: Source, batch_size: int) -> Iterator[list[str]]:
-        column = self.spec.text_column
+        plain_text = isinstance(source, LocalFiles) and source.format == "text"
+        column = "text" if plain_text else self.spec.text_column  # --text-column applies to structured data
         if isinstance(source, HubDataset):
             dataset = _open_hub(source)
         else:

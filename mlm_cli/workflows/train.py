@@ -26,6 +26,7 @@ CONFIG_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
 UNKNOWN_TOTAL_WARMUP_BASE = 10_000  # a warm-up fraction applies to this many steps when --max-steps is not set
 VOCABULARY_TRAINING_DOCUMENTS = 2_000_000
+REPEAT_UNTIL_MAX_STEPS = 1_000_000  # passes over the data when --max-steps bounds the run
 
 
 @dataclass
@@ -381,7 +382,9 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     if options.validation_split:
         split = max(2, round(1 / options.validation_split))
     train_documents = _documents(train_spec, (split, False) if split else None)
-    stream = _batch_stream(model, train_documents, options, seed=options.seed, epochs=options.epochs)
+    # As in Hugging Face's Trainer, --max-steps wins over --epochs: the data repeats until it is reached.
+    passes = REPEAT_UNTIL_MAX_STEPS if options.max_steps else options.epochs
+    stream = _batch_stream(model, train_documents, options, seed=options.seed, epochs=passes)
     if state:
         stream.load_state_dict(state["data"])
 

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import sample_sentences
 
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: connections are refused at once
+
 
 @dataclass
 class Result:
@@ -31,10 +33,19 @@ def run_mlm(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 
 @pytest.fixture()
 def mlm(tmp_path, backend):
-    """Call `mlm ...` with an isolated cache directory and the session's backend."""
+    """Call `mlm ...` with an isolated cache, the session's backend, and Kaggle/Hub endpoints that fail fast.
+
+    Nothing in the tests may reach the network, whether or not the machine has one.
+    """
 
     def call(*args: str, **kwargs) -> Result:
-        env = {"MLM_CACHE_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": backend, **kwargs.pop("env", {})}
+        env = {
+            "MLM_CACHE_DIR": str(tmp_path / "cache"),
+            "KERAS_BACKEND": backend,
+            "KAGGLE_API_ENDPOINT": UNREACHABLE,
+            "HF_ENDPOINT": UNREACHABLE,
+            **kwargs.pop("env", {}),
+        }
         return run_mlm(*args, env=env, **kwargs)
 
     return call

@@ -116,3 +116,16 @@ def test_interrupt_then_resume(tiny_preset, corpus_files, tmp_path, backend):
     state = json.loads((run / "checkpoints" / f"step-{saved_step + 4:08d}" / "state.json").read_text())
     assert state["step"] == saved_step + 4
     assert (run / "config.json").exists()
+
+
+def test_pretrain_from_scratch_with_corpus_vocabulary(mlm, corpus_files, tmp_path):
+    run = tmp_path / "scratch"
+    trained = mlm("train", "--preset", "bert_tiny_scratch", "--vocabulary-size", "150", "--data", str(corpus_files / "train.txt"),
+                  "--output", str(run), "--max-steps", "6", "--validation-split", "0.1", "--eval-every", "3", "--json", *TRAIN_FLAGS)
+    assert trained.code == 0, trained.stderr
+    vocabulary = (run / "assets" / "tokenizer" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    assert 100 <= len(vocabulary) <= 150 and {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"} <= set(vocabulary)
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["vocabulary_size"] == len(vocabulary) and config["num_layers"] == 2 and config["hidden_dim"] == 128
+    assert [r["step"] for r in read_metrics(run) if r["type"] == "eval"] == [3, 6]
+    check_keras_hub_logits(run)

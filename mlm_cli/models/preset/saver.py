@@ -11,12 +11,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mlm_cli.errors import BadInputError
 from mlm_cli.models.preset.h5_weights import write_arrays
 from mlm_cli.models.preset.json_objects import object_json
 from mlm_cli.models.preset.registry import family_of_class
 
 KERAS_HUB_FORMAT_VERSION = "0.32.0"  # the keras_hub release whose preset format this writes
+
+
+# keras_hub tasks are compiled on construction, so its presets store a fresh Adam's two
+# scalars (iterations, learning rate); writing them too keeps keras_hub from warning on load.
+# mlm's real optimizer state lives in run checkpoints, never in a preset.
+FRESH_OPTIMIZER_GROUPS = {"optimizer/vars": "adam"}
+FRESH_OPTIMIZER_ARRAYS = {"optimizer/vars/0": np.int32(0), "optimizer/vars/1": np.float32(5e-5)}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -69,7 +78,8 @@ def write_preset_files(model, directory: Path) -> None:
     _write_json(directory / "task.json", object_json(family, family.masked_lm, objects))
 
     write_arrays(directory / "model.weights.h5", weights.export_backbone(backbone), weights.backbone_group_names(backbone.num_layers))
-    write_arrays(directory / "task.weights.h5", weights.export_head(model.masked_lm_head), weights.task_group_names())
+    task_arrays = {**weights.export_head(model.masked_lm_head), **FRESH_OPTIMIZER_ARRAYS}
+    write_arrays(directory / "task.weights.h5", task_arrays, {**weights.task_group_names(), **FRESH_OPTIMIZER_GROUPS})
     _write_json(
         directory / "metadata.json",
         {

@@ -77,3 +77,27 @@ def tiny_model():
         vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32
     )
     return BertMaskedLM(backbone, preprocessor=preprocessor)
+
+
+@pytest.fixture()
+def tiny_transformers_mlm(tmp_path) -> Path:
+    """A random BertForMaskedLM written by transformers (safetensors), with a WordPiece vocabulary."""
+    import json
+
+    import torch
+    import transformers
+
+    torch.manual_seed(3)
+    vocabulary = tiny_vocabulary()
+    config = transformers.BertConfig(vocab_size=len(vocabulary), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=64)
+    model = transformers.BertForMaskedLM(config)
+    with torch.no_grad():  # non-trivial head and norm parameters, so a mapping mistake shows
+        for name, parameter in model.named_parameters():
+            if "LayerNorm" in name or name.endswith("bias"):
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    path = tmp_path / "hf-tiny"
+    model.save_pretrained(path, safe_serialization=True)
+    (path / "vocab.txt").write_text("".join(t + "\n" for t in vocabulary), encoding="utf-8")
+    (path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "tokenizer_class": "BertTokenizer"}))
+    return path

@@ -208,3 +208,44 @@ class WordPieceEncoder:
             else:
                 words.append(token)
         return " ".join(words)
+
+
+class TransformersWordPieceEncoder(WordPieceEncoder):
+    """transformers' BERT tokenization, entirely in Rust: BertNormalizer (clean text, CJK spacing,
+    `str.lower`-style lowercasing, accent stripping), BertPreTokenizer, WordPiece; special tokens
+    written in the text are kept whole, as transformers does.
+
+    keras_hub normalises differently (NFKC case folding), so checkpoints converted from
+    transformers use this encoder to keep their token ids.
+    """
+
+    MAX_WORD_CHARACTERS = 100  # transformers' WordPiece limit
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        *,
+        lowercase: bool = True,
+        strip_accents: bool = True,
+        suffix_indicator: str = "##",
+        oov_token: str = "[UNK]",
+        special_tokens: Sequence[str] | None = None,
+        **_: object,
+    ) -> None:
+        super().__init__(
+            vocabulary, lowercase=lowercase, strip_accents=strip_accents, suffix_indicator=suffix_indicator,
+            oov_token=oov_token, special_tokens=special_tokens, special_tokens_in_strings=True,
+        )
+        tokenizer = Tokenizer(models.WordPiece(
+            vocab=dict(self._ids), unk_token=oov_token, continuing_subword_prefix=suffix_indicator,
+            max_input_chars_per_word=self.MAX_WORD_CHARACTERS,
+        ))
+        tokenizer.normalizer = normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents, lowercase=lowercase
+        )
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in self.protected_tokens])
+        self._transformers = tokenizer
+
+    def _encode_id_lists(self, texts: Sequence[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in self._transformers.encode_batch_fast(list(texts), add_special_tokens=False)]

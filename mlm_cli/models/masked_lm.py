@@ -53,7 +53,7 @@ class MaskedLM(keras.Model):
         return MaskedLMHead(
             backbone.token_embedding,
             activation=self.head_activation,
-            layer_norm_epsilon=self.head_layer_norm_epsilon,
+            layer_norm_epsilon=getattr(backbone, "head_layer_norm_epsilon", self.head_layer_norm_epsilon),
             kernel_initializer=self.head_initializer(),
             dtype=backbone.dtype_policy,
             name="masked_lm_head",

@@ -8,6 +8,7 @@ from pathlib import Path
 from mlm_cli.errors import BadInputError
 
 EXPORT_DTYPES = ("float32", "bfloat16", "float16")
+EXPORT_FORMATS = ("keras_hub", "hf")
 
 
 @dataclass
@@ -20,18 +21,26 @@ class ExportOptions:
 
 
 def export(options: ExportOptions) -> dict:
-    """Load the preset and write it to `output` in keras_hub format with weights in `dtype`."""
+    """Load the preset and write it to `output` (keras_hub preset, or transformers checkpoint) with weights in `dtype`."""
     from mlm_cli.workflows.model_setup import is_scratch_preset, load_masked_lm
 
     if options.dtype not in EXPORT_DTYPES:
         raise BadInputError(f"unsupported --dtype {options.dtype!r}", hint=f"use one of: {', '.join(EXPORT_DTYPES)}")
-    if options.format != "keras_hub":
-        raise BadInputError(f"unsupported --format {options.format!r}", hint="use keras_hub")
+    if options.format not in EXPORT_FORMATS:
+        raise BadInputError(f"unsupported --format {options.format!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}")
     if is_scratch_preset(options.preset):
         raise BadInputError(f"{options.preset} is a from-scratch preset without weights", hint="export a trained model")
     output = Path(options.output).expanduser().absolute()
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not options.overwrite:
         raise BadInputError(f"output {output} already exists", hint="pass --overwrite to replace it or choose another --output")
-    model = load_masked_lm(options.preset, precision=options.dtype)
-    model.save_to_preset(output, overwrite=options.overwrite)
+    if options.format == "hf":
+        from mlm_cli.models.convert.transformers_checkpoint import export_transformers
+
+        model = load_masked_lm(options.preset, precision="float32")
+        if model.preprocessor is None:
+            raise BadInputError(f"{options.preset} has no tokenizer to export", hint="export a preset that has tokenizer.json")
+        export_transformers(model, output, dtype=options.dtype)
+    else:
+        model = load_masked_lm(options.preset, precision=options.dtype)
+        model.save_to_preset(output, overwrite=options.overwrite)
     return {"output": str(output), "dtype": options.dtype, "format": options.format, "parameters": model.backbone.parameter_count()}

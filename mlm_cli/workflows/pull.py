@@ -18,13 +18,13 @@ class PullOptions:
 
 
 def pull(options: PullOptions) -> Path:
-    """Resolve and download the preset, verify it loads (config, tokenizer, weights shapes), return its path."""
+    """Resolve and download the preset (converting a transformers checkpoint), verify it loads, return its local path."""
     from mlm_cli.hub import resolve
     from mlm_cli.models.preset.loader import load_preprocessor, open_preset
     from mlm_cli.models.preset.h5_weights import read_shapes
 
-    path = resolve(options.preset, progress=options.progress)
-    directory = open_preset(path)
+    directory = open_preset(resolve(options.preset, progress=options.progress))  # transformers checkpoints: converted once, in the cache
+    path = Path(directory.root)
     load_preprocessor(directory)
     read_shapes(directory.require("model.weights.h5"))
     if options.output is None:

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def put_in_hf_cache(preset, cache, repo_id: str):
-    """Lay a preset out the way huggingface_hub stores a downloaded snapshot."""
+    """Lay a preset out the way huggingface_hub stores a snapshot: files are links into the repo's blobs/."""
+    import hashlib
+
     storage = cache / "huggingface" / f"models--{repo_id.replace('/', '--')}"
-    shutil.copytree(preset, storage / "snapshots" / COMMIT)
+    snapshot = storage / "snapshots" / COMMIT
+    (storage / "blobs").mkdir(parents=True)
+    for source in sorted(p for p in preset.rglob("*") if p.is_file()):
+        blob = storage / "blobs" / hashlib.sha256(source.read_bytes()).hexdigest()
+        shutil.copyfile(source, blob)
+        link = snapshot / source.relative_to(preset)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
     (storage / "refs").mkdir()
     (storage / "refs" / "main").write_text(COMMIT)
-    return storage / "snapshots" / COMMIT
+    return snapshot
 
 
 def put_in_kaggle_cache(preset, cache, handle: str):
@@ -44,6 +54,7 @@ def test_pull_hf_from_cache_offline(mlm, tiny_preset, tmp_path):
 
 def test_pull_checks_the_preset_loads(mlm, tiny_preset, tmp_path):
     broken = put_in_hf_cache(tiny_preset, tmp_path / "cache", "mlm-tests/broken")
+    (broken / "tokenizer.json").unlink()
     (broken / "tokenizer.json").write_text("{not json")
     result = mlm("pull", "hf://mlm-tests/broken", env={"HF_HUB_OFFLINE": "1"})
     assert result.code == 2 and "tokenizer.json" in result.stderr
@@ -59,3 +70,13 @@ def test_builtin_preset_from_kaggle_cache(mlm, tiny_preset, tmp_path):
     assert pulled.stdout.strip() == str(expected)
     after = json.loads(mlm("presets", "list", "--json").stdout)
     assert next(r for r in after if r["name"] == "bert_tiny_en_uncased")["cached"]
+
+
+def test_hub_links_may_not_leave_the_repo_storage(mlm, tiny_preset, tmp_path):
+    snapshot = put_in_hf_cache(tiny_preset, tmp_path / "cache", "mlm-tests/escape")
+    secret = tmp_path / "secret.json"
+    secret.write_text("{}")
+    (snapshot / "tokenizer.json").unlink()
+    (snapshot / "tokenizer.json").symlink_to(secret)
+    result = mlm("pull", "hf://mlm-tests/escape", env={"HF_HUB_OFFLINE": "1"})
+    assert result.code == 2 and "outside the preset directory" in result.stderr

@@ -16,8 +16,17 @@ def bert_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
 
 
 def gelu_tanh(x):
-    """GELU with the tanh approximation, as BERT's feed-forward layers use it."""
+    """GELU with the tanh approximation, as keras_hub's BERT feed-forward layers use it."""
     return keras.activations.gelu(x, approximate=True)
+
+
+def gelu_exact(x):
+    """GELU with the error function, as transformers' BERT uses it (`hidden_act="gelu"`)."""
+    return keras.activations.gelu(x, approximate=False)
+
+
+FEEDFORWARD_ACTIVATIONS = {"gelu_approximate": gelu_tanh, "gelu": gelu_exact}
+KERAS_HUB_NUMERICS = {"feedforward_activation": "gelu_approximate", "head_layer_norm_epsilon": 1e-5}
 
 
 class BertBackbone(Backbone):
@@ -25,6 +34,11 @@ class BertBackbone(Backbone):
 
     Inputs: dict of `token_ids` int [B, S], `segment_ids` int [B, S], `padding_mask` bool [B, S].
     Outputs: dict of `sequence_output` [B, S, H] and `pooled_output` [B, H] (tanh dense on [CLS]).
+
+    `feedforward_activation` and `head_layer_norm_epsilon` default to keras_hub's numerics;
+    checkpoints converted from transformers use exact GELU and 1e-12. keras_hub's config has
+    no keys for them, so presets record non-default values in metadata.json (see
+    `extension_config`), where keras_hub ignores them.
     """
 
     def __init__(
@@ -38,8 +52,14 @@ class BertBackbone(Backbone):
         max_sequence_length: int = 512,
         num_segments: int = 2,
         dtype=None,
+        feedforward_activation: str = "gelu_approximate",
+        head_layer_norm_epsilon: float = 1e-5,
         **kwargs,
     ):
+        if feedforward_activation not in FEEDFORWARD_ACTIVATIONS:
+            raise ValueError(f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got {feedforward_activation!r}")
+        if not 0 < float(head_layer_norm_epsilon) <= 0.1:
+            raise ValueError(f"head_layer_norm_epsilon must be in (0, 0.1], got {head_layer_norm_epsilon}")
         self.check_sizes(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
@@ -62,6 +82,8 @@ class BertBackbone(Backbone):
         self.dropout = float(dropout)
         self.max_sequence_length = int(max_sequence_length)
         self.num_segments = int(num_segments)
+        self.feedforward_activation = feedforward_activation
+        self.head_layer_norm_epsilon = float(head_layer_norm_epsilon)
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(
@@ -81,7 +103,7 @@ class BertBackbone(Backbone):
                 num_heads,
                 intermediate_dim,
                 dropout=dropout,
-                activation=gelu_tanh,
+                activation=FEEDFORWARD_ACTIVATIONS[feedforward_activation],
                 layer_norm_epsilon=1e-12,
                 kernel_initializer=bert_initializer(),
                 dtype=policy,
@@ -132,3 +154,8 @@ class BertBackbone(Backbone):
             "max_sequence_length": self.max_sequence_length,
             "num_segments": self.num_segments,
         }
+
+    def extension_config(self) -> dict:
+        """Settings keras_hub's config cannot hold: only those that differ from keras_hub's numerics."""
+        current = {"feedforward_activation": self.feedforward_activation, "head_layer_norm_epsilon": self.head_layer_norm_epsilon}
+        return {key: value for key, value in current.items() if value != KERAS_HUB_NUMERICS[key]}

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mlm_cli.data.wordpiece import WordPieceEncoder, read_vocabulary
+from mlm_cli.data.wordpiece import TransformersWordPieceEncoder, WordPieceEncoder, read_vocabulary
 from mlm_cli.models.preset.catalog import PresetCatalog
 
 VOCABULARY_FILE = "vocabulary.txt"
+# keras_hub: NFKC case folding, special tokens in text split like words (unless
+# special_tokens_in_strings); transformers: its BertNormalizer, special tokens kept whole.
+NORMALIZATIONS = {"keras_hub": WordPieceEncoder, "transformers": TransformersWordPieceEncoder}
 BERT_SPECIAL_TOKENS = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "mask": "[MASK]"}
 
 
@@ -41,6 +44,7 @@ class BertTokenizer:
         sequence_length: int | None = None,
         name: str = "bert_tokenizer",
         config_file: str = "tokenizer.json",
+        normalization: str = "keras_hub",
         **kwargs,
     ):
         unknown = set(kwargs) - {"trainable", "dtype"}
@@ -56,6 +60,9 @@ class BertTokenizer:
         self.extra_special_tokens = list(special_tokens) if special_tokens else None
         self.special_tokens_in_strings = bool(special_tokens_in_strings)
         self.sequence_length = sequence_length
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+        self.normalization = normalization
         self.encoder: WordPieceEncoder | None = None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
@@ -70,7 +77,7 @@ class BertTokenizer:
         missing = [t for t in self.special_tokens if t not in set(vocabulary)]
         if missing:
             raise ValueError(f"the vocabulary lacks BERT's special tokens {missing}")
-        self.encoder = WordPieceEncoder(
+        self.encoder = NORMALIZATIONS[self.normalization](
             vocabulary,
             lowercase=self.lowercase,
             strip_accents=self.strip_accents,
@@ -158,6 +165,10 @@ class BertTokenizer:
             "special_tokens": self.extra_special_tokens,
             "special_tokens_in_strings": self.special_tokens_in_strings,
         }
+
+    def extension_config(self) -> dict:
+        """Settings keras_hub's tokenizer config cannot hold (stored in the preset's metadata.json)."""
+        return {} if self.normalization == "keras_hub" else {"normalization": self.normalization}
 
     @classmethod
     def from_config(cls, config: dict) -> "BertTokenizer":

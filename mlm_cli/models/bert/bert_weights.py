@@ -106,6 +106,8 @@ def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
     h = backbone.hidden_dim
     for path, variable in _pairs(backbone):
+        if path.startswith("layers/dense/") and path not in arrays:
+            continue  # no pooler in the source (transformers' BertForMaskedLM): keep the initialised one
         assign(variable, arrays[path])
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{_encoder_prefix(k)}/_self_attention_layer"

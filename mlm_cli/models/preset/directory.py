@@ -12,6 +12,17 @@ from mlm_cli.errors import PresetError
 MAX_JSON_BYTES = 8 * 1024 * 1024
 
 
+def hub_snapshot_storage(root: Path) -> Path | None:
+    """For a Hugging Face cache snapshot (`models--owner--repo/snapshots/<commit>`), the repo's storage folder.
+
+    huggingface_hub stores snapshot files as links into the same folder's `blobs/`; links
+    may point there, and nowhere else.
+    """
+    if root.parent.name == "snapshots" and root.parent.parent.name.startswith("models--"):
+        return root.parent.parent
+    return None
+
+
 class PresetDirectory:
     """Read access to the files of one preset directory, never outside it."""
 
@@ -22,6 +33,7 @@ class PresetDirectory:
         if not path.is_dir():
             raise PresetError(f"preset {path} is not a directory", hint="pass the directory that holds config.json")
         self.root = path.resolve()
+        self.boundary = hub_snapshot_storage(self.root) or self.root
 
     def __repr__(self) -> str:
         return f"PresetDirectory({str(self.root)!r})"
@@ -35,9 +47,13 @@ class PresetDirectory:
             raise PresetError(f"{self.root}: file name {relative!r} points outside the preset directory")
         candidate = self.root.joinpath(*pure.parts)
         resolved = candidate.resolve()
-        if resolved != self.root and self.root not in resolved.parents:
+        if resolved != self.boundary and self.boundary not in resolved.parents:
             raise PresetError(f"{candidate}: links outside the preset directory")
         return resolved
+
+    def files(self) -> list[str]:
+        """Names of the regular files directly inside the directory."""
+        return sorted(p.name for p in self.root.iterdir() if self.path(p.name).is_file())
 
     def exists(self, relative: str) -> bool:
         return self.path(relative).is_file()

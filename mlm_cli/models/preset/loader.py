@@ -32,10 +32,17 @@ def open_preset(preset: str | os.PathLike) -> PresetDirectory:
     text = os.fspath(preset)
     looks_like_path = isinstance(preset, os.PathLike) or os.sep in text or text.startswith((".", "~")) or os.path.exists(text)
     if looks_like_path and "://" not in text:
-        return PresetDirectory(text)
+        return PresetDirectory(_keras_hub_layout(text))
     from mlm_cli.hub import resolve
 
-    return PresetDirectory(resolve(text))
+    return PresetDirectory(_keras_hub_layout(resolve(text)))
+
+
+def _keras_hub_layout(path: str | os.PathLike) -> str | os.PathLike:
+    """A transformers checkpoint is converted (once, into the cache) to a keras_hub preset."""
+    from mlm_cli.models.convert.transformers_checkpoint import converted_preset, is_transformers_checkpoint
+
+    return converted_preset(path) if is_transformers_checkpoint(path) else path
 
 
 def _parse(directory: PresetDirectory, filename: str) -> ParsedObject:
@@ -73,11 +80,35 @@ def load_backbone(directory: PresetDirectory, family: Family | None = None, load
         raise PresetError(f"{source}: expected a backbone class, found {parsed.class_name!r}")
     _check_family(family, parsed.family, None, source)
     cls = parsed.family.mlm_class(parsed.family.backbone)
-    config = {**parsed.config, **overrides}
+    config = {**parsed.config, **_backbone_extensions(directory), **overrides}
     backbone = _construct(cls, config, source)
     if load_weights:
         _load_backbone_weights(directory, backbone, parsed.family)
     return backbone
+
+
+EXTENSION_KEYS = {
+    "mlm_backbone_extensions": ("feedforward_activation", "head_layer_norm_epsilon"),
+    "mlm_tokenizer_extensions": ("normalization",),
+}
+
+
+def _extensions(directory: PresetDirectory, section: str) -> dict[str, Any]:
+    """mlm's own settings that keras_hub's configs cannot hold, from metadata.json.
+
+    Keys are allow-listed here; the classes validate the values.
+    """
+    if not directory.exists("metadata.json"):
+        return {}
+    metadata = directory.read_json("metadata.json")
+    extensions = metadata.get(section, {}) if isinstance(metadata, dict) else {}
+    if not isinstance(extensions, dict) or set(extensions) - set(EXTENSION_KEYS[section]):
+        raise PresetError(f"{directory.path('metadata.json')}: unknown {section}", hint=f"allowed keys: {', '.join(EXTENSION_KEYS[section])}")
+    return extensions
+
+
+def _backbone_extensions(directory: PresetDirectory) -> dict[str, Any]:
+    return _extensions(directory, "mlm_backbone_extensions")
 
 
 def _weights_module(family: Family):
@@ -110,7 +141,7 @@ def _tokenizer_from(directory: PresetDirectory, parsed: ParsedObject, source: st
     cls = parsed.family.mlm_class(parsed.family.tokenizer)
     config = dict(parsed.config)
     inline_vocabulary = config.pop("vocabulary", None)
-    tokenizer = _construct(cls, config, source)
+    tokenizer = _construct(cls, {**config, **_extensions(directory, "mlm_tokenizer_extensions")}, source)
     try:
         if inline_vocabulary is not None:
             tokenizer.set_vocabulary(inline_vocabulary)

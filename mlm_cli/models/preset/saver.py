@@ -89,8 +89,22 @@ def write_preset_files(model, directory: Path) -> None:
             "parameter_count": backbone.parameter_count(),
             "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
             "tasks": ["MaskedLM"],
+            **({"mlm_backbone_extensions": extensions} if (extensions := backbone_extensions(backbone)) else {}),
+            **({"mlm_tokenizer_extensions": extensions} if (extensions := tokenizer_extensions(model)) else {}),
         },
     )
+
+
+def backbone_extensions(backbone) -> dict[str, Any]:
+    method = getattr(backbone, "extension_config", None)
+    return method() if method else {}
+
+
+def tokenizer_extensions(model) -> dict[str, Any]:
+    if model.preprocessor is None:
+        return {}
+    method = getattr(model.preprocessor.tokenizer, "extension_config", None)
+    return method() if method else {}
 
 
 def save_masked_lm(model, preset_dir: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -1,0 +1,1 @@
+"""Checkpoint formats other than keras_hub presets (Hugging Face transformers)."""

@@ -1,0 +1,222 @@
+"""BERT in Hugging Face transformers' layout: config keys, tensor names and the tokenizer settings.
+
+Weights are mapped to and from keras_hub's `.weights.h5` layout, which mlm already reads
+and writes, so a transformers checkpoint becomes an ordinary keras_hub preset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mlm_cli.errors import PresetError
+from mlm_cli.models.preset.directory import PresetDirectory
+
+LAYER_NORM_EPSILON = 1e-12  # BERT's encoder layer norms (mlm's BertBackbone uses it too)
+# transformers' hidden_act -> mlm's feedforward_activation (tanh-approximate GELU has two names there)
+ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_approximate", "gelu_pytorch_tanh": "gelu_approximate"}
+
+
+def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
+    """BertBackbone keyword arguments for a transformers BertConfig; refuses what BERT here cannot represent."""
+    try:
+        config = {
+            "vocabulary_size": int(hf_config["vocab_size"]),
+            "num_layers": int(hf_config["num_hidden_layers"]),
+            "num_heads": int(hf_config["num_attention_heads"]),
+            "hidden_dim": int(hf_config["hidden_size"]),
+            "intermediate_dim": int(hf_config["intermediate_size"]),
+            "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
+            "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
+            "num_segments": int(hf_config.get("type_vocab_size", 2)),
+            "feedforward_activation": ACTIVATIONS.get(hf_config.get("hidden_act", "gelu"), ""),
+            "head_layer_norm_epsilon": float(hf_config.get("layer_norm_eps", LAYER_NORM_EPSILON)),
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise PresetError(f"{source}: incomplete BERT config ({error})") from None
+    problems = []
+    if not config["feedforward_activation"]:
+        problems.append(f"hidden_act {hf_config.get('hidden_act')!r} (supported: {', '.join(ACTIVATIONS)})")
+    if hf_config.get("position_embedding_type", "absolute") != "absolute":
+        problems.append(f"position_embedding_type {hf_config.get('position_embedding_type')!r}")
+    if abs(float(hf_config.get("layer_norm_eps", LAYER_NORM_EPSILON)) - LAYER_NORM_EPSILON) > 1e-15:
+        problems.append(f"layer_norm_eps {hf_config.get('layer_norm_eps')} (mlm's BERT uses 1e-12)")
+    if problems:
+        raise PresetError(f"{source}: unsupported BERT variant: {'; '.join(problems)}")
+    return config
+
+
+def transformers_config(backbone_config: dict[str, Any], architecture: str = "BertForMaskedLM") -> dict[str, Any]:
+    """A transformers BertConfig dict for a BertBackbone config."""
+    return {
+        "architectures": [architecture],
+        "model_type": "bert",
+        "vocab_size": backbone_config["vocabulary_size"],
+        "hidden_size": backbone_config["hidden_dim"],
+        "num_hidden_layers": backbone_config["num_layers"],
+        "num_attention_heads": backbone_config["num_heads"],
+        "intermediate_size": backbone_config["intermediate_dim"],
+        "hidden_act": "gelu" if backbone_config.get("feedforward_activation") == "gelu" else "gelu_pytorch_tanh",
+        "hidden_dropout_prob": backbone_config["dropout"],
+        "attention_probs_dropout_prob": backbone_config["dropout"],
+        "max_position_embeddings": backbone_config["max_sequence_length"],
+        "type_vocab_size": backbone_config["num_segments"],
+        "initializer_range": 0.02,
+        "layer_norm_eps": LAYER_NORM_EPSILON,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "tie_word_embeddings": True,
+        "torch_dtype": "float32",
+    }
+
+
+# --- weights -----------------------------------------------------------------
+
+Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]  # (to keras_hub, to transformers)
+
+
+def _same() -> Transform:
+    return (lambda x: x, lambda x: x)
+
+
+def _transposed() -> Transform:
+    return (lambda x: x.T, lambda x: x.T)
+
+
+def _to_heads(h: int, a: int) -> Transform:
+    d = h // a
+    return (lambda x: x.T.reshape(h, a, d), lambda x: x.reshape(h, h).T)
+
+
+def _bias_to_heads(h: int, a: int) -> Transform:
+    return (lambda x: x.reshape(a, h // a), lambda x: x.reshape(h))
+
+
+def _from_heads(h: int, a: int) -> Transform:
+    d = h // a
+    return (lambda x: x.T.reshape(a, d, h), lambda x: x.reshape(h, h).T)
+
+
+def _encoder_prefix(index: int) -> str:
+    return "layers/transformer_encoder" + (f"_{index}" if index else "")
+
+
+def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
+    """(transformers name without the `bert.` prefix, keras_hub path, transform) for every backbone tensor."""
+    h, a = config["hidden_dim"], config["num_heads"]
+    names = [
+        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", _same()),
+        ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", _same()),
+        ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", _same()),
+        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", _same()),
+        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", _same()),
+        ("pooler.dense.weight", "layers/dense/vars/0", _transposed()),
+        ("pooler.dense.bias", "layers/dense/vars/1", _same()),
+    ]
+    for k in range(config["num_layers"]):
+        hf, kh = f"encoder.layer.{k}", _encoder_prefix(k)
+        for part in ("query", "key", "value"):
+            names.append((f"{hf}.attention.self.{part}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", _to_heads(h, a)))
+            names.append((f"{hf}.attention.self.{part}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", _bias_to_heads(h, a)))
+        names += [
+            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", _from_heads(h, a)),
+            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", _same()),
+            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", _same()),
+            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", _same()),
+            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", _transposed()),
+            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", _same()),
+            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", _transposed()),
+            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", _same()),
+            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", _same()),
+            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", _same()),
+        ]
+    return names
+
+
+HEAD_NAMES: list[tuple[str, str, Transform]] = [
+    ("cls.predictions.transform.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", _transposed()),
+    ("cls.predictions.transform.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", _same()),
+    ("cls.predictions.transform.LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", _same()),
+    ("cls.predictions.transform.LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", _same()),
+    ("cls.predictions.bias", "layers/masked_lm_head/vars/0", _same()),
+]
+
+
+def _normalise_names(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Drop the `bert.` prefix and map TF-era LayerNorm gamma/beta names to weight/bias."""
+    normalised = {}
+    for name, array in tensors.items():
+        if name.startswith("bert."):
+            name = name[len("bert."):]
+        if ".LayerNorm.gamma" in name or ".LayerNorm.beta" in name:
+            name = name.replace(".LayerNorm.gamma", ".LayerNorm.weight").replace(".LayerNorm.beta", ".LayerNorm.bias")
+        normalised[name] = array
+    return normalised
+
+
+def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str) -> tuple[dict, dict | None]:
+    """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
+    tensors = _normalise_names(tensors)
+
+    def convert(names):
+        arrays = {}
+        for hf_name, kh_name, (forward, _) in names:
+            if hf_name.startswith("pooler.") and hf_name not in tensors:
+                continue  # BertForMaskedLM has no pooler: the backbone keeps its fresh (frozen, unused) one
+            if hf_name not in tensors:
+                raise PresetError(f"{source}: tensor {hf_name!r} is missing")
+            try:
+                arrays[kh_name] = np.asarray(forward(tensors[hf_name].astype(np.float32, copy=False)))
+            except ValueError:
+                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config") from None
+        return arrays
+
+    backbone = convert(backbone_names(config))
+    head = convert(HEAD_NAMES) if all(n in tensors for n, _, _ in HEAD_NAMES) else None
+    decoder = tensors.get("cls.predictions.decoder.weight")
+    if head is not None and decoder is not None and not np.array_equal(decoder, tensors["embeddings.word_embeddings.weight"]):
+        raise PresetError(f"{source}: the MLM decoder is not tied to the word embeddings, which BERT here requires")
+    return backbone, head
+
+
+def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A BertForMaskedLM state dict from keras_hub-layout arrays (decoder weight tied, stored once as in transformers)."""
+    tensors = {}
+    for hf_name, kh_name, (_, backward) in backbone_names(config):
+        tensors[f"bert.{hf_name}"] = np.ascontiguousarray(backward(backbone[kh_name]))
+    for hf_name, kh_name, (_, backward) in HEAD_NAMES:
+        tensors[hf_name] = np.ascontiguousarray(backward(head[kh_name]))
+    return tensors
+
+
+# --- tokenizer ---------------------------------------------------------------
+
+
+def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
+    """`vocabulary` (list), `lowercase`, `strip_accents` from tokenizer_config.json / tokenizer.json / vocab.txt."""
+    from mlm_cli.data.wordpiece import read_vocabulary
+
+    source = str(directory.root)
+    tokenizer_json = directory.read_json("tokenizer.json") if directory.exists("tokenizer.json") else None
+    tokenizer_config = directory.read_json("tokenizer_config.json") if directory.exists("tokenizer_config.json") else {}
+    if directory.exists("vocab.txt"):
+        vocabulary = read_vocabulary(directory.path("vocab.txt"))
+    elif tokenizer_json and isinstance(tokenizer_json.get("model", {}).get("vocab"), dict):
+        vocab = tokenizer_json["model"]["vocab"]
+        vocabulary = [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
+    else:
+        raise PresetError(f"{source}: no vocab.txt or WordPiece tokenizer.json")
+    normalizer = (tokenizer_json or {}).get("normalizer") or {}
+    if "do_lower_case" in tokenizer_config:
+        lowercase = bool(tokenizer_config["do_lower_case"])
+        strip = tokenizer_config.get("strip_accents")
+    elif normalizer.get("type") == "BertNormalizer":
+        lowercase = bool(normalizer.get("lowercase", True))
+        strip = normalizer.get("strip_accents")
+    else:
+        lowercase, strip = True, None  # transformers' BertTokenizer defaults
+    if strip is None:
+        strip = lowercase  # transformers: accents follow lowercasing unless set explicitly
+    return {"vocabulary": vocabulary, "lowercase": lowercase, "strip_accents": bool(strip)}

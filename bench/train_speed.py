@@ -56,8 +56,20 @@ def keras_model(framework: str, config: dict, precision: str):
         from keras_hub.models import BertBackbone, BertMaskedLM
     backbone = BertBackbone(**config, dropout=0.1, dtype=precision)
     model = BertMaskedLM(backbone, preprocessor=None)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    if framework == "mlm":
+        from mlm_cli.models.optimizers import FusedAdamW
+
+        optimizer = FusedAdamW(1e-4, weight_decay=0.0)  # what `mlm train` uses: Keras' Adam, fused on torch
+    else:
+        optimizer = keras.optimizers.Adam(1e-4)
+    if framework == "mlm":  # what `mlm train` does: compile's defaults
+        from mlm_cli.allocator import keep_freed_memory
+
+        keep_freed_memory()
+        model.compile(optimizer=optimizer)
+    else:
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
     return lambda x, y, w: float(model.train_on_batch(x, y, sample_weight=w, return_dict=True)["loss"])
 
 

@@ -71,14 +71,18 @@ class MaskedLM(keras.Model):
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
         """Keras compile with task defaults for every argument left at "auto".
 
-        Defaults: Adam at 5e-5; sparse categorical cross-entropy from logits, averaged
+        Defaults: Adam at 5e-5 (FusedAdamW without weight decay: one fused kernel on torch); sparse categorical cross-entropy from logits, averaged
         over the real masked positions (padded selections have weight 0); weighted
         sparse categorical accuracy.
         """
         if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(self.default_learning_rate)
+            from mlm_cli.models.optimizers import FusedAdamW
+
+            optimizer = FusedAdamW(self.default_learning_rate, weight_decay=0.0)  # Adam, fused on torch
         if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
+            from mlm_cli.models.losses import MaskedTokenCrossEntropy
+
+            loss = MaskedTokenCrossEntropy()
         if weighted_metrics == "auto":
             weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)

@@ -269,7 +269,9 @@ def _compile(model, options: TrainOptions, is_scratch: bool):
     else:
         warmup = round(options.warmup * (total or UNKNOWN_TOTAL_WARMUP_BASE))
     schedule = WarmupLinearDecay(peak, warmup, total)
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=options.weight_decay, beta_2=0.999, epsilon=1e-6)
+    from mlm_cli.models.optimizers import FusedAdamW
+
+    optimizer = FusedAdamW(learning_rate=schedule, weight_decay=options.weight_decay, beta_2=0.999, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "output_bias"])
     model.compile(optimizer=optimizer)
     return schedule
@@ -337,6 +339,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
 
     import keras
 
+    from mlm_cli.allocator import keep_freed_memory
     from mlm_cli.seeding import set_seed
     from mlm_cli.workflows import checkpoints
     from mlm_cli.workflows.evaluation import masked_lm_metrics
@@ -354,6 +357,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         checkpoint = checkpoints.latest_checkpoint(options.output)
         state = checkpoints.read_state(checkpoint)
     precision = resolve_precision(options.precision, backend)
+    keep_freed_memory()
     set_seed(options.seed + int(state.get("step", 0)))
     model = _build_model(options, train_spec, precision, checkpoint)
     scratch = is_scratch_preset(options.preset)
@@ -407,6 +411,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
 
     metrics_path = options.output / METRICS_FILE
     window_tokens = window_real = 0
+    window_wait = 0.0
     window_start = time.perf_counter()
     last: dict[str, Any] = {}
     last_eval: dict[str, Any] | None = None
@@ -460,6 +465,11 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
                         "learning_rate": schedule.value_at(step - 1),
                         "tokens_per_second": window_tokens / seconds,
                         "real_tokens_per_second": window_real / seconds,
+                        "data_wait_share": (stream.wait_seconds - window_wait) / seconds,
+                        "window_seconds": seconds,
+                        "window_tokens": window_tokens,
+                        "window_real_tokens": window_real,
+                        "window_data_wait_seconds": stream.wait_seconds - window_wait,
                         "tokens_seen": tokens_seen,
                         "elapsed_seconds": elapsed,
                         "eta_seconds": (options.max_steps - step) * elapsed / max(1, step - int(state.get("step", 0)))
@@ -469,6 +479,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
                     reporter.step(last)
                     model.reset_metrics()
                     window_tokens = window_real = 0
+                    window_wait = stream.wait_seconds
                     window_start = time.perf_counter()
                 if step % eval_every == 0:
                     last_eval = run_evaluation() or last_eval

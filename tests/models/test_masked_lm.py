@@ -15,7 +15,12 @@ def test_compile_auto_defaults(tiny_model):
     tiny_model.compile()
     assert isinstance(tiny_model.optimizer, keras.optimizers.Adam)
     assert float(keras.ops.convert_to_numpy(tiny_model.optimizer.learning_rate)) == pytest.approx(5e-5)
-    assert tiny_model.loss.from_logits
+    logits = np.random.default_rng(0).normal(size=(2, 3, 11)).astype("float32") * 3
+    labels = np.array([[1, 4, 0], [10, 2, 7]])
+    weights = np.array([[1, 1, 0], [1, 0, 0]], dtype="float32")
+    reference = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
+    ours = keras.ops.convert_to_numpy(tiny_model.loss(labels, logits, sample_weight=weights))
+    assert ours == pytest.approx(float(keras.ops.convert_to_numpy(reference(labels, logits, sample_weight=weights))), rel=1e-6)
     tiny_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     assert isinstance(tiny_model.optimizer, keras.optimizers.SGD)
 

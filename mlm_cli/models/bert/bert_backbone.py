@@ -8,6 +8,7 @@ from keras import ops
 from mlm_cli.models.backbone import Backbone
 from mlm_cli.models.layers.embeddings import PositionEmbedding, TokenEmbedding
 from mlm_cli.models.layers.transformer_encoder import TransformerEncoderBlock
+from mlm_cli.models.layers.dropout import Dropout
 
 
 def bert_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
@@ -96,7 +97,7 @@ class BertBackbone(Backbone):
             num_segments, hidden_dim, initializer=bert_initializer(), dtype=policy, name="segment_embedding"
         )
         self.embeddings_norm = keras.layers.LayerNormalization(epsilon=1e-12, dtype=policy, name="embeddings_norm")
-        self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=policy, name="embeddings_dropout")
+        self.embeddings_dropout = Dropout(dropout, dtype=policy, name="embeddings_dropout")
         self.encoder_blocks = [
             TransformerEncoderBlock(
                 hidden_dim,

@@ -7,30 +7,34 @@ import math
 import keras
 from keras import ops
 
+from mlm_cli.models.layers.dropout import dropout
+
 
 def scaled_dot_product_attention(query, key, value, padding_mask, dropout_rate: float, training: bool, seed_generator):
     """Attention over [B, S, N, d] tensors; `padding_mask` is bool [B, S] (True = real token).
 
-    Uses the backend's fused kernel when no attention dropout is needed (inference,
-    or dropout 0). PyTorch's fused kernel also does dropout, so training on torch
-    stays fused; other backends fall back to an explicit softmax for dropout.
+    Uses the backend's fused kernel when no attention dropout is needed (inference, or
+    dropout 0). With dropout, the probabilities are materialised: on torch with mlm's cheap
+    dropout mask (on CPU that beats SDPA's own dropout, which draws floats per element),
+    elsewhere with Keras ops. Softmax runs in float32 either way.
     """
     mask = padding_mask[:, None, None, :]
     if not (training and dropout_rate > 0):
         return ops.dot_product_attention(query, key, value, mask=mask)
     if keras.backend.backend() == "torch":
-        import torch.nn.functional as F
+        import torch
 
-        out = F.scaled_dot_product_attention(
-            query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_mask=mask, dropout_p=dropout_rate
-        )
-        return out.transpose(1, 2)
+        q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # [B, N, S, d]
+        scores = torch.matmul(q, k.transpose(-1, -2)).float() * (1.0 / math.sqrt(q.shape[-1]))
+        scores = scores.masked_fill(~mask, -1e9)  # finite: a row without real tokens stays NaN-free
+        probs = dropout(torch.softmax(scores, dim=-1), dropout_rate)
+        return torch.matmul(probs.to(v.dtype), v).transpose(1, 2)
     scale = 1.0 / math.sqrt(query.shape[-1])
     scores = ops.einsum("bqnd,bknd->bnqk", query, key)
     scores = ops.cast(scores, "float32") * scale
     scores = ops.where(mask, scores, -1e9)
     probs = ops.softmax(scores, axis=-1)
-    probs = keras.random.dropout(probs, dropout_rate, seed=seed_generator)
+    probs = dropout(probs, dropout_rate, seed_generator)
     probs = ops.cast(probs, value.dtype)
     return ops.einsum("bnqk,bknd->bqnd", probs, value)
 

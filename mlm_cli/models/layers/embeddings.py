@@ -10,6 +10,9 @@ class TokenEmbedding(keras.layers.Layer):
     """Token embedding whose matrix is also used, transposed, to project hidden states to logits."""
 
     def __init__(self, vocabulary_size: int, hidden_dim: int, initializer="uniform", **kwargs):
+        # No variable autocasting in `call`: under mixed precision, gather the float32 rows and
+        # cast only those, instead of casting the whole [V, H] table (and its gradient) every step.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.vocabulary_size = int(vocabulary_size)
         self.hidden_dim = int(hidden_dim)
@@ -24,7 +27,7 @@ class TokenEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, token_ids):
-        return ops.take(ops.cast(self.embeddings, self.compute_dtype), token_ids, axis=0)
+        return ops.cast(ops.take(self.embeddings, token_ids, axis=0), self.compute_dtype)
 
     def project(self, hidden):
         """Logits over the vocabulary: hidden [..., H] times the transposed embedding."""

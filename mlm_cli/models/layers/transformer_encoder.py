@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from mlm_cli.models.layers.attention import SelfAttention
+from mlm_cli.models.layers.dropout import Dropout
 
 
 class TransformerEncoderBlock(keras.layers.Layer):
@@ -33,7 +34,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention = SelfAttention(
             hidden_dim, num_heads, dropout=dropout, kernel_initializer=kernel_initializer, dtype=policy, name="self_attention"
         )
-        self.attention_dropout = keras.layers.Dropout(dropout, dtype=policy)
+        self.attention_dropout = Dropout(dropout, dtype=policy)
         self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="attention_norm")
         self.intermediate_dense = keras.layers.Dense(
             intermediate_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=policy, name="intermediate"
@@ -41,7 +42,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(
             hidden_dim, kernel_initializer=kernel_initializer, dtype=policy, name="feedforward_output"
         )
-        self.feedforward_dropout = keras.layers.Dropout(dropout, dtype=policy)
+        self.feedforward_dropout = Dropout(dropout, dtype=policy)
         self.feedforward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="feedforward_norm")
 
     def build(self, input_shape=None):

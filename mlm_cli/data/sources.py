@@ -287,10 +287,13 @@ class DocumentStream:
         else:
             dataset = _open_local(source, self.spec.encoding_errors)
         try:
-            for batch in dataset.iter(batch_size=batch_size):
-                if column not in batch:
-                    raise BadInputError(f"{_describe(source)} has no column {column!r} (columns: {', '.join(batch)})", hint="choose the text column with --text-column")
-                yield [_as_text(value, column, source) for value in batch[column]]
+            for table in dataset.with_format("arrow").iter(batch_size=batch_size):
+                if column not in table.column_names:
+                    raise BadInputError(
+                        f"{_describe(source)} has no column {column!r} (columns: {', '.join(table.column_names)})",
+                        hint="choose the text column with --text-column",
+                    )
+                yield _texts(table.column(column), column, source)
         except UnicodeDecodeError:
             if isinstance(source, LocalFiles):
                 locate_decode_error(source.files)
@@ -311,9 +314,13 @@ def _describe(source: Source) -> str:
     return source.files[0] if len(source.files) == 1 else f"{source.files[0]} (+{len(source.files) - 1} more)"
 
 
-def _as_text(value: Any, column: str, source: Source) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    raise BadInputError(f"column {column!r} of {_describe(source)} holds {type(value).__name__}, not text", hint="choose the text column with --text-column")
+def _texts(values, column: str, source: Source) -> list[str]:
+    """A pyarrow column as Python strings (nulls become "")."""
+    import pyarrow as pa
+
+    kind = values.type
+    if pa.types.is_null(kind):
+        return [""] * len(values)
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise BadInputError(f"column {column!r} of {_describe(source)} holds {kind}, not text", hint="choose the text column with --text-column")
+    return values.fill_null("").to_pylist()

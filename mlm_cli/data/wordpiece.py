@@ -24,6 +24,10 @@ import regex
 from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 MAX_WORD_BYTES = 100
+# Joins documents for one Rust call per part: a Unicode noncharacter, never in real text,
+# registered as a special token so it splits documents before any normalisation.
+DOCUMENT_MARKER = "\ufdd0"
+DOCUMENTS_PER_PART = 100  # joined strings of about this many documents encode fastest (measured: 5 to 800)
 
 WHITESPACE_PATTERN = r"[ \t\n\r\f]|\p{Cc}|\p{Cf}"
 PUNCTUATION_PATTERN = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
@@ -123,6 +127,13 @@ class WordPieceEncoder:
             self._ascii.pre_tokenizer = None
         if self.protected_tokens:
             self._ascii.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in self.protected_tokens])
+        self._joined = Tokenizer(self._model())
+        self._joined.normalizer = self._ascii.normalizer
+        self._joined.pre_tokenizer = self._ascii.pre_tokenizer
+        self._joined.add_special_tokens(
+            [AddedToken(t, normalized=False, special=True) for t in [DOCUMENT_MARKER, *self.protected_tokens]]
+        )
+        self._marker_id = self._joined.token_to_id(DOCUMENT_MARKER)
 
     def _model(self) -> models.WordPiece:
         return models.WordPiece(
@@ -189,13 +200,48 @@ class WordPieceEncoder:
         return [np.asarray(ids, dtype=np.int32) for ids in self._encode_id_lists(list(texts))]
 
     def encode_batch_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """All ids concatenated (int32) and document offsets (int64, len(texts) + 1)."""
-        id_lists = self._encode_id_lists(list(texts))
+        """All ids concatenated (int32) and document offsets (int64, len(texts) + 1).
+
+        Documents the Rust pipeline handles are joined with DOCUMENT_MARKER into strings of
+        about DOCUMENTS_PER_PART documents, so ids cross into Python as a few large lists
+        instead of one small list per document (about twice the throughput); the ids are
+        the same.
+        """
+        texts = list(texts)
+        joinable = [self._uses_rust_pipeline(t) and DOCUMENT_MARKER not in t for t in texts]
+        if texts and all(joinable):
+            return self._encode_joined(texts)
+        if any(joinable):
+            fast = [i for i, ok in enumerate(joinable) if ok]
+            flat_fast, offsets_fast = self._encode_joined([texts[i] for i in fast])
+            pieces: list[np.ndarray] = [np.empty(0, np.int32)] * len(texts)
+            for rank, index in enumerate(fast):
+                pieces[index] = flat_fast[offsets_fast[rank] : offsets_fast[rank + 1]]
+            slow = [i for i, ok in enumerate(joinable) if not ok]
+            for index, ids in zip(slow, self._encode_id_lists([texts[i] for i in slow])):
+                pieces[index] = np.asarray(ids, dtype=np.int32)
+            lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+            offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            return np.concatenate(pieces).astype(np.int32, copy=False), offsets
+        id_lists = self._encode_id_lists(texts)
         lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
         offsets = np.zeros(len(id_lists) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         flat = np.fromiter(itertools.chain.from_iterable(id_lists), dtype=np.int32, count=int(offsets[-1]))
         return flat, offsets
+
+    def _encode_joined(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Encode documents joined by DOCUMENT_MARKER; offsets come from the marker positions."""
+        parts = max(1, -(-len(texts) // DOCUMENTS_PER_PART))
+        bounds = np.linspace(0, len(texts), parts + 1).astype(int)
+        joined = [DOCUMENT_MARKER.join(texts[a:b]) + DOCUMENT_MARKER for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        encodings = self._joined.encode_batch_fast(joined, add_special_tokens=False)
+        ids = np.concatenate([np.asarray(e.ids, dtype=np.int32) for e in encodings])
+        ends = np.flatnonzero(ids == self._marker_id)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        offsets[1:] = ends - np.arange(len(ends))
+        return ids[ids != self._marker_id], offsets
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Tokens joined by spaces, with suffix pieces merged onto the previous word."""
@@ -236,16 +282,24 @@ class TransformersWordPieceEncoder(WordPieceEncoder):
             vocabulary, lowercase=lowercase, strip_accents=strip_accents, suffix_indicator=suffix_indicator,
             oov_token=oov_token, special_tokens=special_tokens, special_tokens_in_strings=True,
         )
-        tokenizer = Tokenizer(models.WordPiece(
-            vocab=dict(self._ids), unk_token=oov_token, continuing_subword_prefix=suffix_indicator,
-            max_input_chars_per_word=self.MAX_WORD_CHARACTERS,
-        ))
-        tokenizer.normalizer = normalizers.BertNormalizer(
-            clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents, lowercase=lowercase
-        )
-        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in self.protected_tokens])
-        self._transformers = tokenizer
+        def pipeline(extra_special: list[str]) -> Tokenizer:
+            tokenizer = Tokenizer(models.WordPiece(
+                vocab=dict(self._ids), unk_token=oov_token, continuing_subword_prefix=suffix_indicator,
+                max_input_chars_per_word=self.MAX_WORD_CHARACTERS,
+            ))
+            tokenizer.normalizer = normalizers.BertNormalizer(
+                clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents, lowercase=lowercase
+            )
+            tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+            tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in [*extra_special, *self.protected_tokens]])
+            return tokenizer
+
+        self._transformers = pipeline([])
+        self._joined = pipeline([DOCUMENT_MARKER])
+        self._marker_id = self._joined.token_to_id(DOCUMENT_MARKER)
+
+    def _uses_rust_pipeline(self, text: str) -> bool:
+        return True  # every text goes through the Rust pipeline
 
     def _encode_id_lists(self, texts: Sequence[str]) -> list[list[int]]:
         return [encoding.ids for encoding in self._transformers.encode_batch_fast(list(texts), add_special_tokens=False)]

@@ -3,8 +3,8 @@
     python bench/stream_memory.py CORPUS.txt [--sequence-length 128] [--batch-size 32]
 
 Reads every document (tokenize -> pack -> mask in the background thread) and samples the
-process's resident set size after each tenth of the file. Memory must stay flat: the
-last sample within 10% of the first. Build a 1 GB corpus with
+process's resident set size (current and peak) after each tenth of the file. Memory must
+stay flat: the last sample within 10% of the first. Build a 1 GB corpus with
 `python bench/man_page_corpus.py big.txt --repeat 13`.
 """
 
@@ -19,6 +19,15 @@ import time
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """The process's high-water mark of resident memory (VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:
@@ -53,14 +62,17 @@ def main() -> None:
         tokens += batch.real_tokens
         done = stream.state_dict()["chunk_start"] / lines
         if done >= next_mark / 10:
-            samples.append({"fraction": round(done, 2), "gb_read": round(done * size / 1e9, 2), "rss_mb": round(rss_mb(), 1)})
+            samples.append({"fraction": round(done, 2), "gb_read": round(done * size / 1e9, 2), "rss_mb": round(rss_mb(), 1),
+                            "peak_rss_mb": round(peak_rss_mb(), 1)})
             print(json.dumps(samples[-1]), flush=True)
             next_mark += 1
     seconds = time.perf_counter() - started
     stream.close()
-    first, last = samples[0]["rss_mb"], samples[-1]["rss_mb"]
-    print(f"\n{size / 1e9:.2f} GB, {tokens:,} tokens in {seconds:.0f} s ({tokens / seconds:,.0f} tokens/s); "
-          f"RSS {first:.0f} MB after the first tenth, {last:.0f} MB at the end ({100 * (last - first) / first:+.1f}%)")
+    first, last = samples[0], samples[-1]
+    print(f"\n{size / 1e9:.2f} GB, {tokens:,} tokens in {seconds:.0f} s ({tokens / seconds:,.0f} tokens/s)")
+    print("| | after the first tenth | at the end | change |\n|---|---|---|---|")
+    for key, name in (("rss_mb", "resident memory (MB)"), ("peak_rss_mb", "peak resident memory (MB)")):
+        print(f"| {name} | {first[key]:.0f} | {last[key]:.0f} | {100 * (last[key] - first[key]) / first[key]:+.1f}% |")
 
 
 if __name__ == "__main__":

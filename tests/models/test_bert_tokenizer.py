@@ -65,3 +65,22 @@ def test_sequence_length_pads_and_truncates():
     tokenizer = BertTokenizer(vocabulary=vocabulary(), lowercase=True, sequence_length=4)
     out = tokenizer(["the models trained quickly and more", "ok"])
     assert out.shape == (2, 4) and out.dtype == np.int32 and out[1, -1] == 0
+
+
+@pytest.mark.parametrize("special_tokens_in_strings", [True, False])
+def test_ascii_fast_path_matches_keras_hub_on_every_ascii_character(special_tokens_in_strings):
+    """The batched all-Rust path (joined documents) splits every ASCII character as keras_hub does."""
+    vocab = vocabulary()
+    reference = keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=True, special_tokens_in_strings=special_tokens_in_strings)
+    ours = BertTokenizer(vocabulary=vocab, lowercase=True, special_tokens_in_strings=special_tokens_in_strings)
+    rng = random.Random(1)
+    alphabet = [chr(c) for c in range(128)]
+    words = ["the", "Models", "[MASK]", "trained", "quickly", "ok"]
+    texts = []
+    for _ in range(300):
+        pieces = [rng.choice(words) if rng.random() < 0.5 else "".join(rng.choices(alphabet, k=rng.randint(1, 4)))
+                  for _ in range(rng.randint(0, 12))]
+        texts.append("".join(pieces))
+    flat, offsets = ours.encoder.encode_batch_flat(texts)
+    for index, text in enumerate(texts):
+        assert flat[offsets[index] : offsets[index + 1]].tolist() == np.asarray(reference(text)).tolist(), repr(text)

@@ -25,7 +25,7 @@ CONFIGS = {
 }
 DEFAULT_RUNS = (
     "mlm:torch:float32,mlm:torch:mixed_bfloat16,mlm:jax:float32,"
-    "keras_hub:torch:float32,keras_hub:torch:mixed_bfloat16,keras_hub:jax:float32,"
+    "keras_hub:torch:float32,keras_hub:torch:mixed_bfloat16,keras_hub:jax:float32,keras_hub:jax:mixed_bfloat16,"
     "transformers:torch:float32,transformers:torch:mixed_bfloat16"
 )
 

@@ -47,3 +47,12 @@ def test_dropout_keeps_the_right_fraction_and_scale(rate):
     kept = out != 0
     assert abs(kept.mean() - (1 - rate)) < 0.01
     np.testing.assert_allclose(out[kept], 1 / (1 - rate), rtol=1e-6)
+
+
+def test_dropout_mask_is_uniform_in_every_lane_of_a_random_word():
+    """On torch four mask entries share one 64-bit draw: each of the four positions must keep 1 - rate."""
+    x = keras.ops.ones((63, 129, 31))  # size not a multiple of 4
+    out = keras.ops.convert_to_numpy(dropout(x, 0.25, keras.random.SeedGenerator(2))).reshape(-1)
+    kept = (out != 0)[: out.size // 4 * 4].reshape(-1, 4)
+    for lane in range(4):
+        assert abs(kept[:, lane].mean() - 0.75) < 0.01, lane

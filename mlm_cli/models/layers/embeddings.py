@@ -6,6 +6,11 @@ import keras
 from keras import ops
 
 
+def _densify_gradient(parameter) -> None:
+    if parameter.grad is not None and parameter.grad.is_sparse:
+        parameter.grad = parameter.grad.to_dense()
+
+
 class TokenEmbedding(keras.layers.Layer):
     """Token embedding whose matrix is also used, transposed, to project hidden states to logits."""
 
@@ -24,9 +29,20 @@ class TokenEmbedding(keras.layers.Layer):
             shape=(self.vocabulary_size, self.hidden_dim),
             initializer=self.initializer,
         )
+        if keras.backend.backend() == "torch":
+            # Lookups give sparse gradients (see `call`); whatever reaches the optimizer is dense.
+            self.embeddings.value.register_post_accumulate_grad_hook(_densify_gradient)
         self.built = True
 
     def call(self, token_ids):
+        if keras.backend.backend() == "torch":
+            # A sparse gradient touches only the looked-up rows; a dense one zero-fills the whole
+            # [V, H] table and adds it to the projection's gradient every step (about 4% of a
+            # bert_small step on CPU). The projection's dense gradient absorbs it in place.
+            import torch
+
+            rows = torch.nn.functional.embedding(ops.convert_to_tensor(token_ids).long(), self.embeddings.value, sparse=True)
+            return ops.cast(rows, self.compute_dtype)
         return ops.cast(ops.take(self.embeddings, token_ids, axis=0), self.compute_dtype)
 
     def project(self, hidden):

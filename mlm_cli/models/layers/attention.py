@@ -25,9 +25,12 @@ def scaled_dot_product_attention(query, key, value, padding_mask, dropout_rate: 
         import torch
 
         q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # [B, N, S, d]
-        scores = torch.matmul(q, k.transpose(-1, -2)).float() * (1.0 / math.sqrt(q.shape[-1]))
-        scores = scores.masked_fill(~mask, -1e9)  # finite: a row without real tokens stays NaN-free
-        probs = dropout(torch.softmax(scores, dim=-1), dropout_rate)
+        # Scaling q (S x d) is cheaper than scaling the scores (S x S); softmax reads the
+        # compute-dtype scores and works in float32 without a separate upcast copy.
+        scores = torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-1, -2))
+        # The dtype's lowest finite value (float16 cannot hold -1e9): a row without real tokens stays NaN-free.
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        probs = dropout(torch.softmax(scores, dim=-1, dtype=torch.float32), dropout_rate)
         return torch.matmul(probs.to(v.dtype), v).transpose(1, 2)
     scale = 1.0 / math.sqrt(query.shape[-1])
     scores = ops.einsum("bqnd,bknd->bnqk", query, key)

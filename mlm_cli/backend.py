@@ -8,9 +8,10 @@ import sys
 from mlm_cli.errors import BadInputError
 
 SUPPORTED_BACKENDS = ("torch", "jax")
-# PyTorch is the default: with mixed_bfloat16 it trains fastest on AMX CPUs, where XLA
-# gains nothing from bf16 (bench/backend_speed.py: 2,534 vs JAX's best 1,763 tokens/s
-# for a bert_small-sized model). JAX stays first-class and wins in pure float32.
+# PyTorch is the default: with mixed_bfloat16 it trains fastest on CPUs with bf16 matrix
+# instructions, where XLA gains nothing from bf16 (bench/train_speed.py, bert_small on
+# 2 AVX-512 BF16 cores: 4,851 vs JAX's best 1,885 tokens/s). JAX stays first-class and
+# is slightly faster in pure float32.
 DEFAULT_BACKEND = "torch"
 
 

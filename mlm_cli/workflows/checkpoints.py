@@ -1,7 +1,7 @@
 """Training checkpoints: a loadable preset plus optimizer state and loop state, written atomically.
 
-Layout: RUN/checkpoints/step-00000100/ holds the preset files, `optimizer.weights.h5`
-and `state.json`. A checkpoint directory only ever appears under its final name once
+Layout: RUN/checkpoints/step-00000100/ holds the preset files, `optimizer.weights.h5`,
+`rng_state.npz` (dropout random generators) and `state.json` (step, data stream position). A checkpoint directory only ever appears under its final name once
 complete (staged in a hidden sibling, fsynced, renamed), so a crash at any moment
 leaves the previous checkpoints intact.
 """
@@ -23,6 +23,8 @@ from mlm_cli.errors import MlmError, PresetError
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d{8})$")
 STATE_FILE = "state.json"
 OPTIMIZER_FILE = "optimizer.weights.h5"
+RNG_FILE = "rng_state.npz"
+SEED_STATE_SUFFIX = "seed_generator_state"
 
 
 def checkpoint_root(run_dir: Path) -> Path:
@@ -66,11 +68,81 @@ def _load_optimizer(optimizer, path: Path, trainable_variables) -> None:
             variable.assign(np.asarray(f[f"optimizer/vars/{i}"][()]).astype(variable.dtype))
 
 
+def _seed_generator_states(model) -> list:
+    """Keras seed-generator state variables (dropout randomness on jax; counters on torch), in model order."""
+    return [v for v in model.non_trainable_variables if v.path.endswith(SEED_STATE_SUFFIX)]
+
+
+def capture_rng_state(model) -> dict[str, np.ndarray]:
+    """Every random generator training draws from, so a resumed run draws the same numbers."""
+    import keras
+
+    arrays = {f"seed_generator/{i}": np.asarray(v.numpy()) for i, v in enumerate(_seed_generator_states(model))}
+    if keras.backend.backend() == "torch":
+        import torch
+
+        arrays["torch/cpu"] = torch.get_rng_state().numpy()
+        if torch.cuda.is_available():
+            for index, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
+                arrays[f"torch/cuda/{index}"] = cuda_state.numpy()
+    return arrays
+
+
+def _save_rng_state(model, path: Path) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **capture_rng_state(model))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def restore_rng_state(checkpoint: Path, model) -> bool:
+    """Put back the generators saved with `checkpoint`; False when it has none (older checkpoints)."""
+    import keras
+
+    path = checkpoint / RNG_FILE
+    if not path.is_file():
+        return False
+    expected = capture_rng_state(model)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError) as error:
+        raise PresetError(f"{path}: unreadable random-generator state ({error})", hint="delete that checkpoint to resume from the one before") from None
+    if set(arrays) != set(expected) or any(arrays[k].shape != v.shape or arrays[k].dtype != v.dtype for k, v in expected.items()):
+        raise PresetError(f"{path}: random-generator state does not match this model and backend", hint="resume with the same preset, options and backend")
+    for index, variable in enumerate(_seed_generator_states(model)):
+        variable.assign(arrays[f"seed_generator/{index}"])
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_rng_state(torch.from_numpy(arrays["torch/cpu"].copy()))
+        cuda = sorted(k for k in arrays if k.startswith("torch/cuda/"))
+        if cuda:
+            torch.cuda.set_rng_state_all([torch.from_numpy(arrays[k].copy()) for k in cuda])
+    return True
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _fsync_tree(directory: Path) -> None:
+    """Flush every file and folder under `directory` to disk, so a rename publishes complete files."""
+    for folder, _, files in os.walk(directory):
+        for name in files:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def save_checkpoint(run_dir: Path, model, state: dict[str, Any], keep: int = 2) -> Path:
@@ -84,7 +156,9 @@ def save_checkpoint(run_dir: Path, model, state: dict[str, Any], keep: int = 2) 
     try:
         write_preset_files(model, staging)
         _save_optimizer(model.optimizer, staging / OPTIMIZER_FILE)
+        _save_rng_state(model, staging / RNG_FILE)
         _write_json(staging / STATE_FILE, state)
+        _fsync_tree(staging)
         if final.exists():
             shutil.rmtree(final)
         os.rename(staging, final)

@@ -10,7 +10,6 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -133,8 +132,13 @@ def prepare_output(options: TrainOptions) -> None:
     if output.exists() and not output.is_dir():
         raise BadInputError(f"output {output} exists and is not a directory", hint="choose another --output")
     if options.resume:
-        if latest_checkpoint(output) is None:
-            raise BadInputError(f"nothing to resume in {output}: no checkpoint found", hint="start the run without --resume")
+        if latest_checkpoint(output) is not None:
+            return
+        # Killed before its first checkpoint: the same command with --resume starts over.
+        if output.is_dir() and any(output.iterdir()) and not (output / CONFIG_FILE).is_file() and not options.overwrite:
+            raise BadInputError(f"nothing to resume in {output}: it holds no mlm run", hint="check --output, or start the run without --resume")
+        options.resume = False
+        options.overwrite = True
         return
     if output.is_dir() and any(output.iterdir()) and not options.overwrite:
         raise BadInputError(
@@ -258,8 +262,6 @@ def _build_model(options: TrainOptions, train_spec, precision: str, checkpoint: 
 
 
 def _compile(model, options: TrainOptions, is_scratch: bool):
-    import keras
-
     from mlm_cli.workflows.schedule import WarmupLinearDecay
 
     peak = options.learning_rate or (5e-4 if is_scratch else 5e-5)
@@ -302,6 +304,23 @@ def publish_preset(model, output: Path) -> None:
             os.replace(item, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop metrics logged after the checkpoint a run resumes from (and a line cut short by a crash)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and int(record.get("step", 0)) <= step:
+            kept.append(line)
+    staging = path.with_name(f".{path.name}.partial")
+    staging.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    os.replace(staging, path)
 
 
 class _SignalFlag:
@@ -356,6 +375,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         checkpoints.clean_partial_checkpoints(options.output)
         checkpoint = checkpoints.latest_checkpoint(options.output)
         state = checkpoints.read_state(checkpoint)
+        _trim_metrics(options.output / METRICS_FILE, int(state.get("step", 0)))
     precision = resolve_precision(options.precision, backend)
     keep_freed_memory()
     set_seed(options.seed + int(state.get("step", 0)))
@@ -364,6 +384,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     schedule = _compile(model, options, scratch)
     if checkpoint is not None:
         checkpoints.restore_optimizer(checkpoint, model)
+        checkpoints.restore_rng_state(checkpoint, model)  # dropout draws continue exactly where they stopped
 
     if not options.resume:
         if options.output.exists() and options.overwrite:
@@ -434,13 +455,24 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         return record
 
     def save(reason: str) -> Path:
+        if not all(bool(np.isfinite(v.numpy()).all()) for v in model.trainable_variables):
+            check_finite(float("nan"))  # an update overflowed: never checkpoint diverged weights
         saved_state = {"step": step, "tokens_seen": tokens_seen, "elapsed_seconds": elapsed, "data": stream.state_dict(), "reason": reason}
         return checkpoints.save_checkpoint(options.output, model, saved_state, keep=options.keep_checkpoints)
 
+    def check_finite(loss: float) -> float:
+        if not math.isfinite(loss):
+            latest = checkpoints.latest_checkpoint(options.output)
+            kept = f"; the last good checkpoint ({latest.name}) is intact" if latest else ""
+            raise MlmError(f"training diverged (loss or weights became {loss}) at step {step}{kept}",
+                           hint="lower --learning-rate or use --precision float32, then --resume or start over")
+        return loss
+
+    already_done = bool(options.max_steps and step >= options.max_steps)
     run_start = time.perf_counter()
     with _SignalFlag() as interrupt:
         try:
-            for batch in stream:
+            for batch in [] if already_done else stream:
                 logs = model.train_on_batch(batch.features(), batch.mask_ids, sample_weight=batch.mask_weights, return_dict=True)
                 step += 1
                 window_tokens += batch.token_ids.size
@@ -449,12 +481,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
                 if step % options.log_every == 0 or (options.max_steps and step >= options.max_steps):
                     now = time.perf_counter()
                     seconds = max(now - window_start, 1e-9)
-                    loss = float(logs["loss"])
-                    if not math.isfinite(loss):
-                        raise MlmError(
-                            f"training loss became {loss} at step {step}",
-                            hint="lower --learning-rate or use --precision float32; the last checkpoint is intact",
-                        )
+                    loss = check_finite(float(logs["loss"]))
                     elapsed += seconds
                     last = {
                         "type": "train",
@@ -485,6 +512,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
                     last_eval = run_evaluation() or last_eval
                     window_start = time.perf_counter()
                 if step % save_every == 0:
+                    check_finite(float(logs["loss"]))  # never checkpoint diverged weights
                     save("periodic")
                 if interrupt.received is not None:
                     where = save("interrupted")
@@ -499,11 +527,12 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         finally:
             stream.close()
 
-    if step == int(state.get("step", 0)):
+    if step == int(state.get("step", 0)) and not already_done:
         raise BadInputError("the corpus is empty: it produced no training batches", hint="check --data and --text-column")
-    save("final")
-    if step % eval_every != 0 or last_eval is None:
-        last_eval = run_evaluation() or last_eval
+    if not already_done:  # a run resumed after its last step (killed while publishing) only publishes
+        save("final")
+        if step % eval_every != 0 or last_eval is None:
+            last_eval = run_evaluation() or last_eval
     publish_preset(model, options.output)
     summary = {
         "output": str(options.output),

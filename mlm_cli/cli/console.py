@@ -44,5 +44,10 @@ def info(message: str) -> None:
         stderr.print(message, markup=False)
 
 
+def warn(message: str) -> None:
+    """A warning line on stderr (shown even with --quiet)."""
+    stderr.print(f"warning: {message}", markup=False, style="yellow" if stderr.is_terminal else None)
+
+
 def error_line(message: str) -> None:
     stderr.print(f"error: {message}", markup=False, style="bold red" if stderr.is_terminal else None)

@@ -22,6 +22,7 @@ def evaluate(
     packing: bool = typer.Option(True, "--packing/--no-packing", help="Concatenate documents into full sequences."),
     mask_rate: float = typer.Option(None, help="Fraction of tokens to mask [default: the preset's]."),
     encoding_errors: str = typer.Option("strict", help="strict or replace (invalid UTF-8)."),
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="JSONL: skip lines that are not valid records (and report how many)."),
     precision: str = typer.Option("float32", help="float32, mixed_bfloat16, mixed_float16 or auto."),
     backend: str = BACKEND_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -34,10 +35,12 @@ def evaluate(
     result = run_evaluation(
         EvalOptions(
             preset=preset, data=list(data), text_column=text_column, sequence_length=sequence_length, batch_size=batch_size,
-            max_batches=max_batches, packing=packing, mask_rate=mask_rate, encoding_errors=encoding_errors,
+            max_batches=max_batches, packing=packing, mask_rate=mask_rate, encoding_errors=encoding_errors, skip_bad_lines=skip_bad_lines,
             precision=None if precision == "auto" else precision,
         )
     )
+    if result.get("skipped_lines"):
+        console.warn(f"skipped {result['skipped_lines']:,} bad lines (--skip-bad-lines)")
     if as_json:
         console.stdout.print(json.dumps(result, indent=2), markup=False)
         return

@@ -58,6 +58,8 @@ class PlainReporter:
 
     def finish(self, summary: dict[str, Any]) -> None:
         console.info(f"done: {summary['steps']} steps, {summary['tokens_seen']:,} tokens in {_duration(summary['train_seconds'])}")
+        if summary.get("skipped_lines"):
+            console.warn(f"skipped {summary['skipped_lines']:,} bad lines (--skip-bad-lines)")
 
 
 class LiveReporter(PlainReporter):

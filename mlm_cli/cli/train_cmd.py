@@ -51,6 +51,7 @@ def train(
     vocabulary_size: int = typer.Option(None, help="WordPiece vocabulary size for from-scratch presets [default: 30522]."),
     dropout: float = typer.Option(None, help="Override the model's dropout rate."),
     encoding_errors: str = typer.Option("strict", help="strict: stop at invalid UTF-8; replace: substitute U+FFFD and go on."),
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="JSONL: skip lines that are not valid records (and report how many)."),
     config: Path = typer.Option(None, "--config", help="TOML file with any of these options (long names); flags win."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:

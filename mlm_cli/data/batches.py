@@ -19,6 +19,31 @@ from mlm_cli.data.masking import MaskGenerator
 from mlm_cli.data.packing import SequencePacker
 
 DOCUMENTS_PER_CHUNK = 1000
+# Longer documents (a 100 MB line) are encoded in pieces of at most this many characters,
+# cut at whitespace, so tokenizing one document never holds more than a piece's words.
+MAX_DOCUMENT_CHARACTERS = 1 << 20
+
+
+def bounded_documents(texts: list[str], limit: int, packing: bool) -> list[str]:
+    """Split documents longer than `limit` characters at whitespace (packing), or keep their first piece."""
+    if not texts or max(map(len, texts)) <= limit:
+        return texts
+    bounded: list[str] = []
+    for text in texts:
+        if len(text) <= limit:
+            bounded.append(text)
+            continue
+        start = 0
+        while start < len(text):
+            end = min(start + limit, len(text))
+            if end < len(text):
+                cut = max(text.rfind(" ", start, end), text.rfind("\n", start, end), text.rfind("\t", start, end))
+                end = cut + 1 if cut > start else end  # no whitespace at all: cut mid-word
+            bounded.append(text[start:end])
+            if not packing:
+                break  # one row per document: its first piece holds far more than a row
+            start = end
+    return bounded
 
 
 class Documents(Protocol):
@@ -81,6 +106,7 @@ class MaskedBatchStream:
         epochs: int = 1,
         prefetch: int = 8,
         documents_per_chunk: int = DOCUMENTS_PER_CHUNK,
+        max_document_characters: int = MAX_DOCUMENT_CHARACTERS,
     ):
         self.documents = documents
         self.encoder = encoder
@@ -90,6 +116,7 @@ class MaskedBatchStream:
         self.epochs = int(epochs)
         self.prefetch = int(prefetch)
         self.documents_per_chunk = int(documents_per_chunk)
+        self.max_document_characters = int(max_document_characters)
         self._resume: dict[str, Any] | None = None
         self._state: dict[str, Any] = self._snapshot(epoch=0, chunk_start=documents.position, rows_emitted=0)
         self._thread: threading.Thread | None = None
@@ -161,6 +188,25 @@ class MaskedBatchStream:
             real_tokens=real_tokens,
         )
 
+    def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Encode in groups of at most `max_document_characters` characters (one group for ordinary chunks)."""
+        groups, start, size = [], 0, 0
+        for index, text in enumerate(texts):
+            if size and size + len(text) > self.max_document_characters:
+                groups.append((start, index))
+                start, size = index, 0
+            size += len(text)
+        groups.append((start, len(texts)))
+        if len(groups) == 1:
+            return self.encoder.encode_batch_flat(texts)
+        flats, offsets, base = [], [np.zeros(1, dtype=np.int64)], 0
+        for begin, end in groups:
+            flat, group_offsets = self.encoder.encode_batch_flat(texts[begin:end])
+            flats.append(flat)
+            offsets.append(group_offsets[1:] + base)
+            base += flat.size
+        return np.concatenate(flats), np.concatenate(offsets)
+
     def _produce(self) -> None:
         try:
             self._run_producer()
@@ -186,7 +232,7 @@ class MaskedBatchStream:
                 texts = next(chunks, None)
                 if texts is None:
                     break
-                flat, offsets = self.encoder.encode_batch_flat(texts)
+                flat, offsets = self._encode(bounded_documents(texts, self.max_document_characters, self.packer.packing))
                 self.packer.add(flat, offsets)
                 if skip_rows:
                     self.packer.take(skip_rows)

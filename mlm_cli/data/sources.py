@@ -29,6 +29,7 @@ class CorpusSpec:
     paths: tuple[str, ...]
     text_column: str = "text"
     encoding_errors: str = "strict"
+    skip_bad_lines: bool = False  # JSONL: skip (and count) lines that are not usable records
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _check_local(source: LocalFiles, spec: CorpusSpec) -> int:
                 raise BadInputError(f"{file} looks binary (it contains NUL bytes), not text", hint="pass text, JSONL, CSV or Parquet files")
             if spec.encoding_errors == "strict":
                 _check_utf8_prefix(file, head)
-    if source.format != "text" and total:
+    if source.format != "text" and total and not (spec.skip_bad_lines and source.format == "json"):
         _check_text_column(source, spec)
     return total
 
@@ -177,7 +178,14 @@ def _columns(source: LocalFiles) -> list[str] | None:
         locate_decode_error(source.files)
         raise
     except Exception as error:  # noqa: BLE001 - pyarrow/pandas raise many types on a malformed file
-        raise BadInputError(f"cannot parse {source.format} data in {', '.join(source.files[:3])}: {_first_line(error)}") from None
+        raise BadInputError(f"cannot parse {source.format} data in {', '.join(source.files[:3])}: {_first_line(error)}",
+                            hint=_parse_hint(source)) from None
+
+
+def _parse_hint(source: Source) -> str | None:
+    if isinstance(source, LocalFiles) and source.format == "json":
+        return "fix the file, or pass --skip-bad-lines to skip malformed lines"
+    return None
 
 
 def _first_line(error: BaseException) -> str:
@@ -206,7 +214,7 @@ def check_corpus(spec: CorpusSpec) -> None:
 def _quiet_datasets():
     import datasets
 
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its errors are reported as mlm's one-line errors
     datasets.disable_progress_bars()
     # Streaming datasets import torch (about 1 s and 250 MB) only to share an epoch counter
     # with DataLoader workers, which mlm never uses; on the jax backend torch is never needed.
@@ -263,6 +271,12 @@ class DocumentStream:
         self.spec = spec
         self.sources = expand_sources(spec)
         self.position = 0
+        self._tolerant: dict[tuple[str, ...], Any] = {}  # --skip-bad-lines readers, by files
+
+    @property
+    def skipped_lines(self) -> int:
+        """Bad JSONL lines skipped so far (--skip-bad-lines), counted once per file and pass."""
+        return sum(reader.skipped for reader in self._tolerant.values())
 
     def state_dict(self) -> dict[str, Any]:
         return {"position": self.position}
@@ -286,6 +300,13 @@ class DocumentStream:
     def _source_batches(self, source: Source, batch_size: int) -> Iterator[list[str]]:
         plain_text = isinstance(source, LocalFiles) and source.format == "text"
         column = "text" if plain_text else self.spec.text_column  # --text-column applies to structured data
+        if self.spec.skip_bad_lines and isinstance(source, LocalFiles) and source.format == "json":
+            from mlm_cli.data.jsonl_lines import TolerantJsonLines
+
+            reader = self._tolerant.setdefault(source.files, TolerantJsonLines(source.files, column, self.spec.encoding_errors))
+            reader.skipped_by_file.clear()  # a new pass counts again
+            yield from reader.batches(batch_size)
+            return
         if isinstance(source, HubDataset):
             dataset = _open_hub(source)
         else:
@@ -308,7 +329,7 @@ class DocumentStream:
             raise MlmError(f"lost the connection while streaming {_describe(source)}: {_first_line(error)}") from None
         except Exception as error:  # noqa: BLE001 - a malformed file surfaces as pyarrow/pandas/json errors
             if type(error).__module__.startswith(("pyarrow", "pandas", "json", "datasets")):
-                raise BadInputError(f"cannot parse {_describe(source)}: {_first_line(error)}") from None
+                raise BadInputError(f"cannot parse {_describe(source)}: {_first_line(error)}", hint=_parse_hint(source)) from None
             raise
 
 

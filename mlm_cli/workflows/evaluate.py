@@ -21,6 +21,7 @@ class EvalOptions:
     packing: bool = True
     mask_rate: float | None = None
     encoding_errors: str = "strict"
+    skip_bad_lines: bool = False
     precision: str | None = "float32"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -44,7 +45,8 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     from mlm_cli.hub import resolve
 
     resolve(options.preset)  # a missing or unknown preset is reported before the corpus is read
-    spec = CorpusSpec(tuple(options.data), text_column=options.text_column, encoding_errors=options.encoding_errors)
+    spec = CorpusSpec(tuple(options.data), text_column=options.text_column, encoding_errors=options.encoding_errors,
+                      skip_bad_lines=options.skip_bad_lines)
     check_corpus(spec)
     overrides: dict[str, Any] = {"seed": EVAL_MASK_SEED}
     if options.mask_rate is not None:
@@ -52,11 +54,13 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     precision = resolve_precision(options.precision, keras.backend.backend())
     model = load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision, **overrides)
     stream_options = TrainOptions(preset=options.preset, data=options.data, output=None, batch_size=options.batch_size, packing=options.packing)
-    batches = _batch_stream(model, DocumentStream(spec), stream_options, seed=EVAL_MASK_SEED)
+    documents = DocumentStream(spec)
+    batches = _batch_stream(model, documents, stream_options, seed=EVAL_MASK_SEED)
     try:
         metrics = masked_lm_metrics(model, batches, options.max_batches)
     finally:
         batches.close()
     if metrics.masked_tokens == 0:
         raise BadInputError("the corpus produced no masked tokens to evaluate", hint="check --data and --text-column")
-    return {"preset": options.preset, "sequence_length": model.preprocessor.sequence_length, **metrics.as_dict()}
+    return {"preset": options.preset, "sequence_length": model.preprocessor.sequence_length, **metrics.as_dict(),
+            "skipped_lines": documents.skipped_lines}

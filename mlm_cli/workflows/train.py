@@ -61,6 +61,7 @@ class TrainOptions:
     vocabulary_size: int | None = None
     dropout: float | None = None
     encoding_errors: str = "strict"
+    skip_bad_lines: bool = False
 
     def masking(self) -> MaskingOptions:
         return MaskingOptions(self.mask_rate, self.mask_token_rate, self.random_token_rate)
@@ -150,11 +151,13 @@ def prepare_output(options: TrainOptions) -> None:
 def _corpus_specs(options: TrainOptions):
     from mlm_cli.data.sources import CorpusSpec, check_corpus
 
-    train = CorpusSpec(tuple(options.data), text_column=options.text_column, encoding_errors=options.encoding_errors)
+    train = CorpusSpec(tuple(options.data), text_column=options.text_column, encoding_errors=options.encoding_errors,
+                       skip_bad_lines=options.skip_bad_lines)
     check_corpus(train)
     validation = None
     if options.validation_data:
-        validation = CorpusSpec(tuple(options.validation_data), text_column=options.text_column, encoding_errors=options.encoding_errors)
+        validation = CorpusSpec(tuple(options.validation_data), text_column=options.text_column,
+                                encoding_errors=options.encoding_errors, skip_bad_lines=options.skip_bad_lines)
         check_corpus(validation)
     return train, validation
 
@@ -166,6 +169,10 @@ class EveryNth:
         self.documents = documents
         self.n = n
         self.keep_nth = keep_nth
+
+    @property
+    def skipped_lines(self) -> int:
+        return self.documents.skipped_lines
 
     def batches(self, batch_size: int = 1000):
         for batch in self.documents.batches(batch_size):
@@ -528,6 +535,9 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
             stream.close()
 
     if step == int(state.get("step", 0)) and not already_done:
+        if train_documents.skipped_lines:
+            raise BadInputError(f"every line of the corpus was bad: {train_documents.skipped_lines:,} skipped by --skip-bad-lines",
+                                hint="check the files and --text-column")
         raise BadInputError("the corpus is empty: it produced no training batches", hint="check --data and --text-column")
     if not already_done:  # a run resumed after its last step (killed while publishing) only publishes
         save("final")
@@ -539,6 +549,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         "steps": step,
         "tokens_seen": tokens_seen,
         "train_seconds": round(time.perf_counter() - run_start, 2),
+        "skipped_lines": train_documents.skipped_lines,
         "final_loss": last.get("loss"),
         "final_accuracy": last.get("accuracy"),
         **({k: v for k, v in last_eval.items() if k.startswith("val_")} if last_eval else {}),

@@ -7,6 +7,13 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def one_line(text: str) -> str:
+    """`text` with control characters escaped: names and values from untrusted files cannot break the line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class MlmError(Exception):
     """A failure with a one-line message, a hint on how to fix it, and an exit code.
 
@@ -24,7 +31,7 @@ class MlmError(Exception):
             self.exit_code = exit_code
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return one_line(f"{self.message} ({self.hint})" if self.hint else self.message)
 
 
 class BadInputError(MlmError, ValueError):

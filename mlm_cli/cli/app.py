@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every failure becomes one line on stderr and a meaningful exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    if not debug:
+        # Errors raised in destructors (h5py closing a file on a full disk prints one traceback per
+        # object) are noise after mlm's own error line; every real error is caught below.
+        sys.unraisablehook = lambda unraisable: None
+        sys.excepthook = lambda kind, value, trace: None
     try:
         command = typer.main.get_command(app)
         code = command.main(args=args, prog_name="mlm", standalone_mode=False)
@@ -78,6 +84,13 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         console.error_line(str(failure))
         sys.exit(failure.exit_code)
+    except OSError as failure:  # disk full, read-only or vanished output: runtime conditions, not bugs
+        if debug:
+            traceback.print_exc()
+        where = f" ({failure.filename})" if failure.filename else ""
+        advice = " (check free disk space and permissions)" if failure.errno in WRITE_ERRNOS else ""
+        console.error_line(f"{failure.strerror or failure}{where}{advice}")
+        sys.exit(EXIT_RUNTIME)
     except Exception as failure:  # noqa: BLE001 - the one boundary for unexpected errors
         if _is_click_error(failure):  # usage errors from typer's command parser (click or typer's own copy)
             failure.show()
@@ -87,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
         detail = str(failure).splitlines()[0] if str(failure) else ""
         console.error_line(f"{type(failure).__name__}: {detail} (run with --debug for the traceback)")
         sys.exit(EXIT_RUNTIME)
+
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def _is_click_error(error: Exception) -> bool:

@@ -87,3 +87,21 @@ def test_network_failure_is_one_clear_line(check, corpus_files, tmp_path):
 def test_eval_bad_inputs(check, tiny_preset, tmp_path):
     check(["eval", "--preset", str(tiny_preset), "--data", str(tmp_path / "missing.jsonl")], 2, "missing.jsonl")
     check(["eval", "--preset", str(tmp_path / "no-such-preset"), "--data", str(tmp_path)], 2, "no-such-preset")
+
+
+def test_broken_jsonl_lines_are_refused_or_skipped_and_counted(check, mlm, tiny_preset, tmp_path):
+    data = tmp_path / "notes.jsonl"
+    lines = []
+    for i in range(60):
+        lines.append('{"text": "the model trained on note %d"}' % i)
+        if i % 4 == 0:
+            lines.append('{"text": "cut off in the mid')
+    data.write_text("\n".join(lines) + "\n")
+    check(train_args(tiny_preset, data, tmp_path / "out"), 2, "notes.jsonl", "--skip-bad-lines")
+    result = mlm("train", "--preset", str(tiny_preset), "--data", str(data), "--output", str(tmp_path / "run"), "--batch-size", "4",
+                 "--sequence-length", "32", "--skip-bad-lines", "--json")
+    assert result.code == 0, result.stderr
+    assert "skipped 15 bad lines" in result.stderr
+    import json
+
+    assert json.loads(result.stdout)["skipped_lines"] == 15

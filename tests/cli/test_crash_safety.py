@@ -123,12 +123,17 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume(signum, code
     assert saved["step"] >= 3 and saved["reason"] == "interrupted"
 
 
-def test_diverging_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tmp_path, tiny_preset, corpus_files, backend):
+def finished_four_step_run(tmp_path: Path, preset: Path, data: Path, backend: str) -> tuple[Path, dict[str, str]]:
+    """A completed 4-step run to resume from, and the environment used."""
     run = tmp_path / "run"
     env = environment(tmp_path, backend)
-    first = subprocess.run(train_command(tiny_preset, corpus_files / "train.txt", run, "--max-steps", "4"), capture_output=True, text=True,
-                           env=env, timeout=300)
+    first = subprocess.run(train_command(preset, data, run, "--max-steps", "4"), capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 0, first.stderr
+    return run, env
+
+
+def test_diverging_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tmp_path, tiny_preset, corpus_files, backend):
+    run, env = finished_four_step_run(tmp_path, tiny_preset, corpus_files / "train.txt", backend)
     # Resumed with an absurd learning rate, the next updates overflow.
     command = train_command(tiny_preset, corpus_files / "train.txt", run, "--max-steps", "40", "--learning-rate", "1e30", "--resume")
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
@@ -140,3 +145,30 @@ def test_diverging_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tmp
     for name in checkpoints:
         for weight, array in weights(run / "checkpoints" / name).items():
             assert np.isfinite(array).all(), (name, weight)
+
+
+def test_a_full_disk_is_one_clear_error_and_earlier_outputs_stay_intact(tmp_path, tiny_preset, corpus_files, backend):
+    """Writes beyond a file-size limit fail like a full disk (EFBIG instead of ENOSPC)."""
+    import hashlib
+    import resource
+
+    run, env = finished_four_step_run(tmp_path, tiny_preset, corpus_files / "train.txt", backend)
+
+    def digest() -> dict[str, str]:
+        return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.rglob("*"))
+                if p.is_file() and p.name != "metrics.jsonl"}
+
+    before = digest()
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write then fails with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    command = train_command(tiny_preset, corpus_files / "train.txt", run, "--max-steps", "8", "--resume")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, preexec_fn=limit_file_size)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "disk" in done.stderr, done.stderr
+    assert digest() == before  # the finished preset and its checkpoints are untouched
+    assert not [p for p in run.rglob("*partial*")]  # no half-written checkpoint left behind

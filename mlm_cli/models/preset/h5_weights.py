@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,7 +86,11 @@ def read_arrays(path: Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], group_names: Mapping[str, str] | None = None) -> None:
     """Write arrays at their paths (creating groups), tag `vars` groups with layer names, fsync."""
     group_names = group_names or {}
-    with h5py.File(path, "w") as f:
+    # The file is built in memory and written with plain Python I/O: a full disk then raises a
+    # clean OSError, where HDF5 writing straight to disk fails inside its own destructors
+    # (and can crash the process). The price is holding one file's bytes in memory once.
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
         for group_path, layer_name in group_names.items():
             f.require_group(group_path).attrs["name"] = layer_name
         for name, array in arrays.items():
@@ -93,7 +98,9 @@ def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], group_names: Mapp
             dataset = f.create_dataset(name, data=array)
             if array.dtype == BFLOAT16:
                 dataset.attrs["dtype"] = "bfloat16"
-    with open(path, "rb") as handle:
+    with open(path, "wb") as handle:
+        handle.write(image.getbuffer())
+        handle.flush()
         os.fsync(handle.fileno())
 
 

@@ -28,8 +28,9 @@ def parse_dtype(value: Any, source: str) -> str:
     if isinstance(value, dict):
         if value.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy"):
             raise PresetError(f"{source}: unsupported dtype policy {value.get('class_name')!r}")
-        value = (value.get("config") or {}).get("name")
-    if value not in DTYPE_POLICIES:
+        config = value.get("config")
+        value = config.get("name") if isinstance(config, dict) else None
+    if not isinstance(value, str) or value not in DTYPE_POLICIES:
         raise PresetError(f"{source}: unsupported dtype {value!r}")
     return value
 

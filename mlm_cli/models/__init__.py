@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from mlm_cli.backend import DEFAULT_BACKEND
+from mlm_cli.models.preset.registry import FAMILIES, ROLES
 
 if "keras" not in sys.modules:
     # Submodules import keras directly; make sure it starts on mlm's default backend
@@ -22,12 +23,14 @@ _EXPORTS = {
     "MaskedLM": "mlm_cli.models.masked_lm",
     "MaskedLMPreprocessor": "mlm_cli.models.masked_lm_preprocessor",
     "Backbone": "mlm_cli.models.backbone",
-    "BertBackbone": "mlm_cli.models.bert.bert_backbone",
-    "BertTokenizer": "mlm_cli.models.bert.bert_tokenizer",
-    "BertMaskedLMPreprocessor": "mlm_cli.models.bert.bert_masked_lm_preprocessor",
-    "BertMaskedLM": "mlm_cli.models.bert.bert_masked_lm",
 }
-_KERAS_FREE = {"MaskedLMPreprocessor", "BertTokenizer", "BertMaskedLMPreprocessor"}
+_KERAS_FREE = {"MaskedLMPreprocessor"}
+for _family in FAMILIES.values():
+    for _role in ROLES:
+        _class_name = getattr(_family, _role)
+        _EXPORTS[_class_name] = _family.mlm_module(_class_name)
+        if _role in ("preprocessor", "tokenizer"):
+            _KERAS_FREE.add(_class_name)
 
 __all__ = sorted(_EXPORTS)
 

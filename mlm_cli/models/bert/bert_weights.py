@@ -139,7 +139,7 @@ def import_head(head, arrays: dict[str, np.ndarray]) -> None:
         assign(variable, arrays[path])
 
 
-def backbone_group_names(num_layers: int) -> dict[str, str]:
+def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
     names = {
         "vars": "bert_backbone",
@@ -154,7 +154,7 @@ def backbone_group_names(num_layers: int) -> dict[str, str]:
         "layers/position_embedding/vars": "position_embedding",
         "layers/reversible_embedding/vars": "token_embedding",
     }
-    for k in range(num_layers):
+    for k in range(config["num_layers"]):
         p = _encoder_prefix(k)
         names[f"{p}/vars"] = f"transformer_layer_{k}"
         for group, name in (

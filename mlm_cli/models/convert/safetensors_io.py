@@ -143,3 +143,13 @@ def write_safetensors(
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+STORAGE_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "float32"}  # bfloat16 is rounded from float32
+
+
+def write_transformers_weights(directory: Path, tensors: dict[str, np.ndarray], hf_config: dict, dtype: str) -> None:
+    """A transformers checkpoint's config.json and model.safetensors, tensors stored in `dtype`."""
+    tensors = {name: array.astype(STORAGE_DTYPES[dtype]) for name, array in tensors.items()}
+    (Path(directory) / "config.json").write_text(json.dumps(hf_config, indent=2), encoding="utf-8")
+    write_safetensors(Path(directory) / "model.safetensors", tensors, {"format": "pt"}, bfloat16=dtype == "bfloat16")

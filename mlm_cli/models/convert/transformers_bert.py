@@ -6,13 +6,19 @@ and writes, so a transformers checkpoint becomes an ordinary keras_hub preset.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
 from mlm_cli.models.preset.directory import PresetDirectory
+
+log = logging.getLogger("mlm")
 
 LAYER_NORM_EPSILON = 1e-12  # BERT's encoder layer norms (mlm's BertBackbone uses it too)
 # transformers' hidden_act -> mlm's feedforward_activation (tanh-approximate GELU has two names there)
@@ -220,3 +226,60 @@ def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
     if strip is None:
         strip = lowercase  # transformers: accents follow lowercasing unless set explicitly
     return {"vocabulary": vocabulary, "lowercase": lowercase, "strip_accents": bool(strip)}
+
+
+# --- whole checkpoints --------------------------------------------------------
+
+
+def model_from_checkpoint(source: PresetDirectory):
+    """A BertMaskedLM equivalent to the transformers BERT checkpoint in `source`."""
+    from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
+    from mlm_cli.models.bert import bert_weights
+
+    hf_config = source.read_json("config.json")
+    config = backbone_config(hf_config, str(source.path("config.json")))
+    tensors = read_checkpoint_tensors(source)
+    backbone_arrays, head_arrays = to_keras_hub_arrays(tensors, config, str(source.root))
+    tokenizer = BertTokenizer(**tokenizer_settings(source), normalization="transformers")
+    if tokenizer.vocabulary_size() != config["vocabulary_size"]:
+        log.warning("%s: vocabulary has %d tokens, the model %d", source.root, tokenizer.vocabulary_size(), config["vocabulary_size"])
+    backbone = BertBackbone(**config)
+    bert_weights.import_backbone(backbone, backbone_arrays)
+    preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
+    model = BertMaskedLM(backbone, preprocessor=preprocessor)
+    if head_arrays is None:
+        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
+                    source.root.name, ",".join(hf_config.get("architectures") or ["BertModel"]))
+    else:
+        bert_weights.import_head(model.masked_lm_head, head_arrays)
+    return model
+
+
+def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
+    """Write a BertForMaskedLM checkpoint (config, safetensors, WordPiece tokenizer files) into `directory`."""
+    from mlm_cli.models.bert import bert_weights
+
+    backbone = model.backbone
+    config = {**backbone.get_config(), "feedforward_activation": backbone.feedforward_activation}
+    if backbone.feedforward_activation != "gelu" or backbone.head_layer_norm_epsilon != LAYER_NORM_EPSILON:
+        log.warning(
+            "this model uses keras_hub's numerics (tanh GELU, head layer-norm epsilon %g); transformers applies one "
+            "activation and epsilon everywhere, so its masked-LM logits differ slightly (about 1e-3)",
+            backbone.head_layer_norm_epsilon,
+        )
+    tensors = to_transformers_tensors(bert_weights.export_backbone(backbone), bert_weights.export_head(model.masked_lm_head), config)
+    write_transformers_weights(directory, tensors, {**transformers_config(config), "torch_dtype": dtype}, dtype)
+    tokenizer = model.preprocessor.tokenizer
+    (directory / "vocab.txt").write_text("".join(f"{token}\n" for token in tokenizer.get_vocabulary()), encoding="utf-8")
+    special = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    tokenizer_config = {
+        "tokenizer_class": "BertTokenizer",
+        "do_lower_case": tokenizer.lowercase,
+        "strip_accents": tokenizer.strip_accents if tokenizer.strip_accents or not tokenizer.lowercase else False,
+        "tokenize_chinese_chars": True,
+        "model_max_length": model.preprocessor.sequence_length,
+        **special,
+    }
+    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
+    (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+

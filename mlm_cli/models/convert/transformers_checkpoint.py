@@ -7,19 +7,36 @@ A transformers checkpoint is converted once into a keras_hub preset under mlm's 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
+import importlib
 import os
 import shutil
 from pathlib import Path
 
-from mlm_cli.errors import PresetError
-from mlm_cli.models.convert import transformers_bert
-from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_safetensors
+from mlm_cli.errors import BadInputError, PresetError
 from mlm_cli.models.preset.directory import PresetDirectory
 
-log = logging.getLogger("mlm")
-SUPPORTED_MODEL_TYPES = {"bert": transformers_bert}
+# transformers `model_type` -> converter module (mlm_cli/models/convert/<module>.py). Each module
+# provides `model_from_checkpoint(source: PresetDirectory) -> MaskedLM` and
+# `write_checkpoint(model, directory: Path, dtype: str) -> None`.
+CONVERTERS_BY_MODEL_TYPE = {
+    "bert": "transformers_bert",
+    "distilbert": "transformers_distil_bert",
+    "roberta": "transformers_roberta",
+    "xlm-roberta": "transformers_xlm_roberta",
+    "albert": "transformers_albert",
+    "deberta-v2": "transformers_deberta_v3",
+    "esm": "transformers_esm",
+}
+# mlm family name -> converter module, for `mlm export --format transformers`.
+CONVERTERS_BY_FAMILY = {
+    "bert": "transformers_bert",
+    "distil_bert": "transformers_distil_bert",
+    "roberta": "transformers_roberta",
+    "xlm_roberta": "transformers_xlm_roberta",
+    "albert": "transformers_albert",
+    "deberta_v3": "transformers_deberta_v3",
+    "esm": "transformers_esm",
+}
 CONVERTER_VERSION = "1"
 
 
@@ -54,77 +71,40 @@ def converted_preset(directory: str | os.PathLike) -> Path:
     return target
 
 
+def _converter(module_name: str):
+    return importlib.import_module(f"mlm_cli.models.convert.{module_name}")
+
+
 def convert_checkpoint(source: PresetDirectory, target: Path) -> None:
     """Write `target` as a keras_hub preset equivalent to the transformers checkpoint in `source`."""
-    from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
-    from mlm_cli.models.bert import bert_weights
-
     config_path = str(source.path("config.json"))
-    hf_config = source.read_json("config.json")
-    model_type = hf_config.get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
+    model_type = source.read_json("config.json").get("model_type")
+    if model_type not in CONVERTERS_BY_MODEL_TYPE:
         raise PresetError(
             f"{config_path}: model_type {model_type!r} is not supported",
-            hint=f"mlm converts: {', '.join(sorted(SUPPORTED_MODEL_TYPES))}",
+            hint=f"mlm converts: {', '.join(sorted(CONVERTERS_BY_MODEL_TYPE))}",
         )
-    config = transformers_bert.backbone_config(hf_config, config_path)
-    tensors = read_checkpoint_tensors(source)
-    backbone_arrays, head_arrays = transformers_bert.to_keras_hub_arrays(tensors, config, str(source.root))
-    settings = transformers_bert.tokenizer_settings(source)
-    tokenizer = BertTokenizer(**settings, normalization="transformers")
-    if tokenizer.vocabulary_size() != config["vocabulary_size"]:
-        log.warning("%s: vocabulary has %d tokens, the model %d", source.root, tokenizer.vocabulary_size(), config["vocabulary_size"])
-    backbone = BertBackbone(**config)
-    bert_weights.import_backbone(backbone, backbone_arrays)
-    sequence_length = min(512, config["max_sequence_length"])
-    preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=sequence_length)
-    model = BertMaskedLM(backbone, preprocessor=preprocessor)
-    if head_arrays is None:
-        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
-                    source.root.name, ",".join(hf_config.get("architectures") or ["BertModel"]))
-    else:
-        bert_weights.import_head(model.masked_lm_head, head_arrays)
+    model = _converter(CONVERTERS_BY_MODEL_TYPE[model_type]).model_from_checkpoint(source)
     model.save_to_preset(target)
 
 
 def export_transformers(model, output: Path, dtype: str = "float32") -> None:
     """Write config.json, model.safetensors and tokenizer files that transformers' Auto classes load."""
-    from mlm_cli.models.bert import bert_weights
+    from mlm_cli.models.preset.registry import family_of_class
 
-    output = Path(output)
-    backbone = model.backbone
-    config = {**backbone.get_config(), "feedforward_activation": backbone.feedforward_activation}
-    if backbone.feedforward_activation != "gelu" or backbone.head_layer_norm_epsilon != transformers_bert.LAYER_NORM_EPSILON:
-        log.warning(
-            "this model uses keras_hub's numerics (tanh GELU, head layer-norm epsilon %g); transformers applies one "
-            "activation and epsilon everywhere, so its masked-LM logits differ slightly (about 1e-3)",
-            backbone.head_layer_norm_epsilon,
+    family = family_of_class(type(model))
+    if family is None or family.name not in CONVERTERS_BY_FAMILY:
+        name = family.name if family else type(model).__name__
+        raise BadInputError(
+            f"{name} models have no transformers counterpart to export to",
+            hint=f"export to transformers works for: {', '.join(sorted(CONVERTERS_BY_FAMILY))}; use --format keras-hub",
         )
-    tensors = transformers_bert.to_transformers_tensors(
-        bert_weights.export_backbone(backbone), bert_weights.export_head(model.masked_lm_head), config
-    )
-    storage = {"float32": "float32", "float16": "float16", "bfloat16": "float32"}[dtype]
-    tensors = {name: array.astype(storage) for name, array in tensors.items()}
-    hf_config = {**transformers_bert.transformers_config(config), "torch_dtype": dtype}
+    output = Path(output)
     staging = output.with_name(f".{output.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        (staging / "config.json").write_text(json.dumps(hf_config, indent=2), encoding="utf-8")
-        write_safetensors(staging / "model.safetensors", tensors, {"format": "pt"}, bfloat16=dtype == "bfloat16")
-        tokenizer = model.preprocessor.tokenizer
-        (staging / "vocab.txt").write_text("".join(f"{token}\n" for token in tokenizer.get_vocabulary()), encoding="utf-8")
-        special = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
-        tokenizer_config = {
-            "tokenizer_class": "BertTokenizer",
-            "do_lower_case": tokenizer.lowercase,
-            "strip_accents": tokenizer.strip_accents if tokenizer.strip_accents or not tokenizer.lowercase else False,
-            "tokenize_chinese_chars": True,
-            "model_max_length": model.preprocessor.sequence_length,
-            **special,
-        }
-        (staging / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
-        (staging / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+        _converter(CONVERTERS_BY_FAMILY[family.name]).write_checkpoint(model, staging, dtype)
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)

@@ -29,31 +29,45 @@ class Family:
         """keras_hub's module for one of this family's classes (BertMaskedLM -> ...bert.bert_masked_lm)."""
         return f"{self.keras_hub_package}.{snake_case(class_name)}"
 
+    def mlm_module(self, class_name: str) -> str:
+        """mlm's module for one of this family's classes (BertMaskedLM -> mlm_cli.models.bert.bert_masked_lm)."""
+        return f"mlm_cli.models.{self.name}.{snake_case(class_name)}"
+
     def mlm_class(self, class_name: str) -> type:
         """mlm's implementation of one of this family's classes."""
-        module = importlib.import_module(f"mlm_cli.models.{self.name}.{_module_name(self, class_name)}")
-        return getattr(module, class_name)
+        return getattr(importlib.import_module(self.mlm_module(class_name)), class_name)
 
 
-def _module_name(family: Family, class_name: str) -> str:
-    return family.keras_hub_module(class_name).rsplit(".", 1)[1]
+def _family(name: str, prefix: str, *, masked_lm_suffix: str = "MaskedLM", other_tasks: tuple[str, ...] = ()) -> Family:
+    """A family whose keras_hub classes follow the `<Prefix>Backbone`, `<Prefix>MaskedLM`, ... pattern."""
+    return Family(
+        name=name,
+        keras_hub_package=f"keras_hub.src.models.{name}",
+        backbone=f"{prefix}Backbone",
+        masked_lm=f"{prefix}{masked_lm_suffix}",
+        preprocessor=f"{prefix}{masked_lm_suffix}Preprocessor",
+        tokenizer=f"{prefix}Tokenizer",
+        other_tasks=tuple(f"{prefix}{task}" for task in other_tasks),
+    )
 
 
+TEXT_TASKS = ("TextClassifier", "TextClassifierPreprocessor")
+
+# Every keras_hub family with a masked-LM task (keras-hub 0.32). mlm implements each in
+# mlm_cli/models/<name>/, one module per keras_hub class plus <name>_weights.py (h5 layout).
 FAMILIES: dict[str, Family] = {
-    "bert": Family(
-        name="bert",
-        keras_hub_package="keras_hub.src.models.bert",
-        backbone="BertBackbone",
-        masked_lm="BertMaskedLM",
-        preprocessor="BertMaskedLMPreprocessor",
-        tokenizer="BertTokenizer",
-        other_tasks=(
-            "BertTextClassifier",
-            "BertTextClassifierPreprocessor",
-            "BertTextEmbedder",
-            "BertTextEmbedderPreprocessor",
-        ),
-    ),
+    family.name: family
+    for family in (
+        _family("bert", "Bert", other_tasks=TEXT_TASKS + ("TextEmbedder", "TextEmbedderPreprocessor")),
+        _family("distil_bert", "DistilBert", other_tasks=TEXT_TASKS),
+        _family("roberta", "Roberta", other_tasks=TEXT_TASKS),
+        _family("xlm_roberta", "XLMRoberta", other_tasks=TEXT_TASKS + ("TextEmbedder", "TextEmbedderPreprocessor")),
+        _family("albert", "Albert", other_tasks=TEXT_TASKS),
+        _family("deberta_v3", "DebertaV3", other_tasks=TEXT_TASKS),
+        _family("f_net", "FNet", other_tasks=TEXT_TASKS),
+        _family("roformer_v2", "RoformerV2", other_tasks=TEXT_TASKS),
+        _family("esm", "ESM", masked_lm_suffix="MaskedPLM", other_tasks=("ProteinClassifier", "ProteinClassifierPreprocessor")),
+    )
 }
 
 ROLES = ("backbone", "masked_lm", "preprocessor", "tokenizer")

@@ -77,7 +77,7 @@ def write_preset_files(model, directory: Path) -> None:
         preprocessor.tokenizer.save_assets(assets)
     _write_json(directory / "task.json", object_json(family, family.masked_lm, objects))
 
-    write_arrays(directory / "model.weights.h5", weights.export_backbone(backbone), weights.backbone_group_names(backbone.num_layers))
+    write_arrays(directory / "model.weights.h5", weights.export_backbone(backbone), weights.backbone_group_names(backbone_config))
     task_arrays = {**weights.export_head(model.masked_lm_head), **FRESH_OPTIMIZER_ARRAYS}
     write_arrays(directory / "task.weights.h5", task_arrays, {**weights.task_group_names(), **FRESH_OPTIMIZER_GROUPS})
     _write_json(

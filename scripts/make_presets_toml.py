@@ -1,7 +1,7 @@
 """Regenerate presets.toml from keras-hub's preset table plus mlm's from-scratch presets.
 
 Usage: python scripts/make_presets_toml.py ../shared/reference/keras_hub_masked_lm_presets.tsv > presets.toml
-Only families mlm implements are written (see SUPPORTED_TASKS).
+Every keras_hub masked-LM preset is written; its family is keras_hub's model folder (the `path` column).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import csv
 import json
 import sys
 
-SUPPORTED_TASKS = {"BertMaskedLM": "bert"}
+FAMILIES = {"albert", "bert", "deberta_v3", "distil_bert", "esm", "f_net", "roberta", "roformer_v2", "xlm_roberta"}
 SCRATCH_VOCABULARY_SIZE = 30522
 SCRATCH_SIZES = {  # name: (layers, heads, hidden, intermediate, description)
     "bert_tiny_scratch": (2, 2, 128, 512, "2-layer BERT (hidden 128), random weights; WordPiece vocabulary trained on your corpus."),
@@ -40,9 +40,9 @@ def main(tsv_path: str) -> None:
     with open(tsv_path, encoding="utf-8", newline="") as f:
         rows = sorted(csv.DictReader(f, delimiter="\t"), key=lambda r: r["preset"])
     for row in rows:
-        family = SUPPORTED_TASKS.get(row["task_class"])
-        if family is None:
-            continue
+        family = row["path"]
+        if family not in FAMILIES:
+            raise SystemExit(f"{row['preset']}: unknown family {family!r}")
         out += [
             f"[presets.{toml_string(row['preset'])}]",
             f"family = {toml_string(family)}",

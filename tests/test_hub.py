@@ -32,10 +32,15 @@ def put_in_kaggle_cache(preset_dir, cache, handle: str):
 
 
 def test_builtin_table_is_consistent():
+    from mlm_cli.models.preset.registry import FAMILIES
+
     presets = hub.builtin_presets()
     assert {"bert_base_en", "bert_tiny_en_uncased", "bert_base_multi", "bert_tiny_scratch", "bert_base_scratch"} <= set(presets)
     for info in presets.values():
-        assert info.family == "bert" and info.task == "BertMaskedLM" and info.parameters > 0 and info.description
+        family = FAMILIES[info.family]  # every row names a registered family and its masked-LM class
+        assert info.task == family.masked_lm and info.parameters > 0 and info.description
+        if info.handle:
+            assert f"/{info.name}/" in info.handle
         if info.scratch:
             assert info.handle is None and info.config["num_layers"] >= 1
         else:
@@ -58,7 +63,9 @@ def test_class_preset_listings():
     from mlm_cli.models import BertBackbone, BertMaskedLM, BertTokenizer, MaskedLM
 
     assert "bert_base_en_uncased" in MaskedLM.presets
-    assert set(BertMaskedLM.presets) == set(MaskedLM.presets) == set(BertBackbone.presets) == set(BertTokenizer.presets)
+    bert_presets = {name for name, info in hub.builtin_presets().items() if info.family == "bert" and not info.scratch}
+    assert set(BertMaskedLM.presets) == set(BertBackbone.presets) == set(BertTokenizer.presets) == bert_presets
+    assert len(MaskedLM.presets) == 61 and "roberta_base_en" in MaskedLM.presets and "roberta_base_en" not in BertMaskedLM.presets
     assert not any(name.endswith("_scratch") for name in MaskedLM.presets)
     assert MaskedLM.presets["bert_tiny_en_uncased"]["params"] == 4385920
 

@@ -31,9 +31,14 @@ def _human(count: int) -> str:
     return str(count)
 
 
+def _family_key(name: str) -> str:
+    """Family names compare without case, '_' or '-': distil_bert = distilbert = DistilBERT, xlm-roberta = xlm_roberta."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
 @presets_app.command("list", epilog="Examples:\n\n  mlm presets list\n\n  mlm presets list --family bert --json | jq '.[].name'")
 def list_presets(
-    family: str | None = typer.Option(None, "--family", help="Only presets of this family (e.g. bert)."),
+    family: str | None = typer.Option(None, "--family", help="Only presets of this family (e.g. bert, roberta, xlm_roberta, esm)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
     """List built-in presets: name, family, parameters, whether cached, description."""
@@ -42,9 +47,10 @@ def list_presets(
 
     presets = builtin_presets()
     families = sorted({p.family for p in presets.values()})
-    if family is not None and family.lower() not in families:
+    chosen = None if family is None else _family_key(family)
+    if chosen is not None and chosen not in {_family_key(name) for name in families}:
         raise BadInputError(f"unknown family {family!r}", hint=f"choose from: {', '.join(families)}")
-    rows = [_row(p, not p.scratch and is_cached(p.name)) for p in presets.values() if family is None or p.family == family.lower()]
+    rows = [_row(p, not p.scratch and is_cached(p.name)) for p in presets.values() if chosen is None or _family_key(p.family) == chosen]
     if as_json:
         console.stdout.print(json.dumps(rows, indent=2), markup=False)
         return

@@ -43,8 +43,20 @@ def test_presets_list_and_show(mlm):
     tiny = next(row for row in rows if row["name"] == "bert_tiny_en_uncased")
     assert tiny["family"] == "bert" and tiny["parameters"] == 4385920 and tiny["cached"] is False
     assert tiny["handle"] == "kaggle://keras/bert/keras/bert_tiny_en_uncased/3"
+    keras_hub_rows = [row for row in rows if not row["scratch"]]
+    assert len(keras_hub_rows) == 61  # every keras-hub 0.32 masked-LM preset
+    assert {row["family"] for row in keras_hub_rows} == {
+        "albert", "bert", "deberta_v3", "distil_bert", "esm", "f_net", "roberta", "xlm_roberta"
+    }
+    esm = next(row for row in rows if row["name"] == "esm2_t6_8M")
+    assert esm["handle"] == "kaggle://keras/esm-2/keras/esm2_t6_8M/1" and esm["parameters"] == 7408960
     table = mlm("presets", "list", "--family", "bert")
-    assert table.code == 0 and "bert_base_en" in table.stdout
+    assert table.code == 0 and "bert_base_en" in table.stdout and "roberta_base_en" not in table.stdout
+    roberta = json.loads(mlm("presets", "list", "--family", "roberta", "--json").stdout)
+    assert sorted(row["name"] for row in roberta) == ["roberta_base_en", "roberta_large_en"]
+    for spelling in ("distilbert", "DistilBERT", "distil-bert"):
+        distil = json.loads(mlm("presets", "list", "--family", spelling, "--json").stdout)
+        assert {row["family"] for row in distil} == {"distil_bert"} and len(distil) == 3
     shown = mlm("presets", "show", "bert_tiny_scratch", "--json")
     assert shown.code == 0 and json.loads(shown.stdout)["config"]["num_layers"] == 2
 

@@ -122,6 +122,14 @@ def test_config_file_pointing_outside_is_refused(preset):
     MaskedLM.from_preset(preset)
 
 
+@pytest.mark.parametrize("key", ["vocabulary", "merges", "proto"])
+def test_tokenizer_config_naming_a_file_is_refused(preset, tmp_path, key):
+    outside = tmp_path / "outside_vocab.txt"
+    shutil.copy(preset / "assets/tokenizer/vocabulary.txt", outside)
+    edit_json(preset / "tokenizer.json", lambda d: d["config"].update({key: str(outside)}))
+    assert "names a file" in load_error(preset)
+
+
 def test_vocabulary_symlink_leaving_the_directory(preset, tmp_path):
     outside = tmp_path / "outside_vocab.txt"
     shutil.copy(preset / "assets/tokenizer/vocabulary.txt", outside)

@@ -87,6 +87,7 @@ def load_backbone(directory: PresetDirectory, family: Family | None = None, load
     return backbone
 
 
+INLINE_ASSET_KEYS = ("vocabulary", "merges", "proto")  # tokenizer config keys that may carry a file's content
 EXTENSION_KEYS = {
     "mlm_backbone_extensions": ("feedforward_activation", "head_layer_norm_epsilon"),
     "mlm_tokenizer_extensions": ("normalization",),
@@ -140,6 +141,12 @@ def load_tokenizer(directory: PresetDirectory, family: Family | None = None):
 def _tokenizer_from(directory: PresetDirectory, parsed: ParsedObject, source: str):
     cls = parsed.family.mlm_class(parsed.family.tokenizer)
     config = dict(parsed.config)
+    for key in INLINE_ASSET_KEYS:
+        if isinstance(config.get(key), (str, bytes)):
+            # keras_hub would read a file named here; mlm reads tokenizer files only from assets/tokenizer/.
+            raise PresetError(f"{source}: the tokenizer's {key!r} names a file", hint="tokenizer files belong in the preset's assets/tokenizer/")
+    if config.get("proto") is not None or config.get("merges") is not None:
+        raise PresetError(f"{source}: inline tokenizer models are not supported", hint="tokenizer files belong in the preset's assets/tokenizer/")
     inline_vocabulary = config.pop("vocabulary", None)
     tokenizer = _construct(cls, {**config, **_extensions(directory, "mlm_tokenizer_extensions")}, source)
     try:

@@ -1,0 +1,1 @@
+"""Tokenizers shared by several model families (SentencePiece, byte-level BPE)."""

@@ -1,0 +1,247 @@
+"""SentencePiece tokenizers with keras_hub's semantics, on the `sentencepiece` library (no TensorFlow).
+
+Families (XLM-RoBERTa, ALBERT, DeBERTaV3, FNet) subclass `SentencePieceTokenizer` and
+say which pieces are their start, end, padding and mask tokens; those whose ids differ
+from the model file's (fairseq's remapping in XLM-R, an appended [MASK] in DeBERTaV3)
+override `map_ids` / `vocabulary_size` / `get_vocabulary` / `id_to_token`.
+
+The model file is a serialized protobuf, parsed by sentencepiece's C++ code: loading
+it runs no Python from the file. Presets store it as `assets/tokenizer/vocabulary.spm`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlm_cli.models.naming import snake_case
+
+PROTO_FILE = "vocabulary.spm"
+MAX_PROTO_BYTES = 1 << 30  # far above any real model (XLM-R's is 5 MB); refuse before reading more
+
+
+class SentencePieceEncoder:
+    """Batch encoding for the data pipeline: raw sentencepiece ids, then the family's id mapping."""
+
+    def __init__(self, tokenizer: "SentencePieceTokenizer"):
+        self.tokenizer = tokenizer
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        flat, offsets = self.encode_batch_flat(texts)
+        return [flat[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+    def encode_batch_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All ids concatenated (int32) and the document offsets (int64, len(texts) + 1)."""
+        id_lists = self.tokenizer.piece_ids(list(texts))
+        lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+        offsets = np.zeros(len(id_lists) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(offsets[-1]))
+        return self.tokenizer.map_ids(flat), offsets
+
+
+class SentencePieceTokenizer:
+    """A SentencePiece model plus a family's special tokens; token ids equal keras_hub's.
+
+    Subclasses set the piece names of `start_token`, `end_token`, `pad_token` and
+    `mask_token` (and `extra_special_tokens`); `special_token_ids` are never chosen for
+    masking. `tokenize` maps a string to an int32 array and a list of strings to a list
+    of arrays (or one [B, sequence_length] array when `sequence_length` is set).
+    """
+
+    start_token = "[CLS]"
+    end_token = "[SEP]"
+    pad_token = "<pad>"
+    mask_token = "[MASK]"
+    extra_special_tokens: tuple[str, ...] = ()
+    asset_files = (PROTO_FILE,)
+    config_file_default = "tokenizer.json"
+
+    def __init__(
+        self,
+        proto: bytes | str | os.PathLike | None = None,
+        sequence_length: int | None = None,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        name: str | None = None,
+        config_file: str = "tokenizer.json",
+        **kwargs: Any,
+    ):
+        unknown = set(kwargs) - {"trainable", "dtype"}
+        if unknown:
+            raise ValueError(f"unknown tokenizer options: {', '.join(sorted(unknown))}")
+        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 1):
+            raise ValueError(f"sequence_length must be a positive integer or None, got {sequence_length!r}")
+        self.name = name or snake_case(type(self).__name__)
+        self.config_file = config_file
+        self.sequence_length = sequence_length
+        self.add_bos = bool(add_bos)
+        self.add_eos = bool(add_eos)
+        self.proto: bytes | None = None
+        self._processor = None
+        self.encoder = SentencePieceEncoder(self)
+        if proto is not None:
+            self.set_proto(proto)
+
+    # --- the model file ---------------------------------------------------------
+
+    def set_proto(self, proto: bytes | str | os.PathLike) -> None:
+        """Use a serialized SentencePiece model (bytes, or the path of a .spm/.model file)."""
+        import sentencepiece
+
+        if isinstance(proto, (str, os.PathLike)):
+            proto = _read_bounded(Path(proto))
+        if not isinstance(proto, (bytes, bytearray)) or not proto:
+            raise ValueError("a SentencePiece model must be non-empty bytes or a file path")
+        processor = sentencepiece.SentencePieceProcessor()
+        try:
+            processor.LoadFromSerializedProto(bytes(proto))
+        except (RuntimeError, OSError, TypeError) as error:
+            raise ValueError(f"not a valid SentencePiece model ({str(error).splitlines()[0][:200]})") from None
+        self._processor = processor
+        self.proto = bytes(proto)
+        self._pieces = [processor.IdToPiece(i) for i in range(processor.GetPieceSize())]
+        self._piece_ids = {piece: i for i, piece in enumerate(self._pieces)}
+        self.configure_special_tokens()
+
+    def configure_special_tokens(self) -> None:
+        """Look up the family's special tokens; a vocabulary without them is refused."""
+        names = {"start": self.start_token, "end": self.end_token, "pad": self.pad_token, "mask": self.mask_token}
+        missing = [token for token in [*names.values(), *self.extra_special_tokens] if token not in self.get_vocabulary()]
+        if missing:
+            raise ValueError(f"the SentencePiece vocabulary lacks the special tokens {missing}")
+        self.cls_token_id = self.token_to_id(self.start_token)
+        self.sep_token_id = self.token_to_id(self.end_token)
+        self.pad_token_id = self.token_to_id(self.pad_token)
+        self.mask_token_id = self.token_to_id(self.mask_token)
+
+    @property
+    def processor(self):
+        """The loaded sentencepiece model (ValueError until one is set)."""
+        if self._processor is None:
+            raise ValueError("this tokenizer has no SentencePiece model yet: pass `proto=` or load it from a preset")
+        return self._processor
+
+    @property
+    def special_tokens(self) -> list[str]:
+        tokens = [self.start_token, self.end_token, self.pad_token, self.mask_token, *self.extra_special_tokens]
+        return list(dict.fromkeys(tokens))
+
+    @property
+    def special_token_ids(self) -> list[int]:
+        return [self.token_to_id(token) for token in self.special_tokens]
+
+    # --- vocabulary (subclasses with remapped ids override these four) -----------
+
+    def vocabulary_size(self) -> int:
+        return self.processor.GetPieceSize()
+
+    def get_vocabulary(self) -> list[str]:
+        self.processor.GetPieceSize()  # raises until a model is set
+        return list(self._pieces)
+
+    def token_to_id(self, token: str) -> int:
+        unknown = self.processor.unk_id()
+        return self._piece_ids.get(token, unknown)
+
+    def id_to_token(self, token_id: int) -> str:
+        if not 0 <= int(token_id) < self.vocabulary_size():
+            raise ValueError(f"token id must be in [0, {self.vocabulary_size() - 1}], got {token_id}")
+        return self._pieces[int(token_id)]
+
+    def map_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Model-file ids -> the family's token ids (identity unless the family remaps)."""
+        return ids
+
+    def unmap_ids(self, ids: np.ndarray) -> np.ndarray:
+        """The family's token ids -> model-file ids (inverse of `map_ids`, for decoding)."""
+        return ids
+
+    # --- tokenizing -----------------------------------------------------------------
+
+    def piece_ids(self, texts: list[str]) -> list[list[int]]:
+        """sentencepiece's ids for each text (before `map_ids`)."""
+        return self.processor.Encode(texts, add_bos=self.add_bos, add_eos=self.add_eos)
+
+    def tokenize(self, inputs):
+        """A string -> int32 ids; a list of strings -> list of id arrays (or a padded 2-D array)."""
+        if isinstance(inputs, (str, bytes)):
+            ids = self.encoder.encode_batch([_as_text(inputs)])[0]
+            return self._fit_length(ids) if self.sequence_length else ids
+        texts = [_as_text(t) for t in np.asarray(inputs, dtype=object).reshape(-1).tolist()]
+        encoded = self.encoder.encode_batch(texts)
+        if self.sequence_length:
+            if not encoded:
+                return np.zeros((0, self.sequence_length), np.int32)
+            return np.stack([self._fit_length(ids) for ids in encoded])
+        return encoded
+
+    __call__ = tokenize
+
+    def _fit_length(self, ids: np.ndarray) -> np.ndarray:
+        out = np.full(self.sequence_length, self.pad_token_id, dtype=np.int32)
+        ids = ids[: self.sequence_length]
+        out[: len(ids)] = ids
+        return out
+
+    def detokenize(self, ids):
+        """Ids -> text, as sentencepiece decodes them (special tokens of the family dropped)."""
+        array = np.asarray(ids)
+        if array.ndim <= 1:
+            return self._decode(array.reshape(-1))
+        return [self._decode(row) for row in array]
+
+    def _decode(self, ids: np.ndarray) -> str:
+        ids = np.asarray(ids, dtype=np.int64)
+        ids = ids[~np.isin(ids, [self.pad_token_id])]
+        return self.processor.Decode(self.unmap_ids(ids).tolist())
+
+    # --- config and assets ----------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """keras_hub's SentencePieceTokenizer config; the model itself is an asset."""
+        return {
+            "name": self.name,
+            "trainable": True,
+            "dtype": "int32",
+            "config_file": self.config_file,
+            "proto": None,
+            "sequence_length": self.sequence_length,
+            "add_bos": self.add_bos,
+            "add_eos": self.add_eos,
+        }
+
+    def extension_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SentencePieceTokenizer":
+        return cls(**config)
+
+    def save_assets(self, directory: str | os.PathLike) -> None:
+        if self.proto is None:
+            raise ValueError("this tokenizer has no SentencePiece model to save")
+        (Path(directory) / PROTO_FILE).write_bytes(self.proto)
+
+    def load_assets(self, directory: str | os.PathLike) -> None:
+        self.set_proto(Path(directory) / PROTO_FILE)
+
+
+def _read_bounded(path: Path) -> bytes:
+    size = path.stat().st_size
+    if size > MAX_PROTO_BYTES:
+        raise ValueError(f"{path.name} is {size} bytes, too large for a SentencePiece model")
+    return path.read_bytes()
+
+
+def _as_text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if not isinstance(value, str):
+        raise TypeError(f"tokenizer inputs must be strings, got {type(value).__name__}")
+    return value

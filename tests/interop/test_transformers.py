@@ -134,3 +134,24 @@ def test_corrupt_safetensors_is_refused(tiny_transformers_mlm):
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(PresetError, match="model.safetensors"):
         MaskedLM.from_preset(tiny_transformers_mlm)
+
+
+def test_wrong_shaped_tensor_with_the_right_size_is_refused(tiny_transformers_mlm):
+    from mlm_cli.models.convert.safetensors_io import read_safetensors, write_safetensors
+
+    weights = tiny_transformers_mlm / "model.safetensors"
+    tensors = read_safetensors(weights)
+    name = "bert.encoder.layer.0.intermediate.dense.weight"  # [64, 32]: transposed, it still has 2048 values
+    tensors[name] = np.ascontiguousarray(tensors[name].T)
+    write_safetensors(weights, tensors, {"format": "pt"})
+    with pytest.raises(PresetError, match="intermediate.dense.weight"):
+        MaskedLM.from_preset(tiny_transformers_mlm)
+
+
+def test_tokenizer_json_vocabulary_with_a_gap_is_refused(tiny_transformers_mlm):
+    vocabulary = (tiny_transformers_mlm / "vocab.txt").read_text(encoding="utf-8").split()
+    (tiny_transformers_mlm / "vocab.txt").unlink()
+    vocab = {token: (index if index < 10 else index + 1) for index, token in enumerate(vocabulary)}
+    (tiny_transformers_mlm / "tokenizer.json").write_text(json.dumps({"model": {"type": "WordPiece", "vocab": vocab}}))
+    with pytest.raises(PresetError, match="ids are not exactly"):
+        MaskedLM.from_preset(tiny_transformers_mlm)

@@ -176,8 +176,14 @@ def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], 
             try:
                 arrays[kh_name] = np.asarray(forward(tensors[hf_name].astype(np.float32, copy=False)))
             except ValueError:
-                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config") from None
+                arrays[kh_name] = None
+            if arrays[kh_name] is None or arrays[kh_name].shape != expected[kh_name]:
+                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config")
         return arrays
+
+    from mlm_cli.models.bert import bert_weights
+
+    expected = {**bert_weights.backbone_shapes(config), **bert_weights.head_shapes(config)}
 
     backbone = convert(backbone_names(config))
     head = convert(HEAD_NAMES) if all(n in tensors for n, _, _ in HEAD_NAMES) else None
@@ -210,8 +216,7 @@ def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
     if directory.exists("vocab.txt"):
         vocabulary = read_vocabulary(directory.path("vocab.txt"))
     elif tokenizer_json and isinstance(tokenizer_json.get("model", {}).get("vocab"), dict):
-        vocab = tokenizer_json["model"]["vocab"]
-        vocabulary = [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
+        vocabulary = vocabulary_by_id(tokenizer_json["model"]["vocab"], str(directory.path("tokenizer.json")))
     else:
         raise PresetError(f"{source}: no vocab.txt or WordPiece tokenizer.json")
     normalizer = (tokenizer_json or {}).get("normalizer") or {}
@@ -283,3 +288,14 @@ def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
     (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
     (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
 
+
+
+def vocabulary_by_id(vocab: dict[str, Any], source: str) -> list[str]:
+    """Tokens in id order from a {token: id} map; ids must be exactly 0..n-1 (a gap would shift every later id)."""
+    ids = list(vocab.values())
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids) or sorted(ids) != list(range(len(ids))):
+        raise PresetError(f"{source}: the vocabulary's ids are not exactly 0..{len(ids) - 1}")
+    vocabulary = [""] * len(ids)
+    for token, index in vocab.items():
+        vocabulary[index] = token
+    return vocabulary

@@ -1,0 +1,1 @@
+"""DistilBERT: BERT's WordPiece tokenizer, a BERT encoder without segments or pooler, masked-LM task."""

@@ -1,0 +1,22 @@
+"""DistilBERT for masked language modelling."""
+
+from __future__ import annotations
+
+from mlm_cli.models.bert.bert_backbone import bert_initializer
+from mlm_cli.models.distil_bert.distil_bert_backbone import DistilBertBackbone
+from mlm_cli.models.distil_bert.distil_bert_masked_lm_preprocessor import DistilBertMaskedLMPreprocessor
+from mlm_cli.models.masked_lm import MaskedLM
+
+
+class DistilBertMaskedLM(MaskedLM):
+    """DistilBertBackbone + masked-LM head (dense + exact GELU + layer norm, tied output projection, bias).
+
+    The head is BERT's; its layer-norm epsilon comes from the backbone (keras_hub 1e-5, transformers 1e-12).
+    """
+
+    backbone_cls = DistilBertBackbone
+    preprocessor_cls = DistilBertMaskedLMPreprocessor
+    head_activation = "gelu"
+
+    def head_initializer(self):
+        return bert_initializer()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import sample_sentences, tiny_vocabulary
+from tests.models.h5_layout import assert_same_h5_layout
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -25,7 +26,6 @@ from mlm_cli.seeding import set_seed  # noqa: E402
 
 SIZES = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32)
 # Layers Keras names automatically (numbered per process): their names in an h5 file vary.
-AUTO_NAMED_GROUPS = ("_self_attention_layer/_dropout_layer/vars", "_self_attention_layer/_softmax/vars")
 SENTENCES = [
     "Hello, World! It's 3:45pm.", "Café naïve résumé coöperate", "日本語のテキスト 中文字符", "emoji 😀👍 ok",
     "tabs\tand\nnewlines\r\nend", "repeated   spaces    here", "", "   ", "12,345.67 and 3.14",
@@ -46,21 +46,6 @@ def fixed_batch(vocabulary_size: int, seed: int = 0, length: int = 24, selection
 
 def logits(model, batch) -> np.ndarray:
     return keras.ops.convert_to_numpy(model(batch, training=False))
-
-
-def h5_layout(path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
-    """An h5 weights file's datasets with their shapes, and its `vars` groups with their layer-name attributes."""
-    datasets, groups = {}, {}
-
-    def visit(name: str, item) -> None:
-        if isinstance(item, h5py.Dataset):
-            datasets[name] = item.shape
-        elif name.endswith("vars"):
-            groups[name] = item.attrs.get("name")
-
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
-    return datasets, groups
 
 
 @pytest.fixture(scope="module")
@@ -133,13 +118,7 @@ def test_round_trip_through_mlm_keeps_every_weight(trained_preset, tmp_path):
 def test_weight_files_have_keras_hub_layout(keras_hub_preset, trained_preset):
     ours, _, _ = trained_preset
     for name in ("model.weights.h5", "task.weights.h5"):
-        expected_datasets, expected_groups = h5_layout(keras_hub_preset / name)
-        written_datasets, written_groups = h5_layout(ours / name)
-        assert written_datasets == expected_datasets, name
-        assert set(written_groups) == set(expected_groups), name
-        for group, layer_name in expected_groups.items():
-            if not group.endswith(AUTO_NAMED_GROUPS):
-                assert written_groups[group] == layer_name, group
+        assert_same_h5_layout(ours / name, keras_hub_preset / name)
 
 
 def test_configs_equal_keras_hub(keras_hub_preset, trained_preset):

@@ -20,7 +20,7 @@ import numpy as np
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
 from mlm_cli.models.convert.transformers_bert import tokenizer_settings
-from mlm_cli.models.distil_bert.distil_bert_weights import encoder_prefix
+from mlm_cli.models.preset.encoder_layout import encoder_prefix
 from mlm_cli.models.preset.directory import PresetDirectory
 
 log = logging.getLogger("mlm")

@@ -214,7 +214,7 @@ def load_masked_lm(preset, cls: type, load_weights: bool = True, **kwargs):
             weights = _weights_module(family)
             arrays = read_arrays(directory.require("task.weights.h5"), weights.head_shapes(backbone.get_config()))
             weights.import_head(model.masked_lm_head, arrays)
-        else:
+        elif _weights_module(family).head_shapes(backbone.get_config()):
             log.warning("%s has no masked-LM head weights; the head starts freshly initialised", directory.root)
     return model
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.models.naming import snake_case
+from mlm_cli.models.preset.catalog import PresetCatalog
 
 PROTO_FILE = "vocabulary.spm"
 MAX_PROTO_BYTES = 1 << 30  # far above any real model (XLM-R's is 5 MB); refuse before reading more
@@ -61,6 +62,7 @@ class SentencePieceTokenizer:
     extra_special_tokens: tuple[str, ...] = ()
     asset_files = (PROTO_FILE,)
     config_file_default = "tokenizer.json"
+    presets = PresetCatalog()
 
     def __init__(
         self,
@@ -112,7 +114,8 @@ class SentencePieceTokenizer:
     def configure_special_tokens(self) -> None:
         """Look up the family's special tokens; a vocabulary without them is refused."""
         names = {"start": self.start_token, "end": self.end_token, "pad": self.pad_token, "mask": self.mask_token}
-        missing = [token for token in [*names.values(), *self.extra_special_tokens] if token not in self.get_vocabulary()]
+        vocabulary = set(self.get_vocabulary())
+        missing = [token for token in [*names.values(), *self.extra_special_tokens] if token not in vocabulary]
         if missing:
             raise ValueError(f"the SentencePiece vocabulary lacks the special tokens {missing}")
         self.cls_token_id = self.token_to_id(self.start_token)

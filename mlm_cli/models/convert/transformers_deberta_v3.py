@@ -1,0 +1,419 @@
+"""DeBERTaV3 in Hugging Face transformers' layout (model_type "deberta-v2"): config keys, tensor names, tokenizer files.
+
+transformers' DeBERTa-v2 class covers several variants; mlm represents the DeBERTaV3 one
+keras_hub implements (shared, layer-normalised relative embeddings read through the
+layers' own query/key projections, log buckets, no absolute positions or segments) and
+refuses the others. Weights map to and from keras_hub's `.weights.h5` layout, so a
+transformers checkpoint becomes an ordinary keras_hub preset. The masked-LM head
+normalises with transformers' epsilon 1e-7 (keras_hub's head uses 1e-5), which the
+converted backbone records as `head_layer_norm_epsilon`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlm_cli.errors import PresetError
+from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.deberta_v3 import deberta_v3_weights
+from mlm_cli.models.preset.directory import PresetDirectory
+
+log = logging.getLogger("mlm")
+
+LAYER_NORM_EPSILON = 1e-7  # every layer norm of transformers' DeBERTa-v2, the head's included
+ACTIVATION = "gelu"  # exact GELU, in keras_hub's DeBERTaV3 encoder and head alike
+MODEL_PREFIX = "deberta."
+SPM_FILE = "spm.model"
+TOKENIZER_JSON = "tokenizer.json"
+MAX_TOKENIZER_JSON_BYTES = 64 * 1024 * 1024  # a 250k-piece Unigram vocabulary is about 20 MB
+PIECE_NORMAL, PIECE_UNKNOWN, PIECE_CONTROL = 1, 2, 3  # SentencePiece piece types
+MODEL_TYPE_UNIGRAM = 1
+ATTENTION_TERMS = {"c2p", "p2c"}
+TOKENIZER_SPECIAL_TOKENS = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "mask_token": "[MASK]"}
+
+
+def _variant_problems(hf_config: dict[str, Any]) -> list[str]:
+    """What in a DebertaV2Config differs from the DeBERTaV3 architecture mlm implements (transformers' defaults apply)."""
+    get = hf_config.get
+    hidden, heads = get("hidden_size"), get("num_attention_heads")
+    pos_att_type = get("pos_att_type") or []
+    if isinstance(pos_att_type, str):
+        pos_att_type = pos_att_type.split("|")
+    norm_rel_ebd = [part.strip() for part in str(get("norm_rel_ebd", "none")).lower().split("|")]
+    max_relative_positions = get("max_relative_positions", -1)
+    sizes_known = isinstance(hidden, int) and isinstance(heads, int) and heads > 0
+    head_size_fits = not sizes_known or get("attention_head_size", hidden // heads) == hidden // heads
+    checks = [
+        (get("relative_attention") is True, "relative_attention must be true"),
+        (isinstance(get("position_buckets"), int) and get("position_buckets") > 0, "position_buckets must be positive (log-bucketed positions)"),
+        ({str(t).strip().lower() for t in pos_att_type} == ATTENTION_TERMS, f"pos_att_type {get('pos_att_type')!r} (supported: p2c and c2p)"),
+        (get("share_att_key") is True, "share_att_key must be true"),
+        (norm_rel_ebd == ["layer_norm"], f"norm_rel_ebd {get('norm_rel_ebd')!r} (supported: layer_norm)"),
+        (get("position_biased_input", True) is False, "position_biased_input must be false (no absolute position embeddings)"),
+        (get("type_vocab_size", 0) == 0, "type_vocab_size must be 0 (no segment embeddings)"),
+        (get("embedding_size", hidden) == hidden, "embedding_size must equal hidden_size"),
+        (not get("conv_kernel_size", 0), "conv_kernel_size (a convolution layer) is not supported"),
+        (get("hidden_act", ACTIVATION) == ACTIVATION, f"hidden_act {get('hidden_act')!r} (supported: {ACTIVATION})"),
+        (head_size_fits, "attention_head_size must equal hidden_size / num_attention_heads"),
+        (max_relative_positions < 1 or max_relative_positions == get("max_position_embeddings"),
+         "max_relative_positions must be -1 or max_position_embeddings"),
+        (get("layer_norm_eps", LAYER_NORM_EPSILON) == LAYER_NORM_EPSILON, f"layer_norm_eps {get('layer_norm_eps')} (mlm's DeBERTaV3 uses 1e-7)"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
+def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
+    """DebertaV3Backbone keyword arguments for a transformers DebertaV2Config; refuses what mlm cannot represent."""
+    try:
+        problems = _variant_problems(hf_config)
+    except (TypeError, ValueError, AttributeError) as error:
+        raise PresetError(f"{source}: malformed DeBERTa-v2 config ({error})") from None
+    if problems:
+        raise PresetError(f"{source}: unsupported DeBERTa-v2 variant: {'; '.join(problems)}")
+    try:
+        return {
+            "vocabulary_size": int(hf_config["vocab_size"]),
+            "num_layers": int(hf_config["num_hidden_layers"]),
+            "num_heads": int(hf_config["num_attention_heads"]),
+            "hidden_dim": int(hf_config["hidden_size"]),
+            "intermediate_dim": int(hf_config["intermediate_size"]),
+            "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
+            "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
+            "bucket_size": int(hf_config["position_buckets"]),
+            "head_layer_norm_epsilon": LAYER_NORM_EPSILON,
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise PresetError(f"{source}: incomplete DeBERTa-v2 config ({error})") from None
+
+
+def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtype: str) -> dict[str, Any]:
+    """A transformers DebertaV2Config dict (legacy masked-LM head) for a DebertaV3Backbone config."""
+    return {
+        "architectures": ["DebertaV2ForMaskedLM"],
+        "model_type": "deberta-v2",
+        "vocab_size": backbone_config["vocabulary_size"],
+        "hidden_size": backbone_config["hidden_dim"],
+        "num_hidden_layers": backbone_config["num_layers"],
+        "num_attention_heads": backbone_config["num_heads"],
+        "intermediate_size": backbone_config["intermediate_dim"],
+        "hidden_act": ACTIVATION,
+        "hidden_dropout_prob": backbone_config["dropout"],
+        "attention_probs_dropout_prob": backbone_config["dropout"],
+        "max_position_embeddings": backbone_config["max_sequence_length"],
+        "relative_attention": True,
+        "max_relative_positions": -1,
+        "position_buckets": backbone_config["bucket_size"],
+        "pos_att_type": ["p2c", "c2p"],
+        "share_att_key": True,
+        "norm_rel_ebd": "layer_norm",
+        "position_biased_input": False,
+        "type_vocab_size": 0,
+        "layer_norm_eps": LAYER_NORM_EPSILON,
+        "initializer_range": 0.02,
+        "pad_token_id": pad_token_id,
+        "legacy": True,
+        "tie_word_embeddings": True,
+        "torch_dtype": dtype,
+    }
+
+
+# --- weights -----------------------------------------------------------------
+
+Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]  # (to keras_hub, to transformers)
+
+
+def _same() -> Transform:
+    return (lambda x: x, lambda x: x)
+
+
+def _transposed() -> Transform:
+    return (lambda x: x.T, lambda x: x.T)
+
+
+def _kernel_to_heads(h: int, a: int) -> Transform:
+    """A [H_out, H_in] linear weight <-> keras_hub's per-head [H_in, A, d] kernel."""
+    return (lambda x: x.T.reshape(h, a, h // a), lambda x: x.reshape(h, h).T)
+
+
+def _bias_to_heads(h: int, a: int) -> Transform:
+    return (lambda x: x.reshape(a, h // a), lambda x: x.reshape(h))
+
+
+def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
+    """(transformers name without the `deberta.` prefix, keras_hub path, transform) for every backbone tensor."""
+    h, a = config["hidden_dim"], config["num_heads"]
+    names = [
+        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", _same()),
+        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", _same()),
+        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", _same()),
+        ("encoder.rel_embeddings.weight", "layers/relative_embedding/vars/0", _same()),
+        ("encoder.LayerNorm.weight", "layers/relative_embedding/layer_norm/vars/0", _same()),
+        ("encoder.LayerNorm.bias", "layers/relative_embedding/layer_norm/vars/1", _same()),
+    ]
+    for k in range(config["num_layers"]):
+        hf, kh = f"encoder.layer.{k}", deberta_v3_weights.encoder_prefix(k)
+        for part in ("query", "key", "value"):
+            names.append((f"{hf}.attention.self.{part}_proj.weight", f"{kh}/_self_attention_layer/_{part}_dense/vars/0", _kernel_to_heads(h, a)))
+            names.append((f"{hf}.attention.self.{part}_proj.bias", f"{kh}/_self_attention_layer/_{part}_dense/vars/1", _bias_to_heads(h, a)))
+        names += [
+            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/_output_dense/vars/0", _transposed()),
+            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/_output_dense/vars/1", _same()),
+            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", _same()),
+            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", _same()),
+            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", _transposed()),
+            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", _same()),
+            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", _transposed()),
+            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", _same()),
+            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", _same()),
+            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", _same()),
+        ]
+    return names
+
+
+LEGACY_HEAD = "cls.predictions."
+HEAD_PREFIXES = (LEGACY_HEAD, "lm_predictions.lm_head.")  # what DebertaV2ForMaskedLM writes with legacy true / false
+TIED_DECODER = "cls.predictions.decoder.weight"
+
+
+def head_names(prefix: str) -> list[tuple[str, str, Transform]]:
+    """The masked-LM head under `prefix`: "cls.predictions." (legacy=True) or "lm_predictions.lm_head." (legacy=False)."""
+    transform = "transform." if prefix == LEGACY_HEAD else ""
+    return [
+        (f"{prefix}{transform}dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", _transposed()),
+        (f"{prefix}{transform}dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", _same()),
+        (f"{prefix}{transform}LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", _same()),
+        (f"{prefix}{transform}LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", _same()),
+        (f"{prefix}bias", "layers/masked_lm_head/vars/0", _same()),
+    ]
+
+
+def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str) -> tuple[dict, dict | None]:
+    """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
+    tensors = {name.removeprefix(MODEL_PREFIX): array for name, array in tensors.items()}
+    expected = {**deberta_v3_weights.backbone_shapes(config), **deberta_v3_weights.head_shapes(config)}
+
+    def convert(names):
+        arrays = {}
+        for hf_name, kh_name, (forward, _) in names:
+            if hf_name not in tensors:
+                raise PresetError(f"{source}: tensor {hf_name!r} is missing")
+            try:
+                array = np.asarray(forward(tensors[hf_name].astype(np.float32, copy=False)))
+            except ValueError:  # a reshape that does not fit
+                array = None
+            if array is None or array.shape != expected[kh_name]:
+                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config")
+            arrays[kh_name] = array
+        return arrays
+
+    backbone = convert(backbone_names(config))
+    head = None
+    for prefix in HEAD_PREFIXES:
+        names = head_names(prefix)
+        if all(name in tensors for name, _, _ in names):
+            head = convert(names)
+            break
+    decoder = tensors.get(TIED_DECODER)
+    if head is not None and decoder is not None and not np.array_equal(decoder, tensors["embeddings.word_embeddings.weight"]):
+        raise PresetError(f"{source}: the MLM decoder is not tied to the word embeddings, which mlm's DeBERTaV3 requires")
+    return backbone, head
+
+
+def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A DebertaV2ForMaskedLM (legacy head) state dict from keras_hub-layout arrays; the tied decoder is not stored."""
+    tensors = {}
+    for hf_name, kh_name, (_, backward) in backbone_names(config):
+        tensors[MODEL_PREFIX + hf_name] = np.ascontiguousarray(backward(backbone[kh_name]))
+    for hf_name, kh_name, (_, backward) in head_names(LEGACY_HEAD):
+        tensors[hf_name] = np.ascontiguousarray(backward(head[kh_name]))
+    return tensors
+
+
+# --- tokenizer ---------------------------------------------------------------
+
+
+def _token_text(value: Any) -> Any:
+    """A special token as written in tokenizer_config.json: a string, or an AddedToken object with "content"."""
+    return value.get("content") if isinstance(value, dict) else value
+
+
+def check_tokenizer_settings(directory: PresetDirectory) -> None:
+    """Refuse tokenizer options transformers' DebertaV2Tokenizer has but DeBERTaV3 here does not."""
+    if not directory.exists("tokenizer_config.json"):
+        return
+    source = str(directory.path("tokenizer_config.json"))
+    settings = directory.read_json("tokenizer_config.json")
+    problems = [
+        f"{key} {settings[key]!r}" for key, default in (("do_lower_case", False), ("split_by_punct", False), ("add_prefix_space", True))
+        if key in settings and settings[key] != default
+    ]
+    problems += [
+        f"{key} {_token_text(settings[key])!r} (DeBERTaV3 uses {token})"
+        for key, token in TOKENIZER_SPECIAL_TOKENS.items()
+        if key in settings and _token_text(settings[key]) != token
+    ]
+    if problems:
+        raise PresetError(f"{source}: unsupported DeBERTa-v2 tokenizer settings: {'; '.join(problems)}")
+
+
+def tokenizer_from_checkpoint(directory: PresetDirectory):
+    """DeBERTaV3's tokenizer for a checkpoint, tokenizing as transformers' DebertaV2Tokenizer.
+
+    The SentencePiece model is the checkpoint's spm.model or, when only tokenizer.json is
+    there (what transformers 5's save_pretrained writes), one rebuilt from its Unigram vocabulary.
+    """
+    from mlm_cli.models.deberta_v3.deberta_v3_tokenizer import DebertaV3Tokenizer
+
+    check_tokenizer_settings(directory)
+    if directory.exists(SPM_FILE):
+        proto, source = directory.require(SPM_FILE), str(directory.path(SPM_FILE))
+    elif directory.exists(TOKENIZER_JSON):
+        proto, source = proto_from_tokenizer_json(directory), str(directory.path(TOKENIZER_JSON))
+    else:
+        raise PresetError(f"{directory.root}: no {SPM_FILE} or {TOKENIZER_JSON}", hint="a DeBERTa-v2 checkpoint needs its tokenizer files")
+    try:
+        return DebertaV3Tokenizer(proto=proto, normalization="transformers")
+    except ValueError as error:
+        raise PresetError(f"{source}: {error}") from None
+
+
+def proto_from_tokenizer_json(directory: PresetDirectory) -> bytes:
+    """A SentencePiece model with the Unigram pieces, scores and special pieces of transformers' tokenizer.json."""
+    path = directory.require(TOKENIZER_JSON)
+    size = path.stat().st_size
+    if size > MAX_TOKENIZER_JSON_BYTES:
+        raise PresetError(f"{path}: {size} bytes is too large for a tokenizer file")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        model = data["model"]
+        pieces = [(str(piece), float(score)) for piece, score in model["vocab"]]
+        unk_id = int(model["unk_id"])
+        special = {token["content"] for token in data.get("added_tokens", []) if token.get("special")}
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise PresetError(f"{path}: not a readable tokenizer file ({type(error).__name__}: {error})") from None
+    if model.get("type") != "Unigram" or not 0 <= unk_id < len(pieces):
+        raise PresetError(f"{path}: expected a Unigram tokenizer with an unknown-token id, found {model.get('type')!r}")
+    return sentencepiece_proto(pieces, unk_id, special)
+
+
+def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: set[str]) -> bytes:
+    """A serialized SentencePiece ModelProto (Unigram, no normalisation rules) for these pieces.
+
+    Pieces named in `control` become control pieces (never produced from text, as in
+    DeBERTa's own model file); `unk_id` is the unknown piece.
+    """
+    ids = {piece: i for i, (piece, _) in enumerate(pieces)}
+    encoded = bytearray()
+    for i, (piece, score) in enumerate(pieces):
+        piece_type = PIECE_UNKNOWN if i == unk_id else PIECE_CONTROL if piece in control else PIECE_NORMAL
+        body = _bytes_field(1, piece.encode("utf-8")) + _tag(2, 5) + struct.pack("<f", score) + _int_field(3, piece_type)
+        encoded += _bytes_field(1, body)
+    trainer = _int_field(3, MODEL_TYPE_UNIGRAM) + _int_field(4, len(pieces))
+    for (id_field, piece_field), piece in zip(((40, 45), (41, 46), (42, 47), (43, 48)), (pieces[unk_id][0], "[CLS]", "[SEP]", "[PAD]")):
+        trainer += _int_field(id_field, ids.get(piece, -1)) + _bytes_field(piece_field, piece.encode("utf-8"))
+    encoded += _bytes_field(2, trainer)
+    normalizer = _bytes_field(1, b"identity") + _int_field(3, 1) + _int_field(4, 1) + _int_field(5, 1)
+    encoded += _bytes_field(3, normalizer)
+    return bytes(encoded)
+
+
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int32 values are sign-extended to 64 bits
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _tag(field: int, wire_type: int) -> bytes:
+    return _varint(field << 3 | wire_type)
+
+
+def _int_field(field: int, value: int) -> bytes:
+    return _tag(field, 0) + _varint(value)
+
+
+def _bytes_field(field: int, value: bytes) -> bytes:
+    return _tag(field, 2) + _varint(len(value)) + bytes(value)
+
+
+def write_tokenizer_files(tokenizer, directory: Path, sequence_length: int) -> None:
+    """spm.model plus the tokenizer_config.json / special_tokens_map.json that transformers' AutoTokenizer reads."""
+    (directory / SPM_FILE).write_bytes(tokenizer.proto)
+    special = {
+        "bos_token": "[CLS]",
+        "eos_token": "[SEP]",
+        "unk_token": tokenizer.processor.IdToPiece(tokenizer.processor.unk_id()),
+        **TOKENIZER_SPECIAL_TOKENS,
+    }
+    tokenizer_config = {
+        "tokenizer_class": "DebertaV2Tokenizer",
+        "do_lower_case": False,
+        "split_by_punct": False,
+        "add_prefix_space": True,
+        "model_max_length": sequence_length,
+        **special,
+    }
+    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
+    (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+
+
+# --- whole checkpoints --------------------------------------------------------
+
+
+def model_from_checkpoint(source: PresetDirectory):
+    """A DebertaV3MaskedLM equivalent to the transformers DeBERTa-v2/v3 checkpoint in `source`."""
+    from mlm_cli.models import DebertaV3Backbone, DebertaV3MaskedLM, DebertaV3MaskedLMPreprocessor
+
+    hf_config = source.read_json("config.json")
+    config = backbone_config(hf_config, str(source.path("config.json")))
+    try:
+        backbone = DebertaV3Backbone(**config)  # refuses absurd sizes before the tensors are read
+    except ValueError as error:
+        raise PresetError(f"{source.path('config.json')}: {error}") from None
+    tokenizer = tokenizer_from_checkpoint(source)
+    if tokenizer.vocabulary_size() > config["vocabulary_size"]:
+        raise PresetError(f"{source.root}: the tokenizer has {tokenizer.vocabulary_size()} tokens but the model only {config['vocabulary_size']}")
+    backbone_arrays, head_arrays = to_keras_hub_arrays(read_checkpoint_tensors(source), config, str(source.root))
+    deberta_v3_weights.import_backbone(backbone, backbone_arrays)
+    preprocessor = DebertaV3MaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
+    model = DebertaV3MaskedLM(backbone, preprocessor=preprocessor)
+    if head_arrays is None:
+        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
+                    source.root.name, ",".join(hf_config.get("architectures") or ["DebertaV2Model"]))
+    else:
+        deberta_v3_weights.import_head(model.masked_lm_head, head_arrays)
+    return model
+
+
+def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
+    """Write a DebertaV2ForMaskedLM checkpoint (config, safetensors, SentencePiece tokenizer files) into `directory`."""
+    backbone = model.backbone
+    if backbone.head_layer_norm_epsilon != LAYER_NORM_EPSILON:
+        log.warning(
+            "this model uses keras_hub's head layer-norm epsilon %g; transformers' DeBERTa-v2 uses %g, "
+            "so its masked-LM logits differ slightly",
+            backbone.head_layer_norm_epsilon, LAYER_NORM_EPSILON,
+        )
+    tokenizer = model.preprocessor.tokenizer
+    if tokenizer.normalization != "transformers":
+        log.warning(
+            "this tokenizer normalises text as sentencepiece does (keras_hub); transformers' DebertaV2Tokenizer uses NFC "
+            "and keeps [CLS]/[SEP]/[PAD]/[UNK]/[MASK] written in text whole, so ids differ for text with compatibility "
+            "characters (full-width forms, ligatures, non-breaking spaces) or literal special tokens"
+        )
+    config = backbone.get_config()
+    tensors = to_transformers_tensors(
+        deberta_v3_weights.export_backbone(backbone), deberta_v3_weights.export_head(model.masked_lm_head), config
+    )
+    write_transformers_weights(directory, tensors, transformers_config(config, tokenizer.pad_token_id, dtype), dtype)
+    write_tokenizer_files(tokenizer, directory, model.preprocessor.sequence_length)

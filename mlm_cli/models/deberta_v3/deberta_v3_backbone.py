@@ -1,0 +1,142 @@
+"""The DeBERTaV3 encoder: token embeddings (no absolute positions) and disentangled-attention layers."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from mlm_cli.models.backbone import Backbone
+from mlm_cli.models.deberta_v3.disentangled_attention_encoder import DisentangledAttentionEncoder
+from mlm_cli.models.deberta_v3.relative_embedding import RelativeEmbedding
+from mlm_cli.models.deberta_v3.relative_positions import relative_position_index
+from mlm_cli.models.layers.dropout import Dropout
+from mlm_cli.models.layers.embeddings import TokenEmbedding
+
+LAYER_NORM_EPSILON = 1e-7  # embeddings, relative embeddings and encoder layers, in keras_hub and transformers alike
+KERAS_HUB_HEAD_LAYER_NORM_EPSILON = 1e-5  # keras_hub's MaskedLMHead default; transformers' head uses 1e-7
+
+
+def deberta_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
+    """DeBERTa's weight initialisation: truncated normal with standard deviation 0.02."""
+    return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+class DebertaV3Backbone(Backbone):
+    """DeBERTaV3 encoder network.
+
+    Inputs: dict of `token_ids` int [B, S] and `padding_mask` bool [B, S] (`segment_ids`,
+    if present, is ignored). Outputs: dict with `sequence_output` [B, S, H].
+
+    Positions enter only through attention: relative distances are bucketed (exactly up
+    to `bucket_size // 2`, logarithmically up to `max_sequence_length`) and index a shared,
+    layer-normalised table of 2 * `bucket_size` embeddings.
+
+    `head_layer_norm_epsilon` defaults to keras_hub's 1e-5; checkpoints converted from
+    transformers use 1e-7. keras_hub's config has no key for it, so a preset records a
+    non-default value in metadata.json (see `extension_config`).
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        num_layers: int,
+        num_heads: int,
+        hidden_dim: int,
+        intermediate_dim: int,
+        dropout: float = 0.1,
+        max_sequence_length: int = 512,
+        bucket_size: int = 256,
+        dtype=None,
+        head_layer_norm_epsilon: float = KERAS_HUB_HEAD_LAYER_NORM_EPSILON,
+        **kwargs,
+    ):
+        if isinstance(head_layer_norm_epsilon, bool) or not isinstance(head_layer_norm_epsilon, (int, float)) or not 0 < head_layer_norm_epsilon <= 0.1:
+            raise ValueError(f"head_layer_norm_epsilon must be a number in (0, 0.1], got {head_layer_norm_epsilon!r}")
+        self.check_sizes(
+            vocabulary_size=vocabulary_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            max_sequence_length=max_sequence_length,
+        )
+        # The log buckets need a half-width of at least 1; the [2K, H] table stays within a position table's size.
+        if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or not 2 <= bucket_size <= max_sequence_length:
+            raise ValueError(f"bucket_size must be an integer between 2 and max_sequence_length ({max_sequence_length}), got {bucket_size!r}")
+        self.check_dropout(dropout)
+        if hidden_dim % num_heads:
+            raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")
+        kwargs.setdefault("name", "deberta_v3_backbone")
+        super().__init__(dtype=dtype, **kwargs)
+        self.vocabulary_size = int(vocabulary_size)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.hidden_dim = int(hidden_dim)
+        self.intermediate_dim = int(intermediate_dim)
+        self.dropout = float(dropout)
+        self.max_sequence_length = int(max_sequence_length)
+        self.bucket_size = int(bucket_size)
+        self.head_layer_norm_epsilon = float(head_layer_norm_epsilon)
+        policy = self.dtype_policy
+
+        self.token_embedding = TokenEmbedding(
+            vocabulary_size, hidden_dim, initializer=deberta_initializer(), dtype=policy, name="token_embedding"
+        )
+        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, dtype=policy, name="embeddings_norm")
+        self.embeddings_dropout = Dropout(dropout, dtype=policy, name="embeddings_dropout")
+        self.relative_embedding = RelativeEmbedding(
+            bucket_size, hidden_dim, layer_norm_epsilon=LAYER_NORM_EPSILON, initializer=deberta_initializer(), dtype=policy, name="relative_embedding"
+        )
+        self.encoder_blocks = [
+            DisentangledAttentionEncoder(
+                hidden_dim,
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                layer_norm_epsilon=LAYER_NORM_EPSILON,
+                kernel_initializer=deberta_initializer(),
+                dtype=policy,
+                name=f"encoder_block_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.build_all()
+
+    def build_all(self) -> None:
+        """Create every variable now, so weights can be loaded without a forward pass."""
+        hidden = (None, self.hidden_dim)
+        self.token_embedding.build()
+        self.embeddings_norm.build(hidden)
+        self.relative_embedding.build()
+        for block in self.encoder_blocks:
+            block.build(hidden)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        token_ids = inputs["token_ids"]
+        padding_mask = ops.cast(inputs["padding_mask"], "bool")
+        x = self.embeddings_dropout(self.embeddings_norm(self.token_embedding(token_ids)), training=training)
+        relative_embeddings = self.relative_embedding.table()
+        position_index = relative_position_index(ops.shape(token_ids)[1], self.bucket_size, self.max_sequence_length)
+        for block in self.encoder_blocks:
+            x = block(x, relative_embeddings, position_index, padding_mask, training=training)
+        return {"sequence_output": x}
+
+    def get_config(self) -> dict:
+        return {
+            **self.base_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "max_sequence_length": self.max_sequence_length,
+            "bucket_size": self.bucket_size,
+        }
+
+    def extension_config(self) -> dict:
+        """Settings keras_hub's config cannot hold: the head's layer-norm epsilon, when not keras_hub's."""
+        if self.head_layer_norm_epsilon == KERAS_HUB_HEAD_LAYER_NORM_EPSILON:
+            return {}
+        return {"head_layer_norm_epsilon": self.head_layer_norm_epsilon}

@@ -1,0 +1,121 @@
+"""DeBERTaV3's SentencePiece tokenizer, with keras_hub's ids: [MASK] is appended when the model file lacks it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from mlm_cli.models.preset.catalog import PresetCatalog
+from mlm_cli.models.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
+
+NORMALIZATIONS = ("keras_hub", "transformers")
+METASPACE = "\u2581"
+
+
+class DebertaV3Tokenizer(SentencePieceTokenizer):
+    """SentencePiece tokenizer with DeBERTa's special tokens [CLS], [SEP], [PAD] and [MASK].
+
+    DeBERTaV3's model file has no [MASK] piece; as in keras_hub (and transformers), it
+    gets the id right after the model's pieces, so `vocabulary_size()` is one more than
+    the model file's.
+
+    `normalization` chooses how text becomes pieces:
+    - "keras_hub" (default): sentencepiece itself, as keras_hub tokenizes (the model's own
+      NFKC normalisation; special tokens written in text are ordinary text);
+    - "transformers": transformers' DebertaV2Tokenizer built from the same model file (NFC,
+      whitespace runs collapsed, special tokens written in text kept whole), used for
+      checkpoints converted from transformers so their ids stay as they were.
+    keras_hub's config has no key for it, so a preset records "transformers" in metadata.json.
+    """
+
+    start_token = "[CLS]"
+    end_token = "[SEP]"
+    pad_token = "[PAD]"
+    mask_token = "[MASK]"
+    presets = PresetCatalog()
+
+    def __init__(
+        self,
+        proto: bytes | str | os.PathLike | None = None,
+        sequence_length: int | None = None,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        name: str | None = None,
+        config_file: str = "tokenizer.json",
+        normalization: str = "keras_hub",
+        **kwargs: Any,
+    ):
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+        self.normalization = normalization
+        self._transformers_pipeline = None
+        super().__init__(proto, sequence_length=sequence_length, add_bos=add_bos, add_eos=add_eos, name=name, config_file=config_file, **kwargs)
+
+    def set_proto(self, proto: bytes | str | os.PathLike) -> None:
+        super().set_proto(proto)
+        if self.normalization == "transformers":
+            self._transformers_pipeline = transformers_pipeline(self.processor, self.special_tokens)
+
+    # --- the appended [MASK] ----------------------------------------------------------
+
+    @property
+    def _mask_appended(self) -> bool:
+        return self.mask_token not in self._piece_ids
+
+    def vocabulary_size(self) -> int:
+        return super().vocabulary_size() + self._mask_appended
+
+    def get_vocabulary(self) -> list[str]:
+        vocabulary = super().get_vocabulary()
+        return vocabulary + [self.mask_token] if self._mask_appended else vocabulary
+
+    def token_to_id(self, token: str) -> int:
+        if token == self.mask_token and self._mask_appended:
+            return self.processor.GetPieceSize()
+        return super().token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str:
+        if int(token_id) == self.processor.GetPieceSize() and self._mask_appended:
+            return self.mask_token
+        return super().id_to_token(token_id)
+
+    def unmap_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Ids for sentencepiece's decoder: [MASK] is dropped (as keras_hub's detokenize does; an appended one has no piece)."""
+        return ids[ids != self.mask_token_id]
+
+    # --- encoding ----------------------------------------------------------------------
+
+    def piece_ids(self, texts: list[str]) -> list[list[int]]:
+        if self._transformers_pipeline is None:
+            return super().piece_ids(texts)
+        encodings = self._transformers_pipeline.encode_batch(texts, add_special_tokens=False)
+        prefix = [self.cls_token_id] if self.add_bos else []
+        suffix = [self.sep_token_id] if self.add_eos else []
+        return [prefix + encoding.ids + suffix for encoding in encodings]
+
+    def extension_config(self) -> dict:
+        """Settings keras_hub's tokenizer config cannot hold (stored in the preset's metadata.json)."""
+        return {} if self.normalization == "keras_hub" else {"normalization": self.normalization}
+
+
+def transformers_pipeline(processor, special_tokens: list[str]):
+    """A Rust `tokenizers` pipeline tokenizing as transformers' DebertaV2Tokenizer does from this model file.
+
+    Unigram over the model's pieces and scores; text: whitespace runs, tabs and newlines
+    become one space, NFC, trailing spaces stripped, "▁" marks every word start (one is
+    always prepended); the special tokens are matched whole in raw text, and [MASK], when
+    the model lacks it, takes the next id.
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
+
+    pieces = [(processor.IdToPiece(i), processor.GetScore(i)) for i in range(processor.GetPieceSize())]
+    pipeline = Tokenizer(models.Unigram(pieces, unk_id=processor.unk_id(), byte_fallback=False))
+    pipeline.normalizer = normalizers.Sequence(
+        [normalizers.Replace(Regex(r"\s{2,}|[\n\r\t]"), " "), normalizers.NFC(), normalizers.Strip(left=False, right=True)]
+    )
+    pipeline.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always")
+    unknown = processor.IdToPiece(processor.unk_id())
+    pipeline.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in [*special_tokens, unknown]])
+    return pipeline

@@ -1,0 +1,185 @@
+"""Where DeBERTaV3's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
+
+keras_hub stores query/key/value kernels per head ([H, A, d]); mlm keeps one fused
+[H, 3H] projection, so the mapping splits and joins them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlm_cli.models.preset.h5_weights import assign
+
+ATTENTION_PARTS = ("query", "key", "value")
+
+
+def encoder_prefix(index: int) -> str:
+    """keras_hub's h5 path of encoder layer `index`."""
+    return "layers/disentangled_attention_encoder" + (f"_{index}" if index else "")
+
+
+def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Every backbone dataset keras_hub writes for this config, with its shape."""
+    v, h, i = config["vocabulary_size"], config["hidden_dim"], config["intermediate_dim"]
+    a = config["num_heads"]
+    d = h // a
+    shapes = {
+        "layers/reversible_embedding/vars/0": (v, h),
+        "layers/layer_normalization/vars/0": (h,),
+        "layers/layer_normalization/vars/1": (h,),
+        "layers/relative_embedding/vars/0": (2 * config["bucket_size"], h),
+        "layers/relative_embedding/layer_norm/vars/0": (h,),
+        "layers/relative_embedding/layer_norm/vars/1": (h,),
+    }
+    for k in range(config["num_layers"]):
+        p = encoder_prefix(k)
+        for part in ATTENTION_PARTS:
+            shapes[f"{p}/_self_attention_layer/_{part}_dense/vars/0"] = (h, a, d)
+            shapes[f"{p}/_self_attention_layer/_{part}_dense/vars/1"] = (a, d)
+        shapes[f"{p}/_self_attention_layer/_output_dense/vars/0"] = (h, h)
+        shapes[f"{p}/_self_attention_layer/_output_dense/vars/1"] = (h,)
+        for norm in ("_self_attention_layer_norm", "_feedforward_layer_norm"):
+            shapes[f"{p}/{norm}/vars/0"] = (h,)
+            shapes[f"{p}/{norm}/vars/1"] = (h,)
+        shapes[f"{p}/_feedforward_intermediate_dense/vars/0"] = (h, i)
+        shapes[f"{p}/_feedforward_intermediate_dense/vars/1"] = (i,)
+        shapes[f"{p}/_feedforward_output_dense/vars/0"] = (i, h)
+        shapes[f"{p}/_feedforward_output_dense/vars/1"] = (h,)
+    return shapes
+
+
+def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The masked-LM head datasets in keras_hub's task.weights.h5."""
+    h, v = config["hidden_dim"], config["vocabulary_size"]
+    return {
+        "layers/masked_lm_head/_intermediate_dense/vars/0": (h, h),
+        "layers/masked_lm_head/_intermediate_dense/vars/1": (h,),
+        "layers/masked_lm_head/_intermediate_layer_norm/vars/0": (h,),
+        "layers/masked_lm_head/_intermediate_layer_norm/vars/1": (h,),
+        "layers/masked_lm_head/vars/0": (v,),
+    }
+
+
+def _pairs(backbone) -> list[tuple[str, object]]:
+    """(keras_hub path, mlm variable) for every weight that maps one to one."""
+    relative = backbone.relative_embedding
+    pairs = [
+        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
+        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
+        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        ("layers/relative_embedding/vars/0", relative.embeddings),
+        ("layers/relative_embedding/layer_norm/vars/0", relative.layer_norm.gamma),
+        ("layers/relative_embedding/layer_norm/vars/1", relative.layer_norm.beta),
+    ]
+    for k, block in enumerate(backbone.encoder_blocks):
+        p = encoder_prefix(k)
+        pairs += [
+            (f"{p}/_self_attention_layer/_output_dense/vars/0", block.attention.output_dense.kernel),
+            (f"{p}/_self_attention_layer/_output_dense/vars/1", block.attention.output_dense.bias),
+            (f"{p}/_self_attention_layer_norm/vars/0", block.attention_norm.gamma),
+            (f"{p}/_self_attention_layer_norm/vars/1", block.attention_norm.beta),
+            (f"{p}/_feedforward_intermediate_dense/vars/0", block.intermediate_dense.kernel),
+            (f"{p}/_feedforward_intermediate_dense/vars/1", block.intermediate_dense.bias),
+            (f"{p}/_feedforward_output_dense/vars/0", block.output_dense.kernel),
+            (f"{p}/_feedforward_output_dense/vars/1", block.output_dense.bias),
+            (f"{p}/_feedforward_layer_norm/vars/0", block.feedforward_norm.gamma),
+            (f"{p}/_feedforward_layer_norm/vars/1", block.feedforward_norm.beta),
+        ]
+    return pairs
+
+
+def export_backbone(backbone) -> dict[str, np.ndarray]:
+    """The backbone's weights as keras_hub's model.weights.h5 datasets."""
+    h, a = backbone.hidden_dim, backbone.num_heads
+    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    for k, block in enumerate(backbone.encoder_blocks):
+        p = f"{encoder_prefix(k)}/_self_attention_layer"
+        kernel = np.asarray(block.attention.qkv_dense.kernel.numpy())
+        bias = np.asarray(block.attention.qkv_dense.bias.numpy())
+        for j, part in enumerate(ATTENTION_PARTS):
+            arrays[f"{p}/_{part}_dense/vars/0"] = kernel[:, j * h : (j + 1) * h].reshape(h, a, h // a)
+            arrays[f"{p}/_{part}_dense/vars/1"] = bias[j * h : (j + 1) * h].reshape(a, h // a)
+    return arrays
+
+
+def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
+    """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
+    h = backbone.hidden_dim
+    for path, variable in _pairs(backbone):
+        assign(variable, arrays[path])
+    for k, block in enumerate(backbone.encoder_blocks):
+        p = f"{encoder_prefix(k)}/_self_attention_layer"
+        kernel = np.concatenate([arrays[f"{p}/_{part}_dense/vars/0"].reshape(h, h) for part in ATTENTION_PARTS], axis=1)
+        bias = np.concatenate([arrays[f"{p}/_{part}_dense/vars/1"].reshape(h) for part in ATTENTION_PARTS])
+        assign(block.attention.qkv_dense.kernel, kernel)
+        assign(block.attention.qkv_dense.bias, bias)
+
+
+def _head_pairs(head) -> list[tuple[str, object]]:
+    return [
+        ("layers/masked_lm_head/_intermediate_dense/vars/0", head.dense.kernel),
+        ("layers/masked_lm_head/_intermediate_dense/vars/1", head.dense.bias),
+        ("layers/masked_lm_head/_intermediate_layer_norm/vars/0", head.norm.gamma),
+        ("layers/masked_lm_head/_intermediate_layer_norm/vars/1", head.norm.beta),
+        ("layers/masked_lm_head/vars/0", head.output_bias),
+    ]
+
+
+def export_head(head) -> dict[str, np.ndarray]:
+    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
+
+
+def import_head(head, arrays: dict[str, np.ndarray]) -> None:
+    for path, variable in _head_pairs(head):
+        assign(variable, arrays[path])
+
+
+def backbone_group_names(config: dict) -> dict[str, str]:
+    """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
+    names = {
+        "vars": "deberta_v3_backbone",
+        "layers/dropout/vars": "embeddings_dropout",
+        "layers/input_layer/vars": "token_ids",
+        "layers/input_layer_1/vars": "padding_mask",
+        "layers/layer_normalization/vars": "embeddings_layer_norm",
+        "layers/relative_embedding/vars": "rel_embedding",
+        "layers/relative_embedding/layer_norm/vars": "rel_embeddings_layer_norm",
+        "layers/reversible_embedding/vars": "token_embedding",
+    }
+    for k in range(config["num_layers"]):
+        p = encoder_prefix(k)
+        names[f"{p}/vars"] = f"disentangled_attention_encoder_layer_{k}"
+        for group, name in (
+            ("_feedforward_dropout", "feedforward_dropout"),
+            ("_feedforward_intermediate_dense", "feedforward_intermediate_dense"),
+            ("_feedforward_layer_norm", "feedforward_layer_norm"),
+            ("_feedforward_output_dense", "feedforward_output_dense"),
+            ("_self_attention_dropout", "self_attention_dropout"),
+            ("_self_attention_layer", "self_attention_layer"),
+            ("_self_attention_layer/_attn_dropout_layer", "attention_dropout"),
+            ("_self_attention_layer/_key_dense", "key"),
+            ("_self_attention_layer/_output_dense", "attention_output"),
+            # An unnamed Keras layer: numbered per process, as in a fresh keras_hub session.
+            ("_self_attention_layer/_position_dropout_layer", f"dropout_{k}" if k else "dropout"),
+            ("_self_attention_layer/_query_dense", "query"),
+            ("_self_attention_layer/_softmax", "attention_softmax"),
+            ("_self_attention_layer/_value_dense", "value"),
+            ("_self_attention_layer_norm", "self_attention_layer_norm"),
+        ):
+            names[f"{p}/{group}/vars"] = name
+    return names
+
+
+def task_group_names() -> dict[str, str]:
+    """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
+    return {
+        "vars": "deberta_v3_masked_lm",
+        "layers/input_layer_2/vars": "mask_positions",
+        "layers/masked_lm_head/vars": "mlm_head",
+        "layers/masked_lm_head/_intermediate_dense/vars": "intermediate_dense",
+        "layers/masked_lm_head/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        "preprocessor/vars": "deberta_v3_masked_lm_preprocessor",
+        "preprocessor/masker/vars": "masked_lm_mask_generator",
+        "preprocessor/packer/vars": "multi_segment_packer",
+        "preprocessor/tokenizer/vars": "deberta_v3_tokenizer",
+    }

@@ -1,0 +1,163 @@
+"""The RoFormerV2 encoder: token + segment embeddings, RMS norm, rotary-attention blocks; no position table."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from mlm_cli.models.backbone import MAX_SIZES, Backbone
+from mlm_cli.models.layers.dropout import Dropout
+from mlm_cli.models.layers.embeddings import TokenEmbedding
+from mlm_cli.models.roformer_v2.roformer_v2_encoder import RoformerV2EncoderBlock
+from mlm_cli.models.roformer_v2.roformer_v2_norm import RMSNorm
+
+# Feed-forward activations a preset may name (keras_hub stores keras's serialized name).
+ACTIVATIONS = {
+    name: getattr(keras.activations, name)
+    for name in ("relu", "gelu", "silu", "tanh", "sigmoid", "elu", "selu", "softplus", "relu6", "leaky_relu", "mish", "linear")
+}
+MAX_WAVELENGTH_LIMIT = 1e12
+
+
+def roformer_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
+    """RoFormerV2's weight initialisation: truncated normal with standard deviation 0.02."""
+    return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+def _check_flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _check_max_wavelength(value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 < value <= MAX_WAVELENGTH_LIMIT or math.isnan(value):
+        raise ValueError(f"max_wavelength must be a number in (1, {MAX_WAVELENGTH_LIMIT:g}], got {value!r}")
+
+
+class RoformerV2Backbone(Backbone):
+    """RoFormerV2 encoder network.
+
+    Inputs: dict of `token_ids` int [B, S] and `segment_ids` int [B, S]; a `padding_mask`
+    entry is accepted and ignored: like keras_hub, attention skips the keys whose token
+    id is 0. Output: dict with `sequence_output` [B, S, H].
+
+    Positions enter only through rotary embeddings in attention, so there is no learned
+    position table and no length limit beyond mlm's general bound (`max_sequence_length`).
+    """
+
+    max_sequence_length = MAX_SIZES["max_sequence_length"]
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        num_layers: int,
+        num_heads: int,
+        hidden_dim: int,
+        intermediate_dim: int,
+        head_size: int,
+        use_bias: bool = False,
+        activation: str = "relu",
+        dropout: float = 0.1,
+        num_segments: int = 2,
+        dtype=None,
+        max_wavelength: float = 10000,
+        **kwargs,
+    ):
+        self.check_sizes(
+            vocabulary_size=vocabulary_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            head_size=head_size,
+            num_segments=num_segments,
+        )
+        self.check_dropout(dropout)
+        _check_flag("use_bias", use_bias)
+        _check_max_wavelength(max_wavelength)
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        if num_heads * head_size != hidden_dim:
+            raise ValueError(f"num_heads * head_size ({num_heads} * {head_size}) must equal hidden_dim ({hidden_dim})")
+        if head_size % 2:
+            raise ValueError(f"head_size must be even for rotary position embeddings, got {head_size}")
+        kwargs.setdefault("name", "roformer_v2_backbone")
+        super().__init__(dtype=dtype, **kwargs)
+        self.vocabulary_size = int(vocabulary_size)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.hidden_dim = int(hidden_dim)
+        self.intermediate_dim = int(intermediate_dim)
+        self.head_size = int(head_size)
+        self.use_bias = use_bias
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.num_segments = int(num_segments)
+        self.max_wavelength = max_wavelength
+        policy = self.dtype_policy
+
+        self.token_embedding = TokenEmbedding(
+            vocabulary_size, hidden_dim, initializer=roformer_initializer(), dtype=policy, name="token_embedding"
+        )
+        self.segment_embedding = TokenEmbedding(
+            num_segments, hidden_dim, initializer=roformer_initializer(), dtype=policy, name="segment_embedding"
+        )
+        self.embeddings_norm = RMSNorm(dtype=policy, name="embeddings_norm")
+        self.embeddings_dropout = Dropout(dropout, dtype=policy, name="embeddings_dropout")
+        self.encoder_blocks = [
+            RoformerV2EncoderBlock(
+                hidden_dim,
+                num_heads,
+                head_size,
+                intermediate_dim,
+                activation=ACTIVATIONS[activation],
+                dropout=dropout,
+                use_bias=use_bias,
+                max_wavelength=max_wavelength,
+                kernel_initializer=roformer_initializer(),
+                dtype=policy,
+                name=f"encoder_block_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.build_all()
+
+    def build_all(self) -> None:
+        """Create every variable now, so weights can be loaded without a forward pass."""
+        hidden = (None, self.hidden_dim)
+        self.token_embedding.build()
+        self.segment_embedding.build()
+        self.embeddings_norm.build(hidden)
+        for block in self.encoder_blocks:
+            block.build(hidden)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        token_ids = inputs["token_ids"]
+        padding_mask = ops.not_equal(token_ids, 0)
+        segment_ids = inputs.get("segment_ids")
+        if segment_ids is None:
+            segment_ids = ops.zeros_like(token_ids)
+        x = self.token_embedding(token_ids) + self.segment_embedding(segment_ids)
+        x = self.embeddings_dropout(self.embeddings_norm(x), training=training)
+        for block in self.encoder_blocks:
+            x = block(x, padding_mask, training=training)
+        return {"sequence_output": x}
+
+    def get_config(self) -> dict:
+        return {
+            **self.base_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "num_segments": self.num_segments,
+            "max_wavelength": self.max_wavelength,
+            "head_size": self.head_size,
+            "use_bias": self.use_bias,
+            "activation": self.activation,
+        }

@@ -89,7 +89,8 @@ def load_backbone(directory: PresetDirectory, family: Family | None = None, load
 
 INLINE_ASSET_KEYS = ("vocabulary", "merges", "proto")  # tokenizer config keys that may carry a file's content
 EXTENSION_KEYS = {
-    "mlm_backbone_extensions": ("feedforward_activation", "head_layer_norm_epsilon"),
+    # token_dropout / mask_token_id: ESM-2's input scaling for masked tokens (transformers checkpoints).
+    "mlm_backbone_extensions": ("feedforward_activation", "head_layer_norm_epsilon", "token_dropout", "mask_token_id"),
     "mlm_tokenizer_extensions": ("normalization",),
 }
 

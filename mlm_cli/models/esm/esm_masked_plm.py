@@ -1,0 +1,41 @@
+"""ESM for masked protein language modelling."""
+
+from __future__ import annotations
+
+import logging
+
+from mlm_cli.models.esm.esm_backbone import ESMBackbone, esm_initializer, resolve_activation
+from mlm_cli.models.esm.esm_masked_plm_head import ESMMaskedPLMHead
+from mlm_cli.models.esm.esm_masked_plm_preprocessor import ESMMaskedPLMPreprocessor
+from mlm_cli.models.masked_lm import MaskedLM
+
+log = logging.getLogger("mlm")
+
+
+class ESMMaskedPLM(MaskedLM):
+    """ESMBackbone + masked-PLM head (dense with the backbone's activation, layer norm, own projection, bias)."""
+
+    backbone_cls = ESMBackbone
+    preprocessor_cls = ESMMaskedPLMPreprocessor
+
+    def __init__(self, backbone: ESMBackbone, preprocessor: ESMMaskedPLMPreprocessor | None = None, **kwargs):
+        super().__init__(backbone, preprocessor=preprocessor, **kwargs)
+        tokenizer = getattr(preprocessor, "tokenizer", None)
+        if tokenizer is not None and tokenizer.encoder is not None and tokenizer.pad_token_id != backbone.pad_token_id:
+            # keras_hub's ESMBackbone defaults to pad_token_id 0, which is <cls> in ESM's vocabulary.
+            log.warning("the backbone masks token %d as padding but the tokenizer pads with %d: attention will skip "
+                        "real tokens and attend to padding (set the backbone's pad_token_id)", backbone.pad_token_id, tokenizer.pad_token_id)
+
+    def make_head(self, backbone: ESMBackbone) -> ESMMaskedPLMHead:
+        return ESMMaskedPLMHead(
+            backbone.hidden_dim,
+            backbone.vocabulary_size,
+            activation=resolve_activation(backbone.activation),
+            layer_norm_epsilon=backbone.layer_norm_eps,
+            kernel_initializer=self.head_initializer(),
+            dtype=backbone.dtype_policy,
+            name="masked_lm_head",
+        )
+
+    def head_initializer(self):
+        return esm_initializer()

@@ -1,0 +1,202 @@
+"""Where ESM's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
+
+keras_hub stores separate [H, H] query/key/value kernels; mlm keeps one fused [H, 3H]
+projection, so the mapping splits and joins their columns. Which embedding and layer-norm
+groups exist depends on `position_embedding_type` and `use_pre_layer_norm`, and dense
+layers have no bias datasets when `use_bias` is false.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlm_cli.models.preset.h5_weights import assign
+
+PARTS = ("q", "k", "v")
+HEAD_PREFIX = "layers/masked_lm_head"
+
+
+def _encoder_prefix(index: int) -> str:
+    return "layers/esm_encoder" + (f"_{index}" if index else "")
+
+
+def _norm_groups(config: dict) -> tuple[str | None, str]:
+    """(embeddings layer norm group or None, final layer norm group): keras_hub numbers them in creation order."""
+    if config["use_pre_layer_norm"]:
+        return "layers/layer_normalization", "layers/layer_normalization_1"
+    return None, "layers/layer_normalization"
+
+
+def _dense_shapes(path: str, kernel: tuple[int, int], use_bias: bool) -> dict[str, tuple[int, ...]]:
+    shapes = {f"{path}/vars/0": kernel}
+    if use_bias:
+        shapes[f"{path}/vars/1"] = (kernel[1],)
+    return shapes
+
+
+def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Every backbone dataset keras_hub writes for this config, with its shape."""
+    v, h, i = config["vocabulary_size"], config["hidden_dim"], config["intermediate_dim"]
+    use_bias = config.get("use_bias", True)
+    shapes: dict[str, tuple[int, ...]] = {"layers/embedding/vars/0": (v, h)}
+    if config["position_embedding_type"] == "absolute":
+        shapes["layers/position_embedding/vars/0"] = (config["max_sequence_length"], h)
+    for norm in _norm_groups(config):
+        if norm:
+            shapes[f"{norm}/vars/0"] = (h,)
+            shapes[f"{norm}/vars/1"] = (h,)
+    for k in range(config["num_layers"]):
+        p = _encoder_prefix(k)
+        for part in (*PARTS, "o"):
+            shapes.update(_dense_shapes(f"{p}/attention_layer/{part}_dense", (h, h), use_bias))
+        for norm in ("attention_norm", "feedforward_norm"):
+            shapes[f"{p}/{norm}/vars/0"] = (h,)
+            shapes[f"{p}/{norm}/vars/1"] = (h,)
+        shapes.update(_dense_shapes(f"{p}/feedforward_intermediate_dense", (h, i), use_bias))
+        shapes.update(_dense_shapes(f"{p}/feedforward_output_dense", (i, h), use_bias))
+    return shapes
+
+
+def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The masked-PLM head datasets in keras_hub's task.weights.h5 (its own [H, V] projection)."""
+    h, v = config["hidden_dim"], config["vocabulary_size"]
+    return {
+        f"{HEAD_PREFIX}/_intermediate_dense/vars/0": (h, h),
+        f"{HEAD_PREFIX}/_intermediate_dense/vars/1": (h,),
+        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/0": (h,),
+        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/1": (h,),
+        f"{HEAD_PREFIX}/vars/0": (h, v),
+        f"{HEAD_PREFIX}/vars/1": (v,),
+    }
+
+
+def _dense_pairs(path: str, dense) -> list[tuple[str, object]]:
+    pairs = [(f"{path}/vars/0", dense.kernel)]
+    if dense.use_bias:
+        pairs.append((f"{path}/vars/1", dense.bias))
+    return pairs
+
+
+def _norm_pairs(path: str, norm) -> list[tuple[str, object]]:
+    return [(f"{path}/vars/0", norm.gamma), (f"{path}/vars/1", norm.beta)]
+
+
+def _pairs(backbone) -> list[tuple[str, object]]:
+    """(keras_hub path, mlm variable) for every weight that maps one to one."""
+    config = backbone.get_config()
+    embeddings_norm, output_norm = _norm_groups(config)
+    pairs: list[tuple[str, object]] = [("layers/embedding/vars/0", backbone.token_embedding.embeddings)]
+    if backbone.position_embedding is not None:
+        pairs.append(("layers/position_embedding/vars/0", backbone.position_embedding.embeddings))
+    if embeddings_norm:
+        pairs += _norm_pairs(embeddings_norm, backbone.embeddings_norm)
+    pairs += _norm_pairs(output_norm, backbone.output_norm)
+    for k, block in enumerate(backbone.encoder_blocks):
+        p = _encoder_prefix(k)
+        pairs += _dense_pairs(f"{p}/attention_layer/o_dense", block.attention.output_dense)
+        pairs += _norm_pairs(f"{p}/attention_norm", block.attention_norm)
+        pairs += _norm_pairs(f"{p}/feedforward_norm", block.feedforward_norm)
+        pairs += _dense_pairs(f"{p}/feedforward_intermediate_dense", block.intermediate_dense)
+        pairs += _dense_pairs(f"{p}/feedforward_output_dense", block.output_dense)
+    return pairs
+
+
+def export_backbone(backbone) -> dict[str, np.ndarray]:
+    """The backbone's weights as keras_hub's model.weights.h5 datasets."""
+    h = backbone.hidden_dim
+    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    for k, block in enumerate(backbone.encoder_blocks):
+        p = f"{_encoder_prefix(k)}/attention_layer"
+        qkv = block.attention.qkv_dense
+        kernel = np.asarray(qkv.kernel.numpy())
+        bias = np.asarray(qkv.bias.numpy()) if qkv.use_bias else None
+        for j, part in enumerate(PARTS):
+            arrays[f"{p}/{part}_dense/vars/0"] = kernel[:, j * h : (j + 1) * h]
+            if bias is not None:
+                arrays[f"{p}/{part}_dense/vars/1"] = bias[j * h : (j + 1) * h]
+    return arrays
+
+
+def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
+    """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
+    for path, variable in _pairs(backbone):
+        assign(variable, arrays[path])
+    for k, block in enumerate(backbone.encoder_blocks):
+        p = f"{_encoder_prefix(k)}/attention_layer"
+        qkv = block.attention.qkv_dense
+        assign(qkv.kernel, np.concatenate([arrays[f"{p}/{part}_dense/vars/0"] for part in PARTS], axis=1))
+        if qkv.use_bias:
+            assign(qkv.bias, np.concatenate([arrays[f"{p}/{part}_dense/vars/1"] for part in PARTS]))
+
+
+def _head_pairs(head) -> list[tuple[str, object]]:
+    return [
+        (f"{HEAD_PREFIX}/_intermediate_dense/vars/0", head.dense.kernel),
+        (f"{HEAD_PREFIX}/_intermediate_dense/vars/1", head.dense.bias),
+        (f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/0", head.norm.gamma),
+        (f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/1", head.norm.beta),
+        (f"{HEAD_PREFIX}/vars/0", head.output_kernel),
+        (f"{HEAD_PREFIX}/vars/1", head.output_bias),
+    ]
+
+
+def export_head(head) -> dict[str, np.ndarray]:
+    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
+
+
+def import_head(head, arrays: dict[str, np.ndarray]) -> None:
+    for path, variable in _head_pairs(head):
+        assign(variable, arrays[path])
+
+
+def backbone_group_names(config: dict) -> dict[str, str]:
+    """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included.
+
+    keras_hub's attention layers always hold a RoFormer positional-embedding sublayer;
+    with rotary positions ESM replaces it by its own, and both take process-wide
+    auto-generated names (`..._1`, `..._2`, ...) as in a fresh process.
+    """
+    embeddings_norm, output_norm = _norm_groups(config)
+    names = {
+        "vars": config.get("name") or "esm_backbone",
+        "layers/input_layer/vars": "token_ids",
+        "layers/embedding/vars": "token_embedding",
+        f"{output_norm}/vars": "output_layer_norm",
+    }
+    if config["position_embedding_type"] == "absolute":
+        names["layers/position_embedding/vars"] = "position_embedding"
+        names["layers/add/vars"] = "embeddings_add"
+    if embeddings_norm:
+        names[f"{embeddings_norm}/vars"] = "emb_layer_norm"
+    rotary = "esm_rotary_embedding" if config["position_embedding_type"] == "rotary" else "roformr_positional_embedding"
+    for k in range(config["num_layers"]):
+        p = _encoder_prefix(k)
+        names[f"{p}/vars"] = f"transformer_layer_{k}"
+        for group, name in (
+            ("attention_layer", "attention_layer"),
+            ("attention_layer/q_dense", "q_dense_layer"),
+            ("attention_layer/k_dense", "k_dense_layer"),
+            ("attention_layer/v_dense", "v_dense_layer"),
+            ("attention_layer/o_dense", "o_dense_layer"),
+            ("attention_layer/rotary_embedding_layer", rotary + (f"_{k}" if k else "")),
+            ("attention_norm", "attention_norm"),
+            ("dropout_layer", "self_attention_dropout"),
+            ("feedforward_intermediate_dense", "feedforward_intermediate_dense"),
+            ("feedforward_norm", "ffn_norm"),
+            ("feedforward_output_dense", "feedforward_output_dense"),
+        ):
+            names[f"{p}/{group}/vars"] = name
+    return names
+
+
+def task_group_names() -> dict[str, str]:
+    """keras_hub's `vars` groups in task.weights.h5 (head and preprocessor layers)."""
+    return {
+        "vars": "esm_masked_plm",
+        "layers/input_layer_1/vars": "mask_positions",
+        f"{HEAD_PREFIX}/vars": "mlm_head",
+        f"{HEAD_PREFIX}/_intermediate_dense/vars": "intermediate_dense",
+        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        "preprocessor/vars": "esm_masked_plm_preprocessor",
+        "preprocessor/tokenizer/vars": "esm_tokenizer",
+    }

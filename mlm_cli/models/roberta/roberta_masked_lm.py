@@ -1,0 +1,17 @@
+"""RoBERTa for masked language modelling."""
+
+from __future__ import annotations
+
+from mlm_cli.models.masked_lm import MaskedLM
+from mlm_cli.models.roberta.roberta_backbone import RobertaBackbone, roberta_initializer
+from mlm_cli.models.roberta.roberta_masked_lm_preprocessor import RobertaMaskedLMPreprocessor
+
+
+class RobertaMaskedLM(MaskedLM):
+    """RobertaBackbone + masked-LM head (dense + exact GELU + layer norm, tied output projection, bias)."""
+
+    backbone_cls = RobertaBackbone
+    preprocessor_cls = RobertaMaskedLMPreprocessor
+
+    def head_initializer(self):
+        return roberta_initializer()

@@ -1,0 +1,349 @@
+"""Byte-level BPE with keras_hub's BytePairTokenizer semantics, on the Rust `tokenizers` library.
+
+Two pre-tokenizations, chosen by `normalization`:
+
+- "keras_hub" (default): token ids equal keras-hub 0.32's eager/grain tokenizer. Its
+  pipeline splits the text only around the unsplittable (special) tokens and then runs
+  byte-level BPE over each remaining stretch as a whole, without GPT-2's word regex
+  (keras_hub hands its split pattern to `tokenizers` as a plain string, which never
+  matches), so merges may join across spaces.
+- "transformers": token ids equal transformers' RobertaTokenizer: GPT-2's word regex
+  before BPE, and the mask token absorbs the spaces in front of it, as in the
+  checkpoints on the Hugging Face Hub. Models converted from transformers use it; the
+  setting travels in the preset's metadata.json, where keras_hub ignores it.
+
+Presets store `assets/tokenizer/vocabulary.json` (token -> id) and `merges.txt` (one
+"left right" merge a line), as keras_hub does. No keras import: data workers use this.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlm_cli.models.naming import snake_case
+
+VOCABULARY_FILE = "vocabulary.json"
+MERGES_FILE = "merges.txt"
+MAX_ASSET_BYTES = 256 * 1024 * 1024  # far above any real vocabulary; refuse before reading more
+PRE_TOKENIZATIONS = ("keras_hub", "transformers")
+
+
+def read_vocabulary(path: str | os.PathLike) -> dict[str, int]:
+    """A vocabulary.json / vocab.json file: a JSON object of token -> id."""
+    return validate_vocabulary(read_json_asset(path))
+
+
+def read_json_asset(path: str | os.PathLike) -> Any:
+    """A tokenizer JSON file (vocabulary, or transformers' tokenizer.json), size-checked before reading."""
+    try:
+        return json.loads(_read_text(Path(path)))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{Path(path).name} is not valid JSON ({error})") from None
+
+
+def read_merges(path: str | os.PathLike) -> list[str]:
+    """A merges.txt file: one "left right" rule a line; "#version" header lines are skipped."""
+    lines = _read_text(Path(path)).split("\n")
+    return [line.rstrip() for line in lines if line.rstrip() and not line.lstrip().startswith("#version")]
+
+
+def _read_text(path: Path) -> str:
+    size = path.stat().st_size
+    if size > MAX_ASSET_BYTES:
+        raise ValueError(f"{path.name} is {size} bytes, too large for a tokenizer file")
+    return path.read_text(encoding="utf-8")
+
+
+def validate_vocabulary(vocabulary: Any) -> dict[str, int]:
+    """token -> id with every id in [0, size) exactly once (ids index the embedding matrix)."""
+    if not isinstance(vocabulary, Mapping) or not vocabulary:
+        raise ValueError("a BPE vocabulary must be a non-empty mapping of token -> id")
+    size = len(vocabulary)
+    seen = np.zeros(size, dtype=bool)
+    for token, token_id in vocabulary.items():
+        if not isinstance(token, str) or isinstance(token_id, bool) or not isinstance(token_id, int):
+            raise ValueError(f"vocabulary entries must map strings to integer ids, got {token!r}: {token_id!r}")
+        if not 0 <= token_id < size or seen[token_id]:
+            raise ValueError(f"vocabulary ids must be 0 to {size - 1}, each once; {token!r} has id {token_id}")
+        seen[token_id] = True
+    return dict(vocabulary)
+
+
+def parse_merges(merges: Sequence[str], vocabulary: Mapping[str, int]) -> list[tuple[str, str]]:
+    """("left", "right") pairs; both parts and their join must be vocabulary tokens."""
+    pairs = []
+    for rule in merges:
+        if not isinstance(rule, str):
+            raise ValueError(f"merge rules must be strings, got {rule!r}")
+        parts = rule.split(" ")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"merge rule {rule!r} is not two tokens separated by one space")
+        left, right = parts
+        if left not in vocabulary or right not in vocabulary or left + right not in vocabulary:
+            raise ValueError(f"merge rule {rule!r} uses a token that is not in the vocabulary")
+        pairs.append((left, right))
+    return pairs
+
+
+class BytePairEncoder:
+    """The Rust pipeline: special tokens isolated, byte-level BPE, ids as int32 numpy arrays."""
+
+    def __init__(
+        self,
+        vocabulary: dict[str, int],
+        merges: list[tuple[str, str]],
+        *,
+        add_prefix_space: bool,
+        special_tokens: Sequence[str],
+        pre_tokenization: str,
+        left_stripping_token: str | None = None,
+    ):
+        from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+        self.vocabulary = vocabulary
+        tokenizer = Tokenizer(models.BPE(vocab=vocabulary, merges=merges))
+        tokenizer.add_special_tokens(
+            [
+                AddedToken(token, special=True, normalized=False, lstrip=token == left_stripping_token)
+                for token in special_tokens
+            ]
+        )
+        # keras_hub's pipeline never splits words (see the module docstring); transformers' uses GPT-2's regex.
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(
+            add_prefix_space=add_prefix_space, use_regex=pre_tokenization == "transformers"
+        )
+        tokenizer.decoder = decoders.ByteLevel()
+        self.tokenizer = tokenizer
+
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def token_to_id(self, token: str) -> int:
+        token_id = self.vocabulary.get(token)
+        if token_id is None:
+            raise ValueError(f"token {token!r} is not in the vocabulary")
+        return token_id
+
+    def id_to_token(self, token_id: int) -> str:
+        token = self.tokenizer.id_to_token(int(token_id)) if 0 <= int(token_id) < self.vocabulary_size() else None
+        if token is None:
+            raise ValueError(f"token id must be in [0, {self.vocabulary_size() - 1}], got {token_id}")
+        return token
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int32)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        flat, offsets = self.encode_batch_flat(texts)
+        return np.split(flat, offsets[1:-1]) if len(texts) else []
+
+    def encode_batch_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All ids concatenated (int32) and the document offsets (int64, len(texts) + 1); encoded in Rust."""
+        id_lists = [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
+        offsets = np.zeros(len(id_lists) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists)), out=offsets[1:])
+        flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(offsets[-1]))
+        return flat, offsets
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """Ids -> text, special tokens included (as keras_hub decodes)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocabulary_size()):
+            raise ValueError(f"token ids must be in [0, {self.vocabulary_size() - 1}]")
+        return self.tokenizer.decode(ids.tolist(), skip_special_tokens=False)
+
+
+class BytePairTokenizer:
+    """keras_hub's BytePairTokenizer: config keys, assets and token ids (see the module docstring).
+
+    `vocabulary` is a token -> id mapping or the path of a JSON file; `merges` a list of
+    "left right" rules or the path of a merges.txt. `tokenize` / `__call__` map a string
+    to an int32 array and a list of strings to a list of arrays (or one
+    [B, sequence_length] array when `sequence_length` is set). Subclasses name their
+    special tokens (`start_token`, `end_token`, `pad_token`, `mask_token`).
+    """
+
+    start_token: str | None = None
+    end_token: str | None = None
+    pad_token: str | None = None
+    mask_token: str | None = None
+    asset_files = (VOCABULARY_FILE, MERGES_FILE)
+    config_file_default = "tokenizer.json"
+
+    def __init__(
+        self,
+        vocabulary: Mapping[str, int] | str | os.PathLike | None = None,
+        merges: Sequence[str] | str | os.PathLike | None = None,
+        sequence_length: int | None = None,
+        add_prefix_space: bool = False,
+        unsplittable_tokens: Sequence[str] | None = None,
+        name: str | None = None,
+        config_file: str = "tokenizer.json",
+        normalization: str = "keras_hub",
+        **kwargs: Any,
+    ):
+        unknown = set(kwargs) - {"trainable", "dtype"}
+        if unknown:
+            raise ValueError(f"unknown tokenizer options: {', '.join(sorted(unknown))}")
+        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 1):
+            raise ValueError(f"sequence_length must be a positive integer or None, got {sequence_length!r}")
+        if not isinstance(add_prefix_space, bool):
+            raise ValueError(f"add_prefix_space must be true or false, got {add_prefix_space!r}")
+        if unsplittable_tokens is not None and (
+            isinstance(unsplittable_tokens, str) or not all(isinstance(t, str) and t for t in unsplittable_tokens)
+        ):
+            raise ValueError("unsplittable_tokens must be a list of non-empty strings")
+        if normalization not in PRE_TOKENIZATIONS:
+            raise ValueError(f"normalization must be one of {', '.join(PRE_TOKENIZATIONS)}, got {normalization!r}")
+        self.name = name or snake_case(type(self).__name__)
+        self.config_file = config_file
+        self.sequence_length = sequence_length
+        self.add_prefix_space = add_prefix_space
+        self.unsplittable_tokens = list(unsplittable_tokens) if unsplittable_tokens is not None else self.special_tokens
+        self.normalization = normalization
+        self.encoder: BytePairEncoder | None = None
+        self.start_token_id = self.end_token_id = self.pad_token_id = self.mask_token_id = None
+        self._merges: list[str] | None = None
+        if merges is not None:
+            self._merges = read_merges(merges) if isinstance(merges, (str, os.PathLike)) else list(merges)
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+
+    # --- vocabulary ---------------------------------------------------------
+
+    def set_vocabulary(self, vocabulary: Mapping[str, int] | str | os.PathLike, merges: Sequence[str] | str | os.PathLike | None = None) -> None:
+        """Use `vocabulary` with `merges` (or the merges given to the constructor)."""
+        if merges is not None:
+            self._merges = read_merges(merges) if isinstance(merges, (str, os.PathLike)) else list(merges)
+        if self._merges is None:
+            raise ValueError("a byte-pair tokenizer needs merge rules as well as a vocabulary")
+        vocabulary = read_vocabulary(vocabulary) if isinstance(vocabulary, (str, os.PathLike)) else validate_vocabulary(vocabulary)
+        missing = [token for token in dict.fromkeys([*self.special_tokens, *self.unsplittable_tokens]) if token not in vocabulary]
+        if missing:
+            raise ValueError(f"the vocabulary lacks the special tokens {missing}")
+        self.encoder = BytePairEncoder(
+            vocabulary,
+            parse_merges(self._merges, vocabulary),
+            add_prefix_space=self.add_prefix_space,
+            special_tokens=self.unsplittable_tokens,
+            pre_tokenization=self.normalization,
+            left_stripping_token=self.mask_token if self.normalization == "transformers" else None,
+        )
+        for role in ("start", "end", "pad", "mask"):
+            token = getattr(self, f"{role}_token")
+            setattr(self, f"{role}_token_id", vocabulary[token] if token is not None else None)
+
+    @property
+    def merges(self) -> list[str]:
+        return list(self._merges or [])
+
+    @property
+    def special_tokens(self) -> list[str]:
+        tokens = (self.start_token, self.end_token, self.pad_token, self.mask_token)
+        return list(dict.fromkeys(t for t in tokens if t is not None))
+
+    @property
+    def special_token_ids(self) -> list[int]:
+        """Ids that masking never selects: the start, end, padding and mask tokens."""
+        return [self._encoder.token_to_id(t) for t in self.special_tokens]
+
+    @property
+    def _encoder(self) -> BytePairEncoder:
+        if self.encoder is None:
+            raise ValueError("this tokenizer has no vocabulary yet: pass `vocabulary=` and `merges=` or load it from a preset")
+        return self.encoder
+
+    def vocabulary_size(self) -> int:
+        return self._encoder.vocabulary_size()
+
+    def get_vocabulary(self) -> list[str]:
+        vocabulary = self._encoder.vocabulary
+        tokens = [""] * len(vocabulary)
+        for token, token_id in vocabulary.items():
+            tokens[token_id] = token
+        return tokens
+
+    def token_to_id(self, token: str) -> int:
+        return self._encoder.token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str:
+        return self._encoder.id_to_token(token_id)
+
+    # --- tokenizing ---------------------------------------------------------
+
+    def tokenize(self, inputs):
+        """A string -> int32 ids; a list of strings -> list of id arrays (or a padded 2-D array)."""
+        if isinstance(inputs, (str, bytes)):
+            ids = self._encoder.encode(_as_text(inputs))
+            return self._fit_length(ids) if self.sequence_length else ids
+        texts = [_as_text(t) for t in np.asarray(inputs, dtype=object).reshape(-1).tolist()]
+        encoded = self._encoder.encode_batch(texts)
+        if self.sequence_length:
+            if not encoded:
+                return np.zeros((0, self.sequence_length), np.int32)
+            return np.stack([self._fit_length(ids) for ids in encoded])
+        return encoded
+
+    __call__ = tokenize
+
+    def _fit_length(self, ids: np.ndarray) -> np.ndarray:
+        out = np.full(self.sequence_length, self.pad_token_id or 0, dtype=np.int32)
+        ids = ids[: self.sequence_length]
+        out[: len(ids)] = ids
+        return out
+
+    def detokenize(self, ids):
+        """Ids -> text (bytes reassembled; special tokens kept, as keras_hub does)."""
+        array = np.asarray(ids)
+        if array.ndim <= 1:
+            return self._encoder.decode(array.reshape(-1))
+        return [self._encoder.decode(row) for row in array]
+
+    # --- config and assets ----------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """keras_hub's BytePairTokenizer config; vocabulary and merges are assets."""
+        return {
+            "name": self.name,
+            "trainable": True,
+            "dtype": "int32",
+            "config_file": self.config_file,
+            "sequence_length": self.sequence_length,
+            "add_prefix_space": self.add_prefix_space,
+            "unsplittable_tokens": list(self.unsplittable_tokens),
+        }
+
+    def extension_config(self) -> dict[str, Any]:
+        """Settings keras_hub's tokenizer config cannot hold (stored in the preset's metadata.json)."""
+        return {} if self.normalization == "keras_hub" else {"normalization": self.normalization}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "BytePairTokenizer":
+        return cls(**config)
+
+    def save_assets(self, directory: str | os.PathLike) -> None:
+        """Write vocabulary.json and merges.txt into `directory` (a preset's assets/tokenizer/), as keras_hub does."""
+        directory = Path(directory)
+        (directory / VOCABULARY_FILE).write_text(json.dumps(self._encoder.vocabulary), encoding="utf-8")
+        with open(directory / MERGES_FILE, "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(f"{rule}\n" for rule in self.merges)
+
+    def load_assets(self, directory: str | os.PathLike) -> None:
+        """Read vocabulary.json and merges.txt from `directory` (a preset's assets/tokenizer/)."""
+        directory = Path(directory)
+        self.set_vocabulary(directory / VOCABULARY_FILE, directory / MERGES_FILE)
+
+
+def _as_text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if not isinstance(value, str):
+        raise TypeError(f"tokenizer inputs must be strings, got {type(value).__name__}")
+    return value

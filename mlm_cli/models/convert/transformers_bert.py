@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads
 from mlm_cli.models.preset.directory import PresetDirectory
 
 log = logging.getLogger("mlm")
@@ -80,29 +80,16 @@ def transformers_config(backbone_config: dict[str, Any], architecture: str = "Be
 
 # --- weights -----------------------------------------------------------------
 
-Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]  # (to keras_hub, to transformers)
 
 
-def _same() -> Transform:
-    return (lambda x: x, lambda x: x)
 
 
-def _transposed() -> Transform:
-    return (lambda x: x.T, lambda x: x.T)
 
 
-def _to_heads(h: int, a: int) -> Transform:
-    d = h // a
-    return (lambda x: x.T.reshape(h, a, d), lambda x: x.reshape(h, h).T)
 
 
-def _bias_to_heads(h: int, a: int) -> Transform:
-    return (lambda x: x.reshape(a, h // a), lambda x: x.reshape(h))
 
 
-def _from_heads(h: int, a: int) -> Transform:
-    d = h // a
-    return (lambda x: x.T.reshape(a, d, h), lambda x: x.reshape(h, h).T)
 
 
 def _encoder_prefix(index: int) -> str:
@@ -113,40 +100,40 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `bert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
     names = [
-        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", _same()),
-        ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", _same()),
-        ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", _same()),
-        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", _same()),
-        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", _same()),
-        ("pooler.dense.weight", "layers/dense/vars/0", _transposed()),
-        ("pooler.dense.bias", "layers/dense/vars/1", _same()),
+        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", SAME),
+        ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", SAME),
+        ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", SAME),
+        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
+        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
+        ("pooler.dense.weight", "layers/dense/vars/0", TRANSPOSED),
+        ("pooler.dense.bias", "layers/dense/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
         hf, kh = f"encoder.layer.{k}", _encoder_prefix(k)
         for part in ("query", "key", "value"):
-            names.append((f"{hf}.attention.self.{part}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", _to_heads(h, a)))
-            names.append((f"{hf}.attention.self.{part}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", _bias_to_heads(h, a)))
+            names.append((f"{hf}.attention.self.{part}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
+            names.append((f"{hf}.attention.self.{part}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
         names += [
-            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", _from_heads(h, a)),
-            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", _same()),
-            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", _same()),
-            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", _same()),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", _transposed()),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", _same()),
-            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", _transposed()),
-            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", _same()),
-            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", _same()),
-            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", _same()),
+            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
+            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
+            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
+            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
+            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
+            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
+            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
+            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
+            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
+            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
         ]
     return names
 
 
 HEAD_NAMES: list[tuple[str, str, Transform]] = [
-    ("cls.predictions.transform.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", _transposed()),
-    ("cls.predictions.transform.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", _same()),
-    ("cls.predictions.transform.LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", _same()),
-    ("cls.predictions.transform.LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", _same()),
-    ("cls.predictions.bias", "layers/masked_lm_head/vars/0", _same()),
+    ("cls.predictions.transform.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
+    ("cls.predictions.transform.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
+    ("cls.predictions.transform.LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
+    ("cls.predictions.transform.LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
+    ("cls.predictions.bias", "layers/masked_lm_head/vars/0", SAME),
 ]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import struct
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_to_heads, token_text
 from mlm_cli.models.deberta_v3 import deberta_v3_weights
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -126,53 +126,43 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
 
 # --- weights -----------------------------------------------------------------
 
-Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]  # (to keras_hub, to transformers)
 
 
-def _same() -> Transform:
-    return (lambda x: x, lambda x: x)
 
 
-def _transposed() -> Transform:
-    return (lambda x: x.T, lambda x: x.T)
 
 
-def _kernel_to_heads(h: int, a: int) -> Transform:
-    """A [H_out, H_in] linear weight <-> keras_hub's per-head [H_in, A, d] kernel."""
-    return (lambda x: x.T.reshape(h, a, h // a), lambda x: x.reshape(h, h).T)
 
 
-def _bias_to_heads(h: int, a: int) -> Transform:
-    return (lambda x: x.reshape(a, h // a), lambda x: x.reshape(h))
 
 
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `deberta.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
     names = [
-        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", _same()),
-        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", _same()),
-        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", _same()),
-        ("encoder.rel_embeddings.weight", "layers/relative_embedding/vars/0", _same()),
-        ("encoder.LayerNorm.weight", "layers/relative_embedding/layer_norm/vars/0", _same()),
-        ("encoder.LayerNorm.bias", "layers/relative_embedding/layer_norm/vars/1", _same()),
+        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", SAME),
+        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
+        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
+        ("encoder.rel_embeddings.weight", "layers/relative_embedding/vars/0", SAME),
+        ("encoder.LayerNorm.weight", "layers/relative_embedding/layer_norm/vars/0", SAME),
+        ("encoder.LayerNorm.bias", "layers/relative_embedding/layer_norm/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
         hf, kh = f"encoder.layer.{k}", deberta_v3_weights.encoder_prefix(k)
         for part in ("query", "key", "value"):
-            names.append((f"{hf}.attention.self.{part}_proj.weight", f"{kh}/_self_attention_layer/_{part}_dense/vars/0", _kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.self.{part}_proj.bias", f"{kh}/_self_attention_layer/_{part}_dense/vars/1", _bias_to_heads(h, a)))
+            names.append((f"{hf}.attention.self.{part}_proj.weight", f"{kh}/_self_attention_layer/_{part}_dense/vars/0", kernel_to_heads(h, a)))
+            names.append((f"{hf}.attention.self.{part}_proj.bias", f"{kh}/_self_attention_layer/_{part}_dense/vars/1", bias_to_heads(h, a)))
         names += [
-            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/_output_dense/vars/0", _transposed()),
-            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/_output_dense/vars/1", _same()),
-            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", _same()),
-            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", _same()),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", _transposed()),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", _same()),
-            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", _transposed()),
-            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", _same()),
-            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", _same()),
-            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", _same()),
+            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/_output_dense/vars/0", TRANSPOSED),
+            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/_output_dense/vars/1", SAME),
+            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
+            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
+            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
+            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
+            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
+            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
+            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
+            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
         ]
     return names
 
@@ -186,11 +176,11 @@ def head_names(prefix: str) -> list[tuple[str, str, Transform]]:
     """The masked-LM head under `prefix`: "cls.predictions." (legacy=True) or "lm_predictions.lm_head." (legacy=False)."""
     transform = "transform." if prefix == LEGACY_HEAD else ""
     return [
-        (f"{prefix}{transform}dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", _transposed()),
-        (f"{prefix}{transform}dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", _same()),
-        (f"{prefix}{transform}LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", _same()),
-        (f"{prefix}{transform}LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", _same()),
-        (f"{prefix}bias", "layers/masked_lm_head/vars/0", _same()),
+        (f"{prefix}{transform}dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
+        (f"{prefix}{transform}dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
+        (f"{prefix}{transform}LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
+        (f"{prefix}{transform}LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
+        (f"{prefix}bias", "layers/masked_lm_head/vars/0", SAME),
     ]
 
 
@@ -239,9 +229,6 @@ def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.
 # --- tokenizer ---------------------------------------------------------------
 
 
-def _token_text(value: Any) -> Any:
-    """A special token as written in tokenizer_config.json: a string, or an AddedToken object with "content"."""
-    return value.get("content") if isinstance(value, dict) else value
 
 
 def check_tokenizer_settings(directory: PresetDirectory) -> None:
@@ -255,9 +242,9 @@ def check_tokenizer_settings(directory: PresetDirectory) -> None:
         if key in settings and settings[key] != default
     ]
     problems += [
-        f"{key} {_token_text(settings[key])!r} (DeBERTaV3 uses {token})"
+        f"{key} {token_text(settings[key])!r} (DeBERTaV3 uses {token})"
         for key, token in TOKENIZER_SPECIAL_TOKENS.items()
-        if key in settings and _token_text(settings[key]) != token
+        if key in settings and token_text(settings[key]) != token
     ]
     if problems:
         raise PresetError(f"{source}: unsupported DeBERTa-v2 tokenizer settings: {'; '.join(problems)}")

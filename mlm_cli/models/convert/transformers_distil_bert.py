@@ -19,6 +19,7 @@ import numpy as np
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads
 from mlm_cli.models.convert.transformers_bert import tokenizer_settings
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
 from mlm_cli.models.preset.directory import PresetDirectory
@@ -79,66 +80,53 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
 
 # --- weights -----------------------------------------------------------------
 
-Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]  # (to keras_hub, to transformers)
 
 
-def _same() -> Transform:
-    return (lambda x: x, lambda x: x)
 
 
-def _transposed() -> Transform:
-    return (lambda x: x.T, lambda x: x.T)
 
 
-def _kernel_to_heads(h: int, a: int) -> Transform:
-    """A [H_out, H_in] linear weight <-> keras_hub's per-head [H_in, A, d] kernel."""
-    return (lambda x: x.T.reshape(h, a, h // a), lambda x: x.reshape(h, h).T)
 
 
-def _bias_to_heads(h: int, a: int) -> Transform:
-    return (lambda x: x.reshape(a, h // a), lambda x: x.reshape(h))
 
 
-def _kernel_from_heads(h: int, a: int) -> Transform:
-    """A [H_out, H_in] linear weight <-> keras_hub's per-head [A, d, H_out] output kernel."""
-    return (lambda x: x.T.reshape(a, h // a, h), lambda x: x.reshape(h, h).T)
 
 
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `distilbert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
     names = [
-        ("embeddings.word_embeddings.weight", "layers/token_and_position_embedding/token_embedding/vars/0", _same()),
-        ("embeddings.position_embeddings.weight", "layers/token_and_position_embedding/position_embedding/vars/0", _same()),
-        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", _same()),
-        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", _same()),
+        ("embeddings.word_embeddings.weight", "layers/token_and_position_embedding/token_embedding/vars/0", SAME),
+        ("embeddings.position_embeddings.weight", "layers/token_and_position_embedding/position_embedding/vars/0", SAME),
+        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
+        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
         hf, kh = f"transformer.layer.{k}", encoder_prefix(k)
         for lin, part in (("q_lin", "query"), ("k_lin", "key"), ("v_lin", "value")):
-            names.append((f"{hf}.attention.{lin}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", _kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.{lin}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", _bias_to_heads(h, a)))
+            names.append((f"{hf}.attention.{lin}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
+            names.append((f"{hf}.attention.{lin}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
         names += [
-            (f"{hf}.attention.out_lin.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", _kernel_from_heads(h, a)),
-            (f"{hf}.attention.out_lin.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", _same()),
-            (f"{hf}.sa_layer_norm.weight", f"{kh}/_self_attention_layer_norm/vars/0", _same()),
-            (f"{hf}.sa_layer_norm.bias", f"{kh}/_self_attention_layer_norm/vars/1", _same()),
-            (f"{hf}.ffn.lin1.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", _transposed()),
-            (f"{hf}.ffn.lin1.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", _same()),
-            (f"{hf}.ffn.lin2.weight", f"{kh}/_feedforward_output_dense/vars/0", _transposed()),
-            (f"{hf}.ffn.lin2.bias", f"{kh}/_feedforward_output_dense/vars/1", _same()),
-            (f"{hf}.output_layer_norm.weight", f"{kh}/_feedforward_layer_norm/vars/0", _same()),
-            (f"{hf}.output_layer_norm.bias", f"{kh}/_feedforward_layer_norm/vars/1", _same()),
+            (f"{hf}.attention.out_lin.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
+            (f"{hf}.attention.out_lin.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
+            (f"{hf}.sa_layer_norm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
+            (f"{hf}.sa_layer_norm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
+            (f"{hf}.ffn.lin1.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
+            (f"{hf}.ffn.lin1.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
+            (f"{hf}.ffn.lin2.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
+            (f"{hf}.ffn.lin2.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
+            (f"{hf}.output_layer_norm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
+            (f"{hf}.output_layer_norm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
         ]
     return names
 
 
 HEAD_NAMES: list[tuple[str, str, Transform]] = [
-    ("vocab_transform.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", _transposed()),
-    ("vocab_transform.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", _same()),
-    ("vocab_layer_norm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", _same()),
-    ("vocab_layer_norm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", _same()),
-    ("vocab_projector.bias", "layers/masked_lm_head/vars/0", _same()),
+    ("vocab_transform.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
+    ("vocab_transform.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
+    ("vocab_layer_norm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
+    ("vocab_layer_norm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
+    ("vocab_projector.bias", "layers/masked_lm_head/vars/0", SAME),
 ]
 TIED_PROJECTION = "vocab_projector.weight"
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from mlm_cli.errors import BadInputError, PresetError
 from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform
 from mlm_cli.models.esm import esm_weights
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -107,15 +107,10 @@ def transformers_config(backbone_config: dict[str, Any], mask_token_id: int, tie
 
 # --- weights -----------------------------------------------------------------
 
-Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]  # (to keras_hub, to transformers)
 
 
-def _same() -> Transform:
-    return (lambda x: x, lambda x: x)
 
 
-def _transposed() -> Transform:
-    return (lambda x: x.T, lambda x: x.T)
 
 
 def _positions_moved() -> Transform:
@@ -142,42 +137,42 @@ def _norm_groups(config: dict[str, Any]) -> tuple[str | None, str]:
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `esm.` prefix, keras_hub path, transform) for every backbone tensor with a keras_hub home."""
     embeddings_norm, output_norm = _norm_groups(config)
-    names = [("embeddings.word_embeddings.weight", "layers/embedding/vars/0", _same())]
+    names = [("embeddings.word_embeddings.weight", "layers/embedding/vars/0", SAME)]
     if config["position_embedding_type"] == "absolute":
         names.append(("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", _positions_moved()))
     if embeddings_norm:
         names += [
-            ("embeddings.layer_norm.weight", f"{embeddings_norm}/vars/0", _same()),
-            ("embeddings.layer_norm.bias", f"{embeddings_norm}/vars/1", _same()),
+            ("embeddings.layer_norm.weight", f"{embeddings_norm}/vars/0", SAME),
+            ("embeddings.layer_norm.bias", f"{embeddings_norm}/vars/1", SAME),
         ]
     names += [
-        ("encoder.emb_layer_norm_after.weight", f"{output_norm}/vars/0", _same()),
-        ("encoder.emb_layer_norm_after.bias", f"{output_norm}/vars/1", _same()),
+        ("encoder.emb_layer_norm_after.weight", f"{output_norm}/vars/0", SAME),
+        ("encoder.emb_layer_norm_after.bias", f"{output_norm}/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
         hf, kh = f"encoder.layer.{k}", _encoder_prefix(k)
         for hf_part, kh_part in (("self.query", "q"), ("self.key", "k"), ("self.value", "v"), ("output.dense", "o")):
-            names.append((f"{hf}.attention.{hf_part}.weight", f"{kh}/attention_layer/{kh_part}_dense/vars/0", _transposed()))
-            names.append((f"{hf}.attention.{hf_part}.bias", f"{kh}/attention_layer/{kh_part}_dense/vars/1", _same()))
+            names.append((f"{hf}.attention.{hf_part}.weight", f"{kh}/attention_layer/{kh_part}_dense/vars/0", TRANSPOSED))
+            names.append((f"{hf}.attention.{hf_part}.bias", f"{kh}/attention_layer/{kh_part}_dense/vars/1", SAME))
         names += [
-            (f"{hf}.attention.LayerNorm.weight", f"{kh}/attention_norm/vars/0", _same()),
-            (f"{hf}.attention.LayerNorm.bias", f"{kh}/attention_norm/vars/1", _same()),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/feedforward_intermediate_dense/vars/0", _transposed()),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/feedforward_intermediate_dense/vars/1", _same()),
-            (f"{hf}.output.dense.weight", f"{kh}/feedforward_output_dense/vars/0", _transposed()),
-            (f"{hf}.output.dense.bias", f"{kh}/feedforward_output_dense/vars/1", _same()),
-            (f"{hf}.LayerNorm.weight", f"{kh}/feedforward_norm/vars/0", _same()),
-            (f"{hf}.LayerNorm.bias", f"{kh}/feedforward_norm/vars/1", _same()),
+            (f"{hf}.attention.LayerNorm.weight", f"{kh}/attention_norm/vars/0", SAME),
+            (f"{hf}.attention.LayerNorm.bias", f"{kh}/attention_norm/vars/1", SAME),
+            (f"{hf}.intermediate.dense.weight", f"{kh}/feedforward_intermediate_dense/vars/0", TRANSPOSED),
+            (f"{hf}.intermediate.dense.bias", f"{kh}/feedforward_intermediate_dense/vars/1", SAME),
+            (f"{hf}.output.dense.weight", f"{kh}/feedforward_output_dense/vars/0", TRANSPOSED),
+            (f"{hf}.output.dense.bias", f"{kh}/feedforward_output_dense/vars/1", SAME),
+            (f"{hf}.LayerNorm.weight", f"{kh}/feedforward_norm/vars/0", SAME),
+            (f"{hf}.LayerNorm.bias", f"{kh}/feedforward_norm/vars/1", SAME),
         ]
     return names
 
 
 HEAD_NAMES: list[tuple[str, str, Transform]] = [
-    ("lm_head.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", _transposed()),
-    ("lm_head.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", _same()),
-    ("lm_head.layer_norm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", _same()),
-    ("lm_head.layer_norm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", _same()),
-    ("lm_head.bias", "layers/masked_lm_head/vars/1", _same()),
+    ("lm_head.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
+    ("lm_head.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
+    ("lm_head.layer_norm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
+    ("lm_head.layer_norm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
+    ("lm_head.bias", "layers/masked_lm_head/vars/1", SAME),
 ]
 DECODER = "lm_head.decoder.weight"
 HEAD_KERNEL = "layers/masked_lm_head/vars/0"

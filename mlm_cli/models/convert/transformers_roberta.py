@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, token_text
 from mlm_cli.models.convert.transformers_bert import backbone_names as bert_backbone_names
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.roberta.roberta_weights import EMBEDDINGS_NORM, POSITION_EMBEDDING, TOKEN_EMBEDDING
@@ -102,9 +102,6 @@ def transformers_config(
 
 # --- weights -----------------------------------------------------------------
 
-Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]  # (to keras_hub, to transformers)
-SAME: Transform = (lambda x: x, lambda x: x)
-TRANSPOSED: Transform = (lambda x: x.T, lambda x: x.T)
 
 HEAD_NAMES: list[tuple[str, str, Transform]] = [
     ("lm_head.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
@@ -213,7 +210,7 @@ def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
             raise PresetError(f"{source}: no vocab.json + merges.txt or byte-level BPE tokenizer.json")
     except (ValueError, TypeError) as error:
         raise PresetError(f"{source}: unreadable BPE vocabulary ({error})") from None
-    named = {key: token_content(tokenizer_config.get(key, token)) for key, token in SPECIAL_TOKENS.items()}
+    named = {key: token_text(tokenizer_config.get(key, token)) for key, token in SPECIAL_TOKENS.items()}
     if named != SPECIAL_TOKENS:
         raise PresetError(f"{source}: special tokens {named} differ from RoBERTa's {SPECIAL_TOKENS}, which mlm requires")
     pre_tokenizer = tokenizer_json.get("pre_tokenizer") if isinstance(tokenizer_json, dict) else None
@@ -238,9 +235,6 @@ def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
     }
 
 
-def token_content(value: Any) -> Any:
-    """A special token as tokenizer_config.json gives it: a string, or an AddedToken object with its content."""
-    return value.get("content") if isinstance(value, dict) else value
 
 
 def _mask_keeps_left_space(tokenizer_json: Any) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert import transformers_roberta as roberta
 from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.convert.weight_transforms import token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 
 log = logging.getLogger("mlm")
@@ -28,7 +29,7 @@ def tokenizer_proto(directory: PresetDirectory) -> bytes:
     if not directory.exists(SENTENCEPIECE_FILE):
         raise PresetError(f"{directory.root}: no {SENTENCEPIECE_FILE}", hint="mlm reads XLM-RoBERTa's tokenizer from its SentencePiece model file")
     tokenizer_config = directory.read_json("tokenizer_config.json") if directory.exists("tokenizer_config.json") else {}
-    named = {key: roberta.token_content(tokenizer_config.get(key, token)) for key, token in roberta.SPECIAL_TOKENS.items()}
+    named = {key: token_text(tokenizer_config.get(key, token)) for key, token in roberta.SPECIAL_TOKENS.items()}
     if named != roberta.SPECIAL_TOKENS:
         raise PresetError(f"{directory.root}: special tokens {named} differ from {FAMILY}'s {roberta.SPECIAL_TOKENS}, which mlm requires")
     path = directory.path(SENTENCEPIECE_FILE)

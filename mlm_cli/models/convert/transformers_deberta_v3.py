@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,6 @@ MODEL_PREFIX = "deberta."
 SPM_FILE = "spm.model"
 TOKENIZER_JSON = "tokenizer.json"
 MAX_TOKENIZER_JSON_BYTES = 64 * 1024 * 1024  # a 250k-piece Unigram vocabulary is about 20 MB
-PIECE_NORMAL, PIECE_UNKNOWN, PIECE_CONTROL = 1, 2, 3  # SentencePiece piece types
-MODEL_TYPE_UNIGRAM = 1
 ATTENTION_TERMS = {"c2p", "p2c"}
 TOKENIZER_SPECIAL_TOKENS = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "mask_token": "[MASK]"}
 
@@ -291,46 +288,17 @@ def proto_from_tokenizer_json(directory: PresetDirectory) -> bytes:
 
 
 def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: set[str]) -> bytes:
-    """A serialized SentencePiece ModelProto (Unigram, no normalisation rules) for these pieces.
+    """A serialized unigram SentencePiece model (no normalisation rules) for these pieces.
 
     Pieces named in `control` become control pieces (never produced from text, as in
     DeBERTa's own model file); `unk_id` is the unknown piece.
     """
-    ids = {piece: i for i, (piece, _) in enumerate(pieces)}
-    encoded = bytearray()
-    for i, (piece, score) in enumerate(pieces):
-        piece_type = PIECE_UNKNOWN if i == unk_id else PIECE_CONTROL if piece in control else PIECE_NORMAL
-        body = _bytes_field(1, piece.encode("utf-8")) + _tag(2, 5) + struct.pack("<f", score) + _int_field(3, piece_type)
-        encoded += _bytes_field(1, body)
-    trainer = _int_field(3, MODEL_TYPE_UNIGRAM) + _int_field(4, len(pieces))
-    for (id_field, piece_field), piece in zip(((40, 45), (41, 46), (42, 47), (43, 48)), (pieces[unk_id][0], "[CLS]", "[SEP]", "[PAD]")):
-        trainer += _int_field(id_field, ids.get(piece, -1)) + _bytes_field(piece_field, piece.encode("utf-8"))
-    encoded += _bytes_field(2, trainer)
-    normalizer = _bytes_field(1, b"identity") + _int_field(3, 1) + _int_field(4, 1) + _int_field(5, 1)
-    encoded += _bytes_field(3, normalizer)
-    return bytes(encoded)
+    from mlm_cli.models.tokenizers.sentencepiece_model_file import (
+        CONTROL, NORMAL, UNIGRAM, UNKNOWN, Piece, SentencePieceModel, write_sentencepiece_model,
+    )
 
-
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # negative int32 values are sign-extended to 64 bits
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _tag(field: int, wire_type: int) -> bytes:
-    return _varint(field << 3 | wire_type)
-
-
-def _int_field(field: int, value: int) -> bytes:
-    return _tag(field, 0) + _varint(value)
-
-
-def _bytes_field(field: int, value: bytes) -> bytes:
-    return _tag(field, 2) + _varint(len(value)) + bytes(value)
+    typed = [Piece(text, score, UNKNOWN if i == unk_id else CONTROL if text in control else NORMAL) for i, (text, score) in enumerate(pieces)]
+    return write_sentencepiece_model(SentencePieceModel(typed, UNIGRAM, unk_id, b""))
 
 
 def write_tokenizer_files(tokenizer, directory: Path, sequence_length: int) -> None:

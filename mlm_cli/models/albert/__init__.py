@@ -1,0 +1,1 @@
+"""ALBERT: SentencePiece tokenizer, factorised embeddings, cross-layer weight sharing, masked-LM task."""

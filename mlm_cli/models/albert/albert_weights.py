@@ -1,0 +1,147 @@
+"""Where ALBERT's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
+
+keras_hub stores each shared transformer block once, in keras_hub's shared TransformerEncoder
+layout (encoder_layout.py): `transformer_encoder`, `_1`, ... in group-major order, named
+`group_<g>_inner_layer_<i>`. The embedding projection is keras_hub's first dense layer
+(`dense`), the pooler its second (`dense_1`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlm_cli.models.preset.encoder_layout import (
+    encoder_group_names,
+    encoder_prefix,
+    encoder_shapes,
+    export_encoders,
+    import_encoders,
+)
+from mlm_cli.models.preset.h5_weights import assign
+
+PROJECTION = "layers/dense"
+POOLER = "layers/dense_1"
+HEAD = "layers/masked_lm_head"
+
+
+def _block_count(config: dict) -> int:
+    """Blocks stored (and allocated): one per group and inner repetition, however many layers run them."""
+    return config["num_groups"] * config["num_inner_repetitions"]
+
+
+def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Every backbone dataset keras_hub writes for this config, with its shape."""
+    v, e, h = config["vocabulary_size"], config["embedding_dim"], config["hidden_dim"]
+    return {
+        "layers/reversible_embedding/vars/0": (v, e),
+        "layers/position_embedding/vars/0": (config["max_sequence_length"], e),
+        "layers/embedding/vars/0": (config["num_segments"], e),
+        "layers/layer_normalization/vars/0": (e,),
+        "layers/layer_normalization/vars/1": (e,),
+        f"{PROJECTION}/vars/0": (e, h),
+        f"{PROJECTION}/vars/1": (h,),
+        f"{POOLER}/vars/0": (h, h),
+        f"{POOLER}/vars/1": (h,),
+        **encoder_shapes({**config, "num_layers": _block_count(config)}),
+    }
+
+
+def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The masked-LM head datasets in keras_hub's task.weights.h5 (dense maps hidden -> embedding width)."""
+    h, e, v = config["hidden_dim"], config["embedding_dim"], config["vocabulary_size"]
+    return {
+        f"{HEAD}/_intermediate_dense/vars/0": (h, e),
+        f"{HEAD}/_intermediate_dense/vars/1": (e,),
+        f"{HEAD}/_intermediate_layer_norm/vars/0": (e,),
+        f"{HEAD}/_intermediate_layer_norm/vars/1": (e,),
+        f"{HEAD}/vars/0": (v,),
+    }
+
+
+def _pairs(backbone) -> list[tuple[str, object]]:
+    """(keras_hub path, mlm variable) for every embedding, projection and pooler weight."""
+    return [
+        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
+        ("layers/position_embedding/vars/0", backbone.position_embedding.embeddings),
+        ("layers/embedding/vars/0", backbone.segment_embedding.embeddings),
+        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
+        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        (f"{PROJECTION}/vars/0", backbone.embeddings_projection.kernel),
+        (f"{PROJECTION}/vars/1", backbone.embeddings_projection.bias),
+        (f"{POOLER}/vars/0", backbone.pooler.kernel),
+        (f"{POOLER}/vars/1", backbone.pooler.bias),
+    ]
+
+
+def export_backbone(backbone) -> dict[str, np.ndarray]:
+    """The backbone's weights as keras_hub's model.weights.h5 datasets."""
+    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays.update(export_encoders(backbone.encoder_blocks, backbone.hidden_dim, backbone.num_heads))
+    return arrays
+
+
+def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
+    """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables.
+
+    A source without a pooler (transformers' AlbertForMaskedLM) keeps the initialised one.
+    """
+    for path, variable in _pairs(backbone):
+        if path.startswith(f"{POOLER}/") and path not in arrays:
+            continue
+        assign(variable, arrays[path])
+    import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim)
+
+
+def _head_pairs(head) -> list[tuple[str, object]]:
+    return [
+        (f"{HEAD}/_intermediate_dense/vars/0", head.dense.kernel),
+        (f"{HEAD}/_intermediate_dense/vars/1", head.dense.bias),
+        (f"{HEAD}/_intermediate_layer_norm/vars/0", head.norm.gamma),
+        (f"{HEAD}/_intermediate_layer_norm/vars/1", head.norm.beta),
+        (f"{HEAD}/vars/0", head.output_bias),
+    ]
+
+
+def export_head(head) -> dict[str, np.ndarray]:
+    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
+
+
+def import_head(head, arrays: dict[str, np.ndarray]) -> None:
+    for path, variable in _head_pairs(head):
+        assign(variable, arrays[path])
+
+
+def backbone_group_names(config: dict) -> dict[str, str]:
+    """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
+    names = {
+        "vars": "albert_backbone",
+        "layers/add/vars": "embeddings_add",
+        f"{PROJECTION}/vars": "embedding_projection",
+        f"{POOLER}/vars": "pooled_dense",
+        "layers/dropout/vars": "embeddings_dropout",
+        "layers/embedding/vars": "segment_embedding",
+        "layers/input_layer/vars": "token_ids",
+        "layers/input_layer_1/vars": "segment_ids",
+        "layers/input_layer_2/vars": "padding_mask",
+        "layers/layer_normalization/vars": "embeddings_layer_norm",
+        "layers/position_embedding/vars": "position_embedding",
+        "layers/reversible_embedding/vars": "token_embedding",
+        **encoder_group_names(_block_count(config)),
+    }
+    inner = config["num_inner_repetitions"]
+    for k in range(_block_count(config)):
+        names[f"{encoder_prefix(k)}/vars"] = f"group_{k // inner}_inner_layer_{k % inner}"
+    return names
+
+
+def task_group_names() -> dict[str, str]:
+    """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
+    return {
+        "vars": "albert_masked_lm",
+        "layers/input_layer_3/vars": "mask_positions",
+        f"{HEAD}/vars": "mlm_head",
+        f"{HEAD}/_intermediate_dense/vars": "intermediate_dense",
+        f"{HEAD}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        "preprocessor/vars": "albert_masked_lm_preprocessor",
+        "preprocessor/tokenizer/vars": "albert_tokenizer",
+    }

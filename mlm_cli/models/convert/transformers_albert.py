@@ -1,0 +1,331 @@
+"""ALBERT in Hugging Face transformers' layout: config keys, tensor names and the tokenizer settings.
+
+Weights are mapped to and from keras_hub's `.weights.h5` layout, which mlm already reads and
+writes, so a transformers checkpoint becomes an ordinary keras_hub preset. transformers'
+AlbertTokenizer normalises text before the SentencePiece model (see
+mlm_cli/models/albert/albert_transformers_tokenizer.py); the converted tokenizer records which
+normalisation, so token ids stay equal to transformers'.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlm_cli.errors import PresetError
+from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads, token_text
+from mlm_cli.models.preset.directory import PresetDirectory
+from mlm_cli.models.preset.encoder_layout import encoder_prefix
+
+log = logging.getLogger("mlm")
+
+LAYER_NORM_EPSILON = 1e-12  # every ALBERT encoder layer norm (keras_hub's and mlm's AlbertBackbone)
+# transformers' hidden_act -> mlm's feedforward_activation (tanh-approximate GELU has two names there)
+ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_approximate", "gelu_pytorch_tanh": "gelu_approximate"}
+SPIECE_FILE = "spiece.model"
+SPECIAL_TOKENS = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "<pad>", "mask_token": "[MASK]", "unk_token": "<unk>"}
+MAX_SPIECE_BYTES = 1 << 30
+
+
+def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
+    """AlbertBackbone keyword arguments for a transformers AlbertConfig; refuses what ALBERT here cannot represent."""
+    try:
+        config = {
+            "vocabulary_size": int(hf_config["vocab_size"]),
+            "num_layers": int(hf_config["num_hidden_layers"]),
+            "num_heads": int(hf_config["num_attention_heads"]),
+            "embedding_dim": int(hf_config.get("embedding_size", 128)),
+            "hidden_dim": int(hf_config["hidden_size"]),
+            "intermediate_dim": int(hf_config["intermediate_size"]),
+            "num_groups": int(hf_config.get("num_hidden_groups", 1)),
+            "num_inner_repetitions": int(hf_config.get("inner_group_num", 1)),
+            "dropout": float(hf_config.get("attention_probs_dropout_prob", 0.0)),
+            "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
+            "num_segments": int(hf_config.get("type_vocab_size", 2)),
+            "feedforward_activation": ACTIVATIONS.get(hf_config.get("hidden_act", "gelu_new"), ""),
+            "head_layer_norm_epsilon": float(hf_config.get("layer_norm_eps", LAYER_NORM_EPSILON)),
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise PresetError(f"{source}: incomplete ALBERT config ({error})") from None
+    problems = []
+    if not config["feedforward_activation"]:
+        problems.append(f"hidden_act {hf_config.get('hidden_act')!r} (supported: {', '.join(ACTIVATIONS)})")
+    if hf_config.get("position_embedding_type", "absolute") != "absolute":
+        problems.append(f"position_embedding_type {hf_config.get('position_embedding_type')!r}")
+    if abs(config["head_layer_norm_epsilon"] - LAYER_NORM_EPSILON) > 1e-15:
+        problems.append(f"layer_norm_eps {hf_config.get('layer_norm_eps')} (mlm's ALBERT uses 1e-12)")
+    if config["num_groups"] < 1 or config["num_layers"] % config["num_groups"]:
+        problems.append(f"num_hidden_layers {config['num_layers']} not divisible by num_hidden_groups {config['num_groups']}")
+    if problems:
+        raise PresetError(f"{source}: unsupported ALBERT variant: {'; '.join(problems)}")
+    return config
+
+
+def transformers_config(backbone_config: dict[str, Any], tokenizer) -> dict[str, Any]:
+    """A transformers AlbertConfig dict for an AlbertBackbone config."""
+    return {
+        "architectures": ["AlbertForMaskedLM"],
+        "model_type": "albert",
+        "vocab_size": backbone_config["vocabulary_size"],
+        "embedding_size": backbone_config["embedding_dim"],
+        "hidden_size": backbone_config["hidden_dim"],
+        "num_hidden_layers": backbone_config["num_layers"],
+        "num_hidden_groups": backbone_config["num_groups"],
+        "inner_group_num": backbone_config["num_inner_repetitions"],
+        "num_attention_heads": backbone_config["num_heads"],
+        "intermediate_size": backbone_config["intermediate_dim"],
+        "hidden_act": "gelu" if backbone_config["feedforward_activation"] == "gelu" else "gelu_new",
+        "hidden_dropout_prob": backbone_config["dropout"],
+        "attention_probs_dropout_prob": backbone_config["dropout"],
+        "classifier_dropout_prob": 0.1,
+        "max_position_embeddings": backbone_config["max_sequence_length"],
+        "type_vocab_size": backbone_config["num_segments"],
+        "initializer_range": 0.02,
+        "layer_norm_eps": LAYER_NORM_EPSILON,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.cls_token_id,
+        "eos_token_id": tokenizer.sep_token_id,
+        "tie_word_embeddings": True,
+        "torch_dtype": "float32",
+    }
+
+
+# --- weights -----------------------------------------------------------------
+
+def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
+    """(transformers name without the `albert.` prefix, keras_hub path, transform) for every backbone tensor."""
+    h, a = config["hidden_dim"], config["num_heads"]
+    names = [
+        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", SAME),
+        ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", SAME),
+        ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", SAME),
+        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
+        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
+        ("encoder.embedding_hidden_mapping_in.weight", "layers/dense/vars/0", TRANSPOSED),
+        ("encoder.embedding_hidden_mapping_in.bias", "layers/dense/vars/1", SAME),
+        ("pooler.weight", "layers/dense_1/vars/0", TRANSPOSED),
+        ("pooler.bias", "layers/dense_1/vars/1", SAME),
+    ]
+    inner = config["num_inner_repetitions"]
+    for k in range(config["num_groups"] * inner):
+        hf, kh = f"encoder.albert_layer_groups.{k // inner}.albert_layers.{k % inner}", encoder_prefix(k)
+        for part in ("query", "key", "value"):
+            names.append((f"{hf}.attention.{part}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
+            names.append((f"{hf}.attention.{part}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
+        names += [
+            (f"{hf}.attention.dense.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
+            (f"{hf}.attention.dense.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
+            (f"{hf}.attention.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
+            (f"{hf}.attention.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
+            (f"{hf}.ffn.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
+            (f"{hf}.ffn.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
+            (f"{hf}.ffn_output.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
+            (f"{hf}.ffn_output.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
+            (f"{hf}.full_layer_layer_norm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
+            (f"{hf}.full_layer_layer_norm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
+        ]
+    return names
+
+
+HEAD_NAMES: list[tuple[str, str, Transform]] = [
+    ("predictions.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
+    ("predictions.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
+    ("predictions.LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
+    ("predictions.LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
+    ("predictions.bias", "layers/masked_lm_head/vars/0", SAME),
+]
+POOLER_NAMES = ("pooler.weight", "pooler.bias")
+
+
+def _without_prefix(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Backbone names without `albert.` (AlbertForMaskedLM has it, a bare AlbertModel does not)."""
+    return {name.removeprefix("albert."): array for name, array in tensors.items()}
+
+
+def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str) -> tuple[dict, dict | None]:
+    """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
+    tensors = _without_prefix(tensors)
+
+    def convert(names):
+        arrays = {}
+        for hf_name, kh_name, (forward, _) in names:
+            if hf_name in POOLER_NAMES and hf_name not in tensors:
+                continue  # AlbertForMaskedLM has no pooler: the backbone keeps its fresh (frozen, unused) one
+            if hf_name not in tensors:
+                raise PresetError(f"{source}: tensor {hf_name!r} is missing")
+            try:
+                arrays[kh_name] = np.asarray(forward(tensors[hf_name].astype(np.float32, copy=False)))
+            except ValueError:
+                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config") from None
+        return arrays
+
+    backbone = convert(backbone_names(config))
+    head = convert(HEAD_NAMES) if all(n in tensors for n, _, _ in HEAD_NAMES) else None
+    decoder = tensors.get("predictions.decoder.weight")
+    if head is not None and decoder is not None and not np.array_equal(decoder, tensors["embeddings.word_embeddings.weight"]):
+        raise PresetError(f"{source}: the MLM decoder is not tied to the word embeddings, which ALBERT here requires")
+    return backbone, head
+
+
+def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """An AlbertForMaskedLM state dict from keras_hub-layout arrays (decoder tied, stored once as transformers does)."""
+    tensors = {}
+    for hf_name, kh_name, (_, backward) in backbone_names(config):
+        tensors[f"albert.{hf_name}"] = np.ascontiguousarray(backward(backbone[kh_name]))
+    for hf_name, kh_name, (_, backward) in HEAD_NAMES:
+        tensors[hf_name] = np.ascontiguousarray(backward(head[kh_name]))
+    return tensors
+
+
+# --- tokenizer ---------------------------------------------------------------
+
+
+
+
+def proto_from_tokenizer_json(data: dict[str, Any], source: str) -> bytes:
+    """A SentencePiece model file equivalent to a transformers Unigram tokenizer.json (pieces, types, charsmap)."""
+    import base64
+    import binascii
+
+    from mlm_cli.models.tokenizers.sentencepiece_model_file import (
+        CONTROL, NORMAL, UNIGRAM, UNKNOWN, USER_DEFINED, Piece, SentencePieceModel, write_sentencepiece_model,
+    )
+
+    model = data.get("model")
+    if not isinstance(model, dict) or model.get("type") != "Unigram" or model.get("byte_fallback"):
+        raise PresetError(f"{source}: not a SentencePiece unigram tokenizer (without byte fallback), as ALBERT's is")
+    vocab, unk_id = model.get("vocab"), model.get("unk_id")
+    if not isinstance(vocab, list) or not all(isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], (int, float)) for e in vocab):
+        raise PresetError(f"{source}: malformed unigram vocabulary")
+    if isinstance(unk_id, bool) or not isinstance(unk_id, int) or not 0 <= unk_id < len(vocab):
+        raise PresetError(f"{source}: malformed unk_id {unk_id!r}")
+    types = {unk_id: UNKNOWN}
+    for token in data.get("added_tokens") or []:
+        index = token.get("id") if isinstance(token, dict) else None
+        if not isinstance(index, int) or not 0 <= index < len(vocab) or vocab[index][0] != token.get("content"):
+            raise PresetError(f"{source}: added token {token!r} is not in the unigram vocabulary")
+        # ALBERT's SentencePiece models define [MASK] as a user symbol (read in raw text), the other specials as controls.
+        control = token.get("special") and token.get("content") != SPECIAL_TOKENS["mask_token"]
+        types.setdefault(index, CONTROL if control else USER_DEFINED)
+    steps = data.get("normalizer") or {}
+    steps = steps.get("normalizers", [steps]) if isinstance(steps, dict) else []
+    charsmap = next((step.get("precompiled_charsmap") for step in steps if isinstance(step, dict) and step.get("type") == "Precompiled"), None) or ""
+    try:
+        charsmap_bytes = base64.b64decode(charsmap, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise PresetError(f"{source}: malformed precompiled_charsmap") from None
+    pieces = [Piece(text, float(score), types.get(index, NORMAL)) for index, (text, score) in enumerate(vocab)]
+    return write_sentencepiece_model(SentencePieceModel(pieces, UNIGRAM, unk_id, charsmap_bytes))
+
+
+def _checkpoint_proto(source: PresetDirectory) -> bytes:
+    """The SentencePiece model: spiece.model, or rebuilt from tokenizer.json (transformers 5 saves only that)."""
+    if source.exists(SPIECE_FILE):
+        path = source.require(SPIECE_FILE)
+        if path.stat().st_size > MAX_SPIECE_BYTES:
+            raise PresetError(f"{path}: too large for a SentencePiece model")
+        return path.read_bytes()
+    if source.exists("tokenizer.json"):
+        return proto_from_tokenizer_json(source.read_json("tokenizer.json"), str(source.path("tokenizer.json")))
+    raise PresetError(f"{source.root}: no {SPIECE_FILE} or tokenizer.json", hint="add the checkpoint's tokenizer files")
+
+
+def tokenizer_from_checkpoint(source: PresetDirectory):
+    """An AlbertTokenizer with transformers' normalisation, from the checkpoint's tokenizer files."""
+    from mlm_cli.models.albert.albert_tokenizer import AlbertTokenizer
+    from mlm_cli.models.albert.albert_transformers_tokenizer import normalization_name
+
+    settings = source.read_json("tokenizer_config.json") if source.exists("tokenizer_config.json") else {}
+    for key, expected in SPECIAL_TOKENS.items():
+        if key in settings and token_text(settings[key]) != expected:
+            raise PresetError(f"{source.path('tokenizer_config.json')}: {key} {token_text(settings[key])!r} differs from ALBERT's {expected!r}")
+    normalization = normalization_name(bool(settings.get("do_lower_case", True)), bool(settings.get("keep_accents", False)))
+    try:
+        return AlbertTokenizer(proto=_checkpoint_proto(source), normalization=normalization)
+    except ValueError as error:
+        raise PresetError(f"{source.root}: unusable ALBERT tokenizer ({error})") from None
+
+
+# --- whole checkpoints --------------------------------------------------------
+
+
+def model_from_checkpoint(source: PresetDirectory):
+    """An AlbertMaskedLM equivalent to the transformers ALBERT checkpoint in `source`."""
+    from mlm_cli.models.albert import albert_weights
+    from mlm_cli.models.albert.albert_backbone import AlbertBackbone
+    from mlm_cli.models.albert.albert_masked_lm import AlbertMaskedLM
+    from mlm_cli.models.albert.albert_masked_lm_preprocessor import AlbertMaskedLMPreprocessor
+
+    hf_config = source.read_json("config.json")
+    config_source = str(source.path("config.json"))
+    config = backbone_config(hf_config, config_source)
+    tokenizer = tokenizer_from_checkpoint(source)
+    try:
+        backbone = AlbertBackbone(**config)
+    except ValueError as error:
+        raise PresetError(f"{config_source}: invalid ALBERT config ({error})") from None
+    tensors = read_checkpoint_tensors(source)
+    backbone_arrays, head_arrays = to_keras_hub_arrays(tensors, config, str(source.root))
+    if tokenizer.vocabulary_size() > config["vocabulary_size"]:
+        raise PresetError(f"{source.root}: the tokenizer has {tokenizer.vocabulary_size()} tokens but the model only {config['vocabulary_size']}")
+    albert_weights.import_backbone(backbone, backbone_arrays)
+    preprocessor = AlbertMaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
+    model = AlbertMaskedLM(backbone, preprocessor=preprocessor)
+    if head_arrays is None:
+        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
+                    source.root.name, ",".join(hf_config.get("architectures") or ["AlbertModel"]))
+    else:
+        albert_weights.import_head(model.masked_lm_head, head_arrays)
+    return model
+
+
+def _tokenizer_settings(tokenizer) -> tuple[bool, bool]:
+    """transformers' (do_lower_case, keep_accents) closest to the tokenizer's normalisation."""
+    from mlm_cli.models.albert.albert_transformers_tokenizer import TRANSFORMERS_NORMALIZATIONS
+
+    if tokenizer.normalization not in TRANSFORMERS_NORMALIZATIONS:
+        log.warning(
+            "this ALBERT tokenizer runs SentencePiece on raw text (keras_hub); transformers' AlbertTokenizer is written "
+            "without lowercasing or accent stripping, but it still turns `` and '' into \" and reads special tokens "
+            "such as [CLS] written in text, so token ids differ on such text"
+        )
+        return False, True
+    normalization = TRANSFORMERS_NORMALIZATIONS[tokenizer.normalization]
+    return normalization.lowercase, not normalization.strip_accents
+
+
+def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
+    """Write an AlbertForMaskedLM checkpoint (config, safetensors, spiece.model and tokenizer settings) into `directory`."""
+    from mlm_cli.models.albert import albert_weights
+
+    backbone = model.backbone
+    tokenizer = model.preprocessor.tokenizer
+    config = {**backbone.get_config(), "feedforward_activation": backbone.feedforward_activation}
+    if backbone.head_layer_norm_epsilon != LAYER_NORM_EPSILON:
+        log.warning(
+            "this model's masked-LM head uses keras_hub's layer-norm epsilon %g; transformers applies layer_norm_eps=%g "
+            "everywhere, so its masked-LM logits differ slightly",
+            backbone.head_layer_norm_epsilon, LAYER_NORM_EPSILON,
+        )
+    tensors = to_transformers_tensors(albert_weights.export_backbone(backbone), albert_weights.export_head(model.masked_lm_head), config)
+    write_transformers_weights(directory, tensors, {**transformers_config(config, tokenizer), "torch_dtype": dtype}, dtype)
+    (directory / SPIECE_FILE).write_bytes(tokenizer.proto)
+    do_lower_case, keep_accents = _tokenizer_settings(tokenizer)
+    tokenizer_config = {
+        "tokenizer_class": "AlbertTokenizer",
+        "do_lower_case": do_lower_case,
+        "keep_accents": keep_accents,
+        "remove_space": True,
+        "model_max_length": model.preprocessor.sequence_length,
+        "bos_token": SPECIAL_TOKENS["cls_token"],
+        "eos_token": SPECIAL_TOKENS["sep_token"],
+        **SPECIAL_TOKENS,
+    }
+    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
+    special_map = {key: tokenizer_config[key] for key in ("bos_token", "eos_token", *SPECIAL_TOKENS)}
+    (directory / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""FNet: SentencePiece tokenizer, Fourier token mixing instead of attention, masked-LM task."""

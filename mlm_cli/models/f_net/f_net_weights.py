@@ -1,0 +1,151 @@
+"""Where FNet's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
+
+Every weight maps one to one. The embedding projection is keras_hub's first dense layer
+(`dense`), the pooler its second (`dense_1`); blocks are `f_net_encoder`, `f_net_encoder_1`, ...
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlm_cli.models.preset.h5_weights import assign
+
+PROJECTION = "layers/dense"
+POOLER = "layers/dense_1"
+HEAD = "layers/masked_lm_head"
+
+
+def _encoder_prefix(index: int) -> str:
+    return "layers/f_net_encoder" + (f"_{index}" if index else "")
+
+
+def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Every backbone dataset keras_hub writes for this config, with its shape."""
+    v, h, i = config["vocabulary_size"], config["hidden_dim"], config["intermediate_dim"]
+    shapes = {
+        "layers/reversible_embedding/vars/0": (v, h),
+        "layers/position_embedding/vars/0": (config["max_sequence_length"], h),
+        "layers/embedding/vars/0": (config["num_segments"], h),
+        "layers/layer_normalization/vars/0": (h,),
+        "layers/layer_normalization/vars/1": (h,),
+        f"{PROJECTION}/vars/0": (h, h),
+        f"{PROJECTION}/vars/1": (h,),
+        f"{POOLER}/vars/0": (h, h),
+        f"{POOLER}/vars/1": (h,),
+    }
+    for k in range(config["num_layers"]):
+        p = _encoder_prefix(k)
+        for norm in ("_mixing_layer_norm", "_output_layer_norm"):
+            shapes[f"{p}/{norm}/vars/0"] = (h,)
+            shapes[f"{p}/{norm}/vars/1"] = (h,)
+        shapes[f"{p}/_intermediate_dense/vars/0"] = (h, i)
+        shapes[f"{p}/_intermediate_dense/vars/1"] = (i,)
+        shapes[f"{p}/_output_dense/vars/0"] = (i, h)
+        shapes[f"{p}/_output_dense/vars/1"] = (h,)
+    return shapes
+
+
+def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The masked-LM head datasets in keras_hub's task.weights.h5."""
+    h, v = config["hidden_dim"], config["vocabulary_size"]
+    return {
+        f"{HEAD}/_intermediate_dense/vars/0": (h, h),
+        f"{HEAD}/_intermediate_dense/vars/1": (h,),
+        f"{HEAD}/_intermediate_layer_norm/vars/0": (h,),
+        f"{HEAD}/_intermediate_layer_norm/vars/1": (h,),
+        f"{HEAD}/vars/0": (v,),
+    }
+
+
+def _pairs(backbone) -> list[tuple[str, object]]:
+    """(keras_hub path, mlm variable) for every backbone weight."""
+    pairs = [
+        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
+        ("layers/position_embedding/vars/0", backbone.position_embedding.embeddings),
+        ("layers/embedding/vars/0", backbone.segment_embedding.embeddings),
+        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
+        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        (f"{PROJECTION}/vars/0", backbone.embeddings_projection.kernel),
+        (f"{PROJECTION}/vars/1", backbone.embeddings_projection.bias),
+        (f"{POOLER}/vars/0", backbone.pooler.kernel),
+        (f"{POOLER}/vars/1", backbone.pooler.bias),
+    ]
+    for k, block in enumerate(backbone.encoder_blocks):
+        p = _encoder_prefix(k)
+        pairs += [
+            (f"{p}/_mixing_layer_norm/vars/0", block.mixing_norm.gamma),
+            (f"{p}/_mixing_layer_norm/vars/1", block.mixing_norm.beta),
+            (f"{p}/_intermediate_dense/vars/0", block.intermediate_dense.kernel),
+            (f"{p}/_intermediate_dense/vars/1", block.intermediate_dense.bias),
+            (f"{p}/_output_dense/vars/0", block.output_dense.kernel),
+            (f"{p}/_output_dense/vars/1", block.output_dense.bias),
+            (f"{p}/_output_layer_norm/vars/0", block.output_norm.gamma),
+            (f"{p}/_output_layer_norm/vars/1", block.output_norm.beta),
+        ]
+    return pairs
+
+
+def export_backbone(backbone) -> dict[str, np.ndarray]:
+    """The backbone's weights as keras_hub's model.weights.h5 datasets."""
+    return {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+
+
+def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
+    """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
+    for path, variable in _pairs(backbone):
+        assign(variable, arrays[path])
+
+
+def _head_pairs(head) -> list[tuple[str, object]]:
+    return [
+        (f"{HEAD}/_intermediate_dense/vars/0", head.dense.kernel),
+        (f"{HEAD}/_intermediate_dense/vars/1", head.dense.bias),
+        (f"{HEAD}/_intermediate_layer_norm/vars/0", head.norm.gamma),
+        (f"{HEAD}/_intermediate_layer_norm/vars/1", head.norm.beta),
+        (f"{HEAD}/vars/0", head.output_bias),
+    ]
+
+
+def export_head(head) -> dict[str, np.ndarray]:
+    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
+
+
+def import_head(head, arrays: dict[str, np.ndarray]) -> None:
+    for path, variable in _head_pairs(head):
+        assign(variable, arrays[path])
+
+
+def backbone_group_names(config: dict) -> dict[str, str]:
+    """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
+    names = {
+        "vars": "f_net_backbone",
+        "layers/add/vars": "embeddings_add",
+        f"{PROJECTION}/vars": "embedding_projection",
+        f"{POOLER}/vars": "pooled_dense",
+        "layers/dropout/vars": "embeddings_dropout",
+        "layers/embedding/vars": "segment_embedding",
+        "layers/input_layer/vars": "token_ids",
+        "layers/input_layer_1/vars": "segment_ids",
+        "layers/layer_normalization/vars": "embeddings_layer_norm",
+        "layers/position_embedding/vars": "position_embedding",
+        "layers/reversible_embedding/vars": "token_embedding",
+    }
+    for k in range(config["num_layers"]):
+        p = _encoder_prefix(k)
+        names[f"{p}/vars"] = f"f_net_layer_{k}"
+        for group in ("intermediate_dense", "mixing_layer_norm", "output_dense", "output_dropout", "output_layer_norm"):
+            names[f"{p}/_{group}/vars"] = group
+    return names
+
+
+def task_group_names() -> dict[str, str]:
+    """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
+    return {
+        "vars": "f_net_masked_lm",
+        "layers/input_layer_2/vars": "mask_positions",
+        f"{HEAD}/vars": "mlm_head",
+        f"{HEAD}/_intermediate_dense/vars": "intermediate_dense",
+        f"{HEAD}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        "preprocessor/vars": "f_net_masked_lm_preprocessor",
+        "preprocessor/tokenizer/vars": "f_net_tokenizer",
+    }

@@ -27,7 +27,6 @@ def gelu_exact(x):
 
 
 FEEDFORWARD_ACTIVATIONS = {"gelu_approximate": gelu_tanh, "gelu": gelu_exact}
-KERAS_HUB_NUMERICS = {"feedforward_activation": "gelu_approximate", "head_layer_norm_epsilon": 1e-5}
 
 
 class BertBackbone(Backbone):
@@ -41,6 +40,9 @@ class BertBackbone(Backbone):
     no keys for them, so presets record non-default values in metadata.json (see
     `extension_config`), where keras_hub ignores them.
     """
+
+    config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "num_segments")
+    extension_defaults = {"feedforward_activation": "gelu_approximate", "head_layer_norm_epsilon": 1e-5}
 
     def __init__(
         self,
@@ -61,7 +63,7 @@ class BertBackbone(Backbone):
             raise ValueError(f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got {feedforward_activation!r}")
         if not 0 < float(head_layer_norm_epsilon) <= 0.1:
             raise ValueError(f"head_layer_norm_epsilon must be in (0, 0.1], got {head_layer_norm_epsilon}")
-        self.check_sizes(
+        sizes = self.checked_sizes(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
             num_heads=num_heads,
@@ -71,20 +73,15 @@ class BertBackbone(Backbone):
             num_segments=num_segments,
         )
         self.check_dropout(dropout)
-        if hidden_dim % num_heads:
-            raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")
+        self.check_head_split(hidden_dim, num_heads)
         kwargs.setdefault("name", "bert_backbone")
         super().__init__(dtype=dtype, **kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
-        self.hidden_dim = int(hidden_dim)
-        self.intermediate_dim = int(intermediate_dim)
-        self.dropout = float(dropout)
-        self.max_sequence_length = int(max_sequence_length)
-        self.num_segments = int(num_segments)
-        self.feedforward_activation = feedforward_activation
-        self.head_layer_norm_epsilon = float(head_layer_norm_epsilon)
+        self.store_config(
+            **sizes,
+            dropout=float(dropout),
+            feedforward_activation=feedforward_activation,
+            head_layer_norm_epsilon=float(head_layer_norm_epsilon),
+        )
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(
@@ -117,18 +114,6 @@ class BertBackbone(Backbone):
         )
         self.build_all()
 
-    def build_all(self) -> None:
-        """Create every variable now, so weights can be loaded without a forward pass."""
-        hidden = (None, self.hidden_dim)
-        self.token_embedding.build()
-        self.position_embedding.build()
-        self.segment_embedding.build()
-        self.embeddings_norm.build(hidden)
-        for block in self.encoder_blocks:
-            block.build(hidden)
-        self.pooler.build(hidden)
-        self.built = True
-
     def call(self, inputs, training=None):
         token_ids = inputs["token_ids"]
         padding_mask = ops.cast(inputs["padding_mask"], "bool")
@@ -142,21 +127,3 @@ class BertBackbone(Backbone):
         for block in self.encoder_blocks:
             x = block(x, padding_mask, training=training)
         return {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}
-
-    def get_config(self) -> dict:
-        return {
-            **self.base_config(),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-        }
-
-    def extension_config(self) -> dict:
-        """Settings keras_hub's config cannot hold: only those that differ from keras_hub's numerics."""
-        current = {"feedforward_activation": self.feedforward_activation, "head_layer_norm_epsilon": self.head_layer_norm_epsilon}
-        return {key: value for key, value in current.items() if value != KERAS_HUB_NUMERICS[key]}

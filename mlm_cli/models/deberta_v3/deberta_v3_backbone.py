@@ -36,6 +36,9 @@ class DebertaV3Backbone(Backbone):
     non-default value in metadata.json (see `extension_config`).
     """
 
+    config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "bucket_size")
+    extension_defaults = {"head_layer_norm_epsilon": KERAS_HUB_HEAD_LAYER_NORM_EPSILON}
+
     def __init__(
         self,
         vocabulary_size: int,
@@ -50,9 +53,8 @@ class DebertaV3Backbone(Backbone):
         head_layer_norm_epsilon: float = KERAS_HUB_HEAD_LAYER_NORM_EPSILON,
         **kwargs,
     ):
-        if isinstance(head_layer_norm_epsilon, bool) or not isinstance(head_layer_norm_epsilon, (int, float)) or not 0 < head_layer_norm_epsilon <= 0.1:
-            raise ValueError(f"head_layer_norm_epsilon must be a number in (0, 0.1], got {head_layer_norm_epsilon!r}")
-        self.check_sizes(
+        self.check_head_layer_norm_epsilon(head_layer_norm_epsilon)
+        sizes = self.checked_sizes(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
             num_heads=num_heads,
@@ -64,19 +66,10 @@ class DebertaV3Backbone(Backbone):
         if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or not 2 <= bucket_size <= max_sequence_length:
             raise ValueError(f"bucket_size must be an integer between 2 and max_sequence_length ({max_sequence_length}), got {bucket_size!r}")
         self.check_dropout(dropout)
-        if hidden_dim % num_heads:
-            raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")
+        self.check_head_split(hidden_dim, num_heads)
         kwargs.setdefault("name", "deberta_v3_backbone")
         super().__init__(dtype=dtype, **kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
-        self.hidden_dim = int(hidden_dim)
-        self.intermediate_dim = int(intermediate_dim)
-        self.dropout = float(dropout)
-        self.max_sequence_length = int(max_sequence_length)
-        self.bucket_size = int(bucket_size)
-        self.head_layer_norm_epsilon = float(head_layer_norm_epsilon)
+        self.store_config(**sizes, dropout=float(dropout), bucket_size=int(bucket_size), head_layer_norm_epsilon=float(head_layer_norm_epsilon))
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(
@@ -102,16 +95,6 @@ class DebertaV3Backbone(Backbone):
         ]
         self.build_all()
 
-    def build_all(self) -> None:
-        """Create every variable now, so weights can be loaded without a forward pass."""
-        hidden = (None, self.hidden_dim)
-        self.token_embedding.build()
-        self.embeddings_norm.build(hidden)
-        self.relative_embedding.build()
-        for block in self.encoder_blocks:
-            block.build(hidden)
-        self.built = True
-
     def call(self, inputs, training=None):
         token_ids = inputs["token_ids"]
         padding_mask = ops.cast(inputs["padding_mask"], "bool")
@@ -121,22 +104,3 @@ class DebertaV3Backbone(Backbone):
         for block in self.encoder_blocks:
             x = block(x, relative_embeddings, position_index, padding_mask, training=training)
         return {"sequence_output": x}
-
-    def get_config(self) -> dict:
-        return {
-            **self.base_config(),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "bucket_size": self.bucket_size,
-        }
-
-    def extension_config(self) -> dict:
-        """Settings keras_hub's config cannot hold: the head's layer-norm epsilon, when not keras_hub's."""
-        if self.head_layer_norm_epsilon == KERAS_HUB_HEAD_LAYER_NORM_EPSILON:
-            return {}
-        return {"head_layer_norm_epsilon": self.head_layer_norm_epsilon}

@@ -81,6 +81,12 @@ class ESMBackbone(Backbone):
     record it in metadata.json (see `extension_config`).
     """
 
+    config_keys = (
+        "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_wavelength", "use_bias",
+        "activation", "layer_norm_eps", "use_pre_layer_norm", "position_embedding_type", "max_sequence_length", "pad_token_id",
+    )
+    extension_defaults = {"token_dropout": False, "mask_token_id": None}  # mask_token_id is set only with token_dropout
+
     def __init__(
         self,
         vocabulary_size: int,
@@ -102,7 +108,7 @@ class ESMBackbone(Backbone):
         mask_token_id: int | None = None,
         **kwargs,
     ):
-        self.check_sizes(
+        sizes = self.checked_sizes(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
             num_heads=num_heads,
@@ -111,8 +117,7 @@ class ESMBackbone(Backbone):
             max_sequence_length=max_sequence_length,
         )
         self.check_dropout(dropout)
-        if hidden_dim % num_heads:
-            raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")
+        self.check_head_split(hidden_dim, num_heads)
         check_esm_settings(
             vocabulary_size, hidden_dim // num_heads, max_sequence_length, max_wavelength, layer_norm_eps, position_embedding_type,
             pad_token_id, token_dropout, mask_token_id, use_bias=use_bias, use_pre_layer_norm=use_pre_layer_norm,
@@ -120,22 +125,19 @@ class ESMBackbone(Backbone):
         activation_function = resolve_activation(activation)
         kwargs.setdefault("name", "esm_backbone")
         super().__init__(dtype=dtype, **kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
-        self.hidden_dim = int(hidden_dim)
-        self.intermediate_dim = int(intermediate_dim)
-        self.use_bias = use_bias
-        self.activation = activation
-        self.dropout = float(dropout)
-        self.max_sequence_length = int(max_sequence_length)
-        self.max_wavelength = max_wavelength
-        self.layer_norm_eps = float(layer_norm_eps)
-        self.use_pre_layer_norm = use_pre_layer_norm
-        self.position_embedding_type = position_embedding_type
-        self.pad_token_id = int(pad_token_id)
-        self.token_dropout = token_dropout
-        self.mask_token_id = mask_token_id if token_dropout else None
+        self.store_config(
+            **sizes,
+            use_bias=use_bias,
+            activation=activation,
+            dropout=float(dropout),
+            max_wavelength=max_wavelength,
+            layer_norm_eps=float(layer_norm_eps),
+            use_pre_layer_norm=use_pre_layer_norm,
+            position_embedding_type=position_embedding_type,
+            pad_token_id=int(pad_token_id),
+            token_dropout=token_dropout,
+            mask_token_id=mask_token_id if token_dropout else None,
+        )
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(
@@ -171,19 +173,6 @@ class ESMBackbone(Backbone):
     def head_dim(self) -> int:
         return self.hidden_dim // self.num_heads
 
-    def build_all(self) -> None:
-        """Create every variable now, so weights can be loaded without a forward pass."""
-        hidden = (None, self.hidden_dim)
-        self.token_embedding.build()
-        if self.position_embedding is not None:
-            self.position_embedding.build()
-        if self.embeddings_norm is not None:
-            self.embeddings_norm.build(hidden)
-        for block in self.encoder_blocks:
-            block.build(hidden)
-        self.output_norm.build(hidden)
-        self.built = True
-
     def call(self, inputs, training=None):
         token_ids = inputs["token_ids"]
         padding_mask = ops.not_equal(token_ids, self.pad_token_id)
@@ -200,26 +189,3 @@ class ESMBackbone(Backbone):
         for block in self.encoder_blocks:
             x = block(x, padding_mask, rotary_cos=cos, rotary_sin=sin, training=training)
         return {"sequence_output": self.output_norm(x)}
-
-    def get_config(self) -> dict:
-        return {
-            **self.base_config(),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_wavelength": self.max_wavelength,
-            "use_bias": self.use_bias,
-            "activation": self.activation,
-            "layer_norm_eps": self.layer_norm_eps,
-            "use_pre_layer_norm": self.use_pre_layer_norm,
-            "position_embedding_type": self.position_embedding_type,
-            "max_sequence_length": self.max_sequence_length,
-            "pad_token_id": self.pad_token_id,
-        }
-
-    def extension_config(self) -> dict:
-        """Settings keras_hub's config cannot hold: transformers' token dropout, when on."""
-        return {"token_dropout": True, "mask_token_id": self.mask_token_id} if self.token_dropout else {}

@@ -48,6 +48,10 @@ class RoformerV2Backbone(Backbone):
     """
 
     max_sequence_length = MAX_SIZES["max_sequence_length"]
+    config_keys = (
+        "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "num_segments", "max_wavelength",
+        "head_size", "use_bias", "activation",
+    )
 
     def __init__(
         self,
@@ -65,7 +69,7 @@ class RoformerV2Backbone(Backbone):
         max_wavelength: float = 10000,
         **kwargs,
     ):
-        self.check_sizes(
+        sizes = self.checked_sizes(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
             num_heads=num_heads,
@@ -85,17 +89,7 @@ class RoformerV2Backbone(Backbone):
             raise ValueError(f"head_size must be even for rotary position embeddings, got {head_size}")
         kwargs.setdefault("name", "roformer_v2_backbone")
         super().__init__(dtype=dtype, **kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
-        self.hidden_dim = int(hidden_dim)
-        self.intermediate_dim = int(intermediate_dim)
-        self.head_size = int(head_size)
-        self.use_bias = use_bias
-        self.activation = activation
-        self.dropout = float(dropout)
-        self.num_segments = int(num_segments)
-        self.max_wavelength = max_wavelength
+        self.store_config(**sizes, use_bias=use_bias, activation=activation, dropout=float(dropout), max_wavelength=max_wavelength)
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(
@@ -124,16 +118,6 @@ class RoformerV2Backbone(Backbone):
         ]
         self.build_all()
 
-    def build_all(self) -> None:
-        """Create every variable now, so weights can be loaded without a forward pass."""
-        hidden = (None, self.hidden_dim)
-        self.token_embedding.build()
-        self.segment_embedding.build()
-        self.embeddings_norm.build(hidden)
-        for block in self.encoder_blocks:
-            block.build(hidden)
-        self.built = True
-
     def call(self, inputs, training=None):
         token_ids = inputs["token_ids"]
         padding_mask = ops.not_equal(token_ids, 0)
@@ -145,19 +129,3 @@ class RoformerV2Backbone(Backbone):
         for block in self.encoder_blocks:
             x = block(x, padding_mask, training=training)
         return {"sequence_output": x}
-
-    def get_config(self) -> dict:
-        return {
-            **self.base_config(),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "num_segments": self.num_segments,
-            "max_wavelength": self.max_wavelength,
-            "head_size": self.head_size,
-            "use_bias": self.use_bias,
-            "activation": self.activation,
-        }

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from mlm_cli.data.wordpiece import TransformersWordPieceEncoder, WordPieceEncoder, read_vocabulary
-from mlm_cli.models.preset.catalog import PresetCatalog
+from mlm_cli.models.tokenizers.base import Tokenizer, check_normalization
 
 VOCABULARY_FILE = "vocabulary.txt"
 # keras_hub: NFKC case folding, special tokens in text split like words (unless
@@ -18,18 +17,17 @@ NORMALIZATIONS = {"keras_hub": WordPieceEncoder, "transformers": TransformersWor
 BERT_SPECIAL_TOKENS = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "mask": "[MASK]"}
 
 
-class BertTokenizer:
+class BertTokenizer(Tokenizer):
     """WordPiece tokenizer with BERT's special tokens ([CLS], [SEP], [PAD], [MASK]).
 
-    `vocabulary` is a list of tokens or the path of a one-token-a-line file;
-    `tokenize` / `__call__` map a string to an int32 array and a list of strings
-    to a list of arrays (or one [B, sequence_length] array when `sequence_length`
-    is set); token ids equal keras_hub's.
+    `vocabulary` is a list of tokens or the path of a one-token-a-line file; token ids
+    equal keras_hub's. Other WordPiece families (ESM) subclass it with their own
+    `special_token_names` (role -> token) and `_new_encoder`.
     """
 
-    presets = PresetCatalog()
-
-    config_file_default = "tokenizer.json"
+    special_token_names = BERT_SPECIAL_TOKENS
+    family_label = "BERT"  # names the family in errors about its special tokens
+    asset_files = (VOCABULARY_FILE,)
 
     def __init__(
         self,
@@ -47,11 +45,7 @@ class BertTokenizer:
         normalization: str = "keras_hub",
         **kwargs,
     ):
-        unknown = set(kwargs) - {"trainable", "dtype"}
-        if unknown:
-            raise ValueError(f"unknown tokenizer options: {', '.join(sorted(unknown))}")
-        self.name = name
-        self.config_file = config_file
+        super().__init__(name=name, config_file=config_file, sequence_length=sequence_length, **kwargs)
         self.lowercase = bool(lowercase)
         self.strip_accents = bool(strip_accents)
         self.split = bool(split)
@@ -59,10 +53,7 @@ class BertTokenizer:
         self.oov_token = oov_token
         self.extra_special_tokens = list(special_tokens) if special_tokens else None
         self.special_tokens_in_strings = bool(special_tokens_in_strings)
-        self.sequence_length = sequence_length
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
-        self.normalization = normalization
+        self.normalization = check_normalization(normalization, NORMALIZATIONS)
         self.encoder: WordPieceEncoder | None = None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
@@ -70,14 +61,24 @@ class BertTokenizer:
     # --- vocabulary ---------------------------------------------------------
 
     def set_vocabulary(self, vocabulary: Sequence[str] | str | os.PathLike) -> None:
-        """Use `vocabulary` (tokens, or a file path); BERT's special tokens must be in it."""
+        """Use `vocabulary` (tokens, or a file path); the family's special tokens must be in it."""
         if isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = read_vocabulary(vocabulary)
         vocabulary = list(vocabulary)
-        missing = [t for t in self.special_tokens if t not in set(vocabulary)]
+        if not all(isinstance(token, str) for token in vocabulary):
+            raise TypeError("the vocabulary must be a list of strings")
+        known = set(vocabulary)
+        missing = [t for t in self.special_tokens if t not in known]
         if missing:
-            raise ValueError(f"the vocabulary lacks BERT's special tokens {missing}")
-        self.encoder = NORMALIZATIONS[self.normalization](
+            raise ValueError(f"the vocabulary lacks {self.family_label}'s special tokens {missing}")
+        self.encoder = self._new_encoder(vocabulary)
+        ids = {role: self.encoder.token_to_id(token) for role, token in self.special_token_names.items()}
+        self.cls_token_id, self.sep_token_id = ids["cls"], ids["sep"]
+        self.pad_token_id, self.mask_token_id = ids["pad"], ids["mask"]
+
+    def _new_encoder(self, vocabulary: list[str]) -> WordPieceEncoder:
+        """The WordPiece encoder of this tokenizer's settings and normalization."""
+        return NORMALIZATIONS[self.normalization](
             vocabulary,
             lowercase=self.lowercase,
             strip_accents=self.strip_accents,
@@ -87,74 +88,24 @@ class BertTokenizer:
             special_tokens=self.special_tokens,
             special_tokens_in_strings=self.special_tokens_in_strings,
         )
-        ids = {key: self.encoder.token_to_id(token) for key, token in BERT_SPECIAL_TOKENS.items()}
-        self.cls_token_id, self.sep_token_id = ids["cls"], ids["sep"]
-        self.pad_token_id, self.mask_token_id = ids["pad"], ids["mask"]
 
     @property
     def special_tokens(self) -> list[str]:
-        tokens = list(BERT_SPECIAL_TOKENS.values())
+        tokens = list(self.special_token_names.values())
         return tokens + [t for t in (self.extra_special_tokens or []) if t not in tokens]
-
-    @property
-    def special_token_ids(self) -> list[int]:
-        """Ids that masking never selects: [CLS], [SEP], [PAD], [MASK] and any extra special tokens."""
-        return [self._encoder.token_to_id(t) for t in self.special_tokens]
-
-    @property
-    def _encoder(self) -> WordPieceEncoder:
-        if self.encoder is None:
-            raise ValueError("this tokenizer has no vocabulary yet: pass `vocabulary=` or load it from a preset")
-        return self.encoder
-
-    def vocabulary_size(self) -> int:
-        return self._encoder.vocabulary_size()
 
     def get_vocabulary(self) -> list[str]:
         return list(self._encoder.vocabulary)
 
-    def token_to_id(self, token: str) -> int:
-        return self._encoder.token_to_id(token)
-
-    def id_to_token(self, token_id: int) -> str:
-        return self._encoder.id_to_token(token_id)
-
-    # --- tokenizing ---------------------------------------------------------
-
-    def tokenize(self, inputs):
-        """A string -> int32 ids; a list of strings -> list of id arrays (or a padded 2-D array)."""
-        if isinstance(inputs, (str, bytes)):
-            ids = self._encoder.encode(_as_text(inputs))
-            return self._fit_length(ids) if self.sequence_length else ids
-        texts = [_as_text(t) for t in np.asarray(inputs, dtype=object).reshape(-1).tolist()]
-        encoded = self._encoder.encode_batch(texts)
-        if self.sequence_length:
-            return np.stack([self._fit_length(ids) for ids in encoded]) if encoded else np.zeros((0, self.sequence_length), np.int32)
-        return encoded
-
-    __call__ = tokenize
-
-    def _fit_length(self, ids: np.ndarray) -> np.ndarray:
-        out = np.zeros(self.sequence_length, dtype=np.int32)
-        ids = ids[: self.sequence_length]
-        out[: len(ids)] = ids
-        return out
-
-    def detokenize(self, ids):
-        """Ids -> text (words joined by spaces, WordPiece suffixes merged)."""
-        array = np.asarray(ids)
-        if array.ndim <= 1:
-            return self._encoder.decode(array.reshape(-1))
-        return [self._encoder.decode(row) for row in array]
+    def _padding_id(self) -> int:
+        """keras_hub's WordPiece tokenizer pads with id 0, whichever token that is."""
+        return 0
 
     # --- config and assets ----------------------------------------------------
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "trainable": True,
-            "dtype": "int32",
-            "config_file": self.config_file,
+            **super().get_config(),
             "vocabulary": None,
             "sequence_length": self.sequence_length,
             "lowercase": self.lowercase,
@@ -166,31 +117,12 @@ class BertTokenizer:
             "special_tokens_in_strings": self.special_tokens_in_strings,
         }
 
-    def extension_config(self) -> dict:
-        """Settings keras_hub's tokenizer config cannot hold (stored in the preset's metadata.json)."""
-        return {} if self.normalization == "keras_hub" else {"normalization": self.normalization}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "BertTokenizer":
-        return cls(**config)
-
-    asset_files = (VOCABULARY_FILE,)
-
     def save_assets(self, directory: str | os.PathLike) -> None:
         """Write the vocabulary file into `directory` (a preset's assets/tokenizer/)."""
-        path = Path(directory) / VOCABULARY_FILE
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
+        with open(Path(directory) / VOCABULARY_FILE, "w", encoding="utf-8", newline="\n") as f:
             for token in self._encoder.vocabulary:
                 f.write(token + "\n")
 
     def load_assets(self, directory: str | os.PathLike) -> None:
         """Read the vocabulary from `directory` (a preset's assets/tokenizer/)."""
         self.set_vocabulary(Path(directory) / VOCABULARY_FILE)
-
-
-def _as_text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if not isinstance(value, str):
-        raise TypeError(f"tokenizer inputs must be strings, got {type(value).__name__}")
-    return value

@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from mlm_cli.models.preset.catalog import PresetCatalog
+from mlm_cli.models.tokenizers.base import check_normalization
 from mlm_cli.models.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 
-NORMALIZATIONS = ("keras_hub", "transformers")
 METASPACE = "\u2581"
 
 
@@ -34,7 +33,6 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     end_token = "[SEP]"
     pad_token = "[PAD]"
     mask_token = "[MASK]"
-    presets = PresetCatalog()
 
     def __init__(
         self,
@@ -47,9 +45,7 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
         normalization: str = "keras_hub",
         **kwargs: Any,
     ):
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
-        self.normalization = normalization
+        self.normalization = check_normalization(normalization)
         self._transformers_pipeline = None
         super().__init__(proto, sequence_length=sequence_length, add_bos=add_bos, add_eos=add_eos, name=name, config_file=config_file, **kwargs)
 
@@ -94,10 +90,6 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
         prefix = [self.cls_token_id] if self.add_bos else []
         suffix = [self.sep_token_id] if self.add_eos else []
         return [prefix + encoding.ids + suffix for encoding in encodings]
-
-    def extension_config(self) -> dict:
-        """Settings keras_hub's tokenizer config cannot hold (stored in the preset's metadata.json)."""
-        return {} if self.normalization == "keras_hub" else {"normalization": self.normalization}
 
 
 def transformers_pipeline(processor, special_tokens: list[str]):

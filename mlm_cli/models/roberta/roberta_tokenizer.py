@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mlm_cli.models.preset.catalog import PresetCatalog
 from mlm_cli.models.tokenizers.byte_pair_tokenizer import BytePairTokenizer
 
 
@@ -12,8 +11,6 @@ class RobertaTokenizer(BytePairTokenizer):
     The protocol's [CLS]/[SEP] roles are played by `<s>`/`</s>` (`cls_token_id`,
     `sep_token_id`); keras_hub's names (`start_token_id`, `end_token_id`) work too.
     """
-
-    presets = PresetCatalog()
 
     start_token = "<s>"
     end_token = "</s>"

@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.models.naming import snake_case
+from mlm_cli.models.tokenizers.base import Tokenizer, check_normalization
 
 VOCABULARY_FILE = "vocabulary.json"
 MERGES_FILE = "merges.txt"
 MAX_ASSET_BYTES = 256 * 1024 * 1024  # far above any real vocabulary; refuse before reading more
-PRE_TOKENIZATIONS = ("keras_hub", "transformers")
 
 
 def read_vocabulary(path: str | os.PathLike) -> dict[str, int]:
@@ -160,14 +160,12 @@ class BytePairEncoder:
         return self.tokenizer.decode(ids.tolist(), skip_special_tokens=False)
 
 
-class BytePairTokenizer:
+class BytePairTokenizer(Tokenizer):
     """keras_hub's BytePairTokenizer: config keys, assets and token ids (see the module docstring).
 
     `vocabulary` is a token -> id mapping or the path of a JSON file; `merges` a list of
-    "left right" rules or the path of a merges.txt. `tokenize` / `__call__` map a string
-    to an int32 array and a list of strings to a list of arrays (or one
-    [B, sequence_length] array when `sequence_length` is set). Subclasses name their
-    special tokens (`start_token`, `end_token`, `pad_token`, `mask_token`).
+    "left right" rules or the path of a merges.txt. Subclasses name their special tokens
+    (`start_token`, `end_token`, `pad_token`, `mask_token`).
     """
 
     start_token: str | None = None
@@ -175,7 +173,7 @@ class BytePairTokenizer:
     pad_token: str | None = None
     mask_token: str | None = None
     asset_files = (VOCABULARY_FILE, MERGES_FILE)
-    config_file_default = "tokenizer.json"
+    vocabulary_arguments = "`vocabulary=` and `merges=`"
 
     def __init__(
         self,
@@ -189,25 +187,16 @@ class BytePairTokenizer:
         normalization: str = "keras_hub",
         **kwargs: Any,
     ):
-        unknown = set(kwargs) - {"trainable", "dtype"}
-        if unknown:
-            raise ValueError(f"unknown tokenizer options: {', '.join(sorted(unknown))}")
-        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 1):
-            raise ValueError(f"sequence_length must be a positive integer or None, got {sequence_length!r}")
+        super().__init__(name=name or snake_case(type(self).__name__), config_file=config_file, sequence_length=sequence_length, **kwargs)
         if not isinstance(add_prefix_space, bool):
             raise ValueError(f"add_prefix_space must be true or false, got {add_prefix_space!r}")
         if unsplittable_tokens is not None and (
             isinstance(unsplittable_tokens, str) or not all(isinstance(t, str) and t for t in unsplittable_tokens)
         ):
             raise ValueError("unsplittable_tokens must be a list of non-empty strings")
-        if normalization not in PRE_TOKENIZATIONS:
-            raise ValueError(f"normalization must be one of {', '.join(PRE_TOKENIZATIONS)}, got {normalization!r}")
-        self.name = name or snake_case(type(self).__name__)
-        self.config_file = config_file
-        self.sequence_length = sequence_length
+        self.normalization = check_normalization(normalization)
         self.add_prefix_space = add_prefix_space
         self.unsplittable_tokens = list(unsplittable_tokens) if unsplittable_tokens is not None else self.special_tokens
-        self.normalization = normalization
         self.encoder: BytePairEncoder | None = None
         self.start_token_id = self.end_token_id = self.pad_token_id = self.mask_token_id = None
         self._merges: list[str] | None = None
@@ -249,20 +238,6 @@ class BytePairTokenizer:
         tokens = (self.start_token, self.end_token, self.pad_token, self.mask_token)
         return list(dict.fromkeys(t for t in tokens if t is not None))
 
-    @property
-    def special_token_ids(self) -> list[int]:
-        """Ids that masking never selects: the start, end, padding and mask tokens."""
-        return [self._encoder.token_to_id(t) for t in self.special_tokens]
-
-    @property
-    def _encoder(self) -> BytePairEncoder:
-        if self.encoder is None:
-            raise ValueError("this tokenizer has no vocabulary yet: pass `vocabulary=` and `merges=` or load it from a preset")
-        return self.encoder
-
-    def vocabulary_size(self) -> int:
-        return self._encoder.vocabulary_size()
-
     def get_vocabulary(self) -> list[str]:
         vocabulary = self._encoder.vocabulary
         tokens = [""] * len(vocabulary)
@@ -270,63 +245,16 @@ class BytePairTokenizer:
             tokens[token_id] = token
         return tokens
 
-    def token_to_id(self, token: str) -> int:
-        return self._encoder.token_to_id(token)
-
-    def id_to_token(self, token_id: int) -> str:
-        return self._encoder.id_to_token(token_id)
-
-    # --- tokenizing ---------------------------------------------------------
-
-    def tokenize(self, inputs):
-        """A string -> int32 ids; a list of strings -> list of id arrays (or a padded 2-D array)."""
-        if isinstance(inputs, (str, bytes)):
-            ids = self._encoder.encode(_as_text(inputs))
-            return self._fit_length(ids) if self.sequence_length else ids
-        texts = [_as_text(t) for t in np.asarray(inputs, dtype=object).reshape(-1).tolist()]
-        encoded = self._encoder.encode_batch(texts)
-        if self.sequence_length:
-            if not encoded:
-                return np.zeros((0, self.sequence_length), np.int32)
-            return np.stack([self._fit_length(ids) for ids in encoded])
-        return encoded
-
-    __call__ = tokenize
-
-    def _fit_length(self, ids: np.ndarray) -> np.ndarray:
-        out = np.full(self.sequence_length, self.pad_token_id or 0, dtype=np.int32)
-        ids = ids[: self.sequence_length]
-        out[: len(ids)] = ids
-        return out
-
-    def detokenize(self, ids):
-        """Ids -> text (bytes reassembled; special tokens kept, as keras_hub does)."""
-        array = np.asarray(ids)
-        if array.ndim <= 1:
-            return self._encoder.decode(array.reshape(-1))
-        return [self._encoder.decode(row) for row in array]
-
     # --- config and assets ----------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
         """keras_hub's BytePairTokenizer config; vocabulary and merges are assets."""
         return {
-            "name": self.name,
-            "trainable": True,
-            "dtype": "int32",
-            "config_file": self.config_file,
+            **super().get_config(),
             "sequence_length": self.sequence_length,
             "add_prefix_space": self.add_prefix_space,
             "unsplittable_tokens": list(self.unsplittable_tokens),
         }
-
-    def extension_config(self) -> dict[str, Any]:
-        """Settings keras_hub's tokenizer config cannot hold (stored in the preset's metadata.json)."""
-        return {} if self.normalization == "keras_hub" else {"normalization": self.normalization}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "BytePairTokenizer":
-        return cls(**config)
 
     def save_assets(self, directory: str | os.PathLike) -> None:
         """Write vocabulary.json and merges.txt into `directory` (a preset's assets/tokenizer/), as keras_hub does."""
@@ -340,10 +268,3 @@ class BytePairTokenizer:
         directory = Path(directory)
         self.set_vocabulary(directory / VOCABULARY_FILE, directory / MERGES_FILE)
 
-
-def _as_text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if not isinstance(value, str):
-        raise TypeError(f"tokenizer inputs must be strings, got {type(value).__name__}")
-    return value

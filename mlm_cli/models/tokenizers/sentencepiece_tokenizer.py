@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.models.naming import snake_case
-from mlm_cli.models.preset.catalog import PresetCatalog
+from mlm_cli.models.tokenizers.base import Tokenizer
 
 PROTO_FILE = "vocabulary.spm"
 MAX_PROTO_BYTES = 1 << 30  # far above any real model (XLM-R's is 5 MB); refuse before reading more
@@ -46,13 +46,12 @@ class SentencePieceEncoder:
         return self.tokenizer.map_ids(flat), offsets
 
 
-class SentencePieceTokenizer:
+class SentencePieceTokenizer(Tokenizer):
     """A SentencePiece model plus a family's special tokens; token ids equal keras_hub's.
 
     Subclasses set the piece names of `start_token`, `end_token`, `pad_token` and
     `mask_token` (and `extra_special_tokens`); `special_token_ids` are never chosen for
-    masking. `tokenize` maps a string to an int32 array and a list of strings to a list
-    of arrays (or one [B, sequence_length] array when `sequence_length` is set).
+    masking.
     """
 
     start_token = "[CLS]"
@@ -61,8 +60,6 @@ class SentencePieceTokenizer:
     mask_token = "[MASK]"
     extra_special_tokens: tuple[str, ...] = ()
     asset_files = (PROTO_FILE,)
-    config_file_default = "tokenizer.json"
-    presets = PresetCatalog()
 
     def __init__(
         self,
@@ -74,14 +71,7 @@ class SentencePieceTokenizer:
         config_file: str = "tokenizer.json",
         **kwargs: Any,
     ):
-        unknown = set(kwargs) - {"trainable", "dtype"}
-        if unknown:
-            raise ValueError(f"unknown tokenizer options: {', '.join(sorted(unknown))}")
-        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 1):
-            raise ValueError(f"sequence_length must be a positive integer or None, got {sequence_length!r}")
-        self.name = name or snake_case(type(self).__name__)
-        self.config_file = config_file
-        self.sequence_length = sequence_length
+        super().__init__(name=name or snake_case(type(self).__name__), config_file=config_file, sequence_length=sequence_length, **kwargs)
         self.add_bos = bool(add_bos)
         self.add_eos = bool(add_eos)
         self.proto: bytes | None = None
@@ -135,10 +125,6 @@ class SentencePieceTokenizer:
         tokens = [self.start_token, self.end_token, self.pad_token, self.mask_token, *self.extra_special_tokens]
         return list(dict.fromkeys(tokens))
 
-    @property
-    def special_token_ids(self) -> list[int]:
-        return [self.token_to_id(token) for token in self.special_tokens]
-
     # --- vocabulary (subclasses with remapped ids override these four) -----------
 
     def vocabulary_size(self) -> int:
@@ -171,35 +157,8 @@ class SentencePieceTokenizer:
         """sentencepiece's ids for each text (before `map_ids`)."""
         return self.processor.Encode(texts, add_bos=self.add_bos, add_eos=self.add_eos)
 
-    def tokenize(self, inputs):
-        """A string -> int32 ids; a list of strings -> list of id arrays (or a padded 2-D array)."""
-        if isinstance(inputs, (str, bytes)):
-            ids = self.encoder.encode_batch([_as_text(inputs)])[0]
-            return self._fit_length(ids) if self.sequence_length else ids
-        texts = [_as_text(t) for t in np.asarray(inputs, dtype=object).reshape(-1).tolist()]
-        encoded = self.encoder.encode_batch(texts)
-        if self.sequence_length:
-            if not encoded:
-                return np.zeros((0, self.sequence_length), np.int32)
-            return np.stack([self._fit_length(ids) for ids in encoded])
-        return encoded
-
-    __call__ = tokenize
-
-    def _fit_length(self, ids: np.ndarray) -> np.ndarray:
-        out = np.full(self.sequence_length, self.pad_token_id, dtype=np.int32)
-        ids = ids[: self.sequence_length]
-        out[: len(ids)] = ids
-        return out
-
-    def detokenize(self, ids):
-        """Ids -> text, as sentencepiece decodes them (special tokens of the family dropped)."""
-        array = np.asarray(ids)
-        if array.ndim <= 1:
-            return self._decode(array.reshape(-1))
-        return [self._decode(row) for row in array]
-
     def _decode(self, ids: np.ndarray) -> str:
+        """Ids -> text, as sentencepiece decodes them (the pad token dropped, ids unmapped)."""
         ids = np.asarray(ids, dtype=np.int64)
         ids = ids[~np.isin(ids, [self.pad_token_id])]
         return self.processor.Decode(self.unmap_ids(ids).tolist())
@@ -209,22 +168,12 @@ class SentencePieceTokenizer:
     def get_config(self) -> dict[str, Any]:
         """keras_hub's SentencePieceTokenizer config; the model itself is an asset."""
         return {
-            "name": self.name,
-            "trainable": True,
-            "dtype": "int32",
-            "config_file": self.config_file,
+            **super().get_config(),
             "proto": None,
             "sequence_length": self.sequence_length,
             "add_bos": self.add_bos,
             "add_eos": self.add_eos,
         }
-
-    def extension_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "SentencePieceTokenizer":
-        return cls(**config)
 
     def save_assets(self, directory: str | os.PathLike) -> None:
         if self.proto is None:
@@ -241,10 +190,3 @@ def _read_bounded(path: Path) -> bytes:
         raise ValueError(f"{path.name} is {size} bytes, too large for a SentencePiece model")
     return path.read_bytes()
 
-
-def _as_text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if not isinstance(value, str):
-        raise TypeError(f"tokenizer inputs must be strings, got {type(value).__name__}")
-    return value

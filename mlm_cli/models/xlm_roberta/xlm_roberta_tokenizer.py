@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from mlm_cli.models.tokenizers.base import check_normalization
 from mlm_cli.models.tokenizers.sentencepiece_tokenizer import SentencePieceEncoder, SentencePieceTokenizer
 
 FAIRSEQ_PREFIX = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0-3 in the model's vocabulary
 UNK_PIECE_ID = 0  # SentencePiece's <unk>, fairseq's 3
 MASK_TOKEN = "<mask>"
-NORMALIZATIONS = ("keras_hub", "transformers")
 SPECIAL_TOKEN_PATTERN = re.compile("(" + "|".join(re.escape(t) for t in (*FAIRSEQ_PREFIX, MASK_TOKEN)) + ")")
 
 
@@ -67,9 +67,7 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
     mask_token = MASK_TOKEN
 
     def __init__(self, proto=None, normalization: str = "keras_hub", **kwargs: Any):
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
-        self.normalization = normalization
+        self.normalization = check_normalization(normalization)
         super().__init__(proto=proto, **kwargs)
         if normalization == "transformers":
             self.encoder = SpecialTokenSplittingEncoder(self)
@@ -122,7 +120,3 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
         ids = ids[ids != self.vocabulary_size() - 1]
         fairseq_to_piece = np.array([1, UNK_PIECE_ID, 2, UNK_PIECE_ID])  # <s>, <pad>, </s>, <unk>
         return np.where(ids < len(FAIRSEQ_PREFIX), fairseq_to_piece[np.clip(ids, 0, 3)], ids - 1)
-
-    def extension_config(self) -> dict[str, Any]:
-        """Settings keras_hub's tokenizer config cannot hold (stored in the preset's metadata.json)."""
-        return {} if self.normalization == "keras_hub" else {"normalization": self.normalization}

@@ -1,0 +1,138 @@
+"""What every mlm tokenizer shares: keras_hub's tokenize / detokenize / config protocol, without keras.
+
+A subclass provides `encoder` (with `encode_batch(texts)`: a list of int32 id arrays, and
+`encode_batch_flat(texts)` for the training pipeline), `special_tokens`, `pad_token_id`,
+and, unless its encoder has `decode(ids)`, a `_decode(ids)` that turns one row of ids
+into text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from numbers import Integral
+from typing import Any, Self
+
+import numpy as np
+
+from mlm_cli.models.preset.catalog import PresetCatalog
+
+KERAS_HUB_NORMALIZATION = "keras_hub"
+NORMALIZATIONS = (KERAS_HUB_NORMALIZATION, "transformers")
+
+
+def as_text(value: Any) -> str:
+    """A tokenizer input as `str`: bytes are decoded as UTF-8, anything else but text is refused."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if not isinstance(value, str):
+        raise TypeError(f"tokenizer inputs must be strings, got {type(value).__name__}")
+    return value
+
+
+def check_normalization(normalization: str, allowed: Iterable[str] = NORMALIZATIONS) -> str:
+    """`normalization` itself when it is one of `allowed`; ValueError otherwise."""
+    allowed = tuple(allowed)
+    if normalization not in allowed:
+        raise ValueError(f"normalization must be one of {', '.join(allowed)}, got {normalization!r}")
+    return normalization
+
+
+class Tokenizer:
+    """Text -> int32 token ids and back, with keras_hub's config keys (see the module docstring).
+
+    `tokenize` / `__call__` map a string to an int32 array and a list of strings to a
+    list of arrays (or one [B, sequence_length] array when `sequence_length` is set).
+    """
+
+    presets = PresetCatalog()
+    config_file_default = "tokenizer.json"
+    asset_files: tuple[str, ...] = ()
+    # How text becomes tokens: "keras_hub", or a family's way that reproduces transformers' ids.
+    normalization = KERAS_HUB_NORMALIZATION
+    # What the "no vocabulary yet" error asks the user to pass.
+    vocabulary_arguments = "`vocabulary=`"
+    encoder: Any = None
+    pad_token_id: int | None = None
+
+    def __init__(self, name: str, config_file: str, sequence_length: int | None, **kwargs: Any) -> None:
+        unknown = set(kwargs) - {"trainable", "dtype"}
+        if unknown:
+            raise ValueError(f"unknown tokenizer options: {', '.join(sorted(unknown))}")
+        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, Integral) or sequence_length < 1):
+            raise ValueError(f"sequence_length must be a positive integer or None, got {sequence_length!r}")
+        self.name = name
+        self.config_file = config_file
+        self.sequence_length = None if sequence_length is None else int(sequence_length)
+
+    @property
+    def _encoder(self) -> Any:
+        if self.encoder is None:
+            raise ValueError(f"this tokenizer has no vocabulary yet: pass {self.vocabulary_arguments} or load it from a preset")
+        return self.encoder
+
+    # --- vocabulary (delegated to the encoder unless a subclass knows better) -----
+
+    @property
+    def special_token_ids(self) -> list[int]:
+        """Ids that masking never selects: the family's special tokens."""
+        return [self.token_to_id(token) for token in self.special_tokens]
+
+    def vocabulary_size(self) -> int:
+        return self._encoder.vocabulary_size()
+
+    def token_to_id(self, token: str) -> int:
+        return self._encoder.token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str:
+        return self._encoder.id_to_token(token_id)
+
+    # --- tokenizing -------------------------------------------------------------
+
+    def tokenize(self, inputs: Any) -> Any:
+        """A string -> int32 ids; a list of strings -> list of id arrays (or a padded 2-D array)."""
+        if isinstance(inputs, (str, bytes)):
+            ids = self._encoder.encode_batch([as_text(inputs)])[0]
+            return self._fit_length(ids) if self.sequence_length else ids
+        texts = [as_text(text) for text in np.asarray(inputs, dtype=object).reshape(-1).tolist()]
+        encoded = self._encoder.encode_batch(texts)
+        if self.sequence_length:
+            if not encoded:
+                return np.zeros((0, self.sequence_length), np.int32)
+            return np.stack([self._fit_length(ids) for ids in encoded])
+        return encoded
+
+    __call__ = tokenize
+
+    def _padding_id(self) -> int:
+        """The id that fills a row up to `sequence_length`: the pad token's (0 without one)."""
+        return self.pad_token_id or 0
+
+    def _fit_length(self, ids: np.ndarray) -> np.ndarray:
+        out = np.full(self.sequence_length, self._padding_id(), dtype=np.int32)
+        ids = ids[: self.sequence_length]
+        out[: len(ids)] = ids
+        return out
+
+    def detokenize(self, ids: Any) -> str | list[str]:
+        """Ids -> text: one row gives a string, a 2-D array a list of strings."""
+        array = np.asarray(ids)
+        if array.ndim <= 1:
+            return self._decode(array.reshape(-1))
+        return [self._decode(row) for row in array]
+
+    def _decode(self, ids: np.ndarray) -> str:
+        return self._encoder.decode(ids)
+
+    # --- config -----------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """The keys every keras_hub tokenizer config has; subclasses add their own."""
+        return {"name": self.name, "trainable": True, "dtype": "int32", "config_file": self.config_file}
+
+    def extension_config(self) -> dict[str, Any]:
+        """Settings keras_hub's tokenizer config cannot hold (stored in the preset's metadata.json)."""
+        return {} if self.normalization == KERAS_HUB_NORMALIZATION else {"normalization": self.normalization}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Self:
+        return cls(**config)

@@ -1,17 +1,11 @@
-"""Where RoBERTa's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
-
-The encoder blocks follow keras_hub's shared TransformerEncoder layout (encoder_layout.py).
-The token and position tables sit under keras_hub's `token_and_position_embedding` layer;
-there is no segment embedding or pooler. The masked-LM head is stored exactly like BERT's.
-"""
+"""Where RoBERTa's weights live in keras_hub's `.weights.h5` files: the token-and-position
+layout (token_position_layout.py) with BERT's masked-LM head."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from mlm_cli.models.bert.bert_weights import export_head, head_shapes, import_head
-from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset import token_position_layout
+from mlm_cli.models.preset.token_position_layout import backbone_shapes, export_backbone, import_backbone
 
 __all__ = [
     "backbone_group_names",
@@ -24,72 +18,12 @@ __all__ = [
     "task_group_names",
 ]
 
-TOKEN_EMBEDDING = "layers/token_and_position_embedding/token_embedding/vars/0"
-POSITION_EMBEDDING = "layers/token_and_position_embedding/position_embedding/vars/0"
-EMBEDDINGS_NORM = "layers/layer_normalization"
-
-
-def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
-    """Every backbone dataset keras_hub writes for this config, with its shape."""
-    v, h = config["vocabulary_size"], config["hidden_dim"]
-    return {
-        TOKEN_EMBEDDING: (v, h),
-        POSITION_EMBEDDING: (config["max_sequence_length"], h),
-        f"{EMBEDDINGS_NORM}/vars/0": (h,),
-        f"{EMBEDDINGS_NORM}/vars/1": (h,),
-        **encoder_shapes(config),
-    }
-
-
-def _pairs(backbone) -> list[tuple[str, object]]:
-    """(keras_hub path, mlm variable) for the embeddings."""
-    return [
-        (TOKEN_EMBEDDING, backbone.token_embedding.embeddings),
-        (POSITION_EMBEDDING, backbone.position_embedding.embeddings),
-        (f"{EMBEDDINGS_NORM}/vars/0", backbone.embeddings_norm.gamma),
-        (f"{EMBEDDINGS_NORM}/vars/1", backbone.embeddings_norm.beta),
-    ]
-
-
-def export_backbone(backbone) -> dict[str, np.ndarray]:
-    """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
-    return {**arrays, **export_encoders(backbone.encoder_blocks, backbone.hidden_dim, backbone.num_heads)}
-
-
-def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
-    """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    for path, variable in _pairs(backbone):
-        assign(variable, arrays[path])
-    import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim)
-
 
 def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
-    return {
-        "vars": config.get("name") or "roberta_backbone",
-        "layers/dropout/vars": "embeddings_dropout",
-        "layers/input_layer/vars": "token_ids",
-        "layers/input_layer_1/vars": "padding_mask",
-        f"{EMBEDDINGS_NORM}/vars": "embeddings_layer_norm",
-        "layers/token_and_position_embedding/vars": "embeddings",
-        "layers/token_and_position_embedding/position_embedding/vars": "position_embedding",
-        "layers/token_and_position_embedding/token_embedding/vars": "token_embedding",
-        **encoder_group_names(config["num_layers"]),
-    }
+    return token_position_layout.group_names(config.get("name") or "roberta_backbone", "embeddings", config["num_layers"])
 
 
-def task_group_names(task_name: str = "roberta_masked_lm") -> dict[str, str]:
-    """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
-    family = task_name.removesuffix("_masked_lm")
-    return {
-        "vars": task_name,
-        "layers/input_layer_2/vars": "mask_positions",
-        "layers/masked_lm_head/vars": "mlm_head",
-        "layers/masked_lm_head/_intermediate_dense/vars": "intermediate_dense",
-        "layers/masked_lm_head/_intermediate_layer_norm/vars": "intermediate_layer_norm",
-        "preprocessor/vars": f"{family}_masked_lm_preprocessor",
-        "preprocessor/masker/vars": "masked_lm_mask_generator",
-        "preprocessor/packer/vars": "multi_segment_packer_1",  # keras_hub's RoBERTa builds a second packer
-        "preprocessor/tokenizer/vars": f"{family}_tokenizer",
-    }
+def task_group_names(family: str = "roberta") -> dict[str, str]:
+    """keras_hub's `vars` groups in task.weights.h5; keras_hub's RoBERTa preprocessor builds a second packer."""
+    return token_position_layout.task_group_names(family, packer_name="multi_segment_packer_1")

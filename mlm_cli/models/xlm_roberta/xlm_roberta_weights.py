@@ -27,4 +27,4 @@ __all__ = [
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5, named after XLM-RoBERTa's task, preprocessor and tokenizer."""
-    return roberta_weights.task_group_names("xlm_roberta_masked_lm")
+    return roberta_weights.task_group_names("xlm_roberta")

@@ -37,6 +37,12 @@ class AlbertBackbone(Backbone):
     in metadata.json (see `extension_config`).
     """
 
+    config_keys = (
+        "vocabulary_size", "num_layers", "num_heads", "num_groups", "num_inner_repetitions", "embedding_dim",
+        "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "num_segments",
+    )
+    extension_defaults = KERAS_HUB_NUMERICS
+
     def __init__(
         self,
         vocabulary_size: int,
@@ -57,9 +63,8 @@ class AlbertBackbone(Backbone):
     ):
         if feedforward_activation not in FEEDFORWARD_ACTIVATIONS:
             raise ValueError(f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got {feedforward_activation!r}")
-        if isinstance(head_layer_norm_epsilon, bool) or not isinstance(head_layer_norm_epsilon, (int, float)) or not 0 < head_layer_norm_epsilon <= 0.1:
-            raise ValueError(f"head_layer_norm_epsilon must be in (0, 0.1], got {head_layer_norm_epsilon!r}")
-        self.check_sizes(
+        self.check_head_layer_norm_epsilon(head_layer_norm_epsilon)
+        sizes = self.checked_sizes(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
             num_heads=num_heads,
@@ -76,23 +81,15 @@ class AlbertBackbone(Backbone):
             raise ValueError(f"num_layers ({num_layers}) must be divisible by num_groups ({num_groups})")
         if num_groups * num_inner_repetitions > MAX_SIZES["num_layers"] or num_layers * num_inner_repetitions > MAX_SIZES["num_layers"]:
             raise ValueError(f"num_groups x num_inner_repetitions and num_layers x num_inner_repetitions must be at most {MAX_SIZES['num_layers']}")
-        if hidden_dim % num_heads:
-            raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")
+        self.check_head_split(hidden_dim, num_heads)
         kwargs.setdefault("name", "albert_backbone")
         super().__init__(dtype=dtype, **kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
-        self.embedding_dim = int(embedding_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.intermediate_dim = int(intermediate_dim)
-        self.num_groups = int(num_groups)
-        self.num_inner_repetitions = int(num_inner_repetitions)
-        self.dropout = float(dropout)
-        self.max_sequence_length = int(max_sequence_length)
-        self.num_segments = int(num_segments)
-        self.feedforward_activation = feedforward_activation
-        self.head_layer_norm_epsilon = float(head_layer_norm_epsilon)
+        self.store_config(
+            **sizes,
+            dropout=float(dropout),
+            feedforward_activation=feedforward_activation,
+            head_layer_norm_epsilon=float(head_layer_norm_epsilon),
+        )
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(
@@ -166,24 +163,3 @@ class AlbertBackbone(Backbone):
         for block in self.layer_blocks():
             x = block(x, padding_mask, training=training)
         return {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}
-
-    def get_config(self) -> dict:
-        return {
-            **self.base_config(),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "num_groups": self.num_groups,
-            "num_inner_repetitions": self.num_inner_repetitions,
-            "embedding_dim": self.embedding_dim,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-        }
-
-    def extension_config(self) -> dict:
-        """Settings keras_hub's config cannot hold: only those that differ from keras_hub's numerics."""
-        current = {"feedforward_activation": self.feedforward_activation, "head_layer_norm_epsilon": self.head_layer_norm_epsilon}
-        return {key: value for key, value in current.items() if value != KERAS_HUB_NUMERICS[key]}

@@ -31,6 +31,7 @@ class FNetBackbone(Backbone):
     """
 
     num_heads = None
+    config_keys = ("vocabulary_size", "num_layers", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "num_segments")
 
     def __init__(
         self,
@@ -44,7 +45,7 @@ class FNetBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        self.check_sizes(
+        sizes = self.checked_sizes(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
             hidden_dim=hidden_dim,
@@ -55,13 +56,7 @@ class FNetBackbone(Backbone):
         self.check_dropout(dropout)
         kwargs.setdefault("name", "f_net_backbone")
         super().__init__(dtype=dtype, **kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.num_layers = int(num_layers)
-        self.hidden_dim = int(hidden_dim)
-        self.intermediate_dim = int(intermediate_dim)
-        self.dropout = float(dropout)
-        self.max_sequence_length = int(max_sequence_length)
-        self.num_segments = int(num_segments)
+        self.store_config(**sizes, dropout=float(dropout))
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(
@@ -97,19 +92,6 @@ class FNetBackbone(Backbone):
         )
         self.build_all()
 
-    def build_all(self) -> None:
-        """Create every variable now, so weights can be loaded without a forward pass."""
-        hidden = (None, self.hidden_dim)
-        self.token_embedding.build()
-        self.position_embedding.build()
-        self.segment_embedding.build()
-        self.embeddings_norm.build(hidden)
-        self.embeddings_projection.build(hidden)
-        for block in self.encoder_blocks:
-            block.build(hidden)
-        self.pooler.build(hidden)
-        self.built = True
-
     def call(self, inputs, training=None):
         token_ids = inputs["token_ids"]
         segment_ids = inputs.get("segment_ids")
@@ -123,15 +105,3 @@ class FNetBackbone(Backbone):
         for block in self.encoder_blocks:
             x = block(x, training=training)
         return {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}
-
-    def get_config(self) -> dict:
-        return {
-            **self.base_config(),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-        }

@@ -102,3 +102,24 @@ def tiny_transformers_mlm(tmp_path) -> Path:
     (path / "vocab.txt").write_text("".join(t + "\n" for t in vocabulary), encoding="utf-8")
     (path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "tokenizer_class": "BertTokenizer"}))
     return path
+
+
+DEFAULT_TEST_BACKEND = "torch"  # the pass in which tests marked `run_once` run
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "run_once: needs no Keras backend (numpy, tokenizers, file formats) or picks its own (a subprocess's);"
+        " runs only in the torch pass",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """CI runs the suite once per backend; tests that never touch a backend run in one of those passes."""
+    if os.environ.get("KERAS_BACKEND") == DEFAULT_TEST_BACKEND:
+        return
+    skip = pytest.mark.skip(reason=f"run_once: runs in the {DEFAULT_TEST_BACKEND} pass")
+    for item in items:
+        if item.get_closest_marker("run_once"):
+            item.add_marker(skip)

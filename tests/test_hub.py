@@ -9,6 +9,8 @@ import pytest
 from mlm_cli import hub
 from mlm_cli.errors import BadInputError, MlmError
 
+pytestmark = pytest.mark.run_once
+
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens on the discard port: every request fails at once
 
 

@@ -14,6 +14,8 @@ from mlm_cli.data.sources import CorpusSpec, DocumentStream
 from mlm_cli.models import BertTokenizer
 from tests.conftest import sample_sentences, tiny_vocabulary
 
+pytestmark = pytest.mark.run_once
+
 
 @pytest.fixture(scope="module")
 def tokenizer():

@@ -17,6 +17,8 @@ from mlm_cli.errors import BadInputError, MlmError
 from mlm_cli.models import BertTokenizer
 from tests.conftest import tiny_vocabulary
 
+pytestmark = pytest.mark.run_once
+
 
 @pytest.fixture(scope="module")
 def tokenizer():

@@ -3,6 +3,8 @@ import pytest
 
 from mlm_cli.data.masking import MaskGenerator
 
+pytestmark = pytest.mark.run_once
+
 PAD, CLS, SEP, MASK = 0, 2, 3, 4
 VOCAB = 1000
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlm_cli.data.packing import SequencePacker
+
+pytestmark = pytest.mark.run_once
 
 CLS, SEP, PAD = 2, 3, 0
 

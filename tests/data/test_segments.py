@@ -3,6 +3,8 @@ import pytest
 
 from mlm_cli.data.segments import pack_segments, trim_lengths
 
+pytestmark = pytest.mark.run_once
+
 
 def round_robin_reference(lengths, budget):
     kept = [0] * len(lengths)

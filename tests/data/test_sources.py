@@ -9,6 +9,8 @@ import pytest
 from mlm_cli.data.sources import CorpusSpec, DocumentStream, check_corpus, parse_hub_dataset
 from mlm_cli.errors import BadInputError
 
+pytestmark = pytest.mark.run_once
+
 
 def read_all(spec: CorpusSpec, batch_size: int = 3) -> list[str]:
     return [doc for batch in DocumentStream(spec).batches(batch_size) for doc in batch]

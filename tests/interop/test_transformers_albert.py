@@ -13,14 +13,23 @@ import torch
 import transformers
 
 from tests.conftest import sample_sentences
-from tests.models.test_albert import SENTENCES, train_sentencepiece, training_texts
+from tests.models.family_checks import (
+    assert_encode_batch_flat,
+    logits,
+    perturb_norms_biases_and_token_types,
+    transformers_logits,
+    update_json,
+)
+from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES, albert_proto
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models import AlbertBackbone, AlbertMaskedLM, AlbertMaskedLMPreprocessor, AlbertTokenizer, MaskedLM
 from mlm_cli.models.convert.safetensors_io import read_safetensors
 from mlm_cli.models.convert.transformers_checkpoint import export_transformers
 
-TOKENIZER_TEXTS = SENTENCES + ["Hello ``world''", "x [MASK] y", " [CLS]x", "naïve ÉCOLE ÀÁÂ", "a\u0301 Ǆ İ", "\u3000ideographic space"]
+TOKENIZER_TEXTS = ALBERT_SENTENCES + [
+    "Hello ``world''", "x [MASK] y", " [CLS]x", "naïve ÉCOLE ÀÁÂ", "a\u0301 Ǆ İ", "\u3000ideographic space",
+]
 # Text on which SentencePiece alone (keras_hub) and transformers' uncased-off, accents-kept tokenizer agree.
 PLAIN_TEXTS = [t for t in TOKENIZER_TEXTS if not any(mark in t for mark in ("``", "''", "[CLS]", "[SEP]", "[MASK]", "<pad>", "<unk>"))]
 
@@ -32,7 +41,7 @@ def isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def proto() -> bytes:
-    return train_sentencepiece(training_texts(), 160)
+    return albert_proto()
 
 
 def save_transformers_tokenizer(proto: bytes, path: Path, **settings) -> None:
@@ -52,31 +61,16 @@ def hf_albert(proto, tmp_path) -> Path:
         num_hidden_groups=2, inner_group_num=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
     )
     model = transformers.AlbertForMaskedLM(config)
-    with torch.no_grad():  # non-trivial norm and bias parameters, so a mapping mistake shows
-        for name, parameter in model.named_parameters():
-            if "LayerNorm" in name or "layer_norm" in name or name.endswith("bias"):
-                parameter.add_(torch.randn_like(parameter) * 0.1)
+    perturb_norms_biases_and_token_types(model)
     path = tmp_path / "hf-albert"
     model.save_pretrained(path, safe_serialization=True)
     save_transformers_tokenizer(proto, path)
     return path
 
 
-def transformers_logits(path: Path, x: dict) -> np.ndarray:
-    reference = transformers.AlbertForMaskedLM.from_pretrained(path).eval()
-    with torch.no_grad():
-        out = reference(
-            input_ids=torch.tensor(np.asarray(x["token_ids"]), dtype=torch.long),
-            token_type_ids=torch.tensor(np.asarray(x["segment_ids"]), dtype=torch.long),
-            attention_mask=torch.tensor(np.asarray(x["padding_mask"]), dtype=torch.long),
-        ).logits.numpy()
-    return np.take_along_axis(out, np.asarray(x["mask_positions"])[..., None].astype(np.int64), axis=1)
-
-
-def ours_logits(model, x) -> np.ndarray:
-    import keras
-
-    return keras.ops.convert_to_numpy(model(x, training=False))
+def albert_logits(path: Path, x: dict) -> np.ndarray:
+    """The logits of the AlbertForMaskedLM saved at `path`, at the masked positions of mlm batch `x` (segments included)."""
+    return transformers_logits(transformers.AlbertForMaskedLM.from_pretrained(path).eval(), x, segments=True)
 
 
 def transformers_ids(tokenizer, texts: list[str]) -> list[list[int]]:
@@ -87,7 +81,7 @@ def test_checkpoint_loads_with_transformers_logits_and_token_ids(hf_albert):
     model = MaskedLM.from_preset(hf_albert)
     assert isinstance(model, AlbertMaskedLM)
     x, _, _ = model.preprocessor(["The Model will TRAIN on data", "a word of the day, naïve", "Café 12 ok!"])
-    assert np.abs(ours_logits(model, x) - transformers_logits(hf_albert, x)).max() <= 1e-4
+    assert np.abs(logits(model, x) - albert_logits(hf_albert, x)).max() <= 1e-4
     reference = transformers.AutoTokenizer.from_pretrained(hf_albert)
     assert [ids.tolist() for ids in model.preprocessor.tokenizer(TOKENIZER_TEXTS)] == transformers_ids(reference, TOKENIZER_TEXTS)
     packed, _ = model.preprocessor.pack(("The Model", "will TRAIN"))
@@ -107,8 +101,7 @@ def test_tokenizer_settings_and_files_convert_with_equal_ids(proto, hf_albert, s
     tokenizer = MaskedLM.from_preset(hf_albert, load_weights=False).preprocessor.tokenizer
     reference = transformers.AutoTokenizer.from_pretrained(hf_albert)
     assert [ids.tolist() for ids in tokenizer(TOKENIZER_TEXTS)] == transformers_ids(reference, TOKENIZER_TEXTS)
-    flat, offsets = tokenizer.encoder.encode_batch_flat(TOKENIZER_TEXTS)
-    assert [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(TOKENIZER_TEXTS))] == transformers_ids(reference, TOKENIZER_TEXTS)
+    assert_encode_batch_flat(tokenizer, TOKENIZER_TEXTS, transformers_ids(reference, TOKENIZER_TEXTS))
     # The model file kept for keras_hub reads [MASK] in raw text, as ALBERT's own SentencePiece models do.
     assert AlbertTokenizer(proto=tokenizer.proto)("a [MASK]").tolist()[-1] == tokenizer.mask_token_id
 
@@ -129,13 +122,13 @@ def test_trained_model_exports_to_transformers_with_equal_logits_and_ids(hf_albe
     model = MaskedLM.from_preset(hf_albert)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     x, _, _ = model.preprocessor(["the model will train on data", "A word, naïve ÉCOLE"])
-    before = ours_logits(model, x)
+    before = logits(model, x)
     model.fit(sample_sentences(32), batch_size=8, epochs=1, verbose=0)
-    assert np.abs(ours_logits(model, x) - before).max() > 1e-3  # the fit moved the weights
+    assert np.abs(logits(model, x) - before).max() > 1e-3  # the fit moved the weights
     export_transformers(model, tmp_path / "exported")
     reloaded = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported")
     assert isinstance(reloaded, transformers.AlbertForMaskedLM)
-    assert np.abs(ours_logits(model, x) - transformers_logits(tmp_path / "exported", x)).max() <= 1e-4
+    assert np.abs(logits(model, x) - albert_logits(tmp_path / "exported", x)).max() <= 1e-4
     reference = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
     assert [ids.tolist() for ids in model.preprocessor.tokenizer(TOKENIZER_TEXTS)] == transformers_ids(reference, TOKENIZER_TEXTS)
 
@@ -153,7 +146,7 @@ def test_keras_hub_style_model_exports_with_warnings(proto, tmp_path, caplog):
     assert [ids.tolist() for ids in tokenizer(PLAIN_TEXTS)] == transformers_ids(reference, PLAIN_TEXTS)
     x, _, _ = model.preprocessor(["the model will train on data", "a word"])
     model.masked_lm_head.norm.epsilon = 1e-12  # the one numeric difference the warning names
-    assert np.abs(ours_logits(model, x) - transformers_logits(tmp_path / "exported", x)).max() <= 1e-4
+    assert np.abs(logits(model, x) - albert_logits(tmp_path / "exported", x)).max() <= 1e-4
 
 
 @pytest.mark.parametrize(
@@ -166,8 +159,7 @@ def test_keras_hub_style_model_exports_with_warnings(proto, tmp_path, caplog):
     ],
 )
 def test_unsupported_configs_are_named(hf_albert, change, message):
-    config_path = hf_albert / "config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **change}))
+    update_json(hf_albert / "config.json", change)
     with pytest.raises(PresetError, match=message):
         MaskedLM.from_preset(hf_albert)
 

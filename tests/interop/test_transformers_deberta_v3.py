@@ -19,7 +19,9 @@ from mlm_cli.models import DebertaV3MaskedLM, MaskedLM
 from mlm_cli.models.convert.safetensors_io import read_safetensors
 from mlm_cli.models.convert.transformers_checkpoint import export_transformers
 from tests.conftest import sample_sentences
-from tests.models.test_deberta_v3 import SENTENCES, train_sentencepiece
+from tests.models.family_checks import logits, update_json
+from tests.models.sentencepiece_fixtures import deberta_v3_proto
+from tests.models.test_deberta_v3 import SENTENCES
 
 EXTRA_EMBEDDING_ROWS = 6  # real DeBERTaV3 checkpoints have more embedding rows than tokens (128100 for 128001)
 
@@ -32,7 +34,7 @@ def isolated_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def spm_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("spm") / "spm.model"
-    path.write_bytes(train_sentencepiece())
+    path.write_bytes(deberta_v3_proto())
     return path
 
 
@@ -94,12 +96,6 @@ def reference_logits(model, tokenizer, sentences, mask_positions: np.ndarray) ->
     return np.take_along_axis(full, mask_positions[..., None].astype(np.int64), axis=1), batch
 
 
-def ours_logits(model, batch) -> np.ndarray:
-    import keras
-
-    return keras.ops.convert_to_numpy(model(batch, training=False))
-
-
 MASK_POSITIONS = np.array([[1, 2, 5, 9, 17, 22], [1, 2, 3, 4, 6, 7], [0, 1, 2, 3, 3, 3]], dtype="int32")
 LOGIT_SENTENCES = [" ".join(["the model will train on data and then mask a token for the day"] * 3), "Café naïve 東京 [MASK] x", "a word"]
 
@@ -112,7 +108,7 @@ def test_masked_lm_logits_equal_transformers(checkpoint):
     expected, batch = reference_logits(reference, tokenizer, LOGIT_SENTENCES, MASK_POSITIONS)
     lengths = batch["padding_mask"].sum(axis=1)
     assert lengths[0] == 24 and lengths[2] < 24  # a full row (distances in log buckets) and padded ones
-    assert np.abs(ours_logits(model, batch) - expected).max() <= 1e-4
+    assert np.abs(logits(model, batch) - expected).max() <= 1e-4
 
 
 def test_tokenization_equals_transformers(checkpoint):
@@ -153,7 +149,7 @@ def test_export_after_training_loads_in_transformers_with_equal_logits_and_ids(t
     expected, batch = reference_logits(exported, tokenizer, LOGIT_SENTENCES, MASK_POSITIONS)
     before, _ = reference_logits(transformers.AutoModelForMaskedLM.from_pretrained(checkpoint).eval(), tokenizer, LOGIT_SENTENCES, MASK_POSITIONS)
     assert np.abs(expected - before).max() > 1e-3  # the fit moved the weights
-    assert np.abs(ours_logits(model, batch) - expected).max() <= 1e-4
+    assert np.abs(logits(model, batch) - expected).max() <= 1e-4
     ours = model.preprocessor.tokenizer
     mismatches = [s for s in varied_sentences() if ours(s).tolist() != tokenizer(s, add_special_tokens=False)["input_ids"]]
     assert not mismatches, mismatches[:5]
@@ -178,7 +174,7 @@ def test_keras_hub_style_model_exports_with_a_warning(tmp_path, spm_model, caplo
     positions = np.array([[1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 3, 3]], dtype="int32")  # real tokens only
     expected, batch = reference_logits(exported, reference, ["the model will train on data", "a word"], positions)
     # Only the head's layer-norm epsilon differs (1e-5 here, 1e-7 there): large on this fresh head's tiny variances, still close.
-    assert np.abs(ours_logits(model, batch) - expected).max() <= 0.02 * np.abs(expected).max()
+    assert np.abs(logits(model, batch) - expected).max() <= 0.02 * np.abs(expected).max()
 
 
 def test_non_legacy_head_is_read(tmp_path, spm_model):
@@ -187,7 +183,7 @@ def test_non_legacy_head_is_read(tmp_path, spm_model):
     model = MaskedLM.from_preset(checkpoint)
     reference = transformers.AutoModelForMaskedLM.from_pretrained(checkpoint).eval()
     expected, batch = reference_logits(reference, transformers.AutoTokenizer.from_pretrained(checkpoint), LOGIT_SENTENCES, MASK_POSITIONS)
-    assert np.abs(ours_logits(model, batch) - expected).max() <= 1e-4
+    assert np.abs(logits(model, batch) - expected).max() <= 1e-4
 
 
 @pytest.mark.parametrize(
@@ -209,8 +205,7 @@ def test_non_legacy_head_is_read(tmp_path, spm_model):
 )
 def test_unsupported_configs_are_named(tmp_path, spm_model, change, message):
     checkpoint = write_checkpoint(tmp_path / "hf-deberta", spm_model)
-    config_path = checkpoint / "config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **change}))
+    update_json(checkpoint / "config.json", change)
     with pytest.raises(PresetError, match=message):
         MaskedLM.from_preset(checkpoint)
 
@@ -219,19 +214,17 @@ def test_unsupported_configs_are_named(tmp_path, spm_model, change, message):
 def test_equivalent_config_spellings_are_accepted(tmp_path, spm_model, change):
     """The Hub's own configs write pos_att_type as "p2c|c2p"; max_relative_positions may repeat max_position_embeddings."""
     checkpoint = write_checkpoint(tmp_path / "hf-deberta", spm_model)
-    config_path = checkpoint / "config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **change}))
+    update_json(checkpoint / "config.json", change)
     model = MaskedLM.from_preset(checkpoint)
     reference = transformers.AutoModelForMaskedLM.from_pretrained(checkpoint).eval()
     expected, batch = reference_logits(reference, transformers.AutoTokenizer.from_pretrained(checkpoint), LOGIT_SENTENCES, MASK_POSITIONS)
-    assert np.abs(ours_logits(model, batch) - expected).max() <= 1e-4
+    assert np.abs(logits(model, batch) - expected).max() <= 1e-4
 
 
 @pytest.mark.parametrize(("change", "message"), [({"do_lower_case": True}, "do_lower_case"), ({"mask_token": "<mask>"}, "mask_token")])
 def test_unsupported_tokenizer_settings_are_named(tmp_path, spm_model, change, message):
     checkpoint = write_checkpoint(tmp_path / "hf-deberta", spm_model)
-    config_path = checkpoint / "tokenizer_config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **change}))
+    update_json(checkpoint / "tokenizer_config.json", change)
     with pytest.raises(PresetError, match=message):
         MaskedLM.from_preset(checkpoint)
 

@@ -13,6 +13,13 @@ import torch
 import transformers
 
 from tests.conftest import tiny_vocabulary
+from tests.models.family_checks import (
+    assert_encode_batch_flat,
+    assert_mlm_reads_transformers_checkpoint,
+    assert_transformers_reads_export,
+    perturb_weights,
+    update_json,
+)
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models import DistilBertMaskedLM, MaskedLM
@@ -70,30 +77,11 @@ def tiny_distilbert(tmp_path) -> Path:
     return save_checkpoint(model, tmp_path / "hf-distilbert")
 
 
-def transformers_logits(model, x) -> np.ndarray:
-    """transformers' logits at mlm's masked positions."""
-    with torch.no_grad():
-        logits = model(
-            input_ids=torch.tensor(np.asarray(x["token_ids"]), dtype=torch.long),
-            attention_mask=torch.tensor(np.asarray(x["padding_mask"]), dtype=torch.long),
-        ).logits.numpy()
-    return np.take_along_axis(logits, np.asarray(x["mask_positions"])[..., None].astype(np.int64), axis=1)
-
-
-def mlm_logits(model, x) -> np.ndarray:
-    import keras
-
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
 def test_masked_lm_logits_equal_transformers(tiny_distilbert):
-    model = MaskedLM.from_preset(tiny_distilbert)
-    assert isinstance(model, DistilBertMaskedLM)
+    texts = ["the model will train on data", "a word of the day, naïve café", "東京"]
+    model, x = assert_mlm_reads_transformers_checkpoint(tiny_distilbert, DistilBertMaskedLM, transformers.DistilBertForMaskedLM, texts)
     assert model.backbone.head_layer_norm_epsilon == 1e-12
-    reference = transformers.DistilBertForMaskedLM.from_pretrained(tiny_distilbert).eval()
-    x, _, _ = model.preprocessor(["the model will train on data", "a word of the day, naïve café", "東京"])
     assert set(x) == {"token_ids", "padding_mask", "mask_positions"}
-    assert np.abs(mlm_logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
 
 
 def test_tokenization_equals_transformers(tiny_distilbert):
@@ -102,8 +90,7 @@ def test_tokenization_equals_transformers(tiny_distilbert):
     texts = varied_sentences()
     expected = [reference(text, add_special_tokens=False)["input_ids"] for text in texts]
     assert [tokenizer(text).tolist() for text in texts] == expected
-    flat, offsets = tokenizer.encoder.encode_batch_flat(texts)
-    assert [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(texts))] == expected
+    assert_encode_batch_flat(tokenizer, texts, expected)
     assert sum(ids.count(tokenizer.token_to_id("[UNK]")) for ids in expected) > 0
     assert (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id) == (
         reference.cls_token_id, reference.sep_token_id, reference.pad_token_id, reference.mask_token_id)
@@ -111,19 +98,12 @@ def test_tokenization_equals_transformers(tiny_distilbert):
 
 def test_export_loads_in_transformers_auto_classes_with_equal_logits_and_ids(tiny_distilbert, tmp_path):
     model = MaskedLM.from_preset(tiny_distilbert)
-    rng = np.random.default_rng(0)
-    for variable in model.weights:  # weights no longer the checkpoint's: the export is about mlm's writer
-        variable.assign(np.asarray(variable.numpy()) + rng.normal(0, 0.05, variable.shape).astype("float32"))
+    perturb_weights(model.weights, seed=0, stddev=0.05)  # weights no longer the checkpoint's: the export is about mlm's writer
     export_transformers(model, tmp_path / "exported")
-    reference = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
-    assert type(reference).__name__ == "DistilBertForMaskedLM"
-    x, _, _ = model.preprocessor(["the model will train on data", "a word of the day, naïve café"])
-    assert np.abs(mlm_logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
-    ours = model.preprocessor.tokenizer
-    for text in varied_sentences(60):
-        assert tokenizer(text, add_special_tokens=False)["input_ids"] == ours(text).tolist(), repr(text)
-    assert tokenizer("the model")["input_ids"][0] == ours.cls_token_id
+    texts = ["the model will train on data", "a word of the day, naïve café"]
+    class_names = ("DistilBertForMaskedLM", "DistilBertTokenizer")
+    tokenizer = assert_transformers_reads_export(model, tmp_path / "exported", texts, varied_sentences(60), class_names)
+    assert tokenizer("the model")["input_ids"][0] == model.preprocessor.tokenizer.cls_token_id
 
 
 def test_round_trip_reproduces_every_weight(tiny_distilbert, tmp_path):
@@ -178,8 +158,7 @@ def test_backbone_only_checkpoint_loads_with_a_fresh_head(tmp_path, caplog):
     ],
 )
 def test_unsupported_configs_are_one_clear_error(tiny_distilbert, change, message):
-    config_path = tiny_distilbert / "config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **change}))
+    update_json(tiny_distilbert / "config.json", change)
     with pytest.raises(PresetError, match=message):
         MaskedLM.from_preset(tiny_distilbert)
 

@@ -16,6 +16,7 @@ from mlm_cli.errors import PresetError
 from mlm_cli.models import ESMBackbone, ESMMaskedPLM, ESMMaskedPLMPreprocessor, ESMTokenizer, MaskedLM
 from mlm_cli.models.convert.safetensors_io import read_safetensors
 from mlm_cli.models.convert.transformers_checkpoint import export_transformers
+from tests.models.family_checks import logits, update_json
 
 ESM_VOCABULARY = list(transformers.models.esm.configuration_esm.get_default_vocab_list())
 RESIDUES = "LAGVSERTIDPKQNFYMHWC"
@@ -97,12 +98,6 @@ def masked_batch(preprocessor, texts: list[str], seed: int = 0) -> dict[str, np.
     return {"token_ids": token_ids, "segment_ids": packed["segment_ids"], "padding_mask": padding_mask, "mask_positions": positions}
 
 
-def ours_logits(model, x) -> np.ndarray:
-    import keras
-
-    return keras.ops.convert_to_numpy(model(x))
-
-
 def test_masked_lm_logits_and_token_ids_equal_transformers(checkpoint):
     model = MaskedLM.from_preset(checkpoint)
     assert isinstance(model, ESMMaskedPLM)
@@ -115,7 +110,7 @@ def test_masked_lm_logits_and_token_ids_equal_transformers(checkpoint):
         assert row[: len(expected)].tolist() == expected and (row[len(expected):] == 1).all()
     x = masked_batch(model.preprocessor, texts)
     expected = at_positions(transformers_logits(reference, x["token_ids"]), x["mask_positions"])
-    assert np.abs(ours_logits(model, x) - expected).max() <= 1e-4
+    assert np.abs(logits(model, x) - expected).max() <= 1e-4
 
 
 def test_tokenization_equals_transformers(checkpoint):
@@ -171,7 +166,7 @@ def test_export_loads_in_transformers_with_equal_logits_and_token_ids(source, tm
         for t in texts
     ]
     expected = at_positions(transformers_logits(reference.eval(), x["token_ids"]), x["mask_positions"])
-    assert np.abs(ours_logits(model, x) - expected).max() <= 1e-4
+    assert np.abs(logits(model, x) - expected).max() <= 1e-4
 
 
 @pytest.mark.parametrize(
@@ -186,8 +181,7 @@ def test_export_loads_in_transformers_with_equal_logits_and_token_ids(source, tm
 )
 def test_unsupported_configs_are_refused_in_one_line(tmp_path, change, message):
     path = write_checkpoint(tmp_path / "esm2")
-    config_path = path / "config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **change}))
+    update_json(path / "config.json", change)
     with pytest.raises(PresetError, match=message) as error:
         MaskedLM.from_preset(path)
     assert "\n" not in str(error.value)
@@ -195,19 +189,19 @@ def test_unsupported_configs_are_refused_in_one_line(tmp_path, change, message):
 
 def test_foreign_special_tokens_are_refused(tmp_path):
     path = write_checkpoint(tmp_path / "esm2")
-    settings = json.loads((path / "tokenizer_config.json").read_text())
-    (path / "tokenizer_config.json").write_text(json.dumps({**settings, "mask_token": "[MASK]"}))
+    update_json(path / "tokenizer_config.json", {"mask_token": "[MASK]"})
     with pytest.raises(PresetError, match="mask_token"):
         MaskedLM.from_preset(path)
 
 
-def test_cli_trains_and_evaluates_a_transformers_esm_checkpoint(tmp_path, backend):
+@pytest.mark.run_once  # the CLI families are split between the backends, each trained once
+def test_cli_trains_and_evaluates_a_transformers_esm_checkpoint(tmp_path):
     """The real `mlm` entry point: train a few steps from a transformers checkpoint on unspaced sequences, then evaluate."""
     from tests.cli.conftest import UNREACHABLE, run_mlm
 
-    checkpoint = write_checkpoint(tmp_path / "esm", token_dropout=False)  # the subprocess's loader has no token-dropout keys yet
+    checkpoint = write_checkpoint(tmp_path / "esm", token_dropout=True)  # as every ESM-2 checkpoint
     (tmp_path / "proteins.txt").write_text("\n".join(proteins(150, seed=9)) + "\n", encoding="utf-8")
-    env = {"MLM_CACHE_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": backend, "KAGGLE_API_ENDPOINT": UNREACHABLE, "HF_ENDPOINT": UNREACHABLE}
+    env = {"MLM_CACHE_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": "jax", "KAGGLE_API_ENDPOINT": UNREACHABLE, "HF_ENDPOINT": UNREACHABLE}
     trained = run_mlm("train", "--preset", str(checkpoint), "--data", str(tmp_path / "proteins.txt"), "--output", str(tmp_path / "run"),
                       "--max-steps", "3", "--batch-size", "8", "--sequence-length", "32", "--precision", "mixed_bfloat16", "--json", env=env)
     assert trained.code == 0, trained.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,21 @@ from mlm_cli.errors import PresetError
 from mlm_cli.models import MaskedLM, RobertaBackbone, RobertaMaskedLM, RobertaMaskedLMPreprocessor, RobertaTokenizer
 from mlm_cli.models.convert.safetensors_io import read_safetensors
 from mlm_cli.models.convert.transformers_checkpoint import export_transformers
+from tests.models.family_checks import (
+    assert_encode_batch_flat,
+    assert_mlm_reads_transformers_checkpoint,
+    assert_transformers_reads_export,
+    logits,
+    perturb_norms_biases_and_token_types,
+    transformers_logits,
+    update_json,
+)
 from tests.models.test_roberta import SENTENCES, read_bpe, tiny_bpe
 
 TEXTS = ["the model will train on data", "hello  world <mask> it's 2024!", "a word", "東京 naïve   café\t<mask>"]
+# A tiny RoBERTa-style transformers config: 64 positions after the two reserved ones, one token type.
+CONFIG_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=66,
+                    layer_norm_eps=1e-5, type_vocab_size=1)
 
 
 @pytest.fixture(autouse=True)
@@ -46,40 +57,30 @@ def hf_roberta(bpe_dir, tmp_path) -> Path:
     """A random RobertaForMaskedLM with a byte-level BPE tokenizer, written by transformers (safetensors)."""
     torch.manual_seed(3)
     vocabulary, _ = read_bpe(bpe_dir)
-    config = transformers.RobertaConfig(vocab_size=len(vocabulary), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                        intermediate_size=64, max_position_embeddings=66, layer_norm_eps=1e-5, type_vocab_size=1)
-    model = transformers.RobertaForMaskedLM(config)
-    with torch.no_grad():  # non-trivial head, norm and token-type parameters, so a mapping mistake shows
-        for name, parameter in model.named_parameters():
-            if "LayerNorm" in name or "layer_norm" in name or "token_type" in name or name.endswith("bias"):
-                parameter.add_(torch.randn_like(parameter) * 0.1)
+    model = transformers.RobertaForMaskedLM(transformers.RobertaConfig(vocab_size=len(vocabulary), **CONFIG_SIZES))
+    perturb_norms_biases_and_token_types(model)
     path = tmp_path / "hf-roberta"
     model.save_pretrained(path, safe_serialization=True)
     hub_style_tokenizer(bpe_dir).save_pretrained(path)
     return path
 
 
-def transformers_logits(model, x: dict) -> np.ndarray:
-    """transformers' logits at the masked positions of an mlm batch."""
-    with torch.no_grad():
-        out = model(input_ids=torch.tensor(np.asarray(x["token_ids"]), dtype=torch.long),
-                    attention_mask=torch.tensor(np.asarray(x["padding_mask"]), dtype=torch.long)).logits.numpy()
-    return np.take_along_axis(out, np.asarray(x["mask_positions"])[..., None].astype(np.int64), axis=1)
-
-
-def mlm_logits(model, x: dict) -> np.ndarray:
-    import keras
-
-    return keras.ops.convert_to_numpy(model(x, training=False))
+def assert_export_folds_token_types_into_positions(checkpoint: Path, exported: Path) -> None:
+    """A RoBERTa-style checkpoint exported from mlm (no token types) keeps every weight but the tied decoder, with the
+    single token-type row added to the positions past the two reserved ones."""
+    original = read_safetensors(checkpoint / "model.safetensors")
+    returned = read_safetensors(exported / "model.safetensors")
+    positions, token_type = "roberta.embeddings.position_embeddings.weight", "roberta.embeddings.token_type_embeddings.weight"
+    assert set(returned) == set(original) - {"lm_head.decoder.weight", "lm_head.decoder.bias"}
+    for name in set(returned) - {positions, token_type}:
+        np.testing.assert_array_equal(returned[name], original[name], err_msg=name)
+    np.testing.assert_allclose(returned[positions][2:], original[positions][2:] + original[token_type][0], atol=1e-6)
+    assert not returned[token_type].any() and not returned[positions][:2].any()
 
 
 def test_masked_lm_logits_equal_transformers(hf_roberta):
-    model = MaskedLM.from_preset(hf_roberta)
-    assert isinstance(model, RobertaMaskedLM) and model.backbone.max_sequence_length == 64
-    reference = transformers.RobertaForMaskedLM.from_pretrained(hf_roberta).eval()
-    x, _, _ = model.preprocessor(TEXTS)
-    assert not x["padding_mask"].all()  # the batch has padding
-    assert np.abs(mlm_logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
+    model, x = assert_mlm_reads_transformers_checkpoint(hf_roberta, RobertaMaskedLM, transformers.RobertaForMaskedLM, TEXTS)
+    assert model.backbone.max_sequence_length == 64 and not x["padding_mask"].all()  # the batch has padding
 
 
 def test_tokenization_equals_transformers(hf_roberta):
@@ -88,8 +89,7 @@ def test_tokenization_equals_transformers(hf_roberta):
     assert tokenizer.normalization == "transformers"
     for text in SENTENCES + TEXTS:
         assert tokenizer(text).tolist() == reference(text, add_special_tokens=False)["input_ids"], repr(text)
-    flat, offsets = tokenizer.encoder.encode_batch_flat(SENTENCES)
-    assert [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(SENTENCES))] == [tokenizer(t).tolist() for t in SENTENCES]
+    assert_encode_batch_flat(tokenizer, SENTENCES, [tokenizer(t).tolist() for t in SENTENCES])
     preprocessor = RobertaMaskedLMPreprocessor(tokenizer, sequence_length=32)
     packed, _ = preprocessor.pack((["a word of the day"], ["the model"]))
     expected = reference("a word of the day", "the model", padding="max_length", max_length=32)["input_ids"]
@@ -99,26 +99,14 @@ def test_tokenization_equals_transformers(hf_roberta):
 def test_export_loads_in_transformers_with_equal_logits_and_ids(hf_roberta, tmp_path):
     model = MaskedLM.from_preset(hf_roberta)
     export_transformers(model, tmp_path / "exported")
-    reference = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
-    assert type(reference).__name__ == "RobertaForMaskedLM" and type(tokenizer).__name__ == "RobertaTokenizer"
-    x, _, _ = model.preprocessor(TEXTS)
-    assert np.abs(mlm_logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
-    for text in SENTENCES + TEXTS:
-        assert model.preprocessor.tokenizer(text).tolist() == tokenizer(text, add_special_tokens=False)["input_ids"], repr(text)
+    class_names = ("RobertaForMaskedLM", "RobertaTokenizer")
+    tokenizer = assert_transformers_reads_export(model, tmp_path / "exported", TEXTS, SENTENCES + TEXTS, class_names)
     assert (tokenizer.mask_token_id, tokenizer.pad_token_id) == (model.preprocessor.tokenizer.mask_token_id, model.preprocessor.tokenizer.pad_token_id)
 
 
 def test_round_trip_keeps_weights_with_token_types_folded_into_positions(hf_roberta, tmp_path):
     export_transformers(MaskedLM.from_preset(hf_roberta), tmp_path / "back")
-    original = read_safetensors(hf_roberta / "model.safetensors")
-    returned = read_safetensors(tmp_path / "back" / "model.safetensors")
-    positions, token_type = "roberta.embeddings.position_embeddings.weight", "roberta.embeddings.token_type_embeddings.weight"
-    assert set(returned) == set(original) - {"lm_head.decoder.weight", "lm_head.decoder.bias"}
-    for name in set(returned) - {positions, token_type}:
-        np.testing.assert_array_equal(returned[name], original[name], err_msg=name)
-    np.testing.assert_allclose(returned[positions][2:], original[positions][2:] + original[token_type][0], atol=1e-6)
-    assert not returned[token_type].any() and not returned[positions][:2].any()
+    assert_export_folds_token_types_into_positions(hf_roberta, tmp_path / "back")
 
 
 def test_keras_hub_tokenization_exports_as_its_own_pipeline(bpe_dir, tmp_path):
@@ -136,9 +124,9 @@ def test_keras_hub_tokenization_exports_as_its_own_pipeline(bpe_dir, tmp_path):
     returned = MaskedLM.from_preset(tmp_path / "exported")
     assert returned.preprocessor.tokenizer.normalization == "keras_hub"
     x, _, _ = model.preprocessor(TEXTS)
-    assert np.abs(mlm_logits(returned, x) - mlm_logits(model, x)).max() <= 1e-5
+    assert np.abs(logits(returned, x) - logits(model, x)).max() <= 1e-5
     hf_model = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
-    assert np.abs(mlm_logits(model, x) - transformers_logits(hf_model, x)).max() <= 1e-4
+    assert np.abs(logits(model, x) - transformers_logits(hf_model, x)).max() <= 1e-4
 
 
 @pytest.mark.parametrize(
@@ -151,15 +139,13 @@ def test_keras_hub_tokenization_exports_as_its_own_pipeline(bpe_dir, tmp_path):
     ],
 )
 def test_unsupported_configs_are_named(hf_roberta, change, message):
-    config_path = hf_roberta / "config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **change}))
+    update_json(hf_roberta / "config.json", change)
     with pytest.raises(PresetError, match=message):
         MaskedLM.from_preset(hf_roberta)
 
 
 def test_missing_or_foreign_tokenizer_is_refused(hf_roberta):
-    config_path = hf_roberta / "tokenizer_config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "mask_token": "[MASK]"}))
+    update_json(hf_roberta / "tokenizer_config.json", {"mask_token": "[MASK]"})
     with pytest.raises(PresetError, match="special tokens"):
         MaskedLM.from_preset(hf_roberta)
     (hf_roberta / "tokenizer.json").unlink()

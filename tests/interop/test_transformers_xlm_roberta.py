@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +12,18 @@ import transformers
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models import MaskedLM, XLMRobertaBackbone, XLMRobertaMaskedLM, XLMRobertaMaskedLMPreprocessor, XLMRobertaTokenizer
-from mlm_cli.models.convert.safetensors_io import read_safetensors
 from mlm_cli.models.convert.transformers_checkpoint import export_transformers
-from tests.interop.test_transformers_roberta import TEXTS, mlm_logits, transformers_logits
+from tests.interop.test_transformers_roberta import CONFIG_SIZES, TEXTS, assert_export_folds_token_types_into_positions
+from tests.models.family_checks import (
+    assert_mlm_reads_transformers_checkpoint,
+    assert_transformers_reads_export,
+    logits,
+    perturb_norms_biases_and_token_types,
+    transformers_logits,
+    update_json,
+)
+from tests.models.sentencepiece_fixtures import xlm_roberta_proto
 from tests.models.test_roberta import SENTENCES
-from tests.models.test_xlm_roberta import tiny_spm
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +33,7 @@ def isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def proto() -> bytes:
-    return tiny_spm()
+    return xlm_roberta_proto(SENTENCES)
 
 
 @pytest.fixture()
@@ -38,25 +44,16 @@ def hf_xlm_roberta(proto, tmp_path) -> Path:
     path.mkdir()
     (path / "sentencepiece.bpe.model").write_bytes(proto)
     vocabulary_size = XLMRobertaTokenizer(proto=proto).vocabulary_size()
-    config = transformers.XLMRobertaConfig(vocab_size=vocabulary_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                           intermediate_size=64, max_position_embeddings=66, layer_norm_eps=1e-5, type_vocab_size=1)
-    model = transformers.XLMRobertaForMaskedLM(config)
-    with torch.no_grad():  # non-trivial head, norm and token-type parameters, so a mapping mistake shows
-        for name, parameter in model.named_parameters():
-            if "LayerNorm" in name or "layer_norm" in name or "token_type" in name or name.endswith("bias"):
-                parameter.add_(torch.randn_like(parameter) * 0.1)
+    model = transformers.XLMRobertaForMaskedLM(transformers.XLMRobertaConfig(vocab_size=vocabulary_size, **CONFIG_SIZES))
+    perturb_norms_biases_and_token_types(model)
     model.save_pretrained(path, safe_serialization=True)
     transformers.AutoTokenizer.from_pretrained(path).save_pretrained(path)  # converted from the .model file, as on the Hub
     return path
 
 
 def test_masked_lm_logits_equal_transformers(hf_xlm_roberta):
-    model = MaskedLM.from_preset(hf_xlm_roberta)
-    assert isinstance(model, XLMRobertaMaskedLM) and model.backbone.max_sequence_length == 64
-    reference = transformers.XLMRobertaForMaskedLM.from_pretrained(hf_xlm_roberta).eval()
-    x, _, _ = model.preprocessor(TEXTS)
-    assert not x["padding_mask"].all()
-    assert np.abs(mlm_logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
+    model, x = assert_mlm_reads_transformers_checkpoint(hf_xlm_roberta, XLMRobertaMaskedLM, transformers.XLMRobertaForMaskedLM, TEXTS)
+    assert model.backbone.max_sequence_length == 64 and not x["padding_mask"].all()  # the batch has padding
 
 
 def test_tokenization_equals_transformers(hf_xlm_roberta):
@@ -72,27 +69,17 @@ def test_tokenization_equals_transformers(hf_xlm_roberta):
 def test_export_loads_in_transformers_with_equal_logits_and_ids(hf_xlm_roberta, tmp_path):
     model = MaskedLM.from_preset(hf_xlm_roberta)
     export_transformers(model, tmp_path / "exported")
-    reference = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
-    assert type(reference).__name__ == "XLMRobertaForMaskedLM" and type(tokenizer).__name__ == "XLMRobertaTokenizer"
-    x, _, _ = model.preprocessor(TEXTS)
-    assert np.abs(mlm_logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
-    for text in SENTENCES + TEXTS:
-        assert model.preprocessor.tokenizer(text).tolist() == tokenizer(text, add_special_tokens=False)["input_ids"], repr(text)
+    class_names = ("XLMRobertaForMaskedLM", "XLMRobertaTokenizer")
+    tokenizer = assert_transformers_reads_export(model, tmp_path / "exported", TEXTS, SENTENCES + TEXTS, class_names)
     assert tokenizer.mask_token_id == model.preprocessor.tokenizer.mask_token_id
+    x, _, _ = model.preprocessor(TEXTS)
     returned = MaskedLM.from_preset(tmp_path / "exported")
-    assert np.abs(mlm_logits(returned, x) - mlm_logits(model, x)).max() <= 1e-5
+    assert np.abs(logits(returned, x) - logits(model, x)).max() <= 1e-5
 
 
 def test_round_trip_keeps_weights_with_token_types_folded_into_positions(hf_xlm_roberta, tmp_path):
     export_transformers(MaskedLM.from_preset(hf_xlm_roberta), tmp_path / "back")
-    original = read_safetensors(hf_xlm_roberta / "model.safetensors")
-    returned = read_safetensors(tmp_path / "back" / "model.safetensors")
-    positions, token_type = "roberta.embeddings.position_embeddings.weight", "roberta.embeddings.token_type_embeddings.weight"
-    assert set(returned) == set(original) - {"lm_head.decoder.weight", "lm_head.decoder.bias"}
-    for name in set(returned) - {positions, token_type}:
-        np.testing.assert_array_equal(returned[name], original[name], err_msg=name)
-    np.testing.assert_allclose(returned[positions][2:], original[positions][2:] + original[token_type][0], atol=1e-6)
+    assert_export_folds_token_types_into_positions(hf_xlm_roberta, tmp_path / "back")
     assert (tmp_path / "back" / "sentencepiece.bpe.model").read_bytes() == (hf_xlm_roberta / "sentencepiece.bpe.model").read_bytes()
 
 
@@ -108,13 +95,13 @@ def test_keras_hub_tokenization_exports_with_equal_ids_on_ordinary_text(proto, t
         assert tokenizer(text).tolist() == reference(text, add_special_tokens=False)["input_ids"], repr(text)
     hf_model = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
     x, _, _ = model.preprocessor(TEXTS)
-    assert np.abs(mlm_logits(model, x) - transformers_logits(hf_model, x)).max() <= 1e-4
+    assert np.abs(logits(model, x) - transformers_logits(hf_model, x)).max() <= 1e-4
 
 
 def test_unsupported_checkpoints_are_refused(hf_xlm_roberta):
     config_path = hf_xlm_roberta / "config.json"
     original = config_path.read_text()
-    config_path.write_text(json.dumps({**json.loads(original), "layer_norm_eps": 1e-12}))
+    update_json(config_path, {"layer_norm_eps": 1e-12})
     with pytest.raises(PresetError, match="unsupported XLM-RoBERTa variant: layer_norm_eps"):
         MaskedLM.from_preset(hf_xlm_roberta)
     config_path.write_text(original)

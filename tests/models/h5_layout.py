@@ -1,6 +1,7 @@
 """Compare the layout of two `.weights.h5` files: datasets with shapes, `vars` groups with layer names."""
 
 import re
+from pathlib import Path
 
 import h5py
 
@@ -30,3 +31,9 @@ def assert_same_h5_layout(written_path, expected_path) -> None:
     assert set(written_groups) == set(expected_groups), written_path
     for group, name in expected_groups.items():
         assert KERAS_NUMBERING.sub("", written_groups[group] or "") == KERAS_NUMBERING.sub("", name or ""), group
+
+
+def assert_same_weight_files(written_preset: Path, expected_preset: Path) -> None:
+    """Both weight files of a preset, the backbone's and the task's, have the layout of the other preset's."""
+    for name in ("model.weights.h5", "task.weights.h5"):
+        assert_same_h5_layout(written_preset / name, expected_preset / name)

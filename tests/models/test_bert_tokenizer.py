@@ -7,6 +7,8 @@ import pytest
 
 from mlm_cli.models import BertTokenizer
 
+pytestmark = pytest.mark.run_once
+
 keras_hub = pytest.importorskip("keras_hub")
 
 SENTENCES = [

@@ -2,37 +2,43 @@
 
 from __future__ import annotations
 
-import io
-import json
-import shutil
-
 import numpy as np
 import pytest
 
-from tests.conftest import WORDS, sample_sentences
-from tests.models.h5_layout import assert_same_h5_layout
+from tests.conftest import sample_sentences
+from tests.models.family_checks import (
+    Batch,
+    TrainedPreset,
+    assert_backbone_config_refused,
+    assert_cli_trains_and_evaluates,
+    assert_configs_equal_keras_hub,
+    assert_keras_hub_loads_trained_preset,
+    assert_keras_hub_logits_equal,
+    assert_mixed_bfloat16_close,
+    assert_mlm_loads_keras_hub_preset,
+    assert_round_trip_keeps_every_weight,
+    assert_token_ids_equal_keras_hub,
+    fit_and_save,
+    fixed_batch,
+    float32_and_mixed_bfloat16,
+    save_keras_hub_preset,
+)
+from tests.models.h5_layout import assert_same_weight_files
+from tests.models.sentencepiece_fixtures import deberta_v3_proto, train_sentencepiece
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
 
-from mlm_cli.errors import PresetError  # noqa: E402
 from mlm_cli.models import (  # noqa: E402
     DebertaV3Backbone,
     DebertaV3MaskedLM,
     DebertaV3MaskedLMPreprocessor,
     DebertaV3Tokenizer,
-    MaskedLM,
 )
 from mlm_cli.models.deberta_v3.relative_positions import relative_position_index  # noqa: E402
-from mlm_cli.seeding import set_seed  # noqa: E402
 
 # bucket_size 8 of max_sequence_length 32: distances beyond 4 fall in log buckets within a 24-token batch.
 SIZES = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32, bucket_size=8)
-# Layers Keras names automatically (numbered per process): their names in an h5 file vary.
-TRAINING_TEXT = [
-    "Café naïve résumé coöperate façade Zürich", "日本語のテキスト 中文字符 東京", "emoji 😀👍 ok 🙂", "12,345.67 and 3.14 (brackets) e-mail",
-    "don't stop — “quotes” « guillemets »", "MiXeD CaSe WoRdS İstanbul straße",
-]
 SENTENCES = [
     "Hello, World! It's 3:45pm.", "Café naïve résumé coöperate", "日本語のテキスト 中文字符", "emoji 😀👍 ok",
     "tabs\tand\nnewlines\r\nend", "repeated   spaces    here", "", "   ", "12,345.67 and 3.14",
@@ -42,148 +48,58 @@ SENTENCES = [
 ]
 
 
-def train_sentencepiece(mask_piece: bool = False, vocab_size: int = 180) -> bytes:
-    """A tiny Unigram SentencePiece model with DeBERTa's special pieces, as keras_hub's tokenizer docstring trains one.
-
-    With `mask_piece`, [MASK] is a piece of the model (user-defined); otherwise it is missing, as in DeBERTaV3's model.
-    """
-    import random
-
-    import sentencepiece
-
-    rng = random.Random(0)
-    words = list(WORDS) + " ".join(TRAINING_TEXT).split()
-    corpus = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 12))) for _ in range(3000)]
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus),
-        model_writer=model,
-        vocab_size=vocab_size,
-        model_type="UNIGRAM",
-        pad_id=0,
-        bos_id=1,
-        eos_id=2,
-        unk_id=3,
-        pad_piece="[PAD]",
-        bos_piece="[CLS]",
-        eos_piece="[SEP]",
-        unk_piece="[UNK]",
-        user_defined_symbols=["[MASK]"] if mask_piece else [],
-        character_coverage=1.0,
-        hard_vocab_limit=False,
-        num_threads=1,
-        minloglevel=2,
-    )
-    return model.getvalue()
-
-
 @pytest.fixture(scope="module")
 def proto() -> bytes:
-    return train_sentencepiece()
+    return deberta_v3_proto()
 
 
-def fixed_batch(vocabulary_size: int, seed: int = 0, length: int = 24, selections: int = 6) -> dict[str, np.ndarray]:
-    """Random ids with padding (rows of 24, 17, 9 and 5 real tokens) and masked positions among the real tokens."""
-    rng = np.random.default_rng(seed)
-    lengths = np.array([length, 17, 9, 5])
-    padding_mask = np.arange(length)[None, :] < lengths[:, None]
-    token_ids = np.where(padding_mask, rng.integers(4, vocabulary_size, (4, length)), 0).astype("int32")
-    positions = np.sort(rng.integers(1, 5, (4, selections)), axis=1).astype("int32")
-    positions[0, -2:] = [20, 23]  # far from [CLS]: these rows read log-bucketed positions
-    return {"token_ids": token_ids, "padding_mask": padding_mask, "mask_positions": positions}
-
-
-def logits(model, batch) -> np.ndarray:
-    return keras.ops.convert_to_numpy(model(batch, training=False))
+def deberta_batch(vocabulary_size: int, seed: int = 0) -> Batch:
+    """fixed_batch with ids from 4 (after DeBERTa's four special pieces) and two masked positions far from [CLS]."""
+    batch = fixed_batch(vocabulary_size, seed, lowest_id=4)
+    batch["mask_positions"][0, -2:] = [20, 23]  # these rows read log-bucketed positions
+    return batch
 
 
 @pytest.fixture(scope="module")
 def keras_hub_preset(proto, tmp_path_factory):
     """A tiny random DebertaV3MaskedLM saved by keras-hub, every weight perturbed so a mapping mistake shows."""
-    set_seed(5)
-    tokenizer = keras_hub.models.DebertaV3Tokenizer(proto=proto)
-    preprocessor = keras_hub.models.DebertaV3MaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=6)
-    preprocessor(["the model will train"])  # builds the packer and masker, as any used preprocessor has them
-    backbone = keras_hub.models.DebertaV3Backbone(vocabulary_size=tokenizer.vocabulary_size(), **SIZES)
-    model = keras_hub.models.DebertaV3MaskedLM(backbone, preprocessor=preprocessor)
-    for index, variable in enumerate(model.weights):
-        variable.assign(variable + keras.random.normal(variable.shape, stddev=0.3, seed=index))
     path = tmp_path_factory.mktemp("keras_hub") / "tiny_deberta_v3"
-    model.save_to_preset(str(path))
-    return path
+    tokenizer = keras_hub.models.DebertaV3Tokenizer(proto=proto)
+    return save_keras_hub_preset(path, keras_hub.models.DebertaV3MaskedLM, tokenizer, SIZES, seed=5)
 
 
 @pytest.fixture(scope="module")
-def trained_preset(keras_hub_preset, tmp_path_factory):
-    """The keras_hub preset loaded in mlm, fitted for an epoch, saved by mlm; with the model and its pre-fit logits."""
-    model = MaskedLM.from_preset(keras_hub_preset)
-    batch = fixed_batch(model.backbone.vocabulary_size, seed=1)
-    before = logits(model, batch)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    model.fit(sample_sentences(32), batch_size=8, epochs=1, verbose=0)
-    path = tmp_path_factory.mktemp("mlm") / "trained"
-    model.save_to_preset(path)
-    return path, model, before
+def trained_preset(keras_hub_preset, tmp_path_factory) -> TrainedPreset:
+    return fit_and_save(keras_hub_preset, tmp_path_factory.mktemp("mlm") / "trained", deberta_batch)
 
 
 def test_keras_hub_preset_loads_in_mlm_with_equal_logits(keras_hub_preset):
-    reference = keras_hub.models.DebertaV3MaskedLM.from_preset(str(keras_hub_preset))
-    ours = MaskedLM.from_preset(keras_hub_preset)
-    assert isinstance(ours, DebertaV3MaskedLM) and isinstance(ours.backbone, DebertaV3Backbone)
-    batch = fixed_batch(ours.backbone.vocabulary_size)
-    out = logits(ours, batch)
-    assert out.shape == (4, 6, reference.backbone.vocabulary_size) and out.dtype == np.float32
-    assert np.abs(out - logits(reference, batch)).max() <= 1e-4
-    assert ours.backbone.parameter_count() == reference.backbone.count_params()
+    assert_mlm_loads_keras_hub_preset(keras_hub_preset, DebertaV3MaskedLM, deberta_batch)
 
 
 def test_mlm_preset_loads_in_keras_hub_with_equal_logits_and_settings(trained_preset):
-    path, ours, before = trained_preset
-    batch = fixed_batch(ours.backbone.vocabulary_size, seed=1)
-    assert np.abs(logits(ours, batch) - before).max() > 1e-3  # the fit moved the weights
-    reference = keras_hub.models.MaskedLM.from_preset(str(path))
-    assert type(reference).__name__ == "DebertaV3MaskedLM"
-    assert np.abs(logits(ours, batch) - logits(reference, batch)).max() <= 1e-4
-    ours_pre, reference_pre = ours.preprocessor, reference.preprocessor
-    for key in ("sequence_length", "truncate", "mask_selection_rate", "mask_selection_length", "mask_token_rate", "random_token_rate"):
-        assert getattr(reference_pre, key) == getattr(ours_pre, key), key
-    assert reference_pre.tokenizer.get_vocabulary() == ours_pre.tokenizer.get_vocabulary()
-    assert reference_pre.tokenizer.mask_token_id == ours_pre.tokenizer.mask_token_id
-    for text in SENTENCES:
-        assert np.asarray(reference_pre.tokenizer(text)).tolist() == ours_pre.tokenizer(text).tolist(), repr(text)
+    reference = assert_keras_hub_loads_trained_preset(trained_preset, DebertaV3MaskedLM, SENTENCES)
+    assert reference.preprocessor.tokenizer.mask_token_id == trained_preset.model.preprocessor.tokenizer.mask_token_id
 
 
 def test_round_trip_through_mlm_keeps_every_weight(trained_preset, tmp_path):
-    path, _, _ = trained_preset
-    first = MaskedLM.from_preset(path)
-    first.save_to_preset(tmp_path / "copy")
-    second = MaskedLM.from_preset(tmp_path / "copy")
-    assert len(first.weights) == len(second.weights) == 6 + SIZES["num_layers"] * 12 + 5
-    for a, b in zip(first.weights, second.weights):
-        assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)), a.path
+    first, _ = assert_round_trip_keeps_every_weight(trained_preset.path, tmp_path / "copy")
+    assert len(first.weights) == 6 + SIZES["num_layers"] * 12 + 5
 
 
 def test_weight_files_have_keras_hub_layout(keras_hub_preset, trained_preset):
-    ours, _, _ = trained_preset
-    for name in ("model.weights.h5", "task.weights.h5"):
-        assert_same_h5_layout(ours / name, keras_hub_preset / name)
+    assert_same_weight_files(trained_preset.path, keras_hub_preset)
 
 
 def test_configs_equal_keras_hub(keras_hub_preset, trained_preset):
-    ours, _, _ = trained_preset
-    for name in ("config.json", "tokenizer.json", "preprocessor.json"):
-        written, expected = json.loads((ours / name).read_text()), json.loads((keras_hub_preset / name).read_text())
-        assert written == expected, name
-    task = json.loads((ours / "task.json").read_text())
-    assert task["class_name"] == "DebertaV3MaskedLM" and task["module"] == "keras_hub.src.models.deberta_v3.deberta_v3_masked_lm"
-    metadata = json.loads((ours / "metadata.json").read_text())
-    assert "mlm_backbone_extensions" not in metadata and "mlm_tokenizer_extensions" not in metadata
+    ours = trained_preset.path
+    assert_configs_equal_keras_hub(ours, keras_hub_preset, DebertaV3MaskedLM)
     assert (ours / "assets/tokenizer/vocabulary.spm").read_bytes() == (keras_hub_preset / "assets/tokenizer/vocabulary.spm").read_bytes()
 
 
 @pytest.mark.parametrize("mask_piece", [False, True], ids=["mask-appended", "mask-in-model"])
 def test_tokenizer_ids_equal_keras_hub(mask_piece):
-    proto = train_sentencepiece(mask_piece=mask_piece)
+    proto = deberta_v3_proto(mask_piece=mask_piece)
     reference = keras_hub.models.DebertaV3Tokenizer(proto=proto)
     ours = DebertaV3Tokenizer(proto=proto)
     assert ours.vocabulary_size() == reference.vocabulary_size()
@@ -193,12 +109,7 @@ def test_tokenizer_ids_equal_keras_hub(mask_piece):
     assert sorted(ours.special_token_ids) == sorted(set(reference.special_token_ids))
     assert ours.id_to_token(ours.mask_token_id) == "[MASK]" == reference.id_to_token(reference.mask_token_id)
     assert ours.token_to_id("[MASK]") == reference.token_to_id("[MASK]")
-    expected = [np.asarray(reference(text)).tolist() for text in SENTENCES]
-    assert [ours(text).tolist() for text in SENTENCES] == expected
-    assert [ids.tolist() for ids in ours(SENTENCES)] == expected
-    flat, offsets = ours.encoder.encode_batch_flat(SENTENCES)
-    assert flat.dtype == np.int32 and offsets.dtype == np.int64 and len(offsets) == len(SENTENCES) + 1
-    assert [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(SENTENCES))] == expected
+    assert_token_ids_equal_keras_hub(ours, reference, SENTENCES)
 
 
 def test_detokenize_equals_keras_hub(proto):
@@ -216,13 +127,8 @@ def test_tokenizer_refuses_unknown_options_and_models_without_special_pieces(pro
         DebertaV3Tokenizer(proto=proto, lowercase=True)
     with pytest.raises(ValueError, match="normalization"):
         DebertaV3Tokenizer(proto=proto, normalization="nfkc")
-    import sentencepiece
-
-    plain = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(sample_sentences(200)), model_writer=plain, vocab_size=60,
-                                             hard_vocab_limit=False, num_threads=1, minloglevel=2)
     with pytest.raises(ValueError, match="special tokens"):
-        DebertaV3Tokenizer(proto=plain.getvalue())
+        DebertaV3Tokenizer(proto=train_sentencepiece(sample_sentences(200), 60))
 
 
 def test_preprocessor_packs_like_keras_hub(proto):
@@ -279,13 +185,7 @@ def test_bad_sizes_raise_before_allocating(change):
 
 
 def test_hostile_preset_config_is_one_preset_error(keras_hub_preset, tmp_path):
-    copy = tmp_path / "hostile"
-    shutil.copytree(keras_hub_preset, copy)
-    config = json.loads((copy / "config.json").read_text())
-    config["config"]["bucket_size"] = 10**9
-    (copy / "config.json").write_text(json.dumps(config))
-    with pytest.raises(PresetError, match="bucket_size"):
-        MaskedLM.from_preset(copy)
+    assert_backbone_config_refused(keras_hub_preset, tmp_path / "hostile", {"bucket_size": 10**9}, match="bucket_size")
 
 
 def test_mixed_bfloat16_keeps_float32_variables_and_logits():
@@ -293,39 +193,12 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits():
 
     (Training under mixed_bfloat16 runs in test_cli_trains_and_evaluates_a_deberta_v3_preset.)
     """
-    vocabulary_size = 180
-    full = DebertaV3MaskedLM(DebertaV3Backbone(vocabulary_size=vocabulary_size, **SIZES))
-    mixed = DebertaV3MaskedLM(DebertaV3Backbone(vocabulary_size=vocabulary_size, dtype="mixed_bfloat16", **SIZES))
-    assert {v.dtype for v in mixed.weights} == {"float32"}
-    for source, target in zip(full.weights, mixed.weights):
-        target.assign(source)
-    batch = fixed_batch(vocabulary_size)
-    expected, out = logits(full, batch), logits(mixed, batch)
-    assert out.dtype == np.float32 and np.isfinite(out).all()
-    assert np.abs(out - expected).max() <= 0.05 * np.abs(expected).max()
+    full, mixed = float32_and_mixed_bfloat16(DebertaV3MaskedLM, 180, SIZES)
+    assert_mixed_bfloat16_close(full, mixed, deberta_batch(180), tolerance=0.05)
 
 
-def test_cli_trains_and_evaluates_a_deberta_v3_preset(proto, tmp_path, backend):
-    from tests.cli.conftest import UNREACHABLE, run_mlm
-
+@pytest.mark.run_once  # the CLI families are split between the backends, each trained once
+def test_cli_trains_and_evaluates_a_deberta_v3_preset(proto, tmp_path):
     tokenizer = DebertaV3Tokenizer(proto=proto)
-    preprocessor = DebertaV3MaskedLMPreprocessor(tokenizer, sequence_length=32, mask_selection_length=8)
-    backbone = DebertaV3Backbone(vocabulary_size=tokenizer.vocabulary_size(), **{**SIZES, "max_sequence_length": 64})
-    DebertaV3MaskedLM(backbone, preprocessor=preprocessor).save_to_preset(tmp_path / "preset")
-    (tmp_path / "train.txt").write_text("\n".join(sample_sentences(200, seed=1)) + "\n", encoding="utf-8")
-    (tmp_path / "heldout.txt").write_text("\n".join(sample_sentences(40, seed=2)) + "\n", encoding="utf-8")
-    env = {"MLM_CACHE_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": backend, "KAGGLE_API_ENDPOINT": UNREACHABLE, "HF_ENDPOINT": UNREACHABLE}
-    run = tmp_path / "run"
-    trained = run_mlm("train", "--preset", str(tmp_path / "preset"), "--data", str(tmp_path / "train.txt"), "--output", str(run),
-                      "--max-steps", "3", "--batch-size", "8", "--sequence-length", "32", "--precision", "mixed_bfloat16", "--json", env=env)
-    assert trained.code == 0, trained.stderr
-    assert json.loads(trained.stdout)["steps"] == 3
-    assert json.loads((run / "task.json").read_text())["class_name"] == "DebertaV3MaskedLM"
-    evaluated = run_mlm("eval", "--preset", str(run), "--data", str(tmp_path / "heldout.txt"), "--json", "--batch-size", "8", env=env)
-    assert evaluated.code == 0, evaluated.stderr
-    metrics = json.loads(evaluated.stdout)
-    assert metrics["masked_tokens"] > 0 and np.isfinite(metrics["loss"]) and 0 <= metrics["accuracy"] <= 1
-    reloaded = MaskedLM.from_preset(run)
-    reference = keras_hub.models.MaskedLM.from_preset(str(run))
-    x, _, _ = reloaded.preprocessor(["the model will train on data", "a word"])
-    assert np.abs(logits(reloaded, x) - logits(reference, x)).max() <= 1e-4
+    run = assert_cli_trains_and_evaluates(DebertaV3MaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64}, tmp_path, "torch")
+    assert_keras_hub_logits_equal(run)

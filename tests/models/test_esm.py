@@ -15,6 +15,7 @@ from mlm_cli.models import ESMBackbone, ESMMaskedPLM, ESMMaskedPLMPreprocessor, 
 from mlm_cli.models.esm import esm_weights  # noqa: E402
 from mlm_cli.models.preset.h5_weights import read_shapes  # noqa: E402
 from mlm_cli.seeding import set_seed  # noqa: E402
+from tests.models.family_checks import assert_round_trip_keeps_every_weight, logits, perturb_weights  # noqa: E402
 from tests.models.h5_layout import assert_same_h5_layout  # noqa: E402
 
 # ESM-2's vocabulary (transformers' default EsmConfig vocab_list).
@@ -70,9 +71,7 @@ def keras_hub_esm_preset(request, tmp_path_factory):
     preprocessor = keras_hub.models.ESMMaskedPLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=6)
     backbone = keras_hub.models.ESMBackbone(**TINY, **VARIANTS[request.param])
     model = keras_hub.models.ESMMaskedPLM(backbone, preprocessor=preprocessor)
-    rng = np.random.default_rng(3)
-    for variable in model.weights:
-        variable.assign(np.asarray(variable.numpy()) + rng.normal(0, 0.3, variable.shape).astype("float32"))
+    perturb_weights(model.weights, seed=3)
     path = tmp_path_factory.mktemp("keras_hub_esm") / request.param
     model.save_to_preset(str(path))
     return path
@@ -97,10 +96,6 @@ def fixed_batch(selections: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
 
 def keras_hub_logits(model, batch) -> np.ndarray:
     return keras.ops.convert_to_numpy(model({"token_ids": batch["token_ids"], "mask_positions": batch["mask_positions"]}))
-
-
-def logits(model, batch) -> np.ndarray:
-    return keras.ops.convert_to_numpy(model(batch, training=False))
 
 
 # --- presets, both ways -------------------------------------------------------
@@ -154,12 +149,7 @@ def test_mlm_preset_loads_in_keras_hub_with_equal_logits(keras_hub_esm_preset, k
 
 
 def test_round_trip_through_mlm_keeps_every_weight(keras_hub_esm_preset, tmp_path):
-    first = MaskedLM.from_preset(keras_hub_esm_preset)
-    first.save_to_preset(tmp_path / "copy")
-    second = MaskedLM.from_preset(tmp_path / "copy")
-    assert len(first.weights) == len(second.weights)
-    for a, b in zip(first.weights, second.weights):
-        assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)), a.path
+    assert_round_trip_keeps_every_weight(keras_hub_esm_preset, tmp_path / "copy")
 
 
 def test_weights_layout_matches_keras_hub(keras_hub_esm_preset, tmp_path):

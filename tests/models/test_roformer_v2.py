@@ -8,19 +8,25 @@ on a padded batch are therefore compared with keras_hub's on the rows cut to the
 """
 
 import json
-import shutil
 
 import h5py
 import numpy as np
 import pytest
 
-from tests.cli.conftest import UNREACHABLE, run_mlm
 from tests.conftest import sample_sentences, tiny_vocabulary
+from tests.models.family_checks import (
+    Batch,
+    assert_backbone_config_refused,
+    assert_cli_trains_and_evaluates,
+    assert_round_trip_keeps_every_weight,
+    assert_same_config,
+    assert_same_preprocessor_settings,
+    fixed_batch,
+)
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
 
-from mlm_cli.errors import PresetError  # noqa: E402
 from mlm_cli.models import (  # noqa: E402
     MaskedLM,
     RoformerV2Backbone,
@@ -61,19 +67,13 @@ def keras_hub_preset(request, tmp_path_factory):
     return path
 
 
-def fixed_batch(vocabulary_size: int, seed: int = 0, length: int = 24, selections: int = 6):
+def roformer_batch(vocabulary_size: int, seed: int = 0) -> Batch:
     """Rows of lengths 24, 9, 24, 9 padded with id 0, two segments each, masked positions inside every row.
 
     Two distinct lengths keep the unpadded per-length reference runs (each a new shape to
     compile on JAX) few.
     """
-    rng = np.random.default_rng(seed)
-    lengths = np.array([length, 9, length, 9])
-    padding_mask = np.arange(length)[None, :] < lengths[:, None]
-    token_ids = np.where(padding_mask, rng.integers(5, vocabulary_size, (4, length)), 0).astype("int32")
-    segment_ids = ((np.arange(length)[None, :] >= lengths[:, None] // 2) & padding_mask).astype("int32")
-    positions = np.sort(rng.integers(1, 5, (4, selections)), axis=1).astype("int32")
-    return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask, "mask_positions": positions}
+    return fixed_batch(vocabulary_size, seed, lengths=(24, 9, 24, 9), segments=True)
 
 
 def logits(model, batch) -> np.ndarray:
@@ -114,7 +114,7 @@ def test_keras_hub_preset_loads_in_mlm_with_equal_logits(keras_hub_preset, backe
     assert isinstance(ours, RoformerV2MaskedLM)
     assert ours.backbone.get_config() == {**reference.backbone.get_config(), "dtype": "float32"}
     assert ours.backbone.parameter_count() == reference.backbone.count_params()
-    assert_same_logits(ours, reference, fixed_batch(ours.backbone.vocabulary_size), backend)
+    assert_same_logits(ours, reference, roformer_batch(ours.backbone.vocabulary_size), backend)
 
 
 # One configuration (the one with biases) is enough here: the other direction and the h5 layout
@@ -130,14 +130,11 @@ def test_mlm_preset_loads_in_keras_hub_with_equal_logits(keras_hub_preset, tmp_p
 
     reference = keras_hub_model(tmp_path / "ours")
     assert isinstance(reference, keras_hub.models.RoformerV2MaskedLM)
-    assert_same_logits(ours, reference, fixed_batch(ours.backbone.vocabulary_size, seed=1), backend)
+    assert_same_logits(ours, reference, roformer_batch(ours.backbone.vocabulary_size, seed=1), backend)
     ours_pre = ours.preprocessor
     reference_pre = keras_hub.models.RoformerV2MaskedLMPreprocessor.from_preset(str(tmp_path / "ours"))
-    for key in ("sequence_length", "truncate", "mask_selection_rate", "mask_selection_length", "mask_token_rate", "random_token_rate"):
-        assert getattr(reference_pre, key) == getattr(ours_pre, key), key
-    assert {k: v for k, v in reference_pre.tokenizer.get_config().items() if k != "dtype"} == {
-        k: v for k, v in ours_pre.tokenizer.get_config().items() if k != "dtype"
-    }
+    assert_same_preprocessor_settings(ours_pre, reference_pre)
+    assert_same_config(ours_pre.tokenizer, reference_pre.tokenizer, ignoring=("dtype",))
     text = "the model will train on data, then mask a token!"
     assert np.asarray(reference_pre.tokenizer(text)).tolist() == ours_pre.tokenizer(text).tolist()
 
@@ -156,12 +153,7 @@ def _h5_layout(path) -> tuple[set[str], dict[str, str]]:
 
 
 def test_round_trip_keeps_every_weight_and_keras_hub_layout(keras_hub_preset, tmp_path):
-    first = MaskedLM.from_preset(keras_hub_preset)
-    first.save_to_preset(tmp_path / "copy")
-    second = MaskedLM.from_preset(tmp_path / "copy")
-    assert len(first.weights) == len(second.weights) > 0
-    for a, b in zip(first.weights, second.weights):
-        assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)), a.path
+    assert_round_trip_keeps_every_weight(keras_hub_preset, tmp_path / "copy")
     assert _h5_layout(tmp_path / "copy" / "model.weights.h5") == _h5_layout(keras_hub_preset / "model.weights.h5")
     for name in ("config.json", "tokenizer.json", "preprocessor.json"):
         assert json.loads((tmp_path / "copy" / name).read_text()) == json.loads((keras_hub_preset / name).read_text()), name
@@ -196,9 +188,7 @@ def test_token_ids_equal_keras_hub(lowercase, special_tokens_in_strings):
         reference.cls_token_id, reference.sep_token_id, reference.pad_token_id, reference.mask_token_id
     ]
     # Names differ only by Keras's per-process counter; the round-trip test compares saved names.
-    assert {k: v for k, v in ours.get_config().items() if k not in ("name", "dtype")} == {
-        k: v for k, v in reference.get_config().items() if k not in ("name", "dtype")
-    }
+    assert_same_config(ours, reference, ignoring=("name", "dtype"))
 
 
 def test_encode_batch_flat_equals_tokenize():
@@ -244,14 +234,8 @@ def test_bad_configs_raise_value_error(change):
     [dict(hidden_dim=2**40), dict(activation="keras_hub>Custom"), dict(head_size=3), dict(use_bias="false")],
 )
 def test_hostile_preset_config_is_a_one_line_preset_error(keras_hub_preset, tmp_path, change):
-    copy = tmp_path / "hostile"
-    shutil.copytree(keras_hub_preset, copy)
-    config = json.loads((copy / "config.json").read_text())
-    config["config"].update(change)
-    (copy / "config.json").write_text(json.dumps(config))
-    with pytest.raises(PresetError) as error:
-        MaskedLM.from_preset(copy)
-    assert "RoformerV2Backbone" in str(error.value) and "\n" not in str(error.value)
+    error = assert_backbone_config_refused(keras_hub_preset, tmp_path / "hostile", change)
+    assert "RoformerV2Backbone" in str(error) and "\n" not in str(error)
 
 
 def test_mixed_bfloat16_trains_with_float32_variables_and_logits(tmp_path):
@@ -263,7 +247,7 @@ def test_mixed_bfloat16_trains_with_float32_variables_and_logits(tmp_path):
     full = MaskedLM.from_preset(tmp_path / "tiny")
     mixed = MaskedLM.from_preset(tmp_path / "tiny", dtype="mixed_bfloat16")
     assert {v.dtype for v in mixed.weights} == {"float32"}
-    batch = fixed_batch(full.backbone.vocabulary_size, seed=3)
+    batch = roformer_batch(full.backbone.vocabulary_size, seed=3)
     got, expected = logits(mixed, batch), logits(full, batch)
     assert got.dtype == np.float32
     assert np.abs(got - expected).max() <= 0.05 * np.abs(expected).max()
@@ -272,22 +256,7 @@ def test_mixed_bfloat16_trains_with_float32_variables_and_logits(tmp_path):
     assert np.isfinite(history.history["loss"][-1])
 
 
-def test_cli_trains_and_evaluates_a_roformer_preset(tmp_path, backend):
+@pytest.mark.run_once  # the CLI families are split between the backends, each trained once
+def test_cli_trains_and_evaluates_a_roformer_preset(tmp_path):
     tokenizer = RoformerV2Tokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
-    preprocessor = RoformerV2MaskedLMPreprocessor(tokenizer, sequence_length=32, mask_selection_length=8)
-    backbone = RoformerV2Backbone(vocabulary_size=tokenizer.vocabulary_size(), **TINY)
-    RoformerV2MaskedLM(backbone, preprocessor=preprocessor).save_to_preset(tmp_path / "tiny")
-    (tmp_path / "train.txt").write_text("\n".join(sample_sentences(120, seed=1)) + "\n", encoding="utf-8")
-    env = {"MLM_CACHE_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": backend}
-    env.update(KAGGLE_API_ENDPOINT=UNREACHABLE, HF_ENDPOINT=UNREACHABLE)  # nothing may reach the network
-
-    run = tmp_path / "run"
-    trained = run_mlm("train", "--preset", str(tmp_path / "tiny"), "--data", str(tmp_path / "train.txt"), "--output", str(run),
-                      "--max-steps", "3", "--batch-size", "8", "--sequence-length", "32", "--precision", "float32", "--json", env=env)
-    assert trained.code == 0, trained.stderr
-    assert json.loads(trained.stdout)["steps"] == 3
-    assert json.loads((run / "task.json").read_text())["class_name"] == "RoformerV2MaskedLM"
-    evaluated = run_mlm("eval", "--preset", str(run), "--data", str(tmp_path / "train.txt"), "--json", "--batch-size", "8", env=env)
-    assert evaluated.code == 0, evaluated.stderr
-    result = json.loads(evaluated.stdout)
-    assert result["masked_tokens"] > 0 and np.isfinite(result["loss"]) and 0 <= result["accuracy"] <= 1
+    assert_cli_trains_and_evaluates(RoformerV2MaskedLM, tokenizer, TINY, tmp_path, "jax", precision="float32")

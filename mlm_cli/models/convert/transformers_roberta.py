@@ -28,7 +28,7 @@ from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write
 from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, token_text
 from mlm_cli.models.convert.transformers_bert import backbone_names as bert_backbone_names
 from mlm_cli.models.preset.directory import PresetDirectory
-from mlm_cli.models.roberta.roberta_weights import EMBEDDINGS_NORM, POSITION_EMBEDDING, TOKEN_EMBEDDING
+from mlm_cli.models.preset.token_position_layout import EMBEDDINGS_NORM, POSITION_EMBEDDING, TOKEN_EMBEDDING
 
 log = logging.getLogger("mlm")
 

@@ -113,13 +113,16 @@ def pytest_configure(config):
         "run_once: needs no Keras backend (numpy, tokenizers, file formats) or picks its own (a subprocess's);"
         " runs only in the torch pass",
     )
+    config.addinivalue_line("markers", "jax_pass: drives jax-only features (device meshes, several processes) in subprocesses; runs only in the jax pass")
 
 
 def pytest_collection_modifyitems(config, items):
     """CI runs the suite once per backend; tests that never touch a backend run in one of those passes."""
-    if os.environ.get("KERAS_BACKEND") == DEFAULT_TEST_BACKEND:
-        return
-    skip = pytest.mark.skip(reason=f"run_once: runs in the {DEFAULT_TEST_BACKEND} pass")
+    active = os.environ.get("KERAS_BACKEND")
+    skip_once = pytest.mark.skip(reason=f"run_once: runs in the {DEFAULT_TEST_BACKEND} pass")
+    skip_jax = pytest.mark.skip(reason="jax_pass: runs in the jax pass")
     for item in items:
-        if item.get_closest_marker("run_once"):
-            item.add_marker(skip)
+        if item.get_closest_marker("run_once") and active != DEFAULT_TEST_BACKEND:
+            item.add_marker(skip_once)
+        if item.get_closest_marker("jax_pass") and active != "jax":
+            item.add_marker(skip_jax)

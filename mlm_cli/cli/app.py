@@ -78,19 +78,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(done.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         console.error_line("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+        _fail(EXIT_INTERRUPTED)
     except MlmError as failure:
         if debug:
             traceback.print_exc()
         console.error_line(str(failure))
-        sys.exit(failure.exit_code)
+        _fail(failure.exit_code)
     except OSError as failure:  # disk full, read-only or vanished output: runtime conditions, not bugs
         if debug:
             traceback.print_exc()
         where = f" ({failure.filename})" if failure.filename else ""
         advice = " (check free disk space and permissions)" if failure.errno in WRITE_ERRNOS else ""
         console.error_line(f"{failure.strerror or failure}{where}{advice}")
-        sys.exit(EXIT_RUNTIME)
+        _fail(EXIT_RUNTIME)
     except Exception as failure:  # noqa: BLE001 - the one boundary for unexpected errors
         if _is_click_error(failure):  # usage errors from typer's command parser (click or typer's own copy)
             failure.show()
@@ -99,7 +99,15 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         detail = str(failure).splitlines()[0] if str(failure) else ""
         console.error_line(f"{type(failure).__name__}: {detail} (run with --debug for the traceback)")
-        sys.exit(EXIT_RUNTIME)
+        _fail(EXIT_RUNTIME)
+
+
+def _fail(code: int) -> None:
+    """Exit with `code`; a failed process of a multi-host run leaves at once (see leave_abruptly_if_distributed)."""
+    from mlm_cli.distributed.cluster import leave_abruptly_if_distributed
+
+    leave_abruptly_if_distributed(code)
+    sys.exit(code)
 
 
 WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}

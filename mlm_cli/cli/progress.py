@@ -39,7 +39,7 @@ class PlainReporter:
     def start(self, info: dict[str, Any]) -> None:
         self.max_steps = info.get("max_steps")
         resumed = f", resuming at step {info['resumed_from']}" if info.get("resumed_from") else ""
-        console.info(f"training {info['parameters']:,} parameters on {info['backend']} ({info['precision']}){resumed}")
+        console.info(f"training {info['parameters']:,} parameters on {info['backend']} ({info['precision']}){_spread(info)}{resumed}")
 
     def step(self, metrics: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -116,3 +116,13 @@ def make_reporter():
     if console.stderr.is_terminal:
         return LiveReporter()
     return PlainReporter(min_interval=0.0)
+
+
+def _spread(info: dict[str, Any]) -> str:
+    """', 4 devices in 2 processes, data parallel, global batch 64' (nothing on one device)."""
+    kind = info.get("distribution") or "none"
+    if kind == "none":
+        return ""
+    processes = info.get("processes", 1)
+    where = f"{info.get('devices')} devices" + (f" in {processes} processes" if processes > 1 else "")
+    return f", {where}, {kind} parallel, global batch {info.get('global_batch_size')}"

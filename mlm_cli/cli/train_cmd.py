@@ -15,7 +15,9 @@ EPILOG = (
     "  mlm train --preset bert_tiny_en_uncased --data corpus.txt --output my-bert --max-steps 1000\n\n"
     "  mlm train --preset bert_small_scratch --vocabulary-size 8000 --data docs/ --output from-scratch\n\n"
     "  mlm train --preset my-bert --data notes.jsonl --text-column body --output my-bert-2 --validation-split 0.01\n\n"
-    "  mlm train --config run.toml --resume"
+    "  mlm train --config run.toml --resume\n\n"
+    "  mlm train --backend jax --distribute data --preset bert_base_en --data corpus.txt --output run --batch-size 16   (every local GPU)\n\n"
+    "  mlm train --backend jax --coordinator 10.0.0.1:4321 --num-processes 2 --process-id 0 ...   (one command per host)"
 )
 
 
@@ -52,6 +54,12 @@ def train(
     dropout: float = typer.Option(None, help="Override the model's dropout rate."),
     encoding_errors: str = typer.Option("strict", help="strict: stop at invalid UTF-8; replace: substitute U+FFFD and go on."),
     skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="JSONL: skip lines that are not valid records (and report how many)."),
+    distribute: str = typer.Option("auto", help="jax: auto (data parallel when there are several devices), none, data, or model (weights sharded over devices)."),
+    model_shards: int = typer.Option(None, help="--distribute model: devices that hold one model replica [default: all devices of a host]."),
+    data_shards: int = typer.Option(None, help="Streams the corpus is dealt into [default: one per process]; fixed for a run."),
+    coordinator: str = typer.Option(None, envvar=["MLM_COORDINATOR", "JAX_COORDINATOR_ADDRESS"], help="Multi-host: HOST:PORT of process 0."),
+    num_processes: int = typer.Option(None, envvar=["MLM_NUM_PROCESSES", "JAX_NUM_PROCESSES"], help="Multi-host: how many processes (hosts) train together."),
+    process_id: int = typer.Option(None, envvar=["MLM_PROCESS_ID", "JAX_PROCESS_ID"], help="Multi-host: this process's number, 0 to --num-processes minus 1."),
     config: Path = typer.Option(None, "--config", help="TOML file with any of these options (long names); flags win."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:

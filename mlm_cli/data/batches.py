@@ -167,7 +167,11 @@ class MaskedBatchStream:
         state["mask_rng"] = self.mask_generator.get_state()
         return self._put((batch, state))
 
-    def _make_batch(self, rows: np.ndarray) -> Batch:
+    def filler_batch(self) -> Batch:
+        """A batch of filler rows only: nothing to predict (for a shard that has run out)."""
+        return self._make_batch(np.zeros((0, self.packer.sequence_length), dtype=np.int32), draw_masks=False)
+
+    def _make_batch(self, rows: np.ndarray, draw_masks: bool = True) -> Batch:
         real = len(rows)
         padding_mask = self.packer.padding_mask(rows)
         real_tokens = int(padding_mask.sum())
@@ -177,7 +181,7 @@ class MaskedBatchStream:
             filler[:, 1] = self.packer.sep_id
             rows = np.concatenate([rows, filler])
             padding_mask = np.concatenate([padding_mask, self.packer.padding_mask(filler)])
-        masked = self.mask_generator(rows)
+        masked = self.mask_generator(rows) if draw_masks else self.mask_generator.nothing_selected(rows)
         return Batch(
             token_ids=masked.token_ids,
             segment_ids=np.zeros_like(rows),

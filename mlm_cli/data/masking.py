@@ -80,6 +80,13 @@ class MaskGenerator:
         """Restore a state returned by `get_state`."""
         self.rng.bit_generator.state = state
 
+    def nothing_selected(self, token_ids: np.ndarray) -> MaskedTokens:
+        """`token_ids` unchanged with no position selected (filler rows); draws no random numbers."""
+        token_ids = np.asarray(token_ids, dtype=np.int32)
+        empty = np.zeros((token_ids.shape[0], self.selection_length), dtype=np.int32)
+        return MaskedTokens(token_ids=token_ids.copy(), mask_positions=empty, mask_ids=empty.copy(),
+                            mask_weights=np.zeros(empty.shape, dtype=np.float32))
+
     def __call__(self, token_ids: np.ndarray) -> MaskedTokens:
         """Mask a batch of token ids (int [B, S]); the input is not modified."""
         token_ids = np.asarray(token_ids, dtype=np.int32)

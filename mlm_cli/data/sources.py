@@ -265,11 +265,19 @@ def locate_decode_error(files: tuple[str, ...]) -> None:
 
 
 class DocumentStream:
-    """The documents of a corpus, in order, as batches of strings; `position` counts rows read."""
+    """The documents of a corpus, in order, as batches of strings; `position` counts rows read.
 
-    def __init__(self, spec: CorpusSpec):
+    `shard=(index, count)` keeps this shard's part of every source, as
+    `datasets.distributed.split_dataset_by_node` deals it: whole files when the file count
+    divides evenly, else every count-th document. `position` then counts the shard's rows.
+    """
+
+    def __init__(self, spec: CorpusSpec, shard: tuple[int, int] = (0, 1)):
         self.spec = spec
         self.sources = expand_sources(spec)
+        self.shard = (int(shard[0]), int(shard[1]))
+        if not 0 <= self.shard[0] < self.shard[1]:
+            raise ValueError(f"shard index {shard[0]} outside 0..{shard[1] - 1}")
         self.position = 0
         self._tolerant: dict[tuple[str, ...], Any] = {}  # --skip-bad-lines readers, by files
 
@@ -305,12 +313,16 @@ class DocumentStream:
 
             reader = self._tolerant.setdefault(source.files, TolerantJsonLines(source.files, column, self.spec.encoding_errors))
             reader.skipped_by_file.clear()  # a new pass counts again
-            yield from reader.batches(batch_size)
+            yield from _every_nth(reader.batches(batch_size), *self.shard)
             return
         if isinstance(source, HubDataset):
             dataset = _open_hub(source)
         else:
             dataset = _open_local(source, self.spec.encoding_errors)
+        if self.shard[1] > 1:
+            from datasets.distributed import split_dataset_by_node
+
+            dataset = split_dataset_by_node(dataset, rank=self.shard[0], world_size=self.shard[1])
         try:
             for table in dataset.with_format("arrow").iter(batch_size=batch_size):
                 if column not in table.column_names:
@@ -331,6 +343,19 @@ class DocumentStream:
             if type(error).__module__.startswith(("pyarrow", "pandas", "json", "datasets")):
                 raise BadInputError(f"cannot parse {_describe(source)}: {_first_line(error)}", hint=_parse_hint(source)) from None
             raise
+
+
+def _every_nth(batches: Iterator[list[str]], index: int, count: int) -> Iterator[list[str]]:
+    """Documents index, index + count, ... of a stream of batches (split_dataset_by_node's rule for one file)."""
+    if count == 1:
+        yield from batches
+        return
+    seen = 0
+    for batch in batches:
+        kept = batch[(index - seen) % count :: count]
+        seen += len(batch)
+        if kept:
+            yield kept
 
 
 def _describe(source: Source) -> str:

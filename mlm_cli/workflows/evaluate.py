@@ -34,7 +34,7 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     from mlm_cli.workflows.evaluation import masked_lm_metrics
     from mlm_cli.workflows.model_setup import is_scratch_preset, load_masked_lm
     from mlm_cli.workflows.precision import resolve_precision
-    from mlm_cli.workflows.train import TrainOptions, _batch_stream
+    from mlm_cli.workflows.batch_streams import masked_batch_stream
 
     if options.batch_size < 1:
         raise BadInputError("--batch-size must be at least 1")
@@ -53,9 +53,8 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
         overrides["mask_selection_rate"] = options.mask_rate
     precision = resolve_precision(options.precision, keras.backend.backend())
     model = load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision, **overrides)
-    stream_options = TrainOptions(preset=options.preset, data=options.data, output=None, batch_size=options.batch_size, packing=options.packing)
     documents = DocumentStream(spec)
-    batches = _batch_stream(model, documents, stream_options, seed=EVAL_MASK_SEED)
+    batches = masked_batch_stream(model, documents, batch_size=options.batch_size, packing=options.packing, seed=EVAL_MASK_SEED)
     try:
         metrics = masked_lm_metrics(model, batches, options.max_batches)
     finally:

@@ -57,3 +57,35 @@ def masked_lm_metrics(model, batches: Iterable, max_batches: int | None = None) 
         tokens=tokens,
         batches=count,
     )
+
+
+def lockstep_masked_lm_metrics(model, stream, max_batches: int | None, gather) -> MaskedLMMetrics:
+    """Masked-token metrics on a distributed model, every process stepping together.
+
+    The compiled test step (which takes the global batch from every process) returns the
+    weighted mean loss and accuracy of the batch; multiplied by the batch's masked-token
+    count they sum like the exact per-token sums of `masked_lm_metrics`. `gather` shares
+    [has batch, masked tokens, real tokens] between processes.
+    """
+    loss_sum = correct = weight = 0.0
+    tokens = count = 0
+    while max_batches is None or count < max_batches:
+        batch = stream.next_batch()
+        rows = gather([batch is not None, int(batch.mask_weights.sum()) if batch is not None else 0,
+                       int(batch.real_tokens) if batch is not None else 0])
+        if not rows[:, 0].any():
+            break
+        batch = batch if batch is not None else stream.filler()
+        logs = model.test_on_batch(batch.features(), batch.mask_ids, sample_weight=batch.mask_weights, return_dict=True)
+        masked = float(rows[:, 1].sum())
+        if masked:
+            loss_sum += float(logs["loss"]) * masked
+            correct += float(logs["sparse_categorical_accuracy"]) * masked
+            weight += masked
+        tokens += int(rows[:, 2].sum())
+        count += 1
+    if weight == 0:
+        return MaskedLMMetrics(float("nan"), float("nan"), float("nan"), 0, tokens, count)
+    loss = loss_sum / weight
+    return MaskedLMMetrics(loss=loss, accuracy=correct / weight, perplexity=math.exp(min(loss, 700.0)),
+                           masked_tokens=int(weight), tokens=tokens, batches=count)

@@ -16,8 +16,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mlm_cli.distributed.cluster import ClusterOptions
 from mlm_cli.errors import EXIT_INTERRUPTED, BadInputError, MlmError
+from mlm_cli.workflows.batch_streams import documents_of, sharded_batch_stream
 from mlm_cli.workflows.model_setup import MaskingOptions
+from mlm_cli.workflows.process_sync import ProcessSync
 
 log = logging.getLogger("mlm")
 
@@ -26,6 +29,7 @@ METRICS_FILE = "metrics.jsonl"
 UNKNOWN_TOTAL_WARMUP_BASE = 10_000  # a warm-up fraction applies to this many steps when --max-steps is not set
 VOCABULARY_TRAINING_DOCUMENTS = 2_000_000
 REPEAT_UNTIL_MAX_STEPS = 1_000_000  # passes over the data when --max-steps bounds the run
+VALIDATION_MASK_SEED = 12345  # fixed: every evaluation of a run masks the held-out data alike
 
 
 @dataclass
@@ -62,6 +66,15 @@ class TrainOptions:
     dropout: float | None = None
     encoding_errors: str = "strict"
     skip_bad_lines: bool = False
+    distribute: str = "auto"  # auto | none | data | model (jax; see mlm_cli.distributed)
+    model_shards: int | None = None
+    data_shards: int | None = None  # corpus streams; default one per process
+    coordinator: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+
+    def cluster_options(self) -> ClusterOptions:
+        return ClusterOptions(self.distribute, self.model_shards, self.coordinator, self.num_processes, self.process_id)
 
     def masking(self) -> MaskingOptions:
         return MaskingOptions(self.mask_rate, self.mask_token_rate, self.random_token_rate)
@@ -119,6 +132,7 @@ def validate_options(options: TrainOptions) -> None:
         (options.dropout is None or 0 <= options.dropout < 1, "--dropout must be in [0, 1)"),
         (options.vocabulary_size is None or options.vocabulary_size >= 100, "--vocabulary-size must be at least 100"),
         (not (options.resume and options.overwrite), "use either --resume or --overwrite, not both"),
+        (options.data_shards is None or options.data_shards >= 1, "--data-shards must be at least 1"),
     ]
     for ok, message in checks:
         if not ok:
@@ -162,77 +176,6 @@ def _corpus_specs(options: TrainOptions):
     return train, validation
 
 
-class EveryNth:
-    """Wrap a DocumentStream, keeping (or dropping) every n-th document: a streaming train/validation split."""
-
-    def __init__(self, documents, n: int, keep_nth: bool):
-        self.documents = documents
-        self.n = n
-        self.keep_nth = keep_nth
-
-    @property
-    def skipped_lines(self) -> int:
-        return self.documents.skipped_lines
-
-    def batches(self, batch_size: int = 1000):
-        for batch in self.documents.batches(batch_size):
-            start = self.documents.position - len(batch)
-            picked = [doc for i, doc in enumerate(batch) if ((start + i) % self.n == 0) == self.keep_nth]
-            if picked:
-                yield picked
-
-    @property
-    def position(self) -> int:
-        return self.documents.position
-
-    @position.setter
-    def position(self, value: int) -> None:
-        self.documents.position = value
-
-    def state_dict(self) -> dict:
-        return self.documents.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.documents.load_state_dict(state)
-
-
-def _documents(spec, split: tuple[int, bool] | None):
-    from mlm_cli.data.sources import DocumentStream
-
-    stream = DocumentStream(spec)
-    return EveryNth(stream, split[0], split[1]) if split else stream
-
-
-def _batch_stream(model, documents, options: TrainOptions, seed: int, epochs: int = 1):
-    from mlm_cli.data.batches import MaskedBatchStream
-    from mlm_cli.data.masking import MaskGenerator
-
-    preprocessor = model.preprocessor
-    tokenizer = preprocessor.tokenizer
-    masker = MaskGenerator(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        mask_token_id=tokenizer.mask_token_id,
-        unselectable_token_ids=tokenizer.special_token_ids,
-        selection_rate=preprocessor.mask_selection_rate,
-        selection_length=preprocessor.mask_selection_length,
-        mask_token_rate=preprocessor.mask_token_rate,
-        random_token_rate=preprocessor.random_token_rate,
-        seed=seed,
-    )
-    return MaskedBatchStream(
-        documents,
-        tokenizer.encoder,
-        sequence_length=preprocessor.sequence_length,
-        batch_size=options.batch_size,
-        cls_id=tokenizer.cls_token_id,
-        sep_id=tokenizer.sep_token_id,
-        pad_id=tokenizer.pad_token_id,
-        mask_generator=masker,
-        packing=options.packing,
-        epochs=epochs,
-    )
-
-
 def _build_model(options: TrainOptions, train_spec, precision: str, checkpoint: Path | None):
     from mlm_cli.workflows.model_setup import build_scratch_masked_lm, is_scratch_preset, load_masked_lm
 
@@ -249,7 +192,7 @@ def _build_model(options: TrainOptions, train_spec, precision: str, checkpoint: 
     if checkpoint is not None:
         return load_masked_lm(str(checkpoint), sequence_length=options.sequence_length, precision=precision, **overrides)
     if is_scratch_preset(options.preset):
-        documents = _documents(train_spec, None)
+        documents = documents_of(train_spec, None)
 
         def texts():
             seen = 0
@@ -356,10 +299,18 @@ class _SignalFlag:
 
 
 def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[str, Any]:
-    """Run (or resume) a training run; returns the summary also written to the run directory."""
+    """Run (or resume) a training run; returns the summary also written to the run directory.
+
+    On several devices or hosts (jax) every process runs this function: all of them train,
+    process 0 alone writes the run directory.
+    """
+    from mlm_cli.backend import requested_backend
+    from mlm_cli.distributed import cluster as clusters
+
     reporter = reporter or SilentReporter()
     options.output = Path(options.output).expanduser().absolute()
     validate_options(options)
+    clusters.validate(options.cluster_options(), requested_backend())
     prepare_output(options)
     train_spec, validation_spec = _corpus_specs(options)
 
@@ -368,21 +319,29 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     from mlm_cli.allocator import keep_freed_memory
     from mlm_cli.seeding import set_seed
     from mlm_cli.workflows import checkpoints
-    from mlm_cli.workflows.evaluation import masked_lm_metrics
     from mlm_cli.workflows.model_setup import is_scratch_preset
     from mlm_cli.workflows.precision import resolve_precision
 
     backend = keras.backend.backend()
+    cluster = clusters.start(options.cluster_options(), backend)
+    sync = ProcessSync(cluster)
+    if not cluster.is_main:
+        reporter = SilentReporter()
+    global_batch = cluster.global_batch_size(options.batch_size)
 
     checkpoint = None
     state: dict[str, Any] = {}
+    saved_config: dict[str, Any] = {}
     if options.resume:
-        saved = json.loads((options.output / CONFIG_FILE).read_text(encoding="utf-8"))
-        _check_resume_compatible(saved, options)
-        checkpoints.clean_partial_checkpoints(options.output)
+        saved_config = json.loads((options.output / CONFIG_FILE).read_text(encoding="utf-8"))
+        _check_resume_compatible(saved_config, options, global_batch)
+        if cluster.is_main:
+            checkpoints.clean_partial_checkpoints(options.output)
         checkpoint = checkpoints.latest_checkpoint(options.output)
         state = checkpoints.read_state(checkpoint)
-        _trim_metrics(options.output / METRICS_FILE, int(state.get("step", 0)))
+        if cluster.is_main:
+            _trim_metrics(options.output / METRICS_FILE, int(state.get("step", 0)))
+    data_shards = _data_shards(options, saved_config, cluster, global_batch)
     precision = resolve_precision(options.precision, backend)
     keep_freed_memory()
     set_seed(options.seed + int(state.get("step", 0)))
@@ -393,7 +352,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         checkpoints.restore_optimizer(checkpoint, model)
         checkpoints.restore_rng_state(checkpoint, model)  # dropout draws continue exactly where they stopped
 
-    if not options.resume:
+    if cluster.is_main and not options.resume:
         if options.output.exists() and options.overwrite:
             shutil.rmtree(options.output)
         options.output.mkdir(parents=True, exist_ok=True)
@@ -406,28 +365,34 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         "mask_selection_length": model.preprocessor.mask_selection_length,
         "vocabulary_size": model.preprocessor.tokenizer.vocabulary_size(),
         "parameters": model.backbone.parameter_count(),
+        "distribution": cluster.kind,
+        "processes": cluster.num_processes,
+        "devices": cluster.devices,
+        "model_shards": cluster.model_shards,
+        "data_shards": data_shards,
+        "global_batch_size": global_batch,
     }
-    if not options.resume:
+    for launch_detail in ("coordinator", "process_id"):  # differ per process; not part of the run
+        resolved.pop(launch_detail)
+    if cluster.is_main and not options.resume:
         _write_json_atomic(options.output / CONFIG_FILE, resolved)
 
-    split = None
-    if options.validation_split:
-        split = max(2, round(1 / options.validation_split))
-    train_documents = _documents(train_spec, (split, False) if split else None)
+    split = max(2, round(1 / options.validation_split)) if options.validation_split else None
+    shard_ids = cluster_shards(cluster, data_shards)
+    rows_per_shard = global_batch // data_shards
     # As in Hugging Face's Trainer, --max-steps wins over --epochs: the data repeats until it is reached.
     passes = REPEAT_UNTIL_MAX_STEPS if options.max_steps else options.epochs
-    stream = _batch_stream(model, train_documents, options, seed=options.seed, epochs=passes)
+    stream = sharded_batch_stream(model, train_spec, shard_ids=shard_ids, data_shards=data_shards, rows_per_shard=rows_per_shard,
+                                  packing=options.packing, seed=options.seed, epochs=passes, split=(split, False) if split else None)
     if state:
         stream.load_state_dict(state["data"])
 
     def validation_batches():
-        if validation_spec is not None:
-            documents = _documents(validation_spec, None)
-        elif split:
-            documents = _documents(train_spec, (split, True))
-        else:
+        if validation_spec is None and not split:
             return None
-        return _batch_stream(model, documents, options, seed=12345)
+        spec, held_out = (validation_spec, None) if validation_spec is not None else (train_spec, (split, True))
+        return sharded_batch_stream(model, spec, shard_ids=shard_ids, data_shards=data_shards, rows_per_shard=rows_per_shard,
+                                    packing=options.packing, seed=VALIDATION_MASK_SEED, split=held_out)
 
     step = int(state.get("step", 0))
     tokens_seen = int(state.get("tokens_seen", 0))
@@ -435,7 +400,8 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     eval_every = options.eval_every or (options.save_every or 1000)
     save_every = options.save_every or 1000
     reporter.start({"parameters": resolved["parameters"], "backend": backend, "precision": precision, "resumed_from": step,
-                    "max_steps": options.max_steps, "output": str(options.output)})
+                    "max_steps": options.max_steps, "output": str(options.output), "distribution": cluster.kind,
+                    "devices": cluster.devices, "processes": cluster.num_processes, "global_batch_size": global_batch})
 
     metrics_path = options.output / METRICS_FILE
     window_tokens = window_real = 0
@@ -445,15 +411,16 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     last_eval: dict[str, Any] | None = None
 
     def log_metrics(record: dict[str, Any]) -> None:
-        with open(metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        if cluster.is_main:
+            with open(metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
 
     def run_evaluation() -> dict[str, Any] | None:
         batches = validation_batches()
         if batches is None:
             return None
         try:
-            result = masked_lm_metrics(model, batches, options.eval_batches).as_dict()
+            result = sync.masked_lm_metrics(model, batches, options.eval_batches).as_dict()
         finally:
             batches.close()
         record = {"type": "eval", "step": step, **{f"val_{k}": v for k, v in result.items()}}
@@ -461,11 +428,15 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         reporter.evaluation(record)
         return record
 
-    def save(reason: str) -> Path:
-        if not all(bool(np.isfinite(v.numpy()).all()) for v in model.trainable_variables):
-            check_finite(float("nan"))  # an update overflowed: never checkpoint diverged weights
-        saved_state = {"step": step, "tokens_seen": tokens_seen, "elapsed_seconds": elapsed, "data": stream.state_dict(), "reason": reason}
-        return checkpoints.save_checkpoint(options.output, model, saved_state, keep=options.keep_checkpoints)
+    def save(reason: str, data_state: dict[str, Any] | None = None) -> Path:
+        with sync.readable(model):
+            if not all(bool(np.isfinite(v.numpy()).all()) for v in model.trainable_variables):
+                check_finite(float("nan"))  # an update overflowed: never checkpoint diverged weights
+            data = sync.all_shard_states(data_state or stream.state_dict())
+            saved_state = {"step": step, "tokens_seen": tokens_seen, "elapsed_seconds": elapsed, "data": data, "reason": reason}
+            if not cluster.is_main:
+                return checkpoints.checkpoint_root(options.output) / f"step-{step:08d}"
+            return checkpoints.save_checkpoint(options.output, model, saved_state, keep=options.keep_checkpoints)
 
     def check_finite(loss: float) -> float:
         if not math.isfinite(loss):
@@ -477,14 +448,28 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
 
     already_done = bool(options.max_steps and step >= options.max_steps)
     run_start = time.perf_counter()
-    with _SignalFlag() as interrupt:
+    with _SignalFlag() as interrupt, sync.guard():
         try:
-            for batch in [] if already_done else stream:
+            while not already_done:
+                before = stream.state_dict()
+                batch = stream.next_batch()
+                turn = sync.agree_on_step(batch, interrupt.received)
+                if turn.signal:
+                    where = save("interrupted", before)
+                    code = EXIT_INTERRUPTED if turn.signal == signal.SIGINT else 128 + turn.signal
+                    raise TrainingInterrupted(
+                        f"interrupted at step {step}; checkpoint saved to {where}",
+                        hint="run the same command with --resume to continue",
+                        exit_code=code,
+                    )
+                if not turn.any_data:
+                    break
+                batch = batch or stream.filler()
                 logs = model.train_on_batch(batch.features(), batch.mask_ids, sample_weight=batch.mask_weights, return_dict=True)
                 step += 1
-                window_tokens += batch.token_ids.size
-                window_real += batch.real_tokens
-                tokens_seen += batch.real_tokens
+                window_tokens += turn.tokens
+                window_real += turn.real_tokens
+                tokens_seen += turn.real_tokens
                 if step % options.log_every == 0 or (options.max_steps and step >= options.max_steps):
                     now = time.perf_counter()
                     seconds = max(now - window_start, 1e-9)
@@ -521,35 +506,30 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
                 if step % save_every == 0:
                     check_finite(float(logs["loss"]))  # never checkpoint diverged weights
                     save("periodic")
-                if interrupt.received is not None:
-                    where = save("interrupted")
-                    code = EXIT_INTERRUPTED if interrupt.received == signal.SIGINT else 128 + interrupt.received
-                    raise TrainingInterrupted(
-                        f"interrupted at step {step}; checkpoint saved to {where}",
-                        hint="run the same command with --resume to continue",
-                        exit_code=code,
-                    )
                 if options.max_steps and step >= options.max_steps:
                     break
         finally:
             stream.close()
 
-    if step == int(state.get("step", 0)) and not already_done:
-        if train_documents.skipped_lines:
-            raise BadInputError(f"every line of the corpus was bad: {train_documents.skipped_lines:,} skipped by --skip-bad-lines",
-                                hint="check the files and --text-column")
-        raise BadInputError("the corpus is empty: it produced no training batches", hint="check --data and --text-column")
-    if not already_done:  # a run resumed after its last step (killed while publishing) only publishes
-        save("final")
-        if step % eval_every != 0 or last_eval is None:
-            last_eval = run_evaluation() or last_eval
-    publish_preset(model, options.output)
+        if step == int(state.get("step", 0)) and not already_done:
+            skipped = sum(s.documents.skipped_lines for s in stream.streams)
+            if skipped:
+                raise BadInputError(f"every line of the corpus was bad: {skipped:,} skipped by --skip-bad-lines",
+                                    hint="check the files and --text-column")
+            raise BadInputError("the corpus is empty: it produced no training batches", hint="check --data and --text-column")
+        if not already_done:  # a run resumed after its last step (killed while publishing) only publishes
+            save("final")
+            if step % eval_every != 0 or last_eval is None:
+                last_eval = run_evaluation() or last_eval
+        if cluster.is_main:
+            with sync.readable(model):
+                publish_preset(model, options.output)
     summary = {
         "output": str(options.output),
         "steps": step,
         "tokens_seen": tokens_seen,
         "train_seconds": round(time.perf_counter() - run_start, 2),
-        "skipped_lines": train_documents.skipped_lines,
+        "skipped_lines": sum(s.documents.skipped_lines for s in stream.streams),
         "final_loss": last.get("loss"),
         "final_accuracy": last.get("accuracy"),
         **({k: v for k, v in last_eval.items() if k.startswith("val_")} if last_eval else {}),
@@ -558,10 +538,31 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     return summary
 
 
-RESUME_KEYS = ("preset", "sequence_length", "batch_size", "packing", "seed", "text_column", "mask_rate")
+def _data_shards(options: TrainOptions, saved_config: dict[str, Any], cluster, global_batch: int) -> int:
+    """How many streams the corpus is dealt into: fixed for a run (resumable on another process count)."""
+    shards = options.data_shards or saved_config.get("data_shards") or cluster.num_processes
+    if saved_config and shards != saved_config.get("data_shards", 1):
+        raise BadInputError(f"--resume with --data-shards {shards}, the run used {saved_config.get('data_shards', 1)}",
+                            hint="resume with the original --data-shards")
+    if shards % cluster.num_processes:
+        raise BadInputError(f"--data-shards {shards} is not a multiple of the {cluster.num_processes} processes",
+                            hint="every process reads the same number of shards")
+    if global_batch % shards:
+        raise BadInputError(f"the global batch of {global_batch} sequences does not split into {shards} data shards",
+                            hint="choose --batch-size so that batch size x devices is a multiple of --data-shards")
+    return shards
 
 
-def _check_resume_compatible(saved: dict[str, Any], options: TrainOptions) -> None:
+def cluster_shards(cluster, data_shards: int) -> list[int]:
+    """The data shards this process reads: a contiguous block, so process order is shard order in the global batch."""
+    per_process = data_shards // cluster.num_processes
+    return list(range(cluster.process_id * per_process, (cluster.process_id + 1) * per_process))
+
+
+RESUME_KEYS = ("preset", "sequence_length", "packing", "seed", "text_column", "mask_rate")
+
+
+def _check_resume_compatible(saved: dict[str, Any], options: TrainOptions, global_batch: int) -> None:
     """--resume continues the same run: options that shape the data or model must not change."""
     current = options.to_json()
     for key in RESUME_KEYS:
@@ -570,5 +571,11 @@ def _check_resume_compatible(saved: dict[str, Any], options: TrainOptions) -> No
                 f"--resume with a different {key.replace('_', '-')} ({current[key]!r}, the run used {saved[key]!r})",
                 hint="resume with the original options, or start a new run in another --output",
             )
+    saved_global = saved.get("global_batch_size", saved.get("batch_size"))
+    if saved_global is not None and saved_global != global_batch:
+        raise BadInputError(
+            f"--resume with a global batch of {global_batch} sequences, the run used {saved_global}",
+            hint="keep --batch-size x devices as in the original run",
+        )
     if list(saved.get("data", [])) != list(options.data):
         raise BadInputError("--resume with different --data than the original run", hint="resume with the original --data")

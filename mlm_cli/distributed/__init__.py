@@ -1,0 +1,1 @@
+"""Training on many devices and hosts with Keras's distribution API (jax backend only)."""

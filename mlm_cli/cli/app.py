@@ -49,13 +49,16 @@ def global_options(
 
 
 def _register_commands() -> None:
-    from mlm_cli.cli import eval_cmd, export_cmd, presets_cmd, pull_cmd, train_cmd
+    from mlm_cli.cli import cache_cmd, eval_cmd, export_cmd, predict_cmd, presets_cmd, pull_cmd, report_cmd, train_cmd
 
     app.add_typer(presets_cmd.presets_app, name="presets")
     app.command("pull", epilog=pull_cmd.EPILOG)(pull_cmd.pull)
     app.command("train", epilog=train_cmd.EPILOG)(train_cmd.train)
     app.command("eval", epilog=eval_cmd.EPILOG)(eval_cmd.evaluate)
+    app.command("predict", epilog=predict_cmd.EPILOG)(predict_cmd.predict)
+    app.command("report", epilog=report_cmd.EPILOG)(report_cmd.report)
     app.command("export", epilog=export_cmd.EPILOG)(export_cmd.export)
+    app.add_typer(cache_cmd.cache_app, name="cache")
 
 
 _register_commands()

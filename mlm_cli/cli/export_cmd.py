@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import typer
@@ -30,5 +32,6 @@ def export(
     from mlm_cli.workflows.export import ExportOptions
     from mlm_cli.workflows.export import export as run_export
 
-    result = run_export(ExportOptions(preset=preset, output=output, dtype=dtype, format=format, overwrite=overwrite))
+    result = run_export(ExportOptions(preset=preset, output=output, dtype=dtype, format=format, overwrite=overwrite,
+                                      command_line=shlex.join(["mlm", *sys.argv[1:]])))
     console.stdout.print(json.dumps(result, indent=2) if as_json else result["output"], markup=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import typer
@@ -61,12 +63,19 @@ def train(
     num_processes: int = typer.Option(None, envvar=["MLM_NUM_PROCESSES", "JAX_NUM_PROCESSES"], help="Multi-host: how many processes (hosts) train together."),
     process_id: int = typer.Option(None, envvar=["MLM_PROCESS_ID", "JAX_PROCESS_ID"], help="Multi-host: this process's number, 0 to --num-processes minus 1."),
     config: Path = typer.Option(None, "--config", help="TOML file with any of these options (long names); flags win."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write metrics as TensorBoard event files in RUN/tensorboard/ (no TensorFlow needed)."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved options as TOML (usable with --config) and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Train (fine-tune, continue pretraining, or pretrain from scratch) a masked language model."""
     values = merge_config(ctx, dict(ctx.params), config)
     from mlm_cli.errors import BadInputError
 
+    if values.pop("print_config"):
+        from mlm_cli.cli.toml_text import options_as_toml
+
+        console.stdout.print(options_as_toml({k: v for k, v in values.items() if k not in ("config", "as_json")}), markup=False, end="")
+        return
     for required in ("preset", "data", "output"):
         if not values.get(required):
             raise BadInputError(f"--{required} is required", hint="see mlm train --help")
@@ -78,6 +87,7 @@ def train(
     values["data"] = list(values["data"])
     values["validation_data"] = list(values["validation_data"] or [])
     values["output"] = Path(values["output"])
+    values["command_line"] = shlex.join(["mlm", *sys.argv[1:]])
 
     from mlm_cli.cli.progress import make_reporter
     from mlm_cli.workflows.train import TrainOptions

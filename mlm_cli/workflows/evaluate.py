@@ -1,4 +1,4 @@
-"""`mlm eval`: masked-token loss, accuracy and perplexity of a model on a corpus."""
+"""`mlm eval`: masked-token loss, accuracy and perplexity of a model on a corpus, or its pseudo-perplexity."""
 
 from __future__ import annotations
 
@@ -23,11 +23,17 @@ class EvalOptions:
     encoding_errors: str = "strict"
     skip_bad_lines: bool = False
     precision: str | None = "float32"
+    pseudo_perplexity: bool = False  # score every token in turn (one document per row) instead of random masks
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate(options: EvalOptions) -> dict[str, Any]:
-    """Metrics over the corpus (or its first `max_batches` batches) with a fixed masking seed."""
+    """Metrics over the corpus (or its first `max_batches` batches) with a fixed masking seed.
+
+    With `pseudo_perplexity`, the pseudo-perplexity of the corpus instead (see
+    workflows/pseudo_perplexity.py); `max_batches` then bounds the forward passes of
+    `batch_size` masked copies, and only whole documents are scored.
+    """
     import keras
 
     from mlm_cli.data.sources import CorpusSpec, DocumentStream, check_corpus
@@ -40,6 +46,8 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
         raise BadInputError("--batch-size must be at least 1")
     if options.max_batches is not None and options.max_batches < 1:
         raise BadInputError("--max-batches must be at least 1")
+    if options.pseudo_perplexity and options.mask_rate is not None:
+        raise BadInputError("--mask-rate does not apply to --pseudo-perplexity", hint="pseudo-perplexity masks every token in turn; drop --mask-rate")
     if is_scratch_preset(options.preset):
         raise BadInputError(f"{options.preset} is a from-scratch preset without weights", hint="evaluate a trained model (the --output of mlm train)")
     from mlm_cli.hub import resolve
@@ -48,6 +56,8 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     spec = CorpusSpec(tuple(options.data), text_column=options.text_column, encoding_errors=options.encoding_errors,
                       skip_bad_lines=options.skip_bad_lines)
     check_corpus(spec)
+    if options.pseudo_perplexity:
+        return _pseudo_perplexity(options, spec)
     overrides: dict[str, Any] = {"seed": EVAL_MASK_SEED}
     if options.mask_rate is not None:
         overrides["mask_selection_rate"] = options.mask_rate
@@ -62,4 +72,24 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     if metrics.masked_tokens == 0:
         raise BadInputError("the corpus produced no masked tokens to evaluate", hint="check --data and --text-column")
     return {"preset": options.preset, "sequence_length": model.preprocessor.sequence_length, **metrics.as_dict(),
+            "skipped_lines": documents.skipped_lines}
+
+
+def _pseudo_perplexity(options: EvalOptions, spec) -> dict[str, Any]:
+    """Pseudo-perplexity of the corpus: one document per row, cut to the sequence length."""
+    import keras
+
+    from mlm_cli.data.sources import DocumentStream
+    from mlm_cli.workflows.model_setup import load_masked_lm
+    from mlm_cli.workflows.precision import resolve_precision
+    from mlm_cli.workflows.pseudo_perplexity import DOCUMENTS_PER_CHUNK, corpus_pseudo_perplexity
+
+    precision = resolve_precision(options.precision, keras.backend.backend())
+    model = load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision)
+    documents = DocumentStream(spec)
+    scores = corpus_pseudo_perplexity(model, documents.batches(DOCUMENTS_PER_CHUNK), batch_size=options.batch_size,
+                                      max_batches=options.max_batches)
+    if scores.scored_tokens == 0:
+        raise BadInputError("the corpus has no tokens to score", hint="check --data and --text-column")
+    return {"preset": options.preset, "sequence_length": model.preprocessor.sequence_length, **scores.as_dict(),
             "skipped_lines": documents.skipped_lines}

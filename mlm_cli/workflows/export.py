@@ -18,6 +18,7 @@ class ExportOptions:
     dtype: str = "float32"
     format: str = "keras_hub"
     overwrite: bool = False
+    command_line: str | None = None  # how the export was started, for the model card
 
 
 def export(options: ExportOptions) -> dict:
@@ -43,4 +44,16 @@ def export(options: ExportOptions) -> dict:
     else:
         model = load_masked_lm(options.preset, precision=options.dtype)
         model.save_to_preset(output, overwrite=options.overwrite)
+    _write_export_card(options, output)
     return {"output": str(output), "dtype": options.dtype, "format": options.format, "parameters": model.backbone.parameter_count()}
+
+
+def _write_export_card(options: ExportOptions, output: Path) -> None:
+    from mlm_cli import __version__
+    from mlm_cli.hub import resolve
+    from mlm_cli.workflows.model_card import CARD_FILE, export_card, write_card
+
+    source_card = Path(resolve(options.preset, progress=False)) / CARD_FILE
+    text = source_card.read_text(encoding="utf-8", errors="replace") if source_card.is_file() else None
+    write_card(output, export_card(text, source=options.preset, dtype=options.dtype, format=options.format, version=__version__,
+                                   command=options.command_line))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -16,9 +17,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mlm_cli import __version__
 from mlm_cli.distributed.cluster import ClusterOptions
 from mlm_cli.errors import EXIT_INTERRUPTED, BadInputError, MlmError
 from mlm_cli.workflows.batch_streams import documents_of, sharded_batch_stream
+from mlm_cli.workflows.model_card import data_sources, training_card
 from mlm_cli.workflows.model_setup import MaskingOptions
 from mlm_cli.workflows.process_sync import ProcessSync
 
@@ -72,6 +75,8 @@ class TrainOptions:
     coordinator: str | None = None
     num_processes: int | None = None
     process_id: int | None = None
+    command_line: str | None = None  # how the run was started, for the model card
+    tensorboard: bool = False  # also write metrics as TensorBoard event files (RUN/tensorboard/)
 
     def cluster_options(self) -> ClusterOptions:
         return ClusterOptions(self.distribute, self.model_shards, self.coordinator, self.num_processes, self.process_id)
@@ -238,13 +243,16 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def publish_preset(model, output: Path) -> None:
-    """Write the trained preset into the run directory; config.json lands last, so a loadable preset is always complete."""
+def publish_preset(model, output: Path, card: str | None = None) -> None:
+    """Write the trained preset (and its model card) into the run directory; config.json lands last, so a loadable preset is always complete."""
     from mlm_cli.models.preset.saver import write_preset_files
+    from mlm_cli.workflows.model_card import write_card
 
     staging = Path(tempfile.mkdtemp(prefix=".preset.partial-", dir=output))
     try:
         write_preset_files(model, staging)
+        if card is not None:
+            write_card(staging, card)
         if (output / "config.json").exists():
             os.remove(output / "config.json")
         for item in sorted(staging.iterdir(), key=lambda p: p.name == "config.json"):
@@ -371,11 +379,13 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         "model_shards": cluster.model_shards,
         "data_shards": data_shards,
         "global_batch_size": global_batch,
+        "data_sources": data_sources(options.data) if cluster.is_main else [],
     }
     for launch_detail in ("coordinator", "process_id"):  # differ per process; not part of the run
         resolved.pop(launch_detail)
     if cluster.is_main and not options.resume:
         _write_json_atomic(options.output / CONFIG_FILE, resolved)
+    card_config = {**resolved, **{key: saved_config[key] for key in ("data_sources", "command_line") if saved_config.get(key)}}
 
     split = max(2, round(1 / options.validation_split)) if options.validation_split else None
     shard_ids = cluster_shards(cluster, data_shards)
@@ -410,10 +420,18 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     last: dict[str, Any] = {}
     last_eval: dict[str, Any] | None = None
 
+    board = None
+    if options.tensorboard and cluster.is_main:
+        from mlm_cli.workflows.tensorboard import TensorBoardWriter
+
+        board = TensorBoardWriter(options.output / "tensorboard")
+
     def log_metrics(record: dict[str, Any]) -> None:
         if cluster.is_main:
             with open(metrics_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
+            if board is not None:
+                board.write(record)
 
     def run_evaluation() -> dict[str, Any] | None:
         batches = validation_batches()
@@ -448,7 +466,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
 
     already_done = bool(options.max_steps and step >= options.max_steps)
     run_start = time.perf_counter()
-    with _SignalFlag() as interrupt, sync.guard():
+    with _SignalFlag() as interrupt, sync.guard(), contextlib.closing(board) if board else contextlib.nullcontext():
         try:
             while not already_done:
                 before = stream.state_dict()
@@ -521,21 +539,43 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
             save("final")
             if step % eval_every != 0 or last_eval is None:
                 last_eval = run_evaluation() or last_eval
+        summary = {
+            "output": str(options.output),
+            "steps": step,
+            "tokens_seen": tokens_seen,
+            "train_seconds": round(time.perf_counter() - run_start, 2),
+            "skipped_lines": sum(s.documents.skipped_lines for s in stream.streams),
+            "final_loss": last.get("loss"),
+            "final_accuracy": last.get("accuracy"),
+            **({k: v for k, v in last_eval.items() if k.startswith("val_")} if last_eval else {}),
+        }
         if cluster.is_main:
+            card = training_card(card_config, summary, family=family_name(model), version=__version__)
             with sync.readable(model):
-                publish_preset(model, options.output)
-    summary = {
-        "output": str(options.output),
-        "steps": step,
-        "tokens_seen": tokens_seen,
-        "train_seconds": round(time.perf_counter() - run_start, 2),
-        "skipped_lines": sum(s.documents.skipped_lines for s in stream.streams),
-        "final_loss": last.get("loss"),
-        "final_accuracy": last.get("accuracy"),
-        **({k: v for k, v in last_eval.items() if k.startswith("val_")} if last_eval else {}),
-    }
+                publish_preset(model, options.output, card)
+            _draw_plot(options.output, reporter)
     reporter.finish(summary)
     return summary
+
+
+def _draw_plot(output: Path, reporter: TrainReporter) -> None:
+    """training.png in the run directory; a plotting failure never fails a finished run."""
+    from mlm_cli.workflows.training_plot import draw_training_plot
+
+    try:
+        draw_training_plot(output)
+    except Exception as error:  # noqa: BLE001 - the model is saved; the plot can be redrawn with `mlm report`
+        reporter.message(f"could not draw training.png ({type(error).__name__}: {error}); `mlm report {output}` retries")
+
+
+def family_name(model) -> str:
+    """The family of a task (bert, roberta, ...) as the registry names it."""
+    from mlm_cli.models.preset.registry import lookup
+
+    try:
+        return lookup(type(model).__name__, "model")[0].name
+    except Exception:  # noqa: BLE001 - a subclass the registry does not list
+        return type(model).__name__
 
 
 def _data_shards(options: TrainOptions, saved_config: dict[str, Any], cluster, global_batch: int) -> int:

@@ -1,0 +1,149 @@
+"""Model cards: the README.md every preset mlm writes, saying what the model is and how it was made."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+CARD_FILE = "README.md"
+
+
+def data_sources(entries: Sequence[str]) -> list[dict[str, Any]]:
+    """Each --data entry with the files it names and their total size (Hub datasets by name)."""
+    from mlm_cli.data.sources import CorpusSpec, HubDataset, expand_sources
+
+    described = []
+    for entry in entries:
+        try:
+            sources = expand_sources(CorpusSpec((entry,)))
+        except Exception:  # noqa: BLE001 - a card describes what it can; the run already read these
+            described.append({"source": entry})
+            continue
+        files = [file for source in sources if not isinstance(source, HubDataset) for file in source.files]
+        record: dict[str, Any] = {"source": entry}
+        if files:
+            record["files"] = len(files)
+            record["bytes"] = sum(os.path.getsize(file) for file in files if os.path.isfile(file))
+        else:
+            record["hub_dataset"] = True
+        described.append(record)
+    return described
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "size unknown"
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:,} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    return ""
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: str, version: str) -> str:
+    """Markdown card of a training run: base preset, data, steps, tokens, final metrics, command line, mlm version."""
+    data_lines = []
+    for record in config.get("data_sources") or [{"source": entry} for entry in config.get("data", [])]:
+        if record.get("hub_dataset"):
+            data_lines.append(f"- `{record['source']}` (Hugging Face Hub dataset, streamed)")
+        elif "bytes" in record:
+            data_lines.append(f"- `{record['source']}`: {record['files']:,} file(s), {_size(record['bytes'])}")
+        else:
+            data_lines.append(f"- `{record['source']}`")
+    validation = config.get("validation_data") or []
+    held_out = (f"{', '.join(f'`{v}`' for v in validation)}" if validation
+                else f"{config['validation_split']:.2%} of the training documents" if config.get("validation_split") else "none")
+    metrics = [
+        ("final training loss", _number(summary.get("final_loss"))),
+        ("final training masked accuracy", _number(summary.get("final_accuracy"))),
+        ("validation loss", _number(summary.get("val_loss"))),
+        ("validation masked accuracy", _number(summary.get("val_accuracy"))),
+        ("validation perplexity", _number(summary.get("val_perplexity"), 3)),
+    ]
+    settings = [
+        ("base preset", f"`{config.get('preset')}`"),
+        ("model family", family),
+        ("parameters", _number(config.get("parameters"))),
+        ("steps", _number(summary.get("steps"))),
+        ("tokens seen (non-padding)", _number(summary.get("tokens_seen"))),
+        ("sequence length", _number(config.get("sequence_length"))),
+        ("global batch (sequences)", _number(config.get("global_batch_size", config.get("batch_size")))),
+        ("peak learning rate", f"{config.get('learning_rate')}"),
+        ("mask rate", f"{config.get('mask_rate')}"),
+        ("precision / backend", f"{config.get('precision')} / {config.get('backend')}"),
+        ("devices", f"{config.get('devices', 1)} ({config.get('distribution', 'none')} parallel)" if config.get("distribution", "none") != "none" else "1"),
+        ("seed", f"{config.get('seed')}"),
+    ]
+    command = config.get("command_line") or "(called from Python)"
+    front_matter = {"library_name": "keras-hub", "pipeline_tag": "fill-mask", "tags": ["mlm", "masked-lm", family]}
+    lines = [
+        "---",
+        *(f"{key}: {json.dumps(value)}" for key, value in front_matter.items()),
+        "---",
+        "",
+        f"# {Path(str(summary.get('output', 'model'))).name}",
+        "",
+        f"A {family} masked language model trained with mlm {version} from `{config.get('preset')}`"
+        f" ({datetime.date.today().isoformat()}). It is a keras_hub preset: load it with"
+        " `keras_hub.models.MaskedLM.from_preset(path)` or mlm's `MaskedLM.from_preset(path)`.",
+        "",
+        "## Training data",
+        "",
+        *data_lines,
+        "",
+        f"Held out for validation: {held_out}.",
+        "",
+        "## Training",
+        "",
+        "| setting | value |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in settings),
+        "",
+        "## Results",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in metrics),
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"Made with mlm {version}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export_card(source_card: str | None, *, source: str, dtype: str, format: str, version: str, command: str | None) -> str:
+    """The card of an exported model: the source's card (when it has one) plus how it was exported."""
+    base = source_card.rstrip() + "\n" if source_card else (
+        f"---\npipeline_tag: \"fill-mask\"\ntags: [\"mlm\", \"masked-lm\"]\n---\n\n# {Path(source).name}\n\n"
+        f"A masked language model exported by mlm {version} from `{source}`.\n"
+    )
+    target = "a transformers checkpoint" if format == "hf" else "a keras_hub preset"
+    return (
+        f"{base}\n## Export\n\nExported by mlm {version} from `{source}` as {target} with {dtype} weights"
+        f" ({datetime.date.today().isoformat()}).\n\n```bash\n{command or '(called from Python)'}\n```\n"
+    )
+
+
+def write_card(directory: Path, text: str) -> Path:
+    """Write `directory/README.md` atomically."""
+    target = Path(directory) / CARD_FILE
+    fd, temporary = tempfile.mkstemp(prefix=f".{CARD_FILE}.", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(temporary, target)
+    return target

@@ -44,6 +44,7 @@ def test_json_predictions_for_each_mask(mlm, tiny_preset):
         assert results[0]["filled"] == f"the {best} of water"
 
 
+@pytest.mark.run_once  # CLI behaviour, the same on every backend
 def test_file_sentences_follow_arguments_and_table_output(mlm, tiny_preset, tmp_path):
     listing = tmp_path / "sentences.txt"
     listing.write_text("the [MASK] was long\n\n   \nwe can [MASK] it\n", encoding="utf-8")
@@ -62,6 +63,7 @@ def test_file_sentences_follow_arguments_and_table_output(mlm, tiny_preset, tmp_
     assert f"{best['probability']:.4f}" in table.stdout
 
 
+@pytest.mark.run_once  # CLI behaviour, the same on every backend
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
@@ -79,6 +81,7 @@ def test_bad_input_is_one_line_exit_2(mlm, tiny_preset, tmp_path, arguments, exp
     assert result.stdout == ""
 
 
+@pytest.mark.run_once  # CLI behaviour, the same on every backend
 def test_long_sentence_is_cut_to_the_sequence(mlm, tiny_preset):
     sentence = "the [MASK] " + "water " * 60
     result = mlm("predict", "--preset", str(tiny_preset), sentence, "--json")

@@ -43,6 +43,7 @@ def test_pseudo_perplexity_json_and_whole_documents(mlm, tiny_preset, corpus_fil
     assert f"scored tokens {scores['scored_tokens']:,}" in human.stdout
 
 
+@pytest.mark.run_once  # CLI behaviour, the same on every backend
 def test_mask_rate_is_refused_with_pseudo_perplexity(mlm, tiny_preset, corpus_files):
     result = mlm("eval", "--preset", str(tiny_preset), "--data", str(corpus_files / "heldout.txt"), "--pseudo-perplexity", "--mask-rate", "0.2")
     assert result.code == 2

@@ -17,11 +17,23 @@ from mlm_cli.models.preset.encoder_layout import (
     export_encoders,
     import_encoders,
 )
+from mlm_cli.models.bert.bert_weights import export_head, import_head
 from mlm_cli.models.preset.h5_weights import assign
 
 PROJECTION = "layers/dense"
 POOLER = "layers/dense_1"
 HEAD = "layers/masked_lm_head"
+
+__all__ = [  # the head is BERT's (same paths and layers); only its shapes differ
+    "backbone_group_names",
+    "backbone_shapes",
+    "export_backbone",
+    "export_head",
+    "head_shapes",
+    "import_backbone",
+    "import_head",
+    "task_group_names",
+]
 
 
 def _block_count(config: dict) -> int:
@@ -90,25 +102,6 @@ def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
             continue
         assign(variable, arrays[path])
     import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim)
-
-
-def _head_pairs(head) -> list[tuple[str, object]]:
-    return [
-        (f"{HEAD}/_intermediate_dense/vars/0", head.dense.kernel),
-        (f"{HEAD}/_intermediate_dense/vars/1", head.dense.bias),
-        (f"{HEAD}/_intermediate_layer_norm/vars/0", head.norm.gamma),
-        (f"{HEAD}/_intermediate_layer_norm/vars/1", head.norm.beta),
-        (f"{HEAD}/vars/0", head.output_bias),
-    ]
-
-
-def export_head(head) -> dict[str, np.ndarray]:
-    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
-
-
-def import_head(head, arrays: dict[str, np.ndarray]) -> None:
-    for path, variable in _head_pairs(head):
-        assign(variable, arrays[path])
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:

@@ -8,15 +8,9 @@ import sys
 import typer
 
 from mlm_cli.cli import console
+from mlm_cli.workflows.model_card import byte_size
 
 cache_app = typer.Typer(help="mlm's download cache (MLM_CACHE_DIR): Kaggle and Hub downloads, converted checkpoints.", no_args_is_help=True)
-
-
-def _bytes(count: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} B"
 
 
 @cache_app.command("list", epilog="Examples:\n\n  mlm cache list\n\n  mlm cache list --json | jq '.entries[].handle'")
@@ -37,8 +31,8 @@ def list_cache(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
     for e in entries:  # one line per entry (handles are long; a table would fold them): paths are in --json
         names = f"  ({', '.join(e.names)})" if e.names else ""
         state = "" if e.complete else "  incomplete"
-        console.stdout.print(f"{_bytes(e.bytes):>10}  {e.handle}{names}{state}", markup=False, soft_wrap=True)
-    console.stdout.print(f"{len(entries)} entries, {_bytes(total)} in {cache_dir()}", markup=False)
+        console.stdout.print(f"{byte_size(e.bytes):>10}  {e.handle}{names}{state}", markup=False, soft_wrap=True)
+    console.stdout.print(f"{len(entries)} entries, {byte_size(total)} in {cache_dir()}", markup=False)
 
 
 @cache_app.command(
@@ -63,8 +57,8 @@ def clean_cache(
     size = sum(e.bytes for e in chosen)
     if not dry_run and chosen and not yes:
         if not sys.stdin.isatty():
-            raise BadInputError(f"removing {len(chosen)} cache entries ({_bytes(size)}) needs confirmation", hint="pass --yes")
-        if not typer.confirm(f"Remove {len(chosen)} entries ({_bytes(size)})?", default=False, err=True):
+            raise BadInputError(f"removing {len(chosen)} cache entries ({byte_size(size)}) needs confirmation", hint="pass --yes")
+        if not typer.confirm(f"Remove {len(chosen)} entries ({byte_size(size)})?", default=False, err=True):
             raise typer.Exit(1)
     freed = 0 if dry_run else remove(chosen)
     if as_json:
@@ -74,5 +68,5 @@ def clean_cache(
         return
     verb = "would remove" if dry_run else "removed"
     for e in chosen:
-        console.stdout.print(f"{verb} {e.handle} ({_bytes(e.bytes)})", markup=False)
-    console.stdout.print(f"{verb} {len(chosen)} entries, {_bytes(size)}", markup=False)
+        console.stdout.print(f"{verb} {e.handle} ({byte_size(e.bytes)})", markup=False)
+    console.stdout.print(f"{verb} {len(chosen)} entries, {byte_size(size)}", markup=False)

@@ -50,6 +50,11 @@ class ShardedBatchStream:
         return max(stream.epoch for stream in self.streams)
 
     @property
+    def skipped_lines(self) -> int:
+        """Bad JSONL lines this process's shards skipped (--skip-bad-lines)."""
+        return sum(stream.documents.skipped_lines for stream in self.streams)
+
+    @property
     def wait_seconds(self) -> float:
         return sum(stream.wait_seconds for stream in self.streams)
 

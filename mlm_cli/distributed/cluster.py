@@ -85,7 +85,8 @@ def validate(options: ClusterOptions, backend: str) -> None:
         if any(value is None for value in trio):
             raise BadInputError("a multi-host run needs --coordinator, --num-processes and --process-id together",
                                 hint="or the environment variables MLM_COORDINATOR, MLM_NUM_PROCESSES, MLM_PROCESS_ID")
-        if not COORDINATOR_PATTERN.match(options.coordinator or "") or not 0 < int(COORDINATOR_PATTERN.match(options.coordinator).group(1)) < 65536:
+        address = COORDINATOR_PATTERN.match(options.coordinator or "")
+        if not address or not 0 < int(address.group(1)) < 65536:
             raise BadInputError(f"--coordinator {options.coordinator!r} is not HOST:PORT", hint="e.g. --coordinator 10.0.0.1:1234 (the address of process 0)")
         if not 0 <= int(options.process_id) < int(options.num_processes):
             raise BadInputError(f"--process-id {options.process_id} is outside 0..{int(options.num_processes) - 1}",

@@ -21,6 +21,15 @@ class MaskedLMMetrics:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_sums(cls, loss_sum: float, correct: float, weight: float, tokens: int, batches: int) -> "MaskedLMMetrics":
+        """Metrics from summed per-token losses and hits over `weight` masked tokens (NaN when there were none)."""
+        if weight == 0:
+            return cls(float("nan"), float("nan"), float("nan"), 0, tokens, batches)
+        loss = loss_sum / weight
+        return cls(loss=loss, accuracy=correct / weight, perplexity=math.exp(min(loss, 700.0)), masked_tokens=int(weight),
+                   tokens=tokens, batches=batches)
+
 
 def batch_token_losses(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-position cross-entropy and correctness from logits [B, P, V] and labels [B, P]."""
@@ -46,17 +55,7 @@ def masked_lm_metrics(model, batches: Iterable, max_batches: int | None = None) 
         weight += float(weights.sum())
         tokens += int(batch.real_tokens)
         count += 1
-    if weight == 0:
-        return MaskedLMMetrics(float("nan"), float("nan"), float("nan"), 0, tokens, count)
-    loss = loss_sum / weight
-    return MaskedLMMetrics(
-        loss=loss,
-        accuracy=correct / weight,
-        perplexity=math.exp(min(loss, 700.0)),
-        masked_tokens=int(weight),
-        tokens=tokens,
-        batches=count,
-    )
+    return MaskedLMMetrics.from_sums(loss_sum, correct, weight, tokens, count)
 
 
 def lockstep_masked_lm_metrics(model, stream, max_batches: int | None, gather) -> MaskedLMMetrics:
@@ -84,8 +83,4 @@ def lockstep_masked_lm_metrics(model, stream, max_batches: int | None, gather) -
             weight += masked
         tokens += int(rows[:, 2].sum())
         count += 1
-    if weight == 0:
-        return MaskedLMMetrics(float("nan"), float("nan"), float("nan"), 0, tokens, count)
-    loss = loss_sum / weight
-    return MaskedLMMetrics(loss=loss, accuracy=correct / weight, perplexity=math.exp(min(loss, 700.0)),
-                           masked_tokens=int(weight), tokens=tokens, batches=count)
+    return MaskedLMMetrics.from_sums(loss_sum, correct, weight, tokens, count)

@@ -35,7 +35,8 @@ def data_sources(entries: Sequence[str]) -> list[dict[str, Any]]:
     return described
 
 
-def _size(count: int | None) -> str:
+def byte_size(count: int | None) -> str:
+    """'13.2 KB', '512 bytes' (decimal units)."""
     if count is None:
         return "size unknown"
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
@@ -56,7 +57,7 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         if record.get("hub_dataset"):
             data_lines.append(f"- `{record['source']}` (Hugging Face Hub dataset, streamed)")
         elif "bytes" in record:
-            data_lines.append(f"- `{record['source']}`: {record['files']:,} file(s), {_size(record['bytes'])}")
+            data_lines.append(f"- `{record['source']}`: {record['files']:,} file(s), {byte_size(record['bytes'])}")
         else:
             data_lines.append(f"- `{record['source']}`")
     validation = config.get("validation_data") or []

@@ -10,7 +10,7 @@ process's data position; failures of a peer become one error line.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,5 +84,3 @@ class ProcessSync:
             return masked_lm_metrics(model, stream, max_batches)
         return lockstep_masked_lm_metrics(model, stream, max_batches, self.gather)
 
-
-GatherFn = Callable[[list[int]], np.ndarray]

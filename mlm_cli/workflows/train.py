@@ -530,7 +530,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
             stream.close()
 
         if step == int(state.get("step", 0)) and not already_done:
-            skipped = sum(s.documents.skipped_lines for s in stream.streams)
+            skipped = stream.skipped_lines
             if skipped:
                 raise BadInputError(f"every line of the corpus was bad: {skipped:,} skipped by --skip-bad-lines",
                                     hint="check the files and --text-column")
@@ -544,7 +544,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
             "steps": step,
             "tokens_seen": tokens_seen,
             "train_seconds": round(time.perf_counter() - run_start, 2),
-            "skipped_lines": sum(s.documents.skipped_lines for s in stream.streams),
+            "skipped_lines": stream.skipped_lines,
             "final_loss": last.get("loss"),
             "final_accuracy": last.get("accuracy"),
             **({k: v for k, v in last_eval.items() if k.startswith("val_")} if last_eval else {}),

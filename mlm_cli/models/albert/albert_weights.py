@@ -17,23 +17,16 @@ from mlm_cli.models.preset.encoder_layout import (
     export_encoders,
     import_encoders,
 )
-from mlm_cli.models.bert.bert_weights import export_head, import_head
+from mlm_cli.models.bert import bert_weights
 from mlm_cli.models.preset.h5_weights import assign
 
 PROJECTION = "layers/dense"
 POOLER = "layers/dense_1"
 HEAD = "layers/masked_lm_head"
 
-__all__ = [  # the head is BERT's (same paths and layers); only its shapes differ
-    "backbone_group_names",
-    "backbone_shapes",
-    "export_backbone",
-    "export_head",
-    "head_shapes",
-    "import_backbone",
-    "import_head",
-    "task_group_names",
-]
+# The head is BERT's (same paths and layers); only its shapes differ (head_shapes below).
+export_head = bert_weights.export_head
+import_head = bert_weights.import_head
 
 
 def _block_count(config: dict) -> int:

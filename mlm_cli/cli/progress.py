@@ -24,8 +24,13 @@ def format_step(m: dict[str, Any], max_steps: int | None) -> str:
     total = f"/{max_steps}" if max_steps else ""
     return (
         f"step {m['step']}{total}  epoch {m['epoch']}  loss {m['loss']:.4f}  acc {m['accuracy']:.3f}  "
-        f"{m['tokens_per_second']:,.0f} tok/s  lr {m['learning_rate']:.2e}  eta {_duration(m.get('eta_seconds'))}"
+        f"grad norm {_norm(m.get('gradient_norm'))}  {m['tokens_per_second']:,.0f} tok/s  lr {m['learning_rate']:.2e}  "
+        f"eta {_duration(m.get('eta_seconds'))}"
     )
+
+
+def _norm(value: float | None) -> str:
+    return "?" if value is None else f"{value:.3g}"
 
 
 class PlainReporter:
@@ -76,13 +81,13 @@ class LiveReporter(PlainReporter):
 
     def _table(self, m: dict[str, Any] | None) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
-        for column in ("step", "epoch", "loss", "acc", "tok/s", "lr", "eta"):
+        for column in ("step", "epoch", "loss", "acc", "grad norm", "tok/s", "lr", "eta"):
             table.add_column(column, justify="right")
         if m is not None:
             total = f"/{self.max_steps}" if self.max_steps else ""
             table.add_row(
                 f"{m['step']}{total}", str(m["epoch"]), f"{m['loss']:.4f}", f"{m['accuracy']:.3f}",
-                f"{m['tokens_per_second']:,.0f}", f"{m['learning_rate']:.2e}", _duration(m.get("eta_seconds")),
+                _norm(m.get("gradient_norm")), f"{m['tokens_per_second']:,.0f}", f"{m['learning_rate']:.2e}", _duration(m.get("eta_seconds")),
             )
         return table
 

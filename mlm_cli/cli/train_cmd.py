@@ -38,6 +38,7 @@ def train(
     learning_rate: float = typer.Option(None, help="Peak learning rate [default: 5e-5, 5e-4 from scratch]."),
     warmup: float = typer.Option(0.06, help="Warm-up: steps (>= 1) or a fraction of --max-steps (of 10,000 steps without it)."),
     weight_decay: float = typer.Option(0.01, help="AdamW weight decay (not applied to biases and norms)."),
+    max_grad_norm: float = typer.Option(1.0, help="Clip the global gradient norm to this, as run_mlm.py does (0: no clipping)."),
     mask_rate: float = typer.Option(0.15, help="Fraction of tokens selected for prediction."),
     mask_token_rate: float = typer.Option(0.8, help="Of the selected tokens, fraction replaced by [MASK]."),
     random_token_rate: float = typer.Option(0.1, help="Of the selected tokens, fraction replaced by a random token."),

@@ -71,14 +71,18 @@ class MaskedLM(keras.Model):
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
         """Keras compile with task defaults for every argument left at "auto".
 
-        Defaults: Adam at 5e-5 (FusedAdamW without weight decay: one fused kernel on torch); sparse categorical cross-entropy from logits, averaged
-        over the real masked positions (padded selections have weight 0); weighted
-        sparse categorical accuracy.
+        Defaults, the same as `mlm train`'s (same fused kernels): AdamW at 5e-5 with weight
+        decay 0.01 (not on biases and norms) and the global gradient norm clipped at 1.0;
+        cross-entropy from logits, averaged over the real masked positions (padded selections
+        have weight 0); weighted sparse categorical accuracy.
         """
-        if optimizer == "auto":
-            from mlm_cli.models.optimizers import FusedAdamW
+        from mlm_cli.allocator import keep_freed_memory
 
-            optimizer = FusedAdamW(self.default_learning_rate, weight_decay=0.0)  # Adam, fused on torch
+        keep_freed_memory()  # reuse freed step buffers instead of page-faulting them back (see allocator.py)
+        if optimizer == "auto":
+            from mlm_cli.models.optimizers import recipe_optimizer
+
+            optimizer = recipe_optimizer(self.default_learning_rate)
         if loss == "auto":
             from mlm_cli.models.losses import MaskedTokenCrossEntropy
 

@@ -52,6 +52,7 @@ class TrainOptions:
     learning_rate: float | None = None
     warmup: float = 0.06
     weight_decay: float = 0.01
+    max_grad_norm: float = 1.0  # clip the global gradient norm to this (0: no clipping)
     mask_rate: float = 0.15
     mask_token_rate: float = 0.8
     random_token_rate: float = 0.1
@@ -123,6 +124,7 @@ def validate_options(options: TrainOptions) -> None:
         (options.learning_rate is None or options.learning_rate > 0, "--learning-rate must be positive"),
         (options.warmup >= 0, "--warmup must be >= 0 (steps, or a fraction below 1)"),
         (options.weight_decay >= 0, "--weight-decay must be >= 0"),
+        (options.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0 turns clipping off)"),
         (0 < options.mask_rate <= 1, "--mask-rate must be in (0, 1]"),
         (options.mask_token_rate >= 0 and options.random_token_rate >= 0 and options.mask_token_rate + options.random_token_rate <= 1,
          "--mask-token-rate and --random-token-rate must be >= 0 and sum to at most 1"),
@@ -226,11 +228,9 @@ def _compile(model, options: TrainOptions, is_scratch: bool):
     else:
         warmup = round(options.warmup * (total or UNKNOWN_TOTAL_WARMUP_BASE))
     schedule = WarmupLinearDecay(peak, warmup, total)
-    from mlm_cli.models.optimizers import FusedAdamW
+    from mlm_cli.models.optimizers import recipe_optimizer
 
-    optimizer = FusedAdamW(learning_rate=schedule, weight_decay=options.weight_decay, beta_2=0.999, epsilon=1e-6)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "output_bias"])
-    model.compile(optimizer=optimizer)
+    model.compile(optimizer=recipe_optimizer(schedule, options.weight_decay, options.max_grad_norm))
     return schedule
 
 
@@ -500,6 +500,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
                         "loss": loss,
                         "accuracy": float(logs.get("sparse_categorical_accuracy", float("nan"))),
                         "learning_rate": schedule.value_at(step - 1),
+                        "gradient_norm": gradient_norm(model),
                         "tokens_per_second": window_tokens / seconds,
                         "real_tokens_per_second": window_real / seconds,
                         "data_wait_share": (stream.wait_seconds - window_wait) / seconds,
@@ -566,6 +567,13 @@ def _draw_plot(output: Path, reporter: TrainReporter) -> None:
         draw_training_plot(output)
     except Exception as error:  # noqa: BLE001 - the model is saved; the plot can be redrawn with `mlm report`
         reporter.message(f"could not draw training.png ({type(error).__name__}: {error}); `mlm report {output}` retries")
+
+
+def gradient_norm(model) -> float | None:
+    """Global norm of the last step's gradients, before clipping (FusedAdamW records it)."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # under a loss-scale wrapper
+    variable = getattr(optimizer, "gradient_norm", None)
+    return None if variable is None else float(variable.numpy())
 
 
 def family_name(model) -> str:

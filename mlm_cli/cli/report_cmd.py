@@ -44,6 +44,15 @@ def _status(summary: dict[str, Any]) -> str:
     return f"unfinished, last checkpoint at step {checkpoint:,} (--resume continues from it)"
 
 
+def _gradient_norms(summary: dict[str, Any]) -> str:
+    if summary["final_gradient_norm"] is None:
+        return ""
+    limit = summary["max_grad_norm"]
+    clipping = f"; clipped at {limit:g}" if limit else "; not clipped" if limit == 0 else ""
+    largest = f"{summary['largest_gradient_norm']:.3g} (step {summary['largest_gradient_norm_step']:,})"
+    return f"{summary['final_gradient_norm']:.3g} at the end, largest {largest}{clipping}"
+
+
 def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     steps = _count(summary["steps"]) + (f" of {summary['max_steps']:,}" if isinstance(summary["max_steps"], int) else "")
     lr = summary["peak_learning_rate"]
@@ -62,6 +71,7 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("best train loss", _value(summary["best_loss"], step=summary["best_loss_step"])),
         ("train accuracy", _value(summary["final_accuracy"])),
         ("peak learning rate", f"{lr:.3g} (step {summary['peak_learning_rate_step']:,})" if lr is not None else ""),
+        ("gradient norm", _gradient_norms(summary)),
         ("validation loss", _value(summary["final_val_loss"], step=summary["final_val_step"])),
         ("best validation loss", _value(summary["best_val_loss"], step=summary["best_val_loss_step"])),
         ("validation accuracy", _value(summary["final_val_accuracy"], step=summary["final_val_step"])),

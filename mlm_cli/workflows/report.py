@@ -138,6 +138,7 @@ def run_report(run_dir: Path) -> dict[str, Any]:
     best_val_loss, best_val_loss_step = _best(evals, "val_loss")
     best_val_accuracy, best_val_accuracy_step = _best(evals, "val_accuracy", lowest=False)
     best_val_perplexity, best_val_perplexity_step = _best(evals, "val_perplexity")
+    largest_norm, largest_norm_step = _best(train, "gradient_norm", lowest=False)
     tokens_seen = _last(train, "tokens_seen")
     return {
         "run_dir": str(run_dir),
@@ -163,6 +164,10 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "peak_learning_rate": peak_lr,
         "peak_learning_rate_step": peak_lr_step,
         "final_learning_rate": number(_last(train, "learning_rate")),
+        "max_grad_norm": config.get("max_grad_norm"),
+        "final_gradient_norm": number(_last(train, "gradient_norm")),
+        "largest_gradient_norm": largest_norm,
+        "largest_gradient_norm_step": largest_norm_step,
         "final_val_step": _last(evals, "step"),
         "final_val_loss": number(_last(evals, "val_loss")),
         "final_val_accuracy": number(_last(evals, "val_accuracy")),

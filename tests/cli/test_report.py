@@ -68,6 +68,10 @@ def test_json_summary_matches_metrics(mlm, trained_run, tiny_preset):
     assert summary["best_loss"] == pytest.approx(best["loss"]) and summary["best_loss_step"] == best["step"]
     peak = max(train, key=lambda r: r["learning_rate"])
     assert summary["peak_learning_rate"] == pytest.approx(peak["learning_rate"]) and summary["peak_learning_rate_step"] == peak["step"]
+    largest = max(train, key=lambda r: r["gradient_norm"])
+    assert summary["max_grad_norm"] == 1.0 and train[-1]["gradient_norm"] > 0
+    assert summary["final_gradient_norm"] == pytest.approx(train[-1]["gradient_norm"])
+    assert summary["largest_gradient_norm"] == pytest.approx(largest["gradient_norm"]) and summary["largest_gradient_norm_step"] == largest["step"]
     assert summary["final_val_step"] == 12
     for name in ("loss", "accuracy", "perplexity"):
         assert summary[f"final_val_{name}"] == pytest.approx(evals[-1][f"val_{name}"])

@@ -60,7 +60,7 @@ def main() -> None:
     started = time.perf_counter()
     for batch in stream:
         tokens += batch.real_tokens
-        done = stream.state_dict()["chunk_start"] / lines
+        done = stream.state_dict()["documents"]["position"] / lines
         if done >= next_mark / 10:
             samples.append({"fraction": round(done, 2), "gb_read": round(done * size / 1e9, 2), "rss_mb": round(rss_mb(), 1),
                             "peak_rss_mb": round(peak_rss_mb(), 1)})

@@ -200,10 +200,27 @@ def _local_directory(text: str) -> Path:
 
 
 def download_kaggle(handle: KaggleHandle, progress: bool = True) -> Path:
-    """A Kaggle model through kagglehub (its cache is mlm's unless KAGGLEHUB_CACHE is set)."""
-    cached = handle.cached_path()
-    if cached is not None:
-        return cached
+    """A Kaggle model through kagglehub (its cache is mlm's unless KAGGLEHUB_CACHE is set).
+
+    kagglehub writes a download to fixed paths in its cache, so parallel downloads of one
+    variation take turns on a lock; the version used stays locked (shared) while this
+    process lives, so `mlm cache clean` keeps it.
+    """
+    from mlm_cli.cache_locks import create_entry, kaggle_key, use_entry
+
+    names = (handle.owner, handle.model, handle.framework, handle.variation)
+    if handle.cached_path() is not None:
+        use_entry(kaggle_key(*names, handle.version))
+        cached = handle.cached_path()  # again: `mlm cache clean` may have removed it before the lock was taken
+        if cached is not None:
+            return cached
+    with create_entry(kaggle_key(*names)):
+        path = _kagglehub_download(handle, progress)
+        use_entry(kaggle_key(*names, path.name))  # before another process may take the variation's lock
+    return path
+
+
+def _kagglehub_download(handle: KaggleHandle, progress: bool) -> Path:
     os.environ.setdefault("KAGGLEHUB_CACHE", str(kaggle_cache_dir()))
     import kagglehub
     import requests
@@ -240,6 +257,10 @@ def download_hf(handle: HfHandle, progress: bool = True) -> Path:
     import huggingface_hub
     from huggingface_hub import errors as hf_errors
 
+    from mlm_cli.cache_locks import huggingface_key, use_entry
+
+    # huggingface_hub locks each file it downloads; mlm's shared lock only keeps `mlm cache clean` away.
+    use_entry(huggingface_key("models--" + handle.repo_id.replace("/", "--")))
     if not progress:
         huggingface_hub.utils.disable_progress_bars()
     where = f"hf://{handle}"

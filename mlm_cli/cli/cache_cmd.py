@@ -48,25 +48,39 @@ def clean_cache(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (needed when stdin is not a terminal)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Remove cached presets, interrupted downloads or converted checkpoints."""
-    from mlm_cli.errors import BadInputError
+    """Remove cached presets, interrupted downloads or converted checkpoints (never one a running mlm process uses)."""
+    from mlm_cli.errors import BadInputError, MlmError
     from mlm_cli.workflows.cache import list_cache as entries_in_cache
-    from mlm_cli.workflows.cache import remove, select
+    from mlm_cli.workflows.cache import matches, remove, select
 
-    chosen = select(entries_in_cache(), list(targets or []), everything=everything, incomplete=incomplete, converted=converted)
+    targets = list(targets or [])
+    chosen = select(entries_in_cache(), targets, everything=everything, incomplete=incomplete, converted=converted)
     size = sum(e.bytes for e in chosen)
     if not dry_run and chosen and not yes:
         if not sys.stdin.isatty():
             raise BadInputError(f"removing {len(chosen)} cache entries ({byte_size(size)}) needs confirmation", hint="pass --yes")
         if not typer.confirm(f"Remove {len(chosen)} entries ({byte_size(size)})?", default=False, err=True):
             raise typer.Exit(1)
-    freed = 0 if dry_run else remove(chosen)
+    if dry_run:
+        removed, in_use, freed = [], [], 0
+    else:
+        done = remove(chosen)
+        removed, in_use, freed = done.removed, done.in_use, done.freed
     if as_json:
-        result = {"removed": [] if dry_run else [e.handle for e in chosen], "would_remove": [e.handle for e in chosen] if dry_run else [],
-                  "bytes": size if dry_run else freed}
+        result = {"removed": [e.handle for e in removed], "would_remove": [e.handle for e in chosen] if dry_run else [],
+                  "in_use": [e.handle for e in in_use], "bytes": size if dry_run else freed}
         console.stdout.print(json.dumps(result, indent=2), markup=False)
-        return
-    verb = "would remove" if dry_run else "removed"
-    for e in chosen:
-        console.stdout.print(f"{verb} {e.handle} ({byte_size(e.bytes)})", markup=False)
-    console.stdout.print(f"{verb} {len(chosen)} entries, {byte_size(size)}", markup=False)
+    else:
+        verb = "would remove" if dry_run else "removed"
+        for e in chosen if dry_run else removed:
+            console.stdout.print(f"{verb} {e.handle} ({byte_size(e.bytes)})", markup=False)
+        console.stdout.print(f"{verb} {len(chosen) if dry_run else len(removed)} entries, {byte_size(size if dry_run else freed)}",
+                             markup=False)
+    named = [e for e in in_use if any(matches(e, target) for target in targets)]
+    for e in in_use:
+        if e not in named:
+            console.warn(f"kept {e.handle}: a running process uses it")
+    if named:
+        others = f" (and {len(named) - 1} more)" if len(named) > 1 else ""
+        raise MlmError(f"kept {named[0].handle}{others}: a running process uses it",
+                       hint="mlm never removes what a running process uses; run `mlm cache clean` again when it has finished")

@@ -47,9 +47,12 @@ def bounded_documents(texts: list[str], limit: int, packing: bool) -> list[str]:
 
 
 class Documents(Protocol):
-    position: int
+    """Documents that resume exactly: `batches` reads on from the current state and advances it."""
 
     def batches(self, batch_size: int = ...) -> Iterator[list[str]]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def start_epoch(self, epoch: int) -> None: ...
 
 
 class Encoder(Protocol):
@@ -118,7 +121,7 @@ class MaskedBatchStream:
         self.documents_per_chunk = int(documents_per_chunk)
         self.max_document_characters = int(max_document_characters)
         self._resume: dict[str, Any] | None = None
-        self._state: dict[str, Any] = self._snapshot(epoch=0, chunk_start=documents.position, rows_emitted=0)
+        self._state: dict[str, Any] = self._snapshot(epoch=0, documents=documents.state_dict(), rows_emitted=0)
         self._thread: threading.Thread | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, self.prefetch))
         self._stop = threading.Event()
@@ -126,10 +129,10 @@ class MaskedBatchStream:
 
     # --- state ---------------------------------------------------------------
 
-    def _snapshot(self, epoch: int, chunk_start: int, rows_emitted: int) -> dict[str, Any]:
+    def _snapshot(self, epoch: int, documents: dict[str, Any], rows_emitted: int) -> dict[str, Any]:
         return {
             "epoch": epoch,
-            "chunk_start": chunk_start,
+            "documents": documents,  # the document stream's state where the current chunk starts
             "packer": self.packer.state_dict(),
             "rows_emitted": rows_emitted,
             "finished": False,
@@ -148,7 +151,10 @@ class MaskedBatchStream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self._thread is not None:
             raise RuntimeError("load_state_dict must be called before iterating")
-        self._resume = dict(state)
+        state = dict(state)
+        if "documents" not in state:  # a checkpoint from before shuffling: a plain stream position
+            state["documents"] = {"position": state.pop("chunk_start")}
+        self._resume = state
         self._state = dict(state)
 
     # --- producer ------------------------------------------------------------
@@ -227,12 +233,11 @@ class MaskedBatchStream:
         self.packer.load_state_dict(start["packer"])
         self.mask_generator.set_state(start["mask_rng"])
         skip_rows = int(start["rows_emitted"])
-        self.documents.position = int(start["chunk_start"])
+        self.documents.load_state_dict(start["documents"])
         while epoch < self.epochs:
             chunks = self.documents.batches(self.documents_per_chunk)
             while True:
-                chunk_start = self.documents.position
-                chunk_state = self._snapshot(epoch, chunk_start, 0)
+                chunk_state = self._snapshot(epoch, self.documents.state_dict(), 0)
                 texts = next(chunks, None)
                 if texts is None:
                     break
@@ -248,11 +253,11 @@ class MaskedBatchStream:
                     if not self._emit(rows, chunk_state):
                         return
             epoch += 1
-            self.documents.position = 0
+            self.documents.start_epoch(epoch)
         self.packer.flush()
         while self.packer.ready_rows:
             rows = self.packer.take(self.batch_size)
-            if not self._emit(rows, {**self._snapshot(self.epochs - 1, 0, 0), "finished": True}):
+            if not self._emit(rows, {**self._snapshot(self.epochs - 1, self.documents.state_dict(), 0), "finished": True}):
                 return
 
     # --- consumer ------------------------------------------------------------

@@ -251,6 +251,11 @@ def _open_hub(source: HubDataset):
         raise BadInputError(f"dataset {source}: {_first_line(error)}", hint="use hf://owner/name[/config][:split]") from None
 
 
+def hub_shard_count(source: HubDataset) -> int:
+    """How many shards (files) a Hub dataset streams from."""
+    return _open_hub(source).n_shards
+
+
 def locate_decode_error(files: tuple[str, ...]) -> None:
     """Raise a BadInputError naming the first file and line that is not UTF-8 (used after datasets reports one)."""
     for file in files:
@@ -292,6 +297,10 @@ class DocumentStream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.position = int(state["position"])
 
+    def start_epoch(self, epoch: int) -> None:
+        """Rewind to the first document: every pass reads the corpus in file order."""
+        self.position = 0
+
     def batches(self, batch_size: int = 1000) -> Iterator[list[str]]:
         """Batches of documents from `position` on (empty rows included, as ""), advancing `position`."""
         skip = self.position
@@ -330,7 +339,7 @@ class DocumentStream:
                         f"{_describe(source)} has no column {column!r} (columns: {', '.join(table.column_names)})",
                         hint="choose the text column with --text-column",
                     )
-                yield _texts(table.column(column), column, source)
+                yield column_texts(table.column(column), column, source)
         except UnicodeDecodeError:
             if isinstance(source, LocalFiles):
                 locate_decode_error(source.files)
@@ -364,7 +373,7 @@ def _describe(source: Source) -> str:
     return source.files[0] if len(source.files) == 1 else f"{source.files[0]} (+{len(source.files) - 1} more)"
 
 
-def _texts(values, column: str, source: Source) -> list[str]:
+def column_texts(values, column: str, source: Source) -> list[str]:
     """A pyarrow column as Python strings (nulls become "")."""
     import pyarrow as pa
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from itertools import repeat
 
 import numpy as np
 
@@ -101,16 +102,22 @@ class AsciiWordPieceCache:
         self._lengths.extend(lengths)
         self._pieces.extend(np.fromiter((i for word_ids in ids for i in word_ids), dtype=np.int32, count=int(lengths.sum())))
 
-    def _learn(self, words: list[str]) -> None:
-        missing = set(words).difference(self._index)
-        if not missing:
-            return
+    def _codes(self, words: list[str]) -> np.ndarray:
+        """The cache index of every word, learning the words not seen before (one dictionary pass when all are known)."""
+        codes = np.fromiter(map(self._index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+        unknown = np.flatnonzero(codes < 0).tolist()
+        if not unknown:
+            return codes
+        missing = sorted({words[i] for i in unknown})
         if len(self._index) + len(missing) > self.max_words:
             self.clear()
             self.evictions += 1
-            missing = set(words).difference(self._index)
-        ordered = sorted(missing)
-        self._add(ordered, self._encode_words(ordered))
+            missing = sorted(set(words).difference(self._index))
+            self._add(missing, self._encode_words(missing))
+            return np.fromiter(map(self._index.__getitem__, words), dtype=np.int64, count=len(words))
+        self._add(missing, self._encode_words(missing))
+        codes[unknown] = [self._index[words[i]] for i in unknown]
+        return codes
 
     def encode(self, text: str) -> np.ndarray:
         """All ids of the ASCII `text` (int32), in order."""
@@ -121,8 +128,7 @@ class AsciiWordPieceCache:
         words = self._find_words(text)
         if not words:
             return np.empty(0, dtype=np.int32)
-        self._learn(words)
-        codes = np.fromiter(map(self._index.__getitem__, words), dtype=np.int64, count=len(words))
+        codes = self._codes(words)
         lengths = self._lengths.values[codes]
         if int(lengths.max()) == 1:  # every word is a single piece: a plain gather
             return self._pieces.values[self._starts.values[codes]]

@@ -32,6 +32,7 @@ DOCUMENT_MARKER = "\ufdd0"
 # Joins ASCII documents for the word cache; documents that contain it take another route.
 CACHE_SEPARATOR = "\x00"
 DOCUMENTS_PER_PART = 100  # joined strings of about this many documents encode fastest (measured: 5 to 800)
+MOSTLY_ASCII = 8  # a chunk with fewer than 1 in 8 non-ASCII documents goes through the word cache, those few apart
 
 WHITESPACE_PATTERN = r"[ \t\n\r\f]|\p{Cc}|\p{Cf}"
 PUNCTUATION_PATTERN = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
@@ -230,8 +231,12 @@ class WordPieceEncoder:
         texts = list(texts)
         if self._word_cache is not None and texts:
             whole = CACHE_SEPARATOR.join(texts) + CACHE_SEPARATOR
-            if whole.isascii() and whole.count(CACHE_SEPARATOR) == len(texts) and not self._has_protected_token(whole):
-                return _split_at_markers(self._word_cache.encode(whole), self._marker_id, len(texts))
+            if whole.count(CACHE_SEPARATOR) == len(texts) and not self._has_protected_token(whole):
+                if whole.isascii():
+                    return _split_at_markers(self._word_cache.encode(whole), self._marker_id, len(texts))
+                others = [index for index, text in enumerate(texts) if not text.isascii()]
+                if len(others) * MOSTLY_ASCII < len(texts):  # shuffled corpora: a few such documents in most chunks
+                    return self._encode_mostly_ascii(texts, others)
         cached, joined, slow = [], [], []
         for index, text in enumerate(texts):
             if DOCUMENT_MARKER in text or not self._uses_rust_pipeline(text):
@@ -250,6 +255,24 @@ class WordPieceEncoder:
         if len(routes) == 1 and len(routes[0][0]) == len(texts):
             return routes[0][1]
         return _merge_routes(routes, len(texts))
+
+    def _encode_mostly_ascii(self, texts: list[str], others: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The whole chunk through the word cache, with the few non-ASCII documents (`others`) encoded apart and spliced in."""
+        ascii_texts = list(texts)
+        for index in others:
+            ascii_texts[index] = ""
+        flat, offsets = self._encode_cached(ascii_texts)
+        other_flat, other_offsets = self.encode_batch_flat([texts[index] for index in others])
+        lengths = np.diff(offsets)
+        lengths[others] = np.diff(other_offsets)
+        pieces, previous = [], 0
+        for rank, index in enumerate(others):
+            pieces += [flat[offsets[previous] : offsets[index]], other_flat[other_offsets[rank] : other_offsets[rank + 1]]]
+            previous = index + 1
+        pieces.append(flat[offsets[previous] :])
+        spliced_offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=spliced_offsets[1:])
+        return np.concatenate(pieces).astype(np.int32, copy=False), spliced_offsets
 
     def _has_protected_token(self, text: str) -> bool:
         """Special tokens written in the text must stay whole: such documents take the Rust route."""

@@ -2,51 +2,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 SHARD_SEED_STRIDE = 1_000_003  # shard s masks with seed + s * stride (shard 0 keeps the run's seed)
 
 
-class EveryNth:
-    """Wrap a DocumentStream, keeping (or dropping) every n-th document: a streaming train/validation split."""
+def is_held_out(document: str, n: int) -> bool:
+    """Whether a document belongs to the 1-in-n validation split: decided by its text alone, never by where it comes."""
+    return zlib.crc32(document.encode("utf-8", "surrogatepass")) % n == 0
 
-    def __init__(self, documents, n: int, keep_nth: bool):
+
+class HeldOutSplit:
+    """Wrap a document stream, keeping only the held-out documents (or only the others): a streaming train/validation split.
+
+    The split follows each document's text (its crc32), so the held-out documents are the
+    same whatever the shuffle order, epoch or data shard, and never reach training.
+    """
+
+    def __init__(self, documents, n: int, keep_held_out: bool):
         self.documents = documents
         self.n = n
-        self.keep_nth = keep_nth
+        self.keep_held_out = keep_held_out
 
     @property
     def skipped_lines(self) -> int:
         return self.documents.skipped_lines
 
-    def batches(self, batch_size: int = 1000):
+    def batches(self, batch_size: int = 1000) -> Iterator[list[str]]:
         for batch in self.documents.batches(batch_size):
-            start = self.documents.position - len(batch)
-            picked = [doc for i, doc in enumerate(batch) if ((start + i) % self.n == 0) == self.keep_nth]
+            picked = [doc for doc in batch if is_held_out(doc, self.n) == self.keep_held_out]
             if picked:
                 yield picked
 
-    @property
-    def position(self) -> int:
-        return self.documents.position
-
-    @position.setter
-    def position(self, value: int) -> None:
-        self.documents.position = value
-
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return self.documents.state_dict()
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.documents.load_state_dict(state)
 
+    def start_epoch(self, epoch: int) -> None:
+        self.documents.start_epoch(epoch)
 
-def documents_of(spec, split: tuple[int, bool] | None, shard: tuple[int, int] = (0, 1)):
-    """The documents of `spec` (one shard of them), optionally every n-th kept or dropped."""
-    from mlm_cli.data.sources import DocumentStream
 
-    stream = DocumentStream(spec, shard=shard)
-    return EveryNth(stream, split[0], split[1]) if split else stream
+def documents_of(spec, split: tuple[int, bool] | None, shard: tuple[int, int] = (0, 1), *, shuffle_buffer: int | None = None,
+                 seed: int = 0, units=None):
+    """The documents of `spec` (one shard of them): in file order, or shuffled (`shuffle_buffer` documents held, seeded);
+    optionally only the held-out split or only the rest of it (`split` = (n, keep held-out))."""
+    if shuffle_buffer:
+        from mlm_cli.data.shuffling import ShuffledDocuments
+
+        stream = ShuffledDocuments(units or spec, seed=seed, shard=shard, buffer_documents=shuffle_buffer)
+    else:
+        from mlm_cli.data.sources import DocumentStream
+
+        stream = DocumentStream(spec, shard=shard)
+    return HeldOutSplit(stream, split[0], split[1]) if split else stream
 
 
 def masked_batch_stream(model, documents, *, batch_size: int, packing: bool, seed: int, epochs: int = 1):
@@ -81,13 +93,21 @@ def masked_batch_stream(model, documents, *, batch_size: int, packing: bool, see
 
 
 def sharded_batch_stream(model, spec, *, shard_ids: Sequence[int], data_shards: int, rows_per_shard: int,
-                         packing: bool, seed: int, epochs: int = 1, split: tuple[int, bool] | None = None):
-    """This process's shards of the corpus, each packed and masked on its own, joined row-wise per step."""
+                         packing: bool, seed: int, epochs: int = 1, split: tuple[int, bool] | None = None,
+                         shuffle_buffer: int | None = None):
+    """This process's shards of the corpus, each packed and masked on its own, joined row-wise per step.
+
+    With `shuffle_buffer`, every shard reads its part of one seeded order of the corpus (new each epoch)."""
     from mlm_cli.data.sharded_batches import ShardedBatchStream
 
+    units = None
+    if shuffle_buffer:
+        from mlm_cli.data.corpus_units import CorpusUnits
+
+        units = CorpusUnits(spec)  # found once, shared by this process's shards
     streams = [
-        masked_batch_stream(model, documents_of(spec, split, (shard, data_shards)), batch_size=rows_per_shard,
-                            packing=packing, seed=seed + shard * SHARD_SEED_STRIDE, epochs=epochs)
+        masked_batch_stream(model, documents_of(spec, split, (shard, data_shards), shuffle_buffer=shuffle_buffer, seed=seed, units=units),
+                            batch_size=rows_per_shard, packing=packing, seed=seed + shard * SHARD_SEED_STRIDE, epochs=epochs)
         for shard in shard_ids
     ]
     return ShardedBatchStream(streams, shard_ids)

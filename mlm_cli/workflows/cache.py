@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mlm_cli.errors import BadInputError
@@ -83,6 +83,11 @@ def list_cache() -> list[CacheEntry]:
     ]
 
 
+def matches(entry: CacheEntry, target: str) -> bool:
+    """Whether `target` (a handle, a built-in name, or a handle without its version) names the entry."""
+    return target == entry.handle or target in entry.names or entry.handle.startswith(target.rstrip("/") + "/")
+
+
 def select(entries: Sequence[CacheEntry], targets: Sequence[str], *, everything: bool = False, incomplete: bool = False,
            converted: bool = False) -> list[CacheEntry]:
     """The entries named by `targets` (handles, built-in names, or a handle without its version), or by the flags."""
@@ -90,27 +95,56 @@ def select(entries: Sequence[CacheEntry], targets: Sequence[str], *, everything:
         raise BadInputError("say what to remove", hint="name presets or handles, or pass --all, --incomplete or --converted")
     chosen: list[CacheEntry] = []
     for target in targets:
-        matches = [e for e in entries if target == e.handle or target in e.names or e.handle.startswith(target.rstrip("/") + "/")]
-        if not matches:
+        found = [e for e in entries if matches(e, target)]
+        if not found:
             raise BadInputError(f"{target!r} is not in the cache", hint="see `mlm cache list`")
-        chosen.extend(matches)
+        chosen.extend(found)
     chosen.extend(e for e in entries if everything or (incomplete and not e.complete) or (converted and e.kind == "converted"))
     unique = {e.path: e for e in chosen}
     return list(unique.values())
 
 
-def remove(entries: Sequence[CacheEntry]) -> int:
-    """Delete the entries (only ever inside the cache folders); returns the bytes freed."""
+@dataclass
+class Removal:
+    """What `remove` did: entries deleted (and bytes freed), entries kept because a running process uses them."""
+
+    removed: list[CacheEntry] = field(default_factory=list)
+    in_use: list[CacheEntry] = field(default_factory=list)
+    freed: int = 0
+
+
+def lock_keys(entry: CacheEntry) -> list[str]:
+    """The cache locks guarding an entry (see mlm_cli.cache_locks)."""
+    from mlm_cli.cache_locks import converted_key, huggingface_key, kaggle_key
+
+    if entry.kind == "kaggle":
+        owner, model, framework, variation, version = entry.handle.removeprefix("kaggle://").split("/")
+        return [kaggle_key(owner, model, framework, variation), kaggle_key(owner, model, framework, variation, version)]
+    if entry.kind == "huggingface":
+        return [huggingface_key(entry.path.name)]
+    return [converted_key(entry.path.name)]
+
+
+def remove(entries: Sequence[CacheEntry]) -> Removal:
+    """Delete the entries (only ever inside the cache folders), except those a running process uses or creates."""
+    from mlm_cli.cache_locks import EntryInUse, remove_entry
     from mlm_cli.hub import cache_dir, kaggle_cache_dir
 
     roots = [cache_dir().resolve(), kaggle_cache_dir().resolve()]
-    freed = 0
+    result = Removal()
     for entry in entries:
         path = entry.path.resolve()
         if not any(path != root and path.is_relative_to(root) for root in roots):
             raise BadInputError(f"refusing to delete {path}: it is outside the cache")
-        shutil.rmtree(path)
-        if entry.kind == "kaggle":
-            (path.parent / f"{path.name}.complete").unlink(missing_ok=True)
-        freed += entry.bytes
-    return freed
+        try:
+            with remove_entry(lock_keys(entry)):
+                if entry.kind == "kaggle":  # the marker first: a half-deleted version never looks complete
+                    (path.parent / f"{path.name}.complete").unlink(missing_ok=True)
+                if path.exists():  # else another `mlm cache clean` was quicker
+                    shutil.rmtree(path)
+        except EntryInUse:
+            result.in_use.append(entry)
+            continue
+        result.removed.append(entry)
+        result.freed += entry.bytes
+    return result

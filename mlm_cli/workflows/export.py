@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlm_cli.errors import BadInputError
+from mlm_cli.workflows.run_lock import output_lock
 
 EXPORT_DTYPES = ("float32", "bfloat16", "float16")
 EXPORT_FORMATS = ("keras_hub", "hf")
@@ -23,7 +24,7 @@ class ExportOptions:
 
 def export(options: ExportOptions) -> dict:
     """Load the preset and write it to `output` (keras_hub preset, or transformers checkpoint) with weights in `dtype`."""
-    from mlm_cli.workflows.model_setup import is_scratch_preset, load_masked_lm
+    from mlm_cli.workflows.model_setup import is_scratch_preset
 
     if options.dtype not in EXPORT_DTYPES:
         raise BadInputError(f"unsupported --dtype {options.dtype!r}", hint=f"use one of: {', '.join(EXPORT_DTYPES)}")
@@ -32,6 +33,14 @@ def export(options: ExportOptions) -> dict:
     if is_scratch_preset(options.preset):
         raise BadInputError(f"{options.preset} is a from-scratch preset without weights", hint="export a trained model")
     output = Path(options.output).expanduser().absolute()
+    with output_lock(output, "mlm export"):  # one writer per output directory, as for `mlm train`
+        return _export(options, output)
+
+
+def _export(options: ExportOptions, output: Path) -> dict:
+    """The export itself, under the output's lock."""
+    from mlm_cli.workflows.model_setup import load_masked_lm
+
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not options.overwrite:
         raise BadInputError(f"output {output} already exists", hint="pass --overwrite to replace it or choose another --output")
     if options.format == "hf":

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlm_cli.errors import BadInputError
+from mlm_cli.workflows.run_lock import output_lock
 
 
 @dataclass
@@ -30,7 +31,13 @@ def pull(options: PullOptions) -> Path:
     if options.output is None:
         return path
     output = Path(options.output).expanduser().absolute()
-    if output.exists() and not options.overwrite:
+    with output_lock(output, "mlm pull"):  # one writer per output directory, as for `mlm train`
+        return _copy(path, output, options.overwrite)
+
+
+def _copy(path: Path, output: Path, overwrite: bool) -> Path:
+    """Copy the preset to `output` through a staging sibling, so `output` is never half-written."""
+    if output.exists() and not overwrite:
         raise BadInputError(f"output {output} already exists", hint="pass --overwrite to replace it or choose another --output")
     staging = output.with_name(f".{output.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlm_cli import __version__
+from mlm_cli.data.shuffling import DEFAULT_SHUFFLE_BUFFER
 from mlm_cli.distributed.cluster import ClusterOptions
 from mlm_cli.errors import EXIT_INTERRUPTED, BadInputError, MlmError
 from mlm_cli.workflows.batch_streams import documents_of, sharded_batch_stream
@@ -57,6 +58,8 @@ class TrainOptions:
     mask_token_rate: float = 0.8
     random_token_rate: float = 0.1
     packing: bool = True
+    shuffle: bool = True  # seeded document order, new each epoch (mlm_cli.data.shuffling)
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER  # documents held in each shuffle window
     seed: int = 0
     precision: str | None = None
     eval_every: int | None = None
@@ -78,6 +81,7 @@ class TrainOptions:
     process_id: int | None = None
     command_line: str | None = None  # how the run was started, for the model card
     tensorboard: bool = False  # also write metrics as TensorBoard event files (RUN/tensorboard/)
+    no_lock: bool = False  # run without the run directory's lock (filesystems without file locks), with a warning
 
     def cluster_options(self) -> ClusterOptions:
         return ClusterOptions(self.distribute, self.model_shards, self.coordinator, self.num_processes, self.process_id)
@@ -140,6 +144,7 @@ def validate_options(options: TrainOptions) -> None:
         (options.vocabulary_size is None or options.vocabulary_size >= 100, "--vocabulary-size must be at least 100"),
         (not (options.resume and options.overwrite), "use either --resume or --overwrite, not both"),
         (options.data_shards is None or options.data_shards >= 1, "--data-shards must be at least 1"),
+        (options.shuffle_buffer >= 1, "--shuffle-buffer must be at least 1"),
     ]
     for ok, message in checks:
         if not ok:
@@ -309,6 +314,21 @@ class _SignalFlag:
 def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[str, Any]:
     """Run (or resume) a training run; returns the summary also written to the run directory.
 
+    The run directory is locked from the output check through publishing, so it has one
+    writer (process 0 of a multi-host run holds the lock; see mlm_cli.workflows.run_lock).
+    """
+    from mlm_cli.workflows.run_lock import output_lock
+
+    options.output = Path(options.output).expanduser().absolute()
+    validate_options(options)
+    writer = not options.cluster_options().multi_process or options.process_id == 0
+    with output_lock(options.output, "mlm train", writer=writer, no_lock=options.no_lock):
+        return _train(options, reporter)
+
+
+def _train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[str, Any]:
+    """The training run itself, under the run directory's lock.
+
     On several devices or hosts (jax) every process runs this function: all of them train,
     process 0 alone writes the run directory.
     """
@@ -393,7 +413,8 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     # As in Hugging Face's Trainer, --max-steps wins over --epochs: the data repeats until it is reached.
     passes = REPEAT_UNTIL_MAX_STEPS if options.max_steps else options.epochs
     stream = sharded_batch_stream(model, train_spec, shard_ids=shard_ids, data_shards=data_shards, rows_per_shard=rows_per_shard,
-                                  packing=options.packing, seed=options.seed, epochs=passes, split=(split, False) if split else None)
+                                  packing=options.packing, seed=options.seed, epochs=passes, split=(split, False) if split else None,
+                                  shuffle_buffer=options.shuffle_buffer if options.shuffle else None)
     if state:
         stream.load_state_dict(state["data"])
 
@@ -607,12 +628,13 @@ def cluster_shards(cluster, data_shards: int) -> list[int]:
     return list(range(cluster.process_id * per_process, (cluster.process_id + 1) * per_process))
 
 
-RESUME_KEYS = ("preset", "sequence_length", "packing", "seed", "text_column", "mask_rate")
+RESUME_KEYS = ("preset", "sequence_length", "packing", "shuffle", "shuffle_buffer", "seed", "text_column", "mask_rate")
 
 
 def _check_resume_compatible(saved: dict[str, Any], options: TrainOptions, global_batch: int) -> None:
     """--resume continues the same run: options that shape the data or model must not change."""
     current = options.to_json()
+    saved = {"shuffle": False, **saved}  # runs recorded before shuffling existed read their data in file order
     for key in RESUME_KEYS:
         if key in saved and saved[key] != current[key]:
             raise BadInputError(

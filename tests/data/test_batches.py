@@ -80,6 +80,15 @@ class ListDocuments:
             self.position += len(chunk)
             yield chunk
 
+    def state_dict(self):
+        return {"position": self.position}
+
+    def load_state_dict(self, state):
+        self.position = state["position"]
+
+    def start_epoch(self, epoch):
+        self.position = 0
+
 
 @pytest.mark.parametrize("documents", [sample_sentences(300, seed=3), ["the word"] * 3])
 def test_shapes_are_fixed_and_filler_rows_are_inert(tokenizer, corpus, documents):
@@ -115,8 +124,9 @@ def test_epochs_repeat_the_data_with_fresh_masks(tokenizer, corpus):
     assert not np.array_equal(batches[0].mask_positions, batches[len(single)].mask_positions)
 
 
-class ExplodingDocuments:
-    position = 0
+class ExplodingDocuments(ListDocuments):
+    def __init__(self):
+        super().__init__([])
 
     def batches(self, batch_size=1000):
         yield ["fine text here"] * 50

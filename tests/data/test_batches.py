@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 import numpy as np
@@ -13,6 +12,7 @@ from mlm_cli.data.masking import MaskGenerator
 from mlm_cli.data.sources import CorpusSpec, DocumentStream
 from mlm_cli.models import BertTokenizer
 from tests.conftest import sample_sentences, tiny_vocabulary
+from tests.data.resume_checks import assert_resumes_exactly, collect
 
 pytestmark = pytest.mark.run_once
 
@@ -42,31 +42,12 @@ def make_stream(tokenizer, corpus, *, packing=True, epochs=1, batch_size=8, docu
     )
 
 
-def collect(stream) -> list:
-    try:
-        return [(b.token_ids.copy(), b.mask_positions.copy(), b.mask_weights.copy()) for b in stream]
-    finally:
-        stream.close()
-
-
 @pytest.mark.parametrize("packing", [True, False])
 def test_resume_reproduces_the_remaining_batches(tokenizer, corpus, packing):
     full = collect(make_stream(tokenizer, corpus, packing=packing, epochs=2))
     assert len(full) > 20
     for stop in (1, 9, len(full) // 2 + 3, len(full) - 1):
-        stream = make_stream(tokenizer, corpus, packing=packing, epochs=2)
-        iterator = iter(stream)
-        for _ in range(stop):
-            next(iterator)
-        state = json.loads(json.dumps(stream.state_dict()))
-        stream.close()
-        resumed = make_stream(tokenizer, corpus, packing=packing, epochs=2)
-        resumed.load_state_dict(state)
-        rest = collect(resumed)
-        assert len(rest) == len(full) - stop
-        for got, want in zip(rest, full[stop:]):
-            for a, b in zip(got, want):
-                np.testing.assert_array_equal(a, b)
+        assert_resumes_exactly(lambda: make_stream(tokenizer, corpus, packing=packing, epochs=2), full, stop)
 
 
 class ListDocuments:

@@ -17,6 +17,7 @@ from mlm_cli.data.shuffling import ShuffledDocuments
 from mlm_cli.data.sources import CorpusSpec, DocumentStream
 from mlm_cli.errors import BadInputError
 from mlm_cli.workflows.batch_streams import HeldOutSplit, documents_of
+from tests.data.resume_checks import assert_resumes_exactly, collect
 from tests.data.test_sharding import CharacterEncoder
 
 pytestmark = pytest.mark.run_once
@@ -125,13 +126,6 @@ def test_each_epoch_draws_a_new_order_and_the_seed_fixes_it(corpus):
     assert read_epoch(other, 0) != epochs[0]
 
 
-def collect(stream) -> list:
-    try:
-        return [(b.token_ids.copy(), b.mask_positions.copy(), b.mask_weights.copy()) for b in stream]
-    finally:
-        stream.close()
-
-
 @pytest.mark.parametrize("files", [("alpha.txt",), ("gamma.jsonl",), ("delta.jsonl.gz",), ("epsilon.csv",), ("zeta.parquet",), FILES])
 def test_resume_from_a_state_continues_with_the_same_batches(corpus, files):
     spec = spec_of(corpus, *files)
@@ -142,19 +136,7 @@ def test_resume_from_a_state_continues_with_the_same_batches(corpus, files):
     full = collect(stream())
     assert len(full) > 12
     for stop in (1, len(full) // 3, len(full) // 2 + 1, len(full) - 2):
-        interrupted = stream()
-        iterator = iter(interrupted)
-        for _ in range(stop):
-            next(iterator)
-        state = json.loads(json.dumps(interrupted.state_dict()))  # what a checkpoint stores
-        interrupted.close()
-        resumed = stream()
-        resumed.load_state_dict(state)
-        rest = collect(resumed)
-        assert len(rest) == len(full) - stop
-        for got, want in zip(rest, full[stop:]):
-            for a, b in zip(got, want):
-                np.testing.assert_array_equal(a, b)
+        assert_resumes_exactly(stream, full, stop)
 
 
 @pytest.mark.parametrize("count", [2, 3])

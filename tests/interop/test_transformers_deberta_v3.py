@@ -126,6 +126,23 @@ def test_tokenization_equals_transformers(checkpoint):
     assert tokenizer.vocabulary_size() == len(reference)
 
 
+def test_tokenizer_json_without_a_normalisation_table_tokenizes_as_transformers(tmp_path, spm_model):
+    """A tokenizer.json normalising with NFC (as early transformers 5 releases wrote it) keeps NFC: ids as transformers gives them."""
+    checkpoint = write_checkpoint(tmp_path / "hf-deberta", spm_model)
+    data = json.loads((checkpoint / "tokenizer.json").read_text())
+    data["normalizer"] = {"type": "Sequence", "normalizers": [
+        {"type": "Replace", "pattern": {"Regex": "\\s{2,}|[\\n\\r\\t]"}, "content": " "}, {"type": "NFC"},
+        {"type": "Strip", "strip_left": False, "strip_right": True}]}
+    (checkpoint / "tokenizer.json").write_text(json.dumps(data))
+    reference = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    assert "Precompiled" not in reference.backend_tokenizer.to_str()
+    tokenizer = MaskedLM.from_preset(checkpoint, load_weights=False).preprocessor.tokenizer
+    sentences = varied_sentences()
+    mismatches = [s for s in sentences if tokenizer(s).tolist() != reference(s, add_special_tokens=False)["input_ids"]]
+    assert not mismatches, mismatches[:5]
+    assert tokenizer("ﬁne").tolist() != MaskedLM.from_preset(write_checkpoint(tmp_path / "with-table", spm_model), load_weights=False).preprocessor.tokenizer("ﬁne").tolist()
+
+
 def test_round_trip_reproduces_every_weight(checkpoint, tmp_path):
     model = MaskedLM.from_preset(checkpoint)
     export_transformers(model, tmp_path / "back")

@@ -189,9 +189,7 @@ def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.
 
 def proto_from_tokenizer_json(data: dict[str, Any], source: str) -> bytes:
     """A SentencePiece model file equivalent to a transformers Unigram tokenizer.json (pieces, types, charsmap)."""
-    import base64
-    import binascii
-
+    from mlm_cli.models.convert.tokenizer_json import precompiled_charsmap
     from mlm_cli.models.tokenizers.sentencepiece_model_file import (
         CONTROL, NORMAL, UNIGRAM, UNKNOWN, USER_DEFINED, Piece, SentencePieceModel, write_sentencepiece_model,
     )
@@ -212,13 +210,7 @@ def proto_from_tokenizer_json(data: dict[str, Any], source: str) -> bytes:
         # ALBERT's SentencePiece models define [MASK] as a user symbol (read in raw text), the other specials as controls.
         control = token.get("special") and token.get("content") != SPECIAL_TOKENS["mask_token"]
         types.setdefault(index, CONTROL if control else USER_DEFINED)
-    steps = data.get("normalizer") or {}
-    steps = steps.get("normalizers", [steps]) if isinstance(steps, dict) else []
-    charsmap = next((step.get("precompiled_charsmap") for step in steps if isinstance(step, dict) and step.get("type") == "Precompiled"), None) or ""
-    try:
-        charsmap_bytes = base64.b64decode(charsmap, validate=True)
-    except (binascii.Error, TypeError, ValueError):
-        raise PresetError(f"{source}: malformed precompiled_charsmap") from None
+    charsmap_bytes = precompiled_charsmap(data, source)
     pieces = [Piece(text, float(score), types.get(index, NORMAL)) for index, (text, score) in enumerate(vocab)]
     return write_sentencepiece_model(SentencePieceModel(pieces, UNIGRAM, unk_id, charsmap_bytes))
 

@@ -269,7 +269,9 @@ def tokenizer_from_checkpoint(directory: PresetDirectory):
 
 
 def proto_from_tokenizer_json(directory: PresetDirectory) -> bytes:
-    """A SentencePiece model with the Unigram pieces, scores and special pieces of transformers' tokenizer.json."""
+    """A SentencePiece model with the Unigram pieces, scores, special pieces and normalisation table of transformers' tokenizer.json."""
+    from mlm_cli.models.convert.tokenizer_json import precompiled_charsmap
+
     path = directory.require(TOKENIZER_JSON)
     size = path.stat().st_size
     if size > MAX_TOKENIZER_JSON_BYTES:
@@ -284,11 +286,11 @@ def proto_from_tokenizer_json(directory: PresetDirectory) -> bytes:
         raise PresetError(f"{path}: not a readable tokenizer file ({type(error).__name__}: {error})") from None
     if model.get("type") != "Unigram" or not 0 <= unk_id < len(pieces):
         raise PresetError(f"{path}: expected a Unigram tokenizer with an unknown-token id, found {model.get('type')!r}")
-    return sentencepiece_proto(pieces, unk_id, special)
+    return sentencepiece_proto(pieces, unk_id, special, precompiled_charsmap(data, str(path)))
 
 
-def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: set[str]) -> bytes:
-    """A serialized unigram SentencePiece model (no normalisation rules) for these pieces.
+def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: set[str], charsmap: bytes = b"") -> bytes:
+    """A serialized unigram SentencePiece model for these pieces, normalising by `charsmap` (none when empty).
 
     Pieces named in `control` become control pieces (never produced from text, as in
     DeBERTa's own model file); `unk_id` is the unknown piece.
@@ -298,7 +300,7 @@ def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: s
     )
 
     typed = [Piece(text, score, UNKNOWN if i == unk_id else CONTROL if text in control else NORMAL) for i, (text, score) in enumerate(pieces)]
-    return write_sentencepiece_model(SentencePieceModel(typed, UNIGRAM, unk_id, b""))
+    return write_sentencepiece_model(SentencePieceModel(typed, UNIGRAM, unk_id, charsmap))
 
 
 def write_tokenizer_files(tokenizer, directory: Path, sequence_length: int) -> None:
@@ -362,9 +364,10 @@ def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
     tokenizer = model.preprocessor.tokenizer
     if tokenizer.normalization != "transformers":
         log.warning(
-            "this tokenizer normalises text as sentencepiece does (keras_hub); transformers' DebertaV2Tokenizer uses NFC "
-            "and keeps [CLS]/[SEP]/[PAD]/[UNK]/[MASK] written in text whole, so ids differ for text with compatibility "
-            "characters (full-width forms, ligatures, non-breaking spaces) or literal special tokens"
+            "this tokenizer splits text as sentencepiece does (keras_hub); transformers' DebertaV2Tokenizer keeps "
+            "[CLS]/[SEP]/[PAD]/[UNK]/[MASK] written in text whole, so ids differ for text with literal special tokens "
+            "(and, under early transformers 5 releases, which normalise with NFC instead of the model's own table, "
+            "for compatibility characters such as full-width forms, ligatures and non-breaking spaces)"
         )
     config = backbone.get_config()
     tensors = to_transformers_tensors(

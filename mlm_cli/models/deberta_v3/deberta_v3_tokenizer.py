@@ -23,9 +23,9 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     `normalization` chooses how text becomes pieces:
     - "keras_hub" (default): sentencepiece itself, as keras_hub tokenizes (the model's own
       NFKC normalisation; special tokens written in text are ordinary text);
-    - "transformers": transformers' DebertaV2Tokenizer built from the same model file (NFC,
-      whitespace runs collapsed, special tokens written in text kept whole), used for
-      checkpoints converted from transformers so their ids stay as they were.
+    - "transformers": transformers' DebertaV2Tokenizer built from the same model file (the
+      model's normalisation table, runs of spaces collapsed, special tokens written in text
+      kept whole), used for checkpoints converted from transformers so their ids stay as they were.
     keras_hub's config has no key for it, so a preset records "transformers" in metadata.json.
     """
 
@@ -52,7 +52,7 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     def set_proto(self, proto: bytes | str | os.PathLike) -> None:
         super().set_proto(proto)
         if self.normalization == "transformers":
-            self._transformers_pipeline = transformers_pipeline(self.processor, self.special_tokens)
+            self._transformers_pipeline = transformers_pipeline(self.processor, self.proto, self.special_tokens)
 
     # --- the appended [MASK] ----------------------------------------------------------
 
@@ -92,21 +92,28 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
         return [prefix + encoding.ids + suffix for encoding in encodings]
 
 
-def transformers_pipeline(processor, special_tokens: list[str]):
+def transformers_pipeline(processor, proto: bytes, special_tokens: list[str]):
     """A Rust `tokenizers` pipeline tokenizing as transformers' DebertaV2Tokenizer does from this model file.
 
-    Unigram over the model's pieces and scores; text: whitespace runs, tabs and newlines
-    become one space, NFC, trailing spaces stripped, "▁" marks every word start (one is
-    always prepended); the special tokens are matched whole in raw text, and [MASK], when
-    the model lacks it, takes the next id.
+    Unigram over the model's pieces and scores. Text, when the model file has a
+    normalisation table (DeBERTaV3's has NFKC): that table, trailing spaces stripped, runs
+    of spaces made one (transformers 4's fast tokenizer and current transformers 5); without
+    one (and in early transformers 5 releases, whatever the file): whitespace runs, tabs and
+    newlines become one space, NFC, trailing spaces stripped. "▁" marks every word start (one is always prepended); the special tokens are
+    matched whole in raw text, and [MASK], when the model lacks it, takes the next id.
     """
     from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
 
+    from mlm_cli.models.tokenizers.sentencepiece_model_file import read_sentencepiece_model
+
     pieces = [(processor.IdToPiece(i), processor.GetScore(i)) for i in range(processor.GetPieceSize())]
     pipeline = Tokenizer(models.Unigram(pieces, unk_id=processor.unk_id(), byte_fallback=False))
-    pipeline.normalizer = normalizers.Sequence(
-        [normalizers.Replace(Regex(r"\s{2,}|[\n\r\t]"), " "), normalizers.NFC(), normalizers.Strip(left=False, right=True)]
-    )
+    charsmap = read_sentencepiece_model(proto).precompiled_charsmap
+    if charsmap:
+        steps = [normalizers.Precompiled(charsmap), normalizers.Strip(left=False, right=True), normalizers.Replace(Regex(" {2,}"), " ")]
+    else:
+        steps = [normalizers.Replace(Regex(r"\s{2,}|[\n\r\t]"), " "), normalizers.NFC(), normalizers.Strip(left=False, right=True)]
+    pipeline.normalizer = normalizers.Sequence(steps)
     pipeline.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always")
     unknown = processor.IdToPiece(processor.unk_id())
     pipeline.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in [*special_tokens, unknown]])

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/quality.py [--steps 150] [--batch-size 16] [--learning-rate 1e-4] [--seeds 0 1]
         [--scenario standard|sorted|all] [--corpus PATH] [--heldout-documents 4000] [--train-documents N]
-        [--heldout-packing run_mlm|mlm] [--mlm-extra "--flags for mlm train"] [--keep DIR]
+        [--heldout-packing run_mlm|mlm|document] [--mlm-extra "--flags for mlm train"] [--keep DIR]
 
     smoke test: --steps 3 --batch-size 4 --heldout-documents 50 --train-documents 2000
 
@@ -439,22 +439,33 @@ class HeldOut:
     token_ids: np.ndarray  # [blocks, 128] original ids
     inputs: np.ndarray  # [blocks, 128] ids after masking
     selected: np.ndarray  # [blocks, 128] bool: positions scored
+    attention: np.ndarray  # [blocks, 128] bool: real tokens (padding only in document rows)
     documents: int
 
 
-def heldout_blocks(documents: Sequence[Sequence[int]], packing: str, cls_id: int, sep_id: int) -> np.ndarray:
-    """Full 128-token rows of tokenized documents, the remainder dropped.
+def heldout_blocks(documents: Sequence[Sequence[int]], packing: str, cls_id: int, sep_id: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """128-token rows of tokenized documents and their attention masks.
 
     run_mlm: `[CLS] doc [SEP] [CLS] doc [SEP] ...` cut every 128 tokens (what the Trainer side trains on);
-    mlm: `doc [SEP] doc [SEP] ...` cut every 127 tokens, each row led by [CLS] (what `mlm train` packs).
+    mlm: `doc [SEP] doc [SEP] ...` cut every 127 tokens, each row led by [CLS] (what `mlm train` packs);
+    document: each document alone, `[CLS] doc [SEP]`, truncated and padded (how a fine-tuned model sees text;
+    neither side trains on it). Packed formats drop the remainder.
     """
+    if packing == "document":
+        rows = np.full((len(documents), SEQUENCE_LENGTH), pad_id, dtype=np.int64)
+        for row, ids in zip(rows, documents):
+            piece = [cls_id, *ids[: SEQUENCE_LENGTH - 2], sep_id]
+            row[: len(piece)] = piece
+        return rows, rows != pad_id
     if packing == "run_mlm":
         pieces, body = ([cls_id, *ids, sep_id] for ids in documents), SEQUENCE_LENGTH
     else:
         pieces, body = ([*ids, sep_id] for ids in documents), SEQUENCE_LENGTH - 1
     stream = np.fromiter(itertools.chain.from_iterable(pieces), dtype=np.int64)
     rows = stream[: len(stream) // body * body].reshape(-1, body)
-    return rows if packing == "run_mlm" else np.concatenate([np.full((len(rows), 1), cls_id), rows], axis=1)
+    if packing == "mlm":
+        rows = np.concatenate([np.full((len(rows), 1), cls_id), rows], axis=1)
+    return rows, np.ones(rows.shape, dtype=bool)
 
 
 def build_heldout(checkpoint: Path, documents: Sequence[str], packing: str, seed: int = MASK_SEED) -> HeldOut:
@@ -463,14 +474,14 @@ def build_heldout(checkpoint: Path, documents: Sequence[str], packing: str, seed
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     ids = tokenizer(list(documents), add_special_tokens=False)["input_ids"]
-    blocks = heldout_blocks(ids, packing, tokenizer.cls_token_id, tokenizer.sep_token_id)
+    blocks, attention = heldout_blocks(ids, packing, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
     rng = np.random.default_rng(seed)
     selected = (rng.random(blocks.shape) < MASK_RATE) & ~np.isin(blocks, tokenizer.all_special_ids)
     decision = rng.random(blocks.shape)
     random_ids = rng.integers(0, len(tokenizer), blocks.shape)
     inputs = np.where(selected & (decision < MASK_TOKEN_RATE), tokenizer.mask_token_id,
                       np.where(selected & (decision < MASK_TOKEN_RATE + RANDOM_TOKEN_RATE), random_ids, blocks))
-    return HeldOut(token_ids=blocks, inputs=inputs, selected=selected, documents=len(documents))
+    return HeldOut(token_ids=blocks, inputs=inputs, selected=selected, attention=attention, documents=len(documents))
 
 
 def score_model(model, heldout: HeldOut, batch_size: int = 32) -> dict[str, float]:
@@ -485,7 +496,8 @@ def score_model(model, heldout: HeldOut, batch_size: int = 32) -> dict[str, floa
             inputs = torch.from_numpy(heldout.inputs[start : start + batch_size]).to(device)
             selected = torch.from_numpy(heldout.selected[start : start + batch_size]).to(device)
             labels = torch.from_numpy(heldout.token_ids[start : start + batch_size]).to(device)[selected]
-            hidden = model.bert(input_ids=inputs, attention_mask=torch.ones_like(inputs),
+            attention = torch.from_numpy(heldout.attention[start : start + batch_size]).to(device).long()
+            hidden = model.bert(input_ids=inputs, attention_mask=attention,
                                 token_type_ids=torch.zeros_like(inputs)).last_hidden_state
             logits = model.cls(hidden[selected]).float()  # the MLM head at the scored positions only
             loss_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum").double())
@@ -646,8 +658,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--corpus", type=Path, help=f"one document per line [default: the man-page corpus, built into {default_corpus_path()} if missing]")
     parser.add_argument("--heldout-documents", type=int, default=4000)
     parser.add_argument("--train-documents", type=int, help="train on at most this many documents [default: all the others]")
-    parser.add_argument("--heldout-packing", choices=("run_mlm", "mlm"), default="run_mlm",
-                        help="how held-out documents fill the 128-token rows: as the Trainer side trains, or as mlm packs")
+    parser.add_argument("--heldout-packing", choices=("run_mlm", "mlm", "document"), default="run_mlm",
+                        help="how held-out documents fill the 128-token rows: as the Trainer side trains, as mlm packs, "
+                             "or one document per row")
     parser.add_argument("--mlm-extra", default="", help="extra flags for mlm train, e.g. \"--shuffle-buffer 1000\"")
     parser.add_argument("--keep", type=Path, help="keep run directories, logs and corpus splits here")
     parser.add_argument("--transformers-child", help=argparse.SUPPRESS)

@@ -90,6 +90,58 @@ def _file_kind(file: str, format: str) -> str:
     return STREAM if compressed else BLOCKS
 
 
+def reads_json_lines_itself(file: str) -> bool:
+    """Whether mlm parses this JSON file itself (JSON Lines, uncompressed or gzip/bzip2/xz) rather than through `datasets`.
+
+    pyarrow's multithreaded JSON reader, which `datasets` uses, can crash the process on
+    some inputs; mlm's own reading parses with one thread.
+    """
+    return _file_kind(file, "json") in (BLOCKS, STREAM)
+
+
+PROBE_BYTES = 1 << 20  # the column names of a JSON Lines file come from its first records, up to this much
+
+
+def json_lines_columns(file: str) -> list[str]:
+    """The field names of the first records of a JSON Lines file, as `datasets` infers its columns (single-threaded)."""
+    import pyarrow as pa
+    import pyarrow.json as paj
+
+    opener = _compression_opener(file) or open
+    try:
+        with opener(file, "rb") as f:
+            lines, size = [], 0  # whole records (a long one is read whole, as training will)
+            while size < PROBE_BYTES and (line := f.readline()):
+                lines.append(line)
+                size += len(line)
+    except (OSError, EOFError) as error:
+        raise BadInputError(f"cannot read data file {file}: {error}") from None
+    data = b"".join(lines)
+    if not data.strip():
+        return []
+    data = data.decode("utf-8", "replace").encode("utf-8")  # names only: --encoding-errors applies when the text is read
+    try:
+        table = paj.read_json(io.BytesIO(data), read_options=paj.ReadOptions(block_size=len(data) + 1, use_threads=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise BadInputError(f"cannot parse json data in {file}: {str(error).splitlines()[0]}",
+                            hint="fix the file, or pass --skip-bad-lines to skip malformed lines") from None
+    return table.column_names
+
+
+def json_lines_in_order(spec: CorpusSpec, files: tuple[str, ...], batch_size: int) -> Iterator[list[str]]:
+    """Batches of `batch_size` documents of these JSON Lines files, in file order (see reads_json_lines_itself)."""
+    units = CorpusUnits(replace(spec, paths=files))
+    pending: list[str] = []
+    for unit in range(len(units)):
+        for texts in units.read(unit):
+            pending.extend(texts)
+            while len(pending) >= batch_size:
+                yield pending[:batch_size]
+                pending = pending[batch_size:]
+    if pending:
+        yield pending
+
+
 def _lines(text: str) -> list[str]:
     """The lines `datasets`' text builder makes: split at universal newlines (\\n, \\r\\n, \\r) only."""
     if "\r" in text:

@@ -171,8 +171,13 @@ def _check_text_column(source: LocalFiles, spec: CorpusSpec) -> None:
 
 
 def _columns(source: LocalFiles) -> list[str] | None:
-    dataset = _open_local(source, "strict")
+    if source.format == "json":
+        from mlm_cli.data.corpus_units import json_lines_columns, reads_json_lines_itself
+
+        if reads_json_lines_itself(source.files[0]):
+            return json_lines_columns(source.files[0])
     try:
+        dataset = _open_local(source, "strict")  # datasets parses the first records here already
         return list(dataset.features.keys()) if dataset.features is not None else list(next(iter(dataset), {}).keys())
     except UnicodeDecodeError:
         locate_decode_error(source.files)
@@ -324,6 +329,12 @@ class DocumentStream:
             reader.skipped_by_file.clear()  # a new pass counts again
             yield from _every_nth(reader.batches(batch_size), *self.shard)
             return
+        if isinstance(source, LocalFiles) and source.format == "json" and (self.shard[1] == 1 or len(source.files) == 1):
+            from mlm_cli.data.corpus_units import json_lines_in_order, reads_json_lines_itself
+
+            if all(reads_json_lines_itself(file) for file in source.files):
+                yield from _every_nth(json_lines_in_order(self.spec, source.files, batch_size), *self.shard)
+                return
         if isinstance(source, HubDataset):
             dataset = _open_hub(source)
         else:

@@ -134,3 +134,38 @@ def test_random_files_give_a_clean_error_or_valid_batches(tmp_path, tokenizer, s
     except MlmError as error:
         assert str(error) and "\n" not in str(error)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written next to the data
+
+
+def test_json_lines_with_mixed_value_types_is_one_clean_error(tmp_path):
+    """datasets 5 parses the first records while opening the file; its errors there must not escape as a traceback."""
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b'{"text": 1}{"text": "ok"},\xf0\x9f\x98\x80')
+    with pytest.raises(BadInputError, match="cannot parse json data"):
+        check_corpus(CorpusSpec((str(path),)))
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_json_lines_are_parsed_by_mlm_on_one_thread_not_by_datasets(tmp_path, monkeypatch, suffix):
+    """pyarrow's multithreaded JSON reader (what datasets uses) can crash the process on hostile input."""
+    import gzip
+
+    import mlm_cli.data.sources as sources
+
+    lines = [json.dumps({"text": f"document {i}", "id": i}) for i in range(2500)] + ['{"text": null}', '{"id": 7}']
+    data = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / f"corpus{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("JSON Lines went through datasets")
+
+    monkeypatch.setattr(sources, "_open_local", refuse)
+    spec = CorpusSpec((str(path),))
+    check_corpus(spec)
+    texts = [text for batch in DocumentStream(spec).batches(1000) for text in batch]
+    assert texts == [f"document {i}" for i in range(2500)] + ["", ""]
+    assert [len(batch) for batch in DocumentStream(spec).batches(1000)] == [1000, 1000, 502]
+    second_shard = [text for batch in DocumentStream(spec, shard=(1, 2)).batches(1000) for text in batch]
+    assert second_shard == texts[1::2]
+    with pytest.raises(BadInputError, match="no column 'body'"):
+        check_corpus(CorpusSpec((str(path),), text_column="body"))

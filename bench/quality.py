@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality.py [--steps 150] [--batch-size 16] [--learning-rate 1e-4] [--seeds 0 1]
         [--scenario standard|sorted|all] [--corpus PATH] [--heldout-documents 4000] [--train-documents N]
         [--heldout-packing run_mlm|mlm|document] [--mlm-extra "--flags for mlm train"] [--keep DIR]
+    .venv/bin/python bench/quality.py --rescore DIR [--heldout-packing ...]   # score kept runs again
 
     smoke test: --steps 3 --batch-size 4 --heldout-documents 50 --train-documents 2000
 
@@ -76,6 +77,7 @@ MASK_RATE, MASK_TOKEN_RATE, RANDOM_TOKEN_RATE = 0.15, 0.8, 0.1
 WARMUP = 0.06
 WEIGHT_DECAY = 0.01
 MAX_GRAD_NORM = 1.0
+RESULT_FILE = "result.json"  # each kept run's figures and model paths, for --rescore
 NEVER = 10**9  # --save-every: no checkpoint during training
 NO_SHUFFLE = ("--no-shuffle",)  # mlm train: read the corpus in order
 BENCH = Path(__file__).resolve().parent
@@ -453,7 +455,7 @@ def heldout_blocks(documents: Sequence[Sequence[int]], packing: str, cls_id: int
     """
     if packing == "document":
         rows = np.full((len(documents), SEQUENCE_LENGTH), pad_id, dtype=np.int64)
-        for row, ids in zip(rows, documents):
+        for row, ids in zip(rows, sorted(documents, key=len)):  # by length, so the scorer trims each batch's padding
             piece = [cls_id, *ids[: SEQUENCE_LENGTH - 2], sep_id]
             row[: len(piece)] = piece
         return rows, rows != pad_id
@@ -495,8 +497,10 @@ def score_model(model, heldout: HeldOut, batch_size: int = 32) -> dict[str, floa
         for start in range(0, len(heldout.inputs), batch_size):
             inputs = torch.from_numpy(heldout.inputs[start : start + batch_size]).to(device)
             selected = torch.from_numpy(heldout.selected[start : start + batch_size]).to(device)
-            labels = torch.from_numpy(heldout.token_ids[start : start + batch_size]).to(device)[selected]
-            attention = torch.from_numpy(heldout.attention[start : start + batch_size]).to(device).long()
+            width = int(heldout.attention[start : start + batch_size].sum(axis=1).max())  # no all-padding columns
+            inputs, selected = inputs[:, :width], selected[:, :width]
+            labels = torch.from_numpy(heldout.token_ids[start : start + batch_size, :width]).to(device)[selected]
+            attention = torch.from_numpy(heldout.attention[start : start + batch_size, :width]).to(device).long()
             hidden = model.bert(input_ids=inputs, attention_mask=attention,
                                 token_type_ids=torch.zeros_like(inputs)).last_hidden_state
             logits = model.cls(hidden[selected]).float()  # the MLM head at the scored positions only
@@ -578,7 +582,25 @@ def run_job(job: Job, scenario: str, settings: RunSettings, root: Path, heldout:
     except Exception as error:  # one failed run is reported; the others go on
         result.error = f"{type(error).__name__}: {error}"
         progress(result.error)
+    if work.is_dir():  # what --rescore reads back
+        (work / RESULT_FILE).write_text(json.dumps({**asdict(result), "start_model": str(result.start_model or ""),
+                                                    "final_model": str(result.final_model or "")}))
     return result
+
+
+def rescore(root: Path, packing: str, checkpoint: Path) -> list[SideResult]:
+    """The runs kept under `root` (--keep), every model scored again on held-out rows packed as `packing`."""
+    heldout = build_heldout(checkpoint, read_documents(root / "corpus" / "heldout.txt"), packing)
+    results = []
+    for path in sorted(root.glob(f"*/seed*/*/{RESULT_FILE}")):
+        record = json.loads(path.read_text())
+        result = SideResult(**{**record, "start_model": Path(record["start_model"]) if record["start_model"] else None,
+                               "final_model": Path(record["final_model"]) if record["final_model"] else None})
+        if result.error is None:
+            progress(f"{result.scenario} seed {result.seed}: {result.side}: scoring again, {packing}-style rows")
+            score_side(result, heldout, checkpoint)
+        results.append(result)
+    return results
 
 
 def comparison_rows(results: Sequence[SideResult]) -> list[dict[str, Any]]:
@@ -663,6 +685,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "or one document per row")
     parser.add_argument("--mlm-extra", default="", help="extra flags for mlm train, e.g. \"--shuffle-buffer 1000\"")
     parser.add_argument("--keep", type=Path, help="keep run directories, logs and corpus splits here")
+    parser.add_argument("--rescore", type=Path, metavar="DIR",
+                        help="train nothing: score the runs kept in DIR (by --keep) again, on --heldout-packing rows")
     parser.add_argument("--transformers-child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -697,6 +721,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     checkpoint = checkpoint_directory()
+    if args.rescore:
+        quiet_transformers()
+        results = rescore(args.rescore, args.heldout_packing, checkpoint)
+        comparisons = comparison_rows(results)
+        for row in [*map(result_json, results), *comparisons]:
+            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+        print("\n" + markdown_tables(results, comparisons, args))
+        return 1 if any(r.error for r in results) else 0
     scenarios, results = runnable_scenarios(args.scenario)
     for refused in results:
         print(json.dumps(result_json(refused)), flush=True)

@@ -110,8 +110,8 @@ DEFAULT_TEST_BACKEND = "torch"  # the pass in which tests marked `run_once` run
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "run_once: needs no Keras backend (numpy, tokenizers, file formats) or picks its own (a subprocess's);"
-        " runs only in the torch pass",
+        "run_once: needs no Keras backend (numpy, tokenizers, file formats), picks its own (a subprocess's), or repeats"
+        " on backend-free code what a sibling test already checks on both; runs only in the torch pass",
     )
     config.addinivalue_line("markers", "jax_pass: drives jax-only features (device meshes, several processes) in subprocesses; runs only in the jax pass")
 

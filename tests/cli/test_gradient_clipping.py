@@ -38,7 +38,8 @@ def test_clipped_training_agrees_on_jax_and_torch(tiny_preset, corpus_files, tmp
 
     unclipped = train_losses(tiny_preset, corpus_files, tmp_path, "torch", "0")
     assert unclipped[0]["loss"] == pytest.approx(torch_run[0]["loss"], abs=1e-6)  # same first step: same data and weights
-    assert abs(unclipped[-1]["loss"] - torch_run[-1]["loss"]) > 1e-3  # clipping changed the updates
+    # Clipping changed the updates (Adam undoes a constant scale, not one that varies step to step).
+    assert max(abs(a["loss"] - b["loss"]) for a, b in zip(unclipped, torch_run)) > 1e-3
 
 
 def test_max_grad_norm_is_validated_and_recorded(tiny_preset, corpus_files, tmp_path):

@@ -99,6 +99,35 @@ def reads_json_lines_itself(file: str) -> bool:
     return _file_kind(file, "json") in (BLOCKS, STREAM)
 
 
+JSON_DOCUMENT_CHECK_BYTES = 1 << 28  # JSON documents up to this size are parsed once by mlm before datasets reads them
+
+
+def refuse_unless_json_document(file: str) -> None:
+    """A JSON file mlm does not read itself goes to `datasets`, but only once it parses as JSON.
+
+    What is not JSON at all is refused here, with one line, before pyarrow's multithreaded
+    JSON reader sees it (see reads_json_lines_itself). Documents larger than
+    JSON_DOCUMENT_CHECK_BYTES and .zst files (which mlm cannot open) pass unchecked.
+    """
+    opener = _compression_opener(file)
+    if file.lower().endswith(".zst") or (opener is None and os.path.getsize(file) > JSON_DOCUMENT_CHECK_BYTES):
+        return
+    try:
+        with (opener or open)(file, "rb") as f:
+            data = f.read(JSON_DOCUMENT_CHECK_BYTES + 1)
+    except (OSError, EOFError) as error:
+        raise BadInputError(f"cannot read data file {file}: {error}") from None
+    if len(data) > JSON_DOCUMENT_CHECK_BYTES:
+        return
+    if not data.strip():
+        raise BadInputError(f"{file} holds no JSON records", hint="pass JSON Lines: one JSON object per line")
+    try:
+        json.loads(data.decode("utf-8", "replace"))  # only whether it is JSON: --encoding-errors applies when it is read
+    except ValueError as error:
+        raise BadInputError(f"cannot parse json data in {file}: {error}",
+                            hint="fix the file, or pass --skip-bad-lines to skip malformed lines") from None
+
+
 PROBE_BYTES = 1 << 20  # the column names of a JSON Lines file come from its first records, up to this much
 
 

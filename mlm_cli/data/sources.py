@@ -172,10 +172,11 @@ def _check_text_column(source: LocalFiles, spec: CorpusSpec) -> None:
 
 def _columns(source: LocalFiles) -> list[str] | None:
     if source.format == "json":
-        from mlm_cli.data.corpus_units import json_lines_columns, reads_json_lines_itself
+        from mlm_cli.data.corpus_units import json_lines_columns, reads_json_lines_itself, refuse_unless_json_document
 
         if reads_json_lines_itself(source.files[0]):
             return json_lines_columns(source.files[0])
+        refuse_unless_json_document(source.files[0])
     try:
         dataset = _open_local(source, "strict")  # datasets parses the first records here already
         return list(dataset.features.keys()) if dataset.features is not None else list(next(iter(dataset), {}).keys())
@@ -335,6 +336,12 @@ class DocumentStream:
             if all(reads_json_lines_itself(file) for file in source.files):
                 yield from _every_nth(json_lines_in_order(self.spec, source.files, batch_size), *self.shard)
                 return
+        if isinstance(source, LocalFiles) and source.format == "json":
+            from mlm_cli.data.corpus_units import reads_json_lines_itself, refuse_unless_json_document
+
+            for file in source.files:
+                if not reads_json_lines_itself(file):
+                    refuse_unless_json_document(file)
         if isinstance(source, HubDataset):
             dataset = _open_hub(source)
         else:

@@ -173,3 +173,28 @@ def test_json_lines_are_parsed_by_mlm_on_one_thread_not_by_datasets(tmp_path, mo
     assert second_shard == texts[1::2]
     with pytest.raises(BadInputError, match="no column 'body'"):
         check_corpus(CorpusSpec((str(path),), text_column="body"))
+
+
+@pytest.mark.parametrize("content", [b"the model {", b"{\nthe model", b"[1, 2", b"  \n "])
+def test_json_that_is_not_json_never_reaches_datasets(tmp_path, monkeypatch, content):
+    """Garbage in a .json file is refused by mlm with one line, before pyarrow's multithreaded reader could see it."""
+    import mlm_cli.data.sources as sources
+
+    path = tmp_path / "broken.json"
+    path.write_bytes(content)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("garbage went to datasets")
+
+    monkeypatch.setattr(sources, "_open_local", refuse)
+    with pytest.raises(BadInputError) as raised:
+        check_corpus(CorpusSpec((str(path),)))
+    assert "broken.json" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_json_array_of_records_still_reads(tmp_path):
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps([{"text": "first document"}, {"text": "second one", "id": 2}], indent=2))
+    spec = CorpusSpec((str(path),))
+    check_corpus(spec)
+    assert [t for batch in DocumentStream(spec).batches(10) for t in batch] == ["first document", "second one"]

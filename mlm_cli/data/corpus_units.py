@@ -99,33 +99,59 @@ def reads_json_lines_itself(file: str) -> bool:
     return _file_kind(file, "json") in (BLOCKS, STREAM)
 
 
-JSON_DOCUMENT_CHECK_BYTES = 1 << 28  # JSON documents up to this size are parsed once by mlm before datasets reads them
+def json_document_records(file: str, encoding_errors: str = "strict") -> list[dict]:
+    """The records of a JSON file that is not JSON Lines: an array of objects (or one object), parsed whole by mlm.
 
-
-def refuse_unless_json_document(file: str) -> None:
-    """A JSON file mlm does not read itself goes to `datasets`, but only once it parses as JSON.
-
-    What is not JSON at all is refused here, with one line, before pyarrow's multithreaded
-    JSON reader sees it (see reads_json_lines_itself). Documents larger than
-    JSON_DOCUMENT_CHECK_BYTES and .zst files (which mlm cannot open) pass unchecked.
+    `datasets` would hand it to pyarrow's multithreaded JSON reader first, which can crash the
+    process (see reads_json_lines_itself); anything else is one clear error.
     """
-    opener = _compression_opener(file)
-    if file.lower().endswith(".zst") or (opener is None and os.path.getsize(file) > JSON_DOCUMENT_CHECK_BYTES):
-        return
+    opener = _compression_opener(file) or open
     try:
-        with (opener or open)(file, "rb") as f:
-            data = f.read(JSON_DOCUMENT_CHECK_BYTES + 1)
+        with opener(file, "rb") as f:
+            data = f.read()
     except (OSError, EOFError) as error:
         raise BadInputError(f"cannot read data file {file}: {error}") from None
-    if len(data) > JSON_DOCUMENT_CHECK_BYTES:
-        return
-    if not data.strip():
-        raise BadInputError(f"{file} holds no JSON records", hint="pass JSON Lines: one JSON object per line")
     try:
-        json.loads(data.decode("utf-8", "replace"))  # only whether it is JSON: --encoding-errors applies when it is read
+        text = data.decode("utf-8", "replace" if encoding_errors == "replace" else "strict")
+    except UnicodeDecodeError:
+        raise BadInputError(f"{file} is not valid UTF-8", hint="pass --encoding-errors replace") from None
+    if not text.strip():
+        return []
+    try:
+        value = json.loads(text)
     except ValueError as error:
         raise BadInputError(f"cannot parse json data in {file}: {error}",
                             hint="fix the file, or pass --skip-bad-lines to skip malformed lines") from None
+    records = [value] if isinstance(value, dict) else value
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        raise BadInputError(f"cannot parse json data in {file}: expected JSON Lines or an array of objects",
+                            hint="write one JSON object per line")
+    return records
+
+
+def json_document_texts(file: str, column: str, encoding_errors: str, batch_size: int) -> Iterator[list[str]]:
+    """Batches of the text column of json_document_records (null or missing: "")."""
+    texts = []
+    for index, record in enumerate(json_document_records(file, encoding_errors)):
+        value = record.get(column)
+        if value is not None and not isinstance(value, str):
+            raise BadInputError(f"{file}: record {index + 1} has {type(value).__name__} in column {column!r}, not text")
+        texts.append(value or "")
+    for start in range(0, len(texts), batch_size):
+        yield texts[start : start + batch_size]
+
+
+def json_document_columns(file: str) -> list[str]:
+    """The field names of the first records of a JSON array file."""
+    columns: dict[str, None] = {}
+    for record in json_document_records(file, "replace")[:1000]:
+        columns.update(dict.fromkeys(record))
+    return list(columns)
+
+
+def mlm_reads_json(file: str) -> bool:
+    """Whether mlm parses this JSON file itself (all but .zst, which it cannot open)."""
+    return not file.lower().endswith(".zst")
 
 
 PROBE_BYTES = 1 << 20  # the column names of a JSON Lines file come from its first records, up to this much

@@ -172,11 +172,12 @@ def _check_text_column(source: LocalFiles, spec: CorpusSpec) -> None:
 
 def _columns(source: LocalFiles) -> list[str] | None:
     if source.format == "json":
-        from mlm_cli.data.corpus_units import json_lines_columns, reads_json_lines_itself, refuse_unless_json_document
+        from mlm_cli.data.corpus_units import json_document_columns, json_lines_columns, mlm_reads_json, reads_json_lines_itself
 
         if reads_json_lines_itself(source.files[0]):
             return json_lines_columns(source.files[0])
-        refuse_unless_json_document(source.files[0])
+        if mlm_reads_json(source.files[0]):
+            return json_document_columns(source.files[0])
     try:
         dataset = _open_local(source, "strict")  # datasets parses the first records here already
         return list(dataset.features.keys()) if dataset.features is not None else list(next(iter(dataset), {}).keys())
@@ -331,17 +332,11 @@ class DocumentStream:
             yield from _every_nth(reader.batches(batch_size), *self.shard)
             return
         if isinstance(source, LocalFiles) and source.format == "json" and (self.shard[1] == 1 or len(source.files) == 1):
-            from mlm_cli.data.corpus_units import json_lines_in_order, reads_json_lines_itself
+            from mlm_cli.data.corpus_units import mlm_reads_json
 
-            if all(reads_json_lines_itself(file) for file in source.files):
-                yield from _every_nth(json_lines_in_order(self.spec, source.files, batch_size), *self.shard)
+            if all(mlm_reads_json(file) for file in source.files):
+                yield from _every_nth(self._json_batches(source.files, column, batch_size), *self.shard)
                 return
-        if isinstance(source, LocalFiles) and source.format == "json":
-            from mlm_cli.data.corpus_units import reads_json_lines_itself, refuse_unless_json_document
-
-            for file in source.files:
-                if not reads_json_lines_itself(file):
-                    refuse_unless_json_document(file)
         if isinstance(source, HubDataset):
             dataset = _open_hub(source)
         else:
@@ -370,6 +365,17 @@ class DocumentStream:
             if type(error).__module__.startswith(("pyarrow", "pandas", "json", "datasets")):
                 raise BadInputError(f"cannot parse {_describe(source)}: {_first_line(error)}", hint=_parse_hint(source)) from None
             raise
+
+
+    def _json_batches(self, files: tuple[str, ...], column: str, batch_size: int) -> Iterator[list[str]]:
+        """Local JSON files read by mlm, one thread (see corpus_units.reads_json_lines_itself), in file order."""
+        from mlm_cli.data.corpus_units import json_document_texts, json_lines_in_order, reads_json_lines_itself
+
+        for file in files:
+            if reads_json_lines_itself(file):
+                yield from json_lines_in_order(self.spec, (file,), batch_size)
+            else:
+                yield from json_document_texts(file, column, self.spec.encoding_errors, batch_size)
 
 
 def _every_nth(batches: Iterator[list[str]], index: int, count: int) -> Iterator[list[str]]:

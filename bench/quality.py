@@ -455,7 +455,7 @@ def heldout_blocks(documents: Sequence[Sequence[int]], packing: str, cls_id: int
     """
     if packing == "document":
         rows = np.full((len(documents), SEQUENCE_LENGTH), pad_id, dtype=np.int64)
-        for row, ids in zip(rows, sorted(documents, key=len)):  # by length, so the scorer trims each batch's padding
+        for row, ids in zip(rows, documents):
             piece = [cls_id, *ids[: SEQUENCE_LENGTH - 2], sep_id]
             row[: len(piece)] = piece
         return rows, rows != pad_id

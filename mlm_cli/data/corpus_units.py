@@ -190,9 +190,9 @@ def json_lines_in_order(spec: CorpusSpec, files: tuple[str, ...], batch_size: in
     for unit in range(len(units)):
         for texts in units.read(unit):
             pending.extend(texts)
-            while len(pending) >= batch_size:
-                yield pending[:batch_size]
-                pending = pending[batch_size:]
+            full = len(pending) // batch_size * batch_size
+            yield from (pending[start : start + batch_size] for start in range(0, full, batch_size))
+            del pending[:full]
     if pending:
         yield pending
 

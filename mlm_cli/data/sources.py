@@ -366,7 +366,6 @@ class DocumentStream:
                 raise BadInputError(f"cannot parse {_describe(source)}: {_first_line(error)}", hint=_parse_hint(source)) from None
             raise
 
-
     def _json_batches(self, files: tuple[str, ...], column: str, batch_size: int) -> Iterator[list[str]]:
         """Local JSON files read by mlm, one thread (see corpus_units.reads_json_lines_itself), in file order."""
         from mlm_cli.data.corpus_units import json_document_texts, json_lines_in_order, reads_json_lines_itself

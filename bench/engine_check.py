@@ -12,9 +12,9 @@ run of the standard scenario for --seed). Two measurements:
 2. Same batches, other engine: the exact batches `mlm train` drew for that run (its packing,
    shuffling and masks under --seed) fed to BertForMaskedLM by a plain torch loop with the
    Trainer's recipe (torch AdamW, decay except biases and LayerNorm, linear warm-up 6% and
-   decay, clipping 1.0, dropout 0.1), from the Trainer side's starting point
-   (set_seed + from_pretrained). The model is scored by quality.py's scorer on all three
-   held-out row formats, beside the kept mlm and Trainer models.
+   decay, clipping 1.0, dropout 0.1), from the Trainer side's starting point (the shared start
+   quality.py wrote, or set_seed + from_pretrained under --own-heads). The model is scored by
+   quality.py's scorer on all three held-out row formats, beside the kept mlm and Trainer models.
 
 Results: JSON lines on stdout; progress on stderr.
 """
@@ -108,12 +108,12 @@ def same_batch_check(start: Path, batches: dict[str, np.ndarray]) -> dict[str, f
             "word_embedding_gradient_relative_difference": worst}
 
 
-def train_on_batches(checkpoint: Path, batches: dict[str, np.ndarray], seed: int, learning_rate: float, output: Path) -> float:
-    """BertForMaskedLM trained on `batches` with the Trainer's recipe in a plain torch loop; returns seconds."""
+def train_on_batches(start: Path, batches: dict[str, np.ndarray], seed: int, learning_rate: float, output: Path) -> float:
+    """BertForMaskedLM trained on `batches` from `start` with the Trainer's recipe in a plain torch loop; returns seconds."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    model = quality.fresh_transformers_model(checkpoint, seed).train()
+    model = quality.fresh_transformers_model(start, seed).train()
     named = list(model.named_parameters())
     no_decay = [p for n, p in named if "bias" in n or "LayerNorm" in n]
     decay = [p for n, p in named if not ("bias" in n or "LayerNorm" in n)]
@@ -150,10 +150,12 @@ def main() -> int:
     quality.quiet_transformers()
 
     batches = mlm_batches(checkpoint, args.kept / "corpus" / "train_random_order.txt", args.seed, args.steps, args.batch_size)
-    print(json.dumps({"type": "same_batch", **same_batch_check(runs / "mlm" / "start-hf", batches)}), flush=True)
+    shared = args.kept / "starts" / f"seed{args.seed}"  # both sides' start (quality.py without --own-heads)
+    mlm_start = shared if shared.is_dir() else runs / "mlm" / "start-hf"
+    print(json.dumps({"type": "same_batch", **same_batch_check(mlm_start, batches)}), flush=True)
 
     trained = runs / "transformers_on_mlm_batches"
-    seconds = train_on_batches(checkpoint, batches, args.seed, args.learning_rate, trained)
+    seconds = train_on_batches(shared if shared.is_dir() else checkpoint, batches, args.seed, args.learning_rate, trained)
     documents = quality.read_documents(args.kept / "corpus" / "heldout.txt")
     models = {"mlm": runs / "mlm" / "final-hf", "transformers": runs / "transformers" / "final-hf", "transformers on mlm's batches": trained}
     rows = []

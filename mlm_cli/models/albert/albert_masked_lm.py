@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlm_cli.models.albert.albert_backbone import AlbertBackbone, albert_initializer
+from mlm_cli.models.albert.albert_backbone import AlbertBackbone
 from mlm_cli.models.albert.albert_masked_lm_head import AlbertMaskedLMHead
 from mlm_cli.models.albert.albert_masked_lm_preprocessor import AlbertMaskedLMPreprocessor
 from mlm_cli.models.bert.bert_backbone import FEEDFORWARD_ACTIVATIONS
@@ -26,6 +26,3 @@ class AlbertMaskedLM(MaskedLM):
             dtype=backbone.dtype_policy,
             name="masked_lm_head",
         )
-
-    def head_initializer(self):
-        return albert_initializer()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlm_cli.models.bert.bert_backbone import BertBackbone, bert_initializer
+from mlm_cli.models.bert.bert_backbone import BertBackbone
 from mlm_cli.models.bert.bert_masked_lm_preprocessor import BertMaskedLMPreprocessor
 from mlm_cli.models.masked_lm import MaskedLM
 
@@ -12,6 +12,3 @@ class BertMaskedLM(MaskedLM):
 
     backbone_cls = BertBackbone
     preprocessor_cls = BertMaskedLMPreprocessor
-
-    def head_initializer(self):
-        return bert_initializer()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlm_cli.models.deberta_v3.deberta_v3_backbone import DebertaV3Backbone, deberta_initializer
+from mlm_cli.models.deberta_v3.deberta_v3_backbone import DebertaV3Backbone
 from mlm_cli.models.deberta_v3.deberta_v3_masked_lm_preprocessor import DebertaV3MaskedLMPreprocessor
 from mlm_cli.models.masked_lm import MaskedLM
 
@@ -16,6 +16,3 @@ class DebertaV3MaskedLM(MaskedLM):
 
     backbone_cls = DebertaV3Backbone
     preprocessor_cls = DebertaV3MaskedLMPreprocessor
-
-    def head_initializer(self):
-        return deberta_initializer()

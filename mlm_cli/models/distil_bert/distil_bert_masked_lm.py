@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mlm_cli.models.bert.bert_backbone import bert_initializer
 from mlm_cli.models.distil_bert.distil_bert_backbone import DistilBertBackbone
 from mlm_cli.models.distil_bert.distil_bert_masked_lm_preprocessor import DistilBertMaskedLMPreprocessor
 from mlm_cli.models.masked_lm import MaskedLM
@@ -17,6 +16,3 @@ class DistilBertMaskedLM(MaskedLM):
     backbone_cls = DistilBertBackbone
     preprocessor_cls = DistilBertMaskedLMPreprocessor
     head_activation = "gelu"
-
-    def head_initializer(self):
-        return bert_initializer()

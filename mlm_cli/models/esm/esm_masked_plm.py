@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from mlm_cli.models.esm.esm_backbone import ESMBackbone, esm_initializer, resolve_activation
+from mlm_cli.models.esm.esm_backbone import ESMBackbone, resolve_activation
 from mlm_cli.models.esm.esm_masked_plm_head import ESMMaskedPLMHead
 from mlm_cli.models.esm.esm_masked_plm_preprocessor import ESMMaskedPLMPreprocessor
 from mlm_cli.models.masked_lm import MaskedLM
@@ -36,6 +36,3 @@ class ESMMaskedPLM(MaskedLM):
             dtype=backbone.dtype_policy,
             name="masked_lm_head",
         )
-
-    def head_initializer(self):
-        return esm_initializer()

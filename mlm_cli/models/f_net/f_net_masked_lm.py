@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlm_cli.models.f_net.f_net_backbone import FNetBackbone, f_net_initializer
+from mlm_cli.models.f_net.f_net_backbone import FNetBackbone
 from mlm_cli.models.f_net.f_net_masked_lm_preprocessor import FNetMaskedLMPreprocessor
 from mlm_cli.models.masked_lm import MaskedLM
 
@@ -13,6 +13,3 @@ class FNetMaskedLM(MaskedLM):
     backbone_cls = FNetBackbone
     preprocessor_cls = FNetMaskedLMPreprocessor
     head_activation = "gelu"
-
-    def head_initializer(self):
-        return f_net_initializer()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlm_cli.models.masked_lm import MaskedLM
-from mlm_cli.models.roberta.roberta_backbone import RobertaBackbone, roberta_initializer
+from mlm_cli.models.roberta.roberta_backbone import RobertaBackbone
 from mlm_cli.models.roberta.roberta_masked_lm_preprocessor import RobertaMaskedLMPreprocessor
 
 
@@ -12,6 +12,3 @@ class RobertaMaskedLM(MaskedLM):
 
     backbone_cls = RobertaBackbone
     preprocessor_cls = RobertaMaskedLMPreprocessor
-
-    def head_initializer(self):
-        return roberta_initializer()

@@ -9,6 +9,8 @@ run of the standard scenario for --seed). Two measurements:
    the mlm run's starting point (exported with its fresh head), dropout off, on mlm's first
    batch: loss, global gradient norm, and the relative difference of the (tied) word-embedding
    gradient. Equal figures mean mlm's forward and backward pass are transformers'.
+   Then --same-steps steps (20) from those weights, dropout still off: mlm's train_on_batch
+   beside torch's AdamW with mlm's schedule, decay groups and clipping, loss per step.
 2. Same batches, other engine: the exact batches `mlm train` drew for that run (its packing,
    shuffling and masks under --seed) fed to BertForMaskedLM by a plain torch loop with the
    Trainer's recipe (torch AdamW, decay except biases and LayerNorm, linear warm-up 6% and
@@ -108,6 +110,48 @@ def same_batch_check(start: Path, batches: dict[str, np.ndarray]) -> dict[str, f
             "word_embedding_gradient_relative_difference": worst}
 
 
+def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, total_steps: int, learning_rate: float) -> dict:
+    """`steps` training steps from the same weights, dropout off: mlm's train_on_batch against torch's AdamW on
+    BertForMaskedLM with mlm's schedule, decay groups and clipping; the loss of every step on both sides."""
+    import torch
+    from transformers import BertForMaskedLM
+
+    from mlm_cli.models import MaskedLM
+    from mlm_cli.models.optimizers import recipe_optimizer
+    from mlm_cli.workflows.schedule import WarmupLinearDecay
+
+    warmup = math.ceil(quality.WARMUP * total_steps)
+    reference = BertForMaskedLM.from_pretrained(start, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+    named = list(reference.named_parameters())
+    groups = [{"params": [p for n, p in named if not ("bias" in n or "LayerNorm" in n)], "weight_decay": quality.WEIGHT_DECAY},
+              {"params": [p for n, p in named if "bias" in n or "LayerNorm" in n], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    schedule = WarmupLinearDecay(learning_rate, warmup, total_steps)
+    theirs = []
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = schedule.value_at(step)
+        ids, attention, labels = labels_of(batches, step)
+        loss = reference(input_ids=ids, attention_mask=attention, token_type_ids=torch.zeros_like(ids), labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(reference.parameters(), quality.MAX_GRAD_NORM)
+        optimizer.step()
+        optimizer.zero_grad()
+        theirs.append(float(loss.detach()))
+
+    model = MaskedLM.from_preset(start, dropout=0.0)
+    model.compile(optimizer=recipe_optimizer(schedule, quality.WEIGHT_DECAY, quality.MAX_GRAD_NORM))
+    ours = []
+    for step in range(steps):
+        ids = batches["token_ids"][step]
+        features = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": batches["padding_mask"][step].astype(bool),
+                    "mask_positions": batches["mask_positions"][step]}
+        logs = model.train_on_batch(features, batches["mask_ids"][step], sample_weight=batches["mask_weights"][step], return_dict=True)
+        ours.append(float(logs["loss"]))
+    return {"steps": steps, "mlm_losses": [round(v, 5) for v in ours], "transformers_losses": [round(v, 5) for v in theirs],
+            "largest_difference": max(abs(a - b) for a, b in zip(ours, theirs))}
+
+
 def train_on_batches(start: Path, batches: dict[str, np.ndarray], seed: int, learning_rate: float, output: Path) -> float:
     """BertForMaskedLM trained on `batches` from `start` with the Trainer's recipe in a plain torch loop; returns seconds."""
     import torch
@@ -144,6 +188,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--same-steps", type=int, default=20, help="steps of the dropout-free side-by-side check (0: skip)")
     args = parser.parse_args()
     checkpoint = quality.checkpoint_directory()
     runs = args.kept / "standard" / f"seed{args.seed}"
@@ -153,6 +198,9 @@ def main() -> int:
     shared = args.kept / "starts" / f"seed{args.seed}"  # both sides' start (quality.py without --own-heads)
     mlm_start = shared if shared.is_dir() else runs / "mlm" / "start-hf"
     print(json.dumps({"type": "same_batch", **same_batch_check(mlm_start, batches)}), flush=True)
+    if args.same_steps:
+        print(json.dumps({"type": "same_steps", **same_steps_check(mlm_start, batches, args.same_steps, args.steps,
+                                                                     args.learning_rate)}), flush=True)
 
     trained = runs / "transformers_on_mlm_batches"
     seconds = train_on_batches(shared if shared.is_dir() else checkpoint, batches, args.seed, args.learning_rate, trained)

@@ -9,7 +9,6 @@ import math
 import os
 import shutil
 import signal
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlm_cli import __version__
+from mlm_cli.atomic_files import staging_directory, write_text_atomic
 from mlm_cli.data.shuffling import DEFAULT_SHUFFLE_BUFFER
 from mlm_cli.distributed.cluster import ClusterOptions
 from mlm_cli.errors import EXIT_INTERRUPTED, BadInputError, MlmError
@@ -240,12 +240,7 @@ def _compile(model, options: TrainOptions, is_scratch: bool):
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def publish_preset(model, output: Path, card: str | None = None) -> None:
@@ -253,7 +248,7 @@ def publish_preset(model, output: Path, card: str | None = None) -> None:
     from mlm_cli.models.preset.saver import write_preset_files
     from mlm_cli.workflows.model_card import write_card
 
-    staging = Path(tempfile.mkdtemp(prefix=".preset.partial-", dir=output))
+    staging = staging_directory(output, ".preset.partial-")
     try:
         write_preset_files(model, staging)
         if card is not None:
@@ -281,9 +276,7 @@ def _trim_metrics(path: Path, step: int) -> None:
             continue
         if isinstance(record, dict) and int(record.get("step", 0)) <= step:
             kept.append(line)
-    staging = path.with_name(f".{path.name}.partial")
-    staging.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-    os.replace(staging, path)
+    write_text_atomic(path, "".join(f"{line}\n" for line in kept))
 
 
 class _SignalFlag:

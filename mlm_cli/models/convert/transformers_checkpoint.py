@@ -12,9 +12,9 @@ import hashlib
 import importlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from mlm_cli.atomic_files import staging_directory
 from mlm_cli.errors import BadInputError, PresetError
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -89,7 +89,7 @@ def _publish_conversion(source: PresetDirectory, target: Path, remove_leftovers:
     if remove_leftovers:  # no other process uses the entry: what is there is left from killed conversions
         for stale in [*target.parent.glob(f".{glob.escape(target.name)}.partial-*"), target]:
             shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    staging = staging_directory(target.parent, f".{target.name}.partial-")
     try:
         convert_checkpoint(source, staging / "preset")
         try:

@@ -7,12 +7,12 @@ import importlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlm_cli.atomic_files import staging_directory
 from mlm_cli.errors import BadInputError
 from mlm_cli.models.preset.h5_weights import write_arrays
 from mlm_cli.models.preset.json_objects import object_json
@@ -119,12 +119,11 @@ def save_masked_lm(model, preset_dir: str | os.PathLike, overwrite: bool = False
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise BadInputError(f"{target} already exists and is not empty", hint="choose another directory or pass overwrite=True (--overwrite)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    staging = staging_directory(target.parent, f".{target.name}.partial-")
     try:
         write_preset_files(model, staging)
-        os.chmod(staging, 0o755)
         if target.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            backup = staging_directory(target.parent, f".{target.name}.old-")
             os.rename(target, backup / "old")
             os.rename(staging, target)
             shutil.rmtree(backup, ignore_errors=True)

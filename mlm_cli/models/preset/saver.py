@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import importlib
 import json
 import os
 import shutil
@@ -52,7 +51,7 @@ def write_preset_files(model, directory: Path) -> None:
     family = family_of_class(type(model))
     if family is None:
         raise TypeError(f"{type(model).__name__} is not a registered masked-LM class")
-    weights = importlib.import_module(f"mlm_cli.models.{family.name}.{family.name}_weights")
+    weights = family.weights()
     backbone = model.backbone
     backbone_config = backbone.get_config()
     # Mixed precision is a training choice, not part of the model: store the variables' dtype.

@@ -17,16 +17,15 @@ from mlm_cli.models.preset.encoder_layout import (
     export_encoders,
     import_encoders,
 )
-from mlm_cli.models.bert import bert_weights
+from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.h5_weights import assign
+
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+import_head = masked_lm_head_layout.import_head
 
 PROJECTION = "layers/dense"
 POOLER = "layers/dense_1"
-HEAD = "layers/masked_lm_head"
-
-# The head is BERT's (same paths and layers); only its shapes differ (head_shapes below).
-export_head = bert_weights.export_head
-import_head = bert_weights.import_head
 
 
 def _block_count(config: dict) -> int:
@@ -53,14 +52,7 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 
 def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """The masked-LM head datasets in keras_hub's task.weights.h5 (dense maps hidden -> embedding width)."""
-    h, e, v = config["hidden_dim"], config["embedding_dim"], config["vocabulary_size"]
-    return {
-        f"{HEAD}/_intermediate_dense/vars/0": (h, e),
-        f"{HEAD}/_intermediate_dense/vars/1": (e,),
-        f"{HEAD}/_intermediate_layer_norm/vars/0": (e,),
-        f"{HEAD}/_intermediate_layer_norm/vars/1": (e,),
-        f"{HEAD}/vars/0": (v,),
-    }
+    return masked_lm_head_layout.shapes(config["hidden_dim"], config["embedding_dim"], config["vocabulary_size"])
 
 
 def _pairs(backbone) -> list[tuple[str, object]]:
@@ -125,9 +117,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "albert_masked_lm",
         "layers/input_layer_3/vars": "mask_positions",
-        f"{HEAD}/vars": "mlm_head",
-        f"{HEAD}/_intermediate_dense/vars": "intermediate_dense",
-        f"{HEAD}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "albert_masked_lm_preprocessor",
         "preprocessor/tokenizer/vars": "albert_tokenizer",
     }

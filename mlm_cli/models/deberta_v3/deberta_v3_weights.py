@@ -1,14 +1,21 @@
 """Where DeBERTaV3's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
 
 keras_hub stores query/key/value kernels per head ([H, A, d]); mlm keeps one fused
-[H, 3H] projection, so the mapping splits and joins them.
+[H, 3H] projection, so the mapping splits and joins them. The head is keras_hub's MaskedLMHead
+(masked_lm_head_layout.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.h5_weights import assign
+
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+head_shapes = masked_lm_head_layout.head_shapes
+import_head = masked_lm_head_layout.import_head
 
 ATTENTION_PARTS = ("query", "key", "value")
 
@@ -46,18 +53,6 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
         shapes[f"{p}/_feedforward_output_dense/vars/0"] = (i, h)
         shapes[f"{p}/_feedforward_output_dense/vars/1"] = (h,)
     return shapes
-
-
-def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
-    """The masked-LM head datasets in keras_hub's task.weights.h5."""
-    h, v = config["hidden_dim"], config["vocabulary_size"]
-    return {
-        "layers/masked_lm_head/_intermediate_dense/vars/0": (h, h),
-        "layers/masked_lm_head/_intermediate_dense/vars/1": (h,),
-        "layers/masked_lm_head/_intermediate_layer_norm/vars/0": (h,),
-        "layers/masked_lm_head/_intermediate_layer_norm/vars/1": (h,),
-        "layers/masked_lm_head/vars/0": (v,),
-    }
 
 
 def _pairs(backbone) -> list[tuple[str, object]]:
@@ -115,25 +110,6 @@ def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
         assign(block.attention.qkv_dense.bias, bias)
 
 
-def _head_pairs(head) -> list[tuple[str, object]]:
-    return [
-        ("layers/masked_lm_head/_intermediate_dense/vars/0", head.dense.kernel),
-        ("layers/masked_lm_head/_intermediate_dense/vars/1", head.dense.bias),
-        ("layers/masked_lm_head/_intermediate_layer_norm/vars/0", head.norm.gamma),
-        ("layers/masked_lm_head/_intermediate_layer_norm/vars/1", head.norm.beta),
-        ("layers/masked_lm_head/vars/0", head.output_bias),
-    ]
-
-
-def export_head(head) -> dict[str, np.ndarray]:
-    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
-
-
-def import_head(head, arrays: dict[str, np.ndarray]) -> None:
-    for path, variable in _head_pairs(head):
-        assign(variable, arrays[path])
-
-
 def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
     names = {
@@ -175,9 +151,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "deberta_v3_masked_lm",
         "layers/input_layer_2/vars": "mask_positions",
-        "layers/masked_lm_head/vars": "mlm_head",
-        "layers/masked_lm_head/_intermediate_dense/vars": "intermediate_dense",
-        "layers/masked_lm_head/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "deberta_v3_masked_lm_preprocessor",
         "preprocessor/masker/vars": "masked_lm_mask_generator",
         "preprocessor/packer/vars": "multi_segment_packer",

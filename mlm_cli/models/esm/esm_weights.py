@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.h5_weights import assign
 
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+import_head = masked_lm_head_layout.import_head
+
 PARTS = ("q", "k", "v")
-HEAD_PREFIX = "layers/masked_lm_head"
 
 
 def _encoder_prefix(index: int) -> str:
@@ -59,15 +63,8 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 
 def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """The masked-PLM head datasets in keras_hub's task.weights.h5 (its own [H, V] projection)."""
-    h, v = config["hidden_dim"], config["vocabulary_size"]
-    return {
-        f"{HEAD_PREFIX}/_intermediate_dense/vars/0": (h, h),
-        f"{HEAD_PREFIX}/_intermediate_dense/vars/1": (h,),
-        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/0": (h,),
-        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/1": (h,),
-        f"{HEAD_PREFIX}/vars/0": (h, v),
-        f"{HEAD_PREFIX}/vars/1": (v,),
-    }
+    h = config["hidden_dim"]
+    return masked_lm_head_layout.shapes(h, h, config["vocabulary_size"], projection=True)
 
 
 def _dense_pairs(path: str, dense) -> list[tuple[str, object]]:
@@ -129,26 +126,6 @@ def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
             assign(qkv.bias, np.concatenate([arrays[f"{p}/{part}_dense/vars/1"] for part in PARTS]))
 
 
-def _head_pairs(head) -> list[tuple[str, object]]:
-    return [
-        (f"{HEAD_PREFIX}/_intermediate_dense/vars/0", head.dense.kernel),
-        (f"{HEAD_PREFIX}/_intermediate_dense/vars/1", head.dense.bias),
-        (f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/0", head.norm.gamma),
-        (f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/1", head.norm.beta),
-        (f"{HEAD_PREFIX}/vars/0", head.output_kernel),
-        (f"{HEAD_PREFIX}/vars/1", head.output_bias),
-    ]
-
-
-def export_head(head) -> dict[str, np.ndarray]:
-    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
-
-
-def import_head(head, arrays: dict[str, np.ndarray]) -> None:
-    for path, variable in _head_pairs(head):
-        assign(variable, arrays[path])
-
-
 def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included.
 
@@ -194,9 +171,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "esm_masked_plm",
         "layers/input_layer_1/vars": "mask_positions",
-        f"{HEAD_PREFIX}/vars": "mlm_head",
-        f"{HEAD_PREFIX}/_intermediate_dense/vars": "intermediate_dense",
-        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "esm_masked_plm_preprocessor",
         "preprocessor/tokenizer/vars": "esm_tokenizer",
     }

@@ -2,22 +2,23 @@
 
 Every weight maps one to one. The embedding projection is keras_hub's first dense layer
 (`dense`), the pooler its second (`dense_1`); blocks are `f_net_encoder`, `f_net_encoder_1`, ...
+The head is keras_hub's MaskedLMHead (masked_lm_head_layout.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.bert import bert_weights
+from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.h5_weights import assign
+
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+head_shapes = masked_lm_head_layout.head_shapes
+import_head = masked_lm_head_layout.import_head
 
 PROJECTION = "layers/dense"
 POOLER = "layers/dense_1"
-HEAD = "layers/masked_lm_head"
-
-# The head is BERT's (same paths and layers); only its shapes differ (head_shapes below).
-export_head = bert_weights.export_head
-import_head = bert_weights.import_head
 
 
 def _encoder_prefix(index: int) -> str:
@@ -48,18 +49,6 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
         shapes[f"{p}/_output_dense/vars/0"] = (i, h)
         shapes[f"{p}/_output_dense/vars/1"] = (h,)
     return shapes
-
-
-def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
-    """The masked-LM head datasets in keras_hub's task.weights.h5."""
-    h, v = config["hidden_dim"], config["vocabulary_size"]
-    return {
-        f"{HEAD}/_intermediate_dense/vars/0": (h, h),
-        f"{HEAD}/_intermediate_dense/vars/1": (h,),
-        f"{HEAD}/_intermediate_layer_norm/vars/0": (h,),
-        f"{HEAD}/_intermediate_layer_norm/vars/1": (h,),
-        f"{HEAD}/vars/0": (v,),
-    }
 
 
 def _pairs(backbone) -> list[tuple[str, object]]:
@@ -129,9 +118,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "f_net_masked_lm",
         "layers/input_layer_2/vars": "mask_positions",
-        f"{HEAD}/vars": "mlm_head",
-        f"{HEAD}/_intermediate_dense/vars": "intermediate_dense",
-        f"{HEAD}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "f_net_masked_lm_preprocessor",
         "preprocessor/tokenizer/vars": "f_net_tokenizer",
     }

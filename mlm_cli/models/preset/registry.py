@@ -14,8 +14,7 @@ from mlm_cli.errors import PresetError
 from mlm_cli.models.naming import snake_case
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
+    from mlm_cli.models.convert.transformers_driver import TransformersConverter
     from mlm_cli.models.preset.weights_layout import WeightsLayout
 
 
@@ -59,11 +58,11 @@ class Family:
         """The family's h5 weights layout module."""
         return cast("WeightsLayout", importlib.import_module(f"mlm_cli.models.{self.name}.{self.name}_weights"))
 
-    def converter(self) -> ModuleType:
-        """The family's transformers converter module; only for families with a `model_type`."""
+    def converter(self) -> TransformersConverter:
+        """The family's transformers converter (hooks into the shared driver); only for families with a `model_type`."""
         if self.model_type is None:
             raise LookupError(f"{self.name} has no transformers converter")
-        return importlib.import_module(f"mlm_cli.models.convert.transformers_{self.name}")
+        return importlib.import_module(f"mlm_cli.models.convert.transformers_{self.name}").CONVERTER
 
 
 def _family(

@@ -1,10 +1,10 @@
 """Where RoBERTa's weights live in keras_hub's `.weights.h5` files: the token-and-position
-layout (token_position_layout.py) with BERT's masked-LM head."""
+layout (token_position_layout.py) with keras_hub's MaskedLMHead (masked_lm_head_layout.py)."""
 
 from __future__ import annotations
 
-from mlm_cli.models.bert.bert_weights import export_head, head_shapes, import_head
 from mlm_cli.models.preset import token_position_layout
+from mlm_cli.models.preset.masked_lm_head_layout import export_head, head_shapes, import_head
 from mlm_cli.models.preset.token_position_layout import backbone_shapes, export_backbone, import_backbone
 
 __all__ = [

@@ -22,7 +22,8 @@ from mlm_cli.models.convert.transformers_driver import (
     transformers_tensors,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads, token_text
+from mlm_cli.models.convert.tensor_names import TRANSFORMER_ENCODER, encoder_layer
+from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
 
@@ -101,6 +102,19 @@ def transformers_config(backbone_config: dict[str, Any], tokenizer) -> dict[str,
 
 # --- weights -----------------------------------------------------------------
 
+# transformers' ALBERT encoder layer, by role (see tensor_names.BERT_LAYER).
+ALBERT_LAYER = {
+    "query": "attention.query",
+    "key": "attention.key",
+    "value": "attention.value",
+    "attention_output": "attention.dense",
+    "attention_norm": "attention.LayerNorm",
+    "intermediate": "ffn",
+    "output": "ffn_output",
+    "output_norm": "full_layer_layer_norm",
+}
+
+
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `albert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
@@ -117,22 +131,8 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     ]
     inner = config["num_inner_repetitions"]
     for k in range(config["num_groups"] * inner):
-        hf, kh = f"encoder.albert_layer_groups.{k // inner}.albert_layers.{k % inner}", encoder_prefix(k)
-        for part in ("query", "key", "value"):
-            names.append((f"{hf}.attention.{part}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.{part}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
-        names += [
-            (f"{hf}.attention.dense.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
-            (f"{hf}.attention.dense.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
-            (f"{hf}.attention.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
-            (f"{hf}.attention.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
-            (f"{hf}.ffn.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.ffn.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.ffn_output.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.ffn_output.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.full_layer_layer_norm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
-            (f"{hf}.full_layer_layer_norm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
-        ]
+        hf = f"encoder.albert_layer_groups.{k // inner}.albert_layers.{k % inner}"
+        names += encoder_layer(hf, encoder_prefix(k), ALBERT_LAYER, TRANSFORMER_ENCODER, (h, a))
     return names
 
 

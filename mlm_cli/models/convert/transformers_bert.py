@@ -19,8 +19,10 @@ from mlm_cli.models.convert.transformers_driver import (
     transformers_tensors,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads
+from mlm_cli.models.convert.tensor_names import BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer
+from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform
 from mlm_cli.models.preset.directory import PresetDirectory
+from mlm_cli.models.preset.encoder_layout import encoder_prefix
 
 log = logging.getLogger("mlm")
 
@@ -88,10 +90,6 @@ def transformers_config(backbone_config: dict[str, Any], architecture: str = "Be
 # --- weights -----------------------------------------------------------------
 
 
-def _encoder_prefix(index: int) -> str:
-    return "layers/transformer_encoder" + (f"_{index}" if index else "")
-
-
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `bert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
@@ -105,22 +103,7 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
         ("pooler.dense.bias", "layers/dense/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
-        hf, kh = f"encoder.layer.{k}", _encoder_prefix(k)
-        for part in ("query", "key", "value"):
-            names.append((f"{hf}.attention.self.{part}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.self.{part}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
-        names += [
-            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
-            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
-            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
-            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
-            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
-        ]
+        names += encoder_layer(f"encoder.layer.{k}", encoder_prefix(k), BERT_LAYER, TRANSFORMER_ENCODER, (h, a))
     return names
 
 

@@ -27,7 +27,8 @@ from mlm_cli.models.convert.transformers_driver import (
     warn_head_epsilon,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_to_heads, token_text
+from mlm_cli.models.convert.tensor_names import BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer
+from mlm_cli.models.convert.weight_transforms import SAME, Transform, token_text
 from mlm_cli.models.deberta_v3 import deberta_v3_weights
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -131,6 +132,15 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
 # --- weights -----------------------------------------------------------------
 
 
+# transformers' DeBERTa-v2 layer and keras_hub's DisentangledAttentionEncoder, by role (see tensor_names).
+DEBERTA_LAYER = {**BERT_LAYER, **{part: f"attention.self.{part}_proj" for part in ("query", "key", "value")}}
+DEBERTA_ENCODER = {
+    **TRANSFORMER_ENCODER,
+    **{part: f"_self_attention_layer/_{part}_dense" for part in ("query", "key", "value")},
+    "attention_output": "_self_attention_layer/_output_dense",
+}
+
+
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `deberta.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
@@ -143,22 +153,9 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
         ("encoder.LayerNorm.bias", "layers/relative_embedding/layer_norm/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
-        hf, kh = f"encoder.layer.{k}", deberta_v3_weights.encoder_prefix(k)
-        for part in ("query", "key", "value"):
-            names.append((f"{hf}.attention.self.{part}_proj.weight", f"{kh}/_self_attention_layer/_{part}_dense/vars/0", kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.self.{part}_proj.bias", f"{kh}/_self_attention_layer/_{part}_dense/vars/1", bias_to_heads(h, a)))
-        names += [
-            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/_output_dense/vars/1", SAME),
-            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
-            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
-            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
-        ]
+        kh = deberta_v3_weights.encoder_prefix(k)
+        names += encoder_layer(f"encoder.layer.{k}", kh, DEBERTA_LAYER, DEBERTA_ENCODER, (h, a),
+                               output_from_heads=False)
     return names
 
 

@@ -22,7 +22,8 @@ from mlm_cli.models.convert.transformers_driver import (
     transformers_tensors,
     warn_head_epsilon,
 )
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads
+from mlm_cli.models.convert.tensor_names import TRANSFORMER_ENCODER, encoder_layer
+from mlm_cli.models.convert.weight_transforms import SAME, Transform
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -81,6 +82,19 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
 # --- weights -----------------------------------------------------------------
 
 
+# transformers' DistilBERT encoder layer, by role (see tensor_names.BERT_LAYER).
+DISTILBERT_LAYER = {
+    "query": "attention.q_lin",
+    "key": "attention.k_lin",
+    "value": "attention.v_lin",
+    "attention_output": "attention.out_lin",
+    "attention_norm": "sa_layer_norm",
+    "intermediate": "ffn.lin1",
+    "output": "ffn.lin2",
+    "output_norm": "output_layer_norm",
+}
+
+
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `distilbert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
@@ -91,22 +105,8 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
         ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
-        hf, kh = f"transformer.layer.{k}", encoder_prefix(k)
-        for lin, part in (("q_lin", "query"), ("k_lin", "key"), ("v_lin", "value")):
-            names.append((f"{hf}.attention.{lin}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.{lin}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
-        names += [
-            (f"{hf}.attention.out_lin.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
-            (f"{hf}.attention.out_lin.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
-            (f"{hf}.sa_layer_norm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
-            (f"{hf}.sa_layer_norm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
-            (f"{hf}.ffn.lin1.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.ffn.lin1.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.ffn.lin2.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.ffn.lin2.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.output_layer_norm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
-            (f"{hf}.output_layer_norm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
-        ]
+        hf = f"transformer.layer.{k}"
+        names += encoder_layer(hf, encoder_prefix(k), DISTILBERT_LAYER, TRANSFORMER_ENCODER, (h, a))
     return names
 
 

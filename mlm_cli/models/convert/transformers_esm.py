@@ -29,7 +29,8 @@ from mlm_cli.models.convert.transformers_driver import (
     head_names,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform
+from mlm_cli.models.convert.tensor_names import BERT_LAYER, encoder_layer
+from mlm_cli.models.convert.weight_transforms import SAME, Transform
 from mlm_cli.models.preset.directory import PresetDirectory
 
 log = logging.getLogger("mlm")
@@ -133,6 +134,20 @@ def _norm_groups(config: dict[str, Any]) -> tuple[str | None, str]:
     return None, "layers/layer_normalization"
 
 
+# transformers' ESM layer and keras_hub's ESM encoder, by role (see tensor_names).
+ESM_LAYER = {**BERT_LAYER, "attention_norm": "attention.LayerNorm", "output_norm": "LayerNorm"}
+ESM_ENCODER = {
+    "query": "attention_layer/q_dense",
+    "key": "attention_layer/k_dense",
+    "value": "attention_layer/v_dense",
+    "attention_output": "attention_layer/o_dense",
+    "attention_norm": "attention_norm",
+    "intermediate": "feedforward_intermediate_dense",
+    "output": "feedforward_output_dense",
+    "output_norm": "feedforward_norm",
+}
+
+
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `esm.` prefix, keras_hub path, transform) for every backbone tensor with a keras_hub home."""
     embeddings_norm, output_norm = _norm_groups(config)
@@ -149,20 +164,7 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
         ("encoder.emb_layer_norm_after.bias", f"{output_norm}/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
-        hf, kh = f"encoder.layer.{k}", _encoder_prefix(k)
-        for hf_part, kh_part in (("self.query", "q"), ("self.key", "k"), ("self.value", "v"), ("output.dense", "o")):
-            names.append((f"{hf}.attention.{hf_part}.weight", f"{kh}/attention_layer/{kh_part}_dense/vars/0", TRANSPOSED))
-            names.append((f"{hf}.attention.{hf_part}.bias", f"{kh}/attention_layer/{kh_part}_dense/vars/1", SAME))
-        names += [
-            (f"{hf}.attention.LayerNorm.weight", f"{kh}/attention_norm/vars/0", SAME),
-            (f"{hf}.attention.LayerNorm.bias", f"{kh}/attention_norm/vars/1", SAME),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.output.dense.weight", f"{kh}/feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.output.dense.bias", f"{kh}/feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.LayerNorm.weight", f"{kh}/feedforward_norm/vars/0", SAME),
-            (f"{hf}.LayerNorm.bias", f"{kh}/feedforward_norm/vars/1", SAME),
-        ]
+        names += encoder_layer(f"encoder.layer.{k}", _encoder_prefix(k), ESM_LAYER, ESM_ENCODER)
     return names
 
 

@@ -18,7 +18,7 @@ from mlm_cli.models.preset.encoder_layout import (
     import_encoders,
 )
 from mlm_cli.models.preset import masked_lm_head_layout
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
 export_head = masked_lm_head_layout.export_head
@@ -72,7 +72,7 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     arrays.update(export_encoders(backbone.encoder_blocks, backbone.hidden_dim, backbone.num_heads))
     return arrays
 
@@ -82,10 +82,7 @@ def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
 
     A source without a pooler (transformers' AlbertForMaskedLM) keeps the initialised one.
     """
-    for path, variable in _pairs(backbone):
-        if path.startswith(f"{POOLER}/") and path not in arrays:
-            continue
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays, optional=f"{POOLER}/")
     import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
 from mlm_cli.models.preset import masked_lm_head_layout
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
 export_head = masked_lm_head_layout.export_head
@@ -48,16 +48,13 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     return {**arrays, **export_encoders(backbone.encoder_blocks, backbone.hidden_dim, backbone.num_heads)}
 
 
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    for path, variable in _pairs(backbone):
-        if path.startswith("layers/dense/") and path not in arrays:
-            continue  # no pooler in the source (transformers' BertForMaskedLM): keep the initialised one
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays, optional="layers/dense/")  # transformers' BertForMaskedLM has no pooler
     import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim)
 
 

@@ -32,6 +32,16 @@ BERT_LAYER = {
 }
 
 
+# transformers' BERT embeddings (ALBERT's too) <-> keras_hub's BERT-style token, position and segment embeddings.
+BERT_EMBEDDINGS: Names = [
+    ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", SAME),
+    ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", SAME),
+    ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", SAME),
+    ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
+    ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
+]
+
+
 def linear(hf: str, kh: str, kernel: Transform = TRANSPOSED, bias: Transform = SAME) -> Names:
     """A transformers Linear (`hf`.weight, `hf`.bias) <-> a keras_hub Dense at `kh` (vars/0, vars/1)."""
     return [(f"{hf}.weight", f"{kh}/vars/0", kernel), (f"{hf}.bias", f"{kh}/vars/1", bias)]

@@ -15,6 +15,8 @@ from typing import Any
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
     Arrays,
     CheckpointTensors,
     TransformersConverter,
@@ -22,8 +24,8 @@ from mlm_cli.models.convert.transformers_driver import (
     transformers_tensors,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.tensor_names import TRANSFORMER_ENCODER, encoder_layer
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, token_text
+from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, TRANSFORMER_ENCODER, encoder_layer, linear
+from mlm_cli.models.convert.weight_transforms import Transform, token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
 
@@ -41,12 +43,8 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
     """AlbertBackbone keyword arguments for a transformers AlbertConfig; refuses what ALBERT here cannot represent."""
     try:
         config = {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
+            **encoder_sizes(hf_config),
             "embedding_dim": int(hf_config.get("embedding_size", 128)),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
             "num_groups": int(hf_config.get("num_hidden_groups", 1)),
             "num_inner_repetitions": int(hf_config.get("inner_group_num", 1)),
             "dropout": float(hf_config.get("attention_probs_dropout_prob", 0.0)),
@@ -76,14 +74,10 @@ def transformers_config(backbone_config: dict[str, Any], tokenizer) -> dict[str,
     return {
         "architectures": ["AlbertForMaskedLM"],
         "model_type": "albert",
-        "vocab_size": backbone_config["vocabulary_size"],
+        **transformers_sizes(backbone_config),
         "embedding_size": backbone_config["embedding_dim"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
         "num_hidden_groups": backbone_config["num_groups"],
         "inner_group_num": backbone_config["num_inner_repetitions"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
         "hidden_act": "gelu" if backbone_config["feedforward_activation"] == "gelu" else "gelu_new",
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -118,17 +112,8 @@ ALBERT_LAYER = {
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `albert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
-    names = [
-        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", SAME),
-        ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", SAME),
-        ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", SAME),
-        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
-        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
-        ("encoder.embedding_hidden_mapping_in.weight", "layers/dense/vars/0", TRANSPOSED),
-        ("encoder.embedding_hidden_mapping_in.bias", "layers/dense/vars/1", SAME),
-        ("pooler.weight", "layers/dense_1/vars/0", TRANSPOSED),
-        ("pooler.bias", "layers/dense_1/vars/1", SAME),
-    ]
+    projection = linear("encoder.embedding_hidden_mapping_in", "layers/dense")
+    names = BERT_EMBEDDINGS + projection + linear("pooler", "layers/dense_1")
     inner = config["num_inner_repetitions"]
     for k in range(config["num_groups"] * inner):
         hf = f"encoder.albert_layer_groups.{k // inner}.albert_layers.{k % inner}"

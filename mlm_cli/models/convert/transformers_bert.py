@@ -12,6 +12,8 @@ from typing import Any
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
     Arrays,
     CheckpointTensors,
     TransformersConverter,
@@ -19,8 +21,8 @@ from mlm_cli.models.convert.transformers_driver import (
     transformers_tensors,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.tensor_names import BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform
+from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer, linear
+from mlm_cli.models.convert.weight_transforms import Transform
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
 
@@ -38,11 +40,7 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
     """BertBackbone keyword arguments for a transformers BertConfig; refuses what BERT here cannot represent."""
     try:
         config = {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
+            **encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
             "num_segments": int(hf_config.get("type_vocab_size", 2)),
@@ -68,11 +66,7 @@ def transformers_config(backbone_config: dict[str, Any], architecture: str = "Be
     return {
         "architectures": [architecture],
         "model_type": "bert",
-        "vocab_size": backbone_config["vocabulary_size"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
+        **transformers_sizes(backbone_config),
         "hidden_act": "gelu" if backbone_config.get("feedforward_activation") == "gelu" else "gelu_pytorch_tanh",
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -93,15 +87,7 @@ def transformers_config(backbone_config: dict[str, Any], architecture: str = "Be
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `bert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
-    names = [
-        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", SAME),
-        ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", SAME),
-        ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", SAME),
-        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
-        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
-        ("pooler.dense.weight", "layers/dense/vars/0", TRANSPOSED),
-        ("pooler.dense.bias", "layers/dense/vars/1", SAME),
-    ]
+    names = BERT_EMBEDDINGS + linear("pooler.dense", "layers/dense")
     for k in range(config["num_layers"]):
         names += encoder_layer(f"encoder.layer.{k}", encoder_prefix(k), BERT_LAYER, TRANSFORMER_ENCODER, (h, a))
     return names

@@ -18,6 +18,8 @@ from typing import Any
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
     Arrays,
     CheckpointTensors,
     Names,
@@ -84,11 +86,7 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
         raise PresetError(f"{source}: unsupported DeBERTa-v2 variant: {'; '.join(problems)}")
     try:
         return {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
+            **encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
             "bucket_size": int(hf_config["position_buckets"]),
@@ -103,11 +101,7 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
     return {
         "architectures": ["DebertaV2ForMaskedLM"],
         "model_type": "deberta-v2",
-        "vocab_size": backbone_config["vocabulary_size"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
+        **transformers_sizes(backbone_config),
         "hidden_act": ACTIVATION,
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],

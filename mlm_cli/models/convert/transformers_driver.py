@@ -87,6 +87,26 @@ def _normalised_name(name: str, prefix: str) -> str:
     return name
 
 
+# transformers' BERT-style config keys for mlm's encoder sizes (BERT, RoBERTa, XLM-R, ALBERT, DeBERTa-v2, ESM).
+SIZE_KEYS = {
+    "vocabulary_size": "vocab_size",
+    "hidden_dim": "hidden_size",
+    "num_layers": "num_hidden_layers",
+    "num_heads": "num_attention_heads",
+    "intermediate_dim": "intermediate_size",
+}
+
+
+def encoder_sizes(hf_config: Mapping[str, Any]) -> dict[str, int]:
+    """mlm's encoder sizes from a BERT-style transformers config (KeyError, TypeError or ValueError if one is bad)."""
+    return {ours: int(hf_config[theirs]) for ours, theirs in SIZE_KEYS.items()}
+
+
+def transformers_sizes(config: Mapping[str, Any]) -> dict[str, int]:
+    """A BERT-style transformers config's size keys for an mlm backbone config."""
+    return {theirs: config[ours] for ours, theirs in SIZE_KEYS.items()}
+
+
 def transformers_tensors(names: Names, arrays: Arrays, prefix: str = "") -> Arrays:
     """transformers tensors (named with `prefix`) from keras_hub arrays, for every entry of `names`."""
     return {prefix + hf: np.ascontiguousarray(backward(arrays[kh])) for hf, kh, (_, backward) in names}

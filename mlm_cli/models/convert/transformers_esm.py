@@ -23,6 +23,8 @@ import numpy as np
 
 from mlm_cli.errors import BadInputError, PresetError
 from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
     Arrays,
     CheckpointTensors,
     TransformersConverter,
@@ -63,11 +65,7 @@ def backbone_config(hf_config: dict[str, Any], vocabulary: list[str], source: st
         mask_token_id = hf_config.get("mask_token_id")
         rope_theta = float(hf_config.get("rope_theta", 10000.0))
         config = {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
+            **encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_wavelength": int(rope_theta) if rope_theta.is_integer() else rope_theta,
             "layer_norm_eps": float(hf_config.get("layer_norm_eps", 1e-12)),
@@ -89,11 +87,7 @@ def transformers_config(backbone_config: dict[str, Any], mask_token_id: int, tie
     return {
         "architectures": ["EsmForMaskedLM"],
         "model_type": "esm",
-        "vocab_size": backbone_config["vocabulary_size"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
+        **transformers_sizes(backbone_config),
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": 0.0,  # keras_hub's ESM has no attention dropout
         "max_position_embeddings": backbone_config["max_sequence_length"],

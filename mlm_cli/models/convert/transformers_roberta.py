@@ -25,6 +25,8 @@ import numpy as np
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
     Arrays,
     CheckpointTensors,
     TransformersConverter,
@@ -53,11 +55,7 @@ def backbone_config(hf_config: dict[str, Any], source: str, family: str = "RoBER
     try:
         position_offset = int(hf_config.get("pad_token_id", PAD_TOKEN_ID)) + 1
         config = {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
+            **encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 514)) - position_offset,
         }
@@ -86,11 +84,7 @@ def transformers_config(
     return {
         "architectures": [architecture],
         "model_type": model_type,
-        "vocab_size": backbone_config["vocabulary_size"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
+        **transformers_sizes(backbone_config),
         "hidden_act": "gelu",
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],

@@ -11,6 +11,7 @@ import numpy as np
 
 from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
 export_head = masked_lm_head_layout.export_head
@@ -86,7 +87,7 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
     h, a = backbone.hidden_dim, backbone.num_heads
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{encoder_prefix(k)}/_self_attention_layer"
         kernel = np.asarray(block.attention.qkv_dense.kernel.numpy())
@@ -100,8 +101,7 @@ def export_backbone(backbone) -> dict[str, np.ndarray]:
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
     h = backbone.hidden_dim
-    for path, variable in _pairs(backbone):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays)
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{encoder_prefix(k)}/_self_attention_layer"
         kernel = np.concatenate([arrays[f"{p}/_{part}_dense/vars/0"].reshape(h, h) for part in ATTENTION_PARTS], axis=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlm_cli.models.preset import masked_lm_head_layout
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
 export_head = masked_lm_head_layout.export_head
@@ -81,13 +81,12 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    return {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    return export_pairs(_pairs(backbone))
 
 
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    for path, variable in _pairs(backbone):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays)
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 HEAD = "layers/masked_lm_head"
 
@@ -46,13 +46,12 @@ def _pairs(head) -> list[tuple[str, object]]:
 
 def export_head(head) -> dict[str, np.ndarray]:
     """The head's weights as keras_hub's task.weights.h5 datasets."""
-    return {path: np.asarray(variable.numpy()) for path, variable in _pairs(head)}
+    return export_pairs(_pairs(head))
 
 
 def import_head(head, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout head arrays (already shape-checked) to the head's variables."""
-    for path, variable in _pairs(head):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(head), arrays)
 
 
 def group_names() -> dict[str, str]:

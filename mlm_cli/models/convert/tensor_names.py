@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads
+from mlm_cli.models.convert.weight_transforms import (
+    SAME,
+    TRANSPOSED,
+    Transform,
+    bias_to_heads,
+    kernel_from_heads,
+    kernel_to_heads,
+)
 
 Names = list[tuple[str, str, Transform]]
 

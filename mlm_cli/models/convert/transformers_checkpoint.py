@@ -100,7 +100,8 @@ def export_transformers(model, output: Path, dtype: str = "float32") -> None:
         name = family.name if family else type(model).__name__
         raise BadInputError(
             f"{name} models have no transformers counterpart to export to",
-            hint=f"--format hf works for: {', '.join(sorted(f.name for f in converted_families()))}; use --format keras_hub",
+            hint=f"--format hf works for: {', '.join(sorted(f.name for f in converted_families()))}; "
+            "use --format keras_hub",
         )
     output = Path(output)
     staging = output.with_name(f".{output.name}.partial")

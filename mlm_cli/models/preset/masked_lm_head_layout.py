@@ -16,8 +16,11 @@ HEAD = "layers/masked_lm_head"
 
 
 def shapes(inputs: int, width: int, vocabulary: int, projection: bool = False) -> dict[str, tuple[int, ...]]:
-    """The head's datasets: dense `inputs` -> `width`, layer norm, and the output bias (with `projection`, kernel and bias)."""
-    output = {f"{HEAD}/vars/0": (width, vocabulary), f"{HEAD}/vars/1": (vocabulary,)} if projection else {f"{HEAD}/vars/0": (vocabulary,)}
+    """The head's datasets: dense `inputs` -> `width`, layer norm, and the output bias (with `projection`, the
+    output kernel and bias)."""
+    output = {f"{HEAD}/vars/0": (vocabulary,)}
+    if projection:
+        output = {f"{HEAD}/vars/0": (width, vocabulary), f"{HEAD}/vars/1": (vocabulary,)}
     return {
         f"{HEAD}/_intermediate_dense/vars/0": (inputs, width),
         f"{HEAD}/_intermediate_dense/vars/1": (width,),

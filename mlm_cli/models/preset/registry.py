@@ -66,7 +66,12 @@ class Family:
 
 
 def _family(
-    name: str, prefix: str, model_type: str | None, *, masked_lm_suffix: str = "MaskedLM", other_tasks: tuple[str, ...] = ()
+    name: str,
+    prefix: str,
+    model_type: str | None,
+    *,
+    masked_lm_suffix: str = "MaskedLM",
+    other_tasks: tuple[str, ...] = (),
 ) -> Family:
     """A family whose keras_hub classes follow the `<Prefix>Backbone`, `<Prefix>MaskedLM`, ... pattern."""
     return Family(
@@ -83,6 +88,7 @@ def _family(
 
 TEXT_TASKS = ("TextClassifier", "TextClassifierPreprocessor")
 EMBEDDER_TASKS = ("TextEmbedder", "TextEmbedderPreprocessor")
+PROTEIN_TASKS = ("ProteinClassifier", "ProteinClassifierPreprocessor")
 
 # Every keras_hub family with a masked-LM task (keras-hub 0.32), with transformers' model_type where mlm converts.
 FAMILIES: dict[str, Family] = {
@@ -96,7 +102,7 @@ FAMILIES: dict[str, Family] = {
         _family("deberta_v3", "DebertaV3", "deberta-v2", other_tasks=TEXT_TASKS),
         _family("f_net", "FNet", None, other_tasks=TEXT_TASKS),
         _family("roformer_v2", "RoformerV2", None, other_tasks=TEXT_TASKS),
-        _family("esm", "ESM", "esm", masked_lm_suffix="MaskedPLM", other_tasks=("ProteinClassifier", "ProteinClassifierPreprocessor")),
+        _family("esm", "ESM", "esm", masked_lm_suffix="MaskedPLM", other_tasks=PROTEIN_TASKS),
     )
 }
 

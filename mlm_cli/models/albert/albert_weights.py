@@ -17,7 +17,8 @@ from mlm_cli.models.preset.encoder_layout import (
     export_encoders,
     import_encoders,
 )
-from mlm_cli.models.preset import masked_lm_head_layout
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
@@ -35,13 +36,9 @@ def _block_count(config: dict) -> int:
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Every backbone dataset keras_hub writes for this config, with its shape."""
-    v, e, h = config["vocabulary_size"], config["embedding_dim"], config["hidden_dim"]
+    e, h = config["embedding_dim"], config["hidden_dim"]
     return {
-        "layers/reversible_embedding/vars/0": (v, e),
-        "layers/position_embedding/vars/0": (config["max_sequence_length"], e),
-        "layers/embedding/vars/0": (config["num_segments"], e),
-        "layers/layer_normalization/vars/0": (e,),
-        "layers/layer_normalization/vars/1": (e,),
+        **embedding_shapes(config, e),
         f"{PROJECTION}/vars/0": (e, h),
         f"{PROJECTION}/vars/1": (h,),
         f"{POOLER}/vars/0": (h, h),
@@ -58,11 +55,7 @@ def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 def _pairs(backbone) -> list[tuple[str, object]]:
     """(keras_hub path, mlm variable) for every embedding, projection and pooler weight."""
     return [
-        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
-        ("layers/position_embedding/vars/0", backbone.position_embedding.embeddings),
-        ("layers/embedding/vars/0", backbone.segment_embedding.embeddings),
-        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
-        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        *embedding_pairs(backbone),
         (f"{PROJECTION}/vars/0", backbone.embeddings_projection.kernel),
         (f"{PROJECTION}/vars/1", backbone.embeddings_projection.bias),
         (f"{POOLER}/vars/0", backbone.pooler.kernel),
@@ -90,17 +83,10 @@ def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
     names = {
         "vars": "albert_backbone",
-        "layers/add/vars": "embeddings_add",
+        **embeddings_layout.GROUP_NAMES,
         f"{PROJECTION}/vars": "embedding_projection",
         f"{POOLER}/vars": "pooled_dense",
-        "layers/dropout/vars": "embeddings_dropout",
-        "layers/embedding/vars": "segment_embedding",
-        "layers/input_layer/vars": "token_ids",
-        "layers/input_layer_1/vars": "segment_ids",
         "layers/input_layer_2/vars": "padding_mask",
-        "layers/layer_normalization/vars": "embeddings_layer_norm",
-        "layers/position_embedding/vars": "position_embedding",
-        "layers/reversible_embedding/vars": "token_embedding",
         **encoder_group_names(_block_count(config)),
     }
     inner = config["num_inner_repetitions"]

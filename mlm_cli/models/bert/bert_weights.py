@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
-from mlm_cli.models.preset import masked_lm_head_layout
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
@@ -20,13 +21,9 @@ import_head = masked_lm_head_layout.import_head
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Every backbone dataset keras_hub writes for this config, with its shape."""
-    v, h = config["vocabulary_size"], config["hidden_dim"]
+    h = config["hidden_dim"]
     return {
-        "layers/reversible_embedding/vars/0": (v, h),
-        "layers/position_embedding/vars/0": (config["max_sequence_length"], h),
-        "layers/embedding/vars/0": (config["num_segments"], h),
-        "layers/layer_normalization/vars/0": (h,),
-        "layers/layer_normalization/vars/1": (h,),
+        **embedding_shapes(config, h),
         "layers/dense/vars/0": (h, h),
         "layers/dense/vars/1": (h,),
         **encoder_shapes(config),
@@ -36,11 +33,7 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 def _pairs(backbone) -> list[tuple[str, object]]:
     """(keras_hub path, mlm variable) for the embeddings and pooler."""
     return [
-        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
-        ("layers/position_embedding/vars/0", backbone.position_embedding.embeddings),
-        ("layers/embedding/vars/0", backbone.segment_embedding.embeddings),
-        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
-        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        *embedding_pairs(backbone),
         ("layers/dense/vars/0", backbone.pooler.kernel),
         ("layers/dense/vars/1", backbone.pooler.bias),
     ]
@@ -62,16 +55,9 @@ def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
     names = {
         "vars": "bert_backbone",
-        "layers/add/vars": "embeddings_add",
+        **embeddings_layout.GROUP_NAMES,
         "layers/dense/vars": "pooled_dense",
-        "layers/dropout/vars": "embeddings_dropout",
-        "layers/embedding/vars": "segment_embedding",
-        "layers/input_layer/vars": "token_ids",
-        "layers/input_layer_1/vars": "segment_ids",
         "layers/input_layer_2/vars": "padding_mask",
-        "layers/layer_normalization/vars": "embeddings_layer_norm",
-        "layers/position_embedding/vars": "position_embedding",
-        "layers/reversible_embedding/vars": "token_embedding",
     }
     return {**names, **encoder_group_names(config["num_layers"])}
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset import masked_lm_head_layout
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
@@ -27,13 +28,9 @@ def _encoder_prefix(index: int) -> str:
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Every backbone dataset keras_hub writes for this config, with its shape."""
-    v, h, i = config["vocabulary_size"], config["hidden_dim"], config["intermediate_dim"]
+    h, i = config["hidden_dim"], config["intermediate_dim"]
     shapes = {
-        "layers/reversible_embedding/vars/0": (v, h),
-        "layers/position_embedding/vars/0": (config["max_sequence_length"], h),
-        "layers/embedding/vars/0": (config["num_segments"], h),
-        "layers/layer_normalization/vars/0": (h,),
-        "layers/layer_normalization/vars/1": (h,),
+        **embedding_shapes(config, h),
         f"{PROJECTION}/vars/0": (h, h),
         f"{PROJECTION}/vars/1": (h,),
         f"{POOLER}/vars/0": (h, h),
@@ -54,11 +51,7 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 def _pairs(backbone) -> list[tuple[str, object]]:
     """(keras_hub path, mlm variable) for every backbone weight."""
     pairs = [
-        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
-        ("layers/position_embedding/vars/0", backbone.position_embedding.embeddings),
-        ("layers/embedding/vars/0", backbone.segment_embedding.embeddings),
-        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
-        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        *embedding_pairs(backbone),
         (f"{PROJECTION}/vars/0", backbone.embeddings_projection.kernel),
         (f"{PROJECTION}/vars/1", backbone.embeddings_projection.bias),
         (f"{POOLER}/vars/0", backbone.pooler.kernel),
@@ -93,16 +86,9 @@ def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
     names = {
         "vars": "f_net_backbone",
-        "layers/add/vars": "embeddings_add",
+        **embeddings_layout.GROUP_NAMES,
         f"{PROJECTION}/vars": "embedding_projection",
         f"{POOLER}/vars": "pooled_dense",
-        "layers/dropout/vars": "embeddings_dropout",
-        "layers/embedding/vars": "segment_embedding",
-        "layers/input_layer/vars": "token_ids",
-        "layers/input_layer_1/vars": "segment_ids",
-        "layers/layer_normalization/vars": "embeddings_layer_norm",
-        "layers/position_embedding/vars": "position_embedding",
-        "layers/reversible_embedding/vars": "token_embedding",
     }
     for k in range(config["num_layers"]):
         p = _encoder_prefix(k)

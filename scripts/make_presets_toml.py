@@ -1,7 +1,8 @@
 """Regenerate presets.toml from keras-hub's preset table plus mlm's from-scratch presets.
 
 Usage: python scripts/make_presets_toml.py ../shared/reference/keras_hub_masked_lm_presets.tsv > presets.toml
-Every keras_hub masked-LM preset is written; its family is keras_hub's model folder (the `path` column).
+Every keras_hub masked-LM preset is written; its family is the registry's family whose keras_hub model folder
+is the preset's `path` column.
 """
 
 from __future__ import annotations
@@ -9,8 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from pathlib import Path
 
-FAMILIES = {"albert", "bert", "deberta_v3", "distil_bert", "esm", "f_net", "roberta", "roformer_v2", "xlm_roberta"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's mlm_cli, however Python was started
+
+from mlm_cli.models.preset.registry import FAMILIES  # noqa: E402
+
+FAMILY_BY_FOLDER = {family.keras_hub_folder: family.name for family in FAMILIES.values()}
 SCRATCH_VOCABULARY_SIZE = 30522
 SCRATCH_SIZES = {  # name: (layers, heads, hidden, intermediate, description)
     "bert_tiny_scratch": (2, 2, 128, 512, "2-layer BERT (hidden 128), random weights; WordPiece vocabulary trained on your corpus."),
@@ -40,9 +46,9 @@ def main(tsv_path: str) -> None:
     with open(tsv_path, encoding="utf-8", newline="") as f:
         rows = sorted(csv.DictReader(f, delimiter="\t"), key=lambda r: r["preset"])
     for row in rows:
-        family = row["path"]
-        if family not in FAMILIES:
-            raise SystemExit(f"{row['preset']}: unknown family {family!r}")
+        family = FAMILY_BY_FOLDER.get(row["path"])
+        if family is None:
+            raise SystemExit(f"{row['preset']}: unknown family {row['path']!r}")
         out += [
             f"[presets.{toml_string(row['preset'])}]",
             f"family = {toml_string(family)}",

@@ -10,6 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
 from mlm_cli.seeding import set_seed
+from tests.family_sizes import TINY_SIZES
 
 WORDS = (
     "the a of to and in is it that was for on are with as his they be at one have this from or had by "
@@ -55,9 +56,7 @@ def keras_hub_preset(tmp_path_factory):
     set_seed(7)
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
     preprocessor = keras_hub.models.BertMaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=6)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(tiny_vocabulary()), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32
-    )
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(tiny_vocabulary()), **TINY_SIZES["bert"])
     model = keras_hub.models.BertMaskedLM(backbone, preprocessor=preprocessor)
     # Random non-zero head weights, so that a head that fails to load is noticed.
     for variable in model.masked_lm_head.weights:
@@ -74,9 +73,7 @@ def tiny_model():
 
     tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
     preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=6, seed=1)
-    backbone = BertBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32
-    )
+    backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size(), **TINY_SIZES["bert"])
     return BertMaskedLM(backbone, preprocessor=preprocessor)
 
 

@@ -7,7 +7,8 @@ import json
 import typer
 
 from mlm_cli.cli import console
-from mlm_cli.cli.options import BACKEND_OPTION, DATA_HELP, use_backend
+from mlm_cli.cli.options import BACKEND_OPTION, use_backend
+from mlm_cli.workflows.train_options import DATA_HELP
 
 EPILOG = (
     "Examples:\n\n  mlm eval --preset my-bert --data heldout.txt\n\n  mlm eval --preset my-bert --data heldout.jsonl --json | jq .perplexity\n\n"
@@ -40,7 +41,7 @@ def evaluate(
         EvalOptions(
             preset=preset, data=list(data), text_column=text_column, sequence_length=sequence_length, batch_size=batch_size,
             max_batches=max_batches, packing=packing, mask_rate=mask_rate, encoding_errors=encoding_errors, skip_bad_lines=skip_bad_lines,
-            precision=None if precision == "auto" else precision, pseudo_perplexity=pseudo_perplexity,
+            precision=precision, pseudo_perplexity=pseudo_perplexity,
         )
     )
     if result.get("skipped_lines"):

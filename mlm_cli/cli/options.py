@@ -11,7 +11,6 @@ import typer
 from mlm_cli.errors import BadInputError
 
 BACKEND_OPTION = typer.Option(None, "--backend", help="Keras backend: torch or jax (default: KERAS_BACKEND, else torch).")
-DATA_HELP = "Text file (one document per line), .jsonl/.csv/.parquet, a folder, a glob, or hf://dataset[/config][:split]. Repeatable."
 
 
 def use_backend(name: str | None) -> str:

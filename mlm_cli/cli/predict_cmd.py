@@ -34,7 +34,7 @@ def predict(
 
     results = run_prediction(
         PredictOptions(preset=preset, sentences=list(sentences or []), file=file, top_k=top_k, sequence_length=sequence_length,
-                       precision=None if precision == "auto" else precision)
+                       precision=precision)
     )
     if as_json:
         console.stdout.print(json.dumps(results, indent=2), markup=False)

@@ -9,6 +9,9 @@ from rich.table import Table
 
 from mlm_cli.cli import console
 
+PLAIN_WIDTH = 120  # the longest line of the piped listing
+COLUMNS = ("name", "family", "params", "cached", "description")
+
 presets_app = typer.Typer(help="Built-in presets mlm can load or train from scratch.", no_args_is_help=True)
 
 
@@ -36,12 +39,45 @@ def _family_key(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
 
+def _cells(row: dict, cached_blank: str) -> list[str]:
+    cached = "scratch" if row["scratch"] else ("yes" if row["cached"] else cached_blank)
+    return [row["name"], row["family"], _human(row["parameters"]), cached, row["description"]]
+
+
+def _shorten(text: str, width: int) -> str:
+    """`text`, cut at a word boundary to at most `width` characters ("..." marks the cut)."""
+    if len(text) <= width:
+        return text
+    cut = text[: max(width - 3, 0)].rsplit(" ", 1)[0].rstrip(" ,;:.")
+    return cut + "..."
+
+
+def _print_table(rows: list[dict]) -> None:
+    """A rich table for a terminal; descriptions wrap within their column."""
+    table = Table(box=None, pad_edge=False)
+    for column in COLUMNS:
+        wraps = column == "description"
+        table.add_column(column, overflow="fold" if wraps else "ellipsis", no_wrap=not wraps)
+    for row in rows:
+        table.add_row(*_cells(row, cached_blank=""))
+    console.stdout.print(table)
+
+
+def _print_plain(rows: list[dict]) -> None:
+    """One line per preset, columns aligned with two spaces, descriptions shortened to fit PLAIN_WIDTH (for pipes)."""
+    lines = [list(COLUMNS)] + [_cells(row, cached_blank="no") for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS) - 1)]
+    for line in lines:
+        start = "  ".join(cell.ljust(width) for cell, width in zip(line, widths))
+        console.stdout.print(f"{start}  {_shorten(line[-1], PLAIN_WIDTH - len(start) - 2)}", markup=False, crop=False)
+
+
 @presets_app.command("list", epilog="Examples:\n\n  mlm presets list\n\n  mlm presets list --family bert --json | jq '.[].name'")
 def list_presets(
     family: str | None = typer.Option(None, "--family", help="Only presets of this family (e.g. bert, roberta, xlm_roberta, esm)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
-    """List built-in presets: name, family, parameters, whether cached, description."""
+    """List built-in presets: name, family, parameters, whether cached, description (one line each when piped)."""
     from mlm_cli.errors import BadInputError
     from mlm_cli.hub import builtin_presets, is_cached
 
@@ -54,13 +90,7 @@ def list_presets(
     if as_json:
         console.stdout.print(json.dumps(rows, indent=2), markup=False)
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("name", "family", "params", "cached", "description"):
-        table.add_column(column, overflow="fold" if column == "description" else "ellipsis", no_wrap=column != "description")
-    for row in rows:
-        cached = "scratch" if row["scratch"] else ("yes" if row["cached"] else "")
-        table.add_row(row["name"], row["family"], _human(row["parameters"]), cached, row["description"])
-    console.stdout.print(table)
+    (_print_table if console.stdout.is_terminal else _print_plain)(rows)
 
 
 @presets_app.command("show", epilog="Example:\n\n  mlm presets show bert_base_en_uncased")

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from mlm_cli.data import DEFAULT_SHUFFLE_BUFFER
 from mlm_cli.data.corpus_units import UNIT_KINDS, CorpusUnits
 from mlm_cli.data.sources import CorpusSpec
 
-DEFAULT_SHUFFLE_BUFFER = 100_000  # documents held in a window
 SHUFFLE_BUFFER_CHARACTERS = 1 << 26  # ... and at most this many characters (64 Mi), for corpora of huge documents
 INTERLEAVED_UNITS = 8  # units read at once into each window
 MIN_UNITS_PER_SHARD = 8  # a kind of unit is dealt to data shards when each gets at least this many (or all get as many)

@@ -12,12 +12,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlm_cli.atomic_files import staging_directory
 from mlm_cli.errors import MlmError, PresetError
 
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d{8})$")
@@ -152,7 +152,7 @@ def save_checkpoint(run_dir: Path, model, state: dict[str, Any], keep: int = 2) 
     root = checkpoint_root(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{int(state['step']):08d}"
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=root))
+    staging = staging_directory(root, f".{final.name}.partial-")
     try:
         write_preset_files(model, staging)
         _save_optimizer(model.optimizer, staging / OPTIMIZER_FILE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mlm_cli.errors import BadInputError
@@ -24,7 +24,6 @@ class EvalOptions:
     skip_bad_lines: bool = False
     precision: str | None = "float32"
     pseudo_perplexity: bool = False  # score every token in turn (one document per row) instead of random masks
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate(options: EvalOptions) -> dict[str, Any]:

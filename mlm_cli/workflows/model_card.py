@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from mlm_cli.atomic_files import write_text_atomic
 
 CARD_FILE = "README.md"
 
@@ -143,9 +144,4 @@ def export_card(source_card: str | None, *, source: str, dtype: str, format: str
 
 def write_card(directory: Path, text: str) -> Path:
     """Write `directory/README.md` atomically."""
-    target = Path(directory) / CARD_FILE
-    fd, temporary = tempfile.mkstemp(prefix=f".{CARD_FILE}.", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, target)
-    return target
+    return write_text_atomic(Path(directory) / CARD_FILE, text)

@@ -11,10 +11,7 @@ from typing import Any
 
 from mlm_cli.errors import BadInputError
 from mlm_cli.workflows.checkpoints import latest_checkpoint, read_state
-
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "train_config.json"
-PRESET_CONFIG_FILE = "config.json"
+from mlm_cli.workflows.run_directory import CONFIG_FILE, METRICS_FILE, PRESET_CONFIG_FILE
 RUN_HINT = "pass the --output directory of an `mlm train` run"
 
 

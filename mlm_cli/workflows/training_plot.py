@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
+from mlm_cli.atomic_files import write_atomic
 from mlm_cli.workflows.report import load_run_metrics, read_train_config
 
 PLOT_FILE = "training.png"
@@ -66,19 +65,4 @@ def draw_training_plot(run_dir: Path) -> Path:
     lr_axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     title = run_dir.resolve().name + (f" ({preset})" if preset else "")
     figure.suptitle(f"training: {title}")
-    return _save_atomically(figure, run_dir / PLOT_FILE)
-
-
-def _save_atomically(figure, path: Path) -> Path:
-    """Write the PNG under a temporary name in the same directory, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(temporary, "xb") as f:  # not mkstemp: the plot gets the usual (umask) permissions, not 0600
-            figure.savefig(f, format="png")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(run_dir / PLOT_FILE, lambda f: figure.savefig(f, format="png"))

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mlm_cli import __version__
 
 
@@ -59,6 +61,47 @@ def test_presets_list_and_show(mlm):
         assert {row["family"] for row in distil} == {"distil_bert"} and len(distil) == 3
     shown = mlm("presets", "show", "bert_tiny_scratch", "--json")
     assert shown.code == 0 and json.loads(shown.stdout)["config"]["num_layers"] == 2
+
+
+@pytest.mark.run_once  # no backend
+def test_presets_list_piped_is_one_line_per_preset(tmp_path):
+    from typer.testing import CliRunner
+
+    from mlm_cli.cli.app import app
+    from mlm_cli.hub import builtin_presets
+
+    runner = CliRunner(env={"MLM_CACHE_DIR": str(tmp_path)})
+    listed = runner.invoke(app, ["presets", "list"])  # CliRunner's stdout is not a terminal, like `| less`
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["name", "family", "params", "cached", "description"]
+    assert [line.split()[0] for line in lines[1:]] == list(builtin_presets())  # each preset on exactly one line
+    assert all(len(line) <= 120 for line in lines) and not set("─│┃━┏┓└┘├┤┼╭╮╰╯") & set(listed.stdout)
+    tiny = next(line for line in lines if line.startswith("bert_tiny_en_uncased "))
+    assert tiny.split()[1:4] == ["bert", "4.4M", "no"] and "2-layer BERT" in tiny
+    roberta = runner.invoke(app, ["presets", "list", "--family", "roberta"]).stdout.splitlines()
+    assert [line.split()[0] for line in roberta] == ["name", "roberta_base_en", "roberta_large_en"]
+    as_json = runner.invoke(app, ["presets", "list", "--json"])
+    assert len(json.loads(as_json.stdout)) == len(lines) - 1
+
+
+@pytest.mark.run_once  # no backend
+def test_presets_list_on_a_terminal_is_a_table(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from mlm_cli.cli import console
+    from mlm_cli.cli.app import app
+
+    screen = io.StringIO()
+    monkeypatch.setattr(console, "stdout", Console(file=screen, force_terminal=True, width=100, color_system=None))
+    listed = CliRunner(env={"MLM_CACHE_DIR": str(tmp_path)}).invoke(app, ["presets", "list", "--family", "bert"])
+    assert listed.exit_code == 0, listed.output
+    lines = screen.getvalue().splitlines()
+    assert "Trained on" in screen.getvalue() and "..." not in screen.getvalue()  # whole descriptions, wrapped
+    assert len(lines) > len([line for line in lines if line.startswith("bert_")]) + 1
 
 
 def test_presets_bad_input(mlm):

@@ -20,23 +20,16 @@ import numpy as np  # noqa: E402
 from mlm_cli.distributed.cluster import Cluster  # noqa: E402
 from mlm_cli.distributed.layouts import MODEL_AXIS, make_distribution  # noqa: E402
 from mlm_cli.models.preset.registry import FAMILIES  # noqa: E402
+from tests.family_sizes import tiny_sizes  # noqa: E402
 
 VOCABULARY = 64
-ENCODER = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, dropout=0.0)
-SIZES = {
-    "albert": dict(ENCODER, num_groups=1, num_inner_repetitions=1, embedding_dim=8, max_sequence_length=32),
-    "deberta_v3": dict(ENCODER, max_sequence_length=32, bucket_size=8),
-    "f_net": dict(num_layers=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32, dropout=0.0),
-    "roformer_v2": dict(ENCODER, head_size=8),
-    "esm": dict(ENCODER),
-}
 MUST_SHARD = ("token_embedding/embeddings", "intermediate/kernel", "feedforward_output/kernel")
 ATTENTION = ("self_attention/qkv/kernel", "self_attention/attention_output/kernel")
 
 
 def build(name: str):
     family = FAMILIES[name]
-    backbone = family.mlm_class(family.backbone)(vocabulary_size=VOCABULARY, **SIZES.get(name, dict(ENCODER, max_sequence_length=32)))
+    backbone = family.mlm_class(family.backbone)(vocabulary_size=VOCABULARY, **tiny_sizes(name, dropout=0.0))
     model = family.mlm_class(family.masked_lm)(backbone)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3))
     return model

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import sample_sentences
+from tests.family_sizes import tiny_sizes
 from tests.models.family_checks import (
     TrainedPreset,
     assert_backbone_config_refused,
@@ -38,8 +39,7 @@ from mlm_cli.models import (  # noqa: E402
 )
 
 # Four layers run by two groups of two shared blocks; embeddings narrower than the encoder.
-SIZES = dict(num_layers=4, num_groups=2, num_inner_repetitions=2, num_heads=2, embedding_dim=8, hidden_dim=16,
-             intermediate_dim=32, max_sequence_length=32)
+SIZES = tiny_sizes("albert", num_layers=4, num_groups=2, num_inner_repetitions=2)
 
 
 @pytest.fixture(scope="module")

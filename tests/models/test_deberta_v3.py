@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import sample_sentences
+from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
     TrainedPreset,
@@ -38,7 +39,7 @@ from mlm_cli.models import (  # noqa: E402
 from mlm_cli.models.deberta_v3.relative_positions import relative_position_index  # noqa: E402
 
 # bucket_size 8 of max_sequence_length 32: distances beyond 4 fall in log buckets within a 24-token batch.
-SIZES = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32, bucket_size=8)
+SIZES = TINY_SIZES["deberta_v3"]
 SENTENCES = [
     "Hello, World! It's 3:45pm.", "Café naïve résumé coöperate", "日本語のテキスト 中文字符", "emoji 😀👍 ok",
     "tabs\tand\nnewlines\r\nend", "repeated   spaces    here", "", "   ", "12,345.67 and 3.14",

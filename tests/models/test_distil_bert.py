@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import sample_sentences, tiny_vocabulary
+from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
     assert_backbone_config_refused,
@@ -36,7 +37,7 @@ from mlm_cli.models import (  # noqa: E402
     DistilBertTokenizer,
 )
 
-SIZES = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32)
+SIZES = TINY_SIZES["distil_bert"]
 # Layers Keras names automatically (numbered per process): their names in an h5 file vary.
 SENTENCES = [
     "Hello, World! It's 3:45pm.", "Café naïve résumé coöperate", "日本語のテキスト 中文字符", "emoji 😀👍 ok",

@@ -15,6 +15,7 @@ from mlm_cli.models import ESMBackbone, ESMMaskedPLM, ESMMaskedPLMPreprocessor, 
 from mlm_cli.models.esm import esm_weights  # noqa: E402
 from mlm_cli.models.preset.h5_weights import read_shapes  # noqa: E402
 from mlm_cli.seeding import set_seed  # noqa: E402
+from tests.family_sizes import tiny_sizes  # noqa: E402
 from tests.models.family_checks import assert_round_trip_keeps_every_weight, logits, perturb_weights  # noqa: E402
 from tests.models.h5_layout import assert_same_h5_layout  # noqa: E402
 
@@ -30,8 +31,7 @@ VARIANTS = {
     "rotary": {"position_embedding_type": "rotary"},
     "absolute": {"position_embedding_type": "absolute", "use_pre_layer_norm": True, "use_bias": False, "activation": "relu"},
 }
-TINY = {"vocabulary_size": len(ESM_VOCABULARY), "num_layers": 2, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 32,
-        "max_sequence_length": 40, "pad_token_id": PAD}
+TINY = {"vocabulary_size": len(ESM_VOCABULARY), **tiny_sizes("esm", max_sequence_length=40, pad_token_id=PAD)}
 
 
 def protein_texts(count: int, seed: int = 0, spaced: bool = True) -> list[str]:

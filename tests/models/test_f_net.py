@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import sample_sentences
+from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
     TrainedPreset,
@@ -31,7 +32,7 @@ import keras  # noqa: E402
 
 from mlm_cli.models import FNetBackbone, FNetMaskedLM, FNetMaskedLMPreprocessor, FNetTokenizer, MaskedLM  # noqa: E402
 
-SIZES = dict(num_layers=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32)
+SIZES = TINY_SIZES["f_net"]
 
 
 @pytest.fixture(scope="module")

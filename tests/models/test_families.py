@@ -7,17 +7,8 @@ import pytest
 
 from mlm_cli import hub
 from mlm_cli.models.preset.registry import FAMILIES
+from mlm_cli.models.preset.weights_layout import WeightsLayout
 
-WEIGHTS_FUNCTIONS = (
-    "backbone_shapes",
-    "head_shapes",
-    "import_backbone",
-    "export_backbone",
-    "import_head",
-    "export_head",
-    "backbone_group_names",
-    "task_group_names",
-)
 TOKENIZER_API = (
     "tokenize",
     "detokenize",
@@ -35,8 +26,6 @@ TOKENIZER_API = (
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_family_classes_follow_the_base_classes(name):
-    import importlib
-
     from mlm_cli.models import Backbone, MaskedLM, MaskedLMPreprocessor
 
     family = FAMILIES[name]
@@ -48,8 +37,7 @@ def test_family_classes_follow_the_base_classes(name):
     assert task.backbone_cls is backbone and task.preprocessor_cls is preprocessor and preprocessor.tokenizer_cls is tokenizer
     assert all(callable(getattr(tokenizer, method, None)) for method in TOKENIZER_API)
     assert tokenizer.asset_files, "a tokenizer needs its vocabulary files as assets"
-    weights = importlib.import_module(f"mlm_cli.models.{name}.{name}_weights")
-    assert all(callable(getattr(weights, function, None)) for function in WEIGHTS_FUNCTIONS)
+    assert isinstance(family.weights(), WeightsLayout)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -72,3 +60,13 @@ def test_tokenizers_and_preprocessors_never_import_keras():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_a_family_with_a_model_type_has_a_converter(name):
+    family = FAMILIES[name]
+    if family.model_type is None:
+        with pytest.raises(LookupError):
+            family.converter()
+    else:
+        assert family.converter().family == name

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import WORDS, sample_sentences
+from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
     assert_backbone_config_refused,
@@ -44,7 +45,7 @@ from mlm_cli.models import (  # noqa: E402
     RobertaTokenizer,
 )
 
-SIZES = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32)
+SIZES = TINY_SIZES["roberta"]
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 PAD_ID = SPECIAL_TOKENS.index("<pad>")  # tiny_bpe numbers the special tokens first
 # Layers Keras names automatically (numbered per process): their names in an h5 file vary.

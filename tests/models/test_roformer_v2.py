@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import sample_sentences, tiny_vocabulary
+from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
     assert_backbone_config_refused,
@@ -35,7 +36,7 @@ from mlm_cli.models import (  # noqa: E402
     RoformerV2Tokenizer,
 )
 
-TINY = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, head_size=8)
+TINY = TINY_SIZES["roformer_v2"]
 # keras_hub's defaults (no biases, ReLU), and the other branches: biases, GELU, another wavelength.
 CONFIGS = {"keras_hub_defaults": {}, "biases_gelu": dict(use_bias=True, activation="gelu", max_wavelength=500)}
 MODEL_INPUTS = ("token_ids", "segment_ids", "mask_positions")  # what keras_hub's RoFormerV2 takes

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from tests.conftest import sample_sentences
+from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
     assert_cli_trains_and_evaluates,
@@ -24,7 +25,9 @@ from tests.models.family_checks import (
 )
 from tests.models.h5_layout import assert_same_weight_files
 from tests.models.sentencepiece_fixtures import xlm_roberta_proto
-from tests.models.test_roberta import SENTENCES, SIZES, roberta_batch
+from tests.models.test_roberta import SENTENCES, roberta_batch
+
+SIZES = TINY_SIZES["xlm_roberta"]
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402

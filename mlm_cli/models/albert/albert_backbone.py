@@ -65,16 +65,9 @@ class AlbertBackbone(Backbone):
             raise ValueError(f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got {feedforward_activation!r}")
         self.check_head_layer_norm_epsilon(head_layer_norm_epsilon)
         sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            embedding_dim=embedding_dim,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
-            max_sequence_length=max_sequence_length,
-            num_segments=num_segments,
-            num_groups=num_groups,
-            num_inner_repetitions=num_inner_repetitions,
+            vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, embedding_dim=embedding_dim,
+            hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
+            num_segments=num_segments, num_groups=num_groups, num_inner_repetitions=num_inner_repetitions,
         )
         self.check_dropout(dropout)
         if num_layers % num_groups:

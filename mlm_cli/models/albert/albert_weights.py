@@ -17,16 +17,16 @@ from mlm_cli.models.preset.encoder_layout import (
     export_encoders,
     import_encoders,
 )
-from mlm_cli.models.bert import bert_weights
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
+
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+import_head = masked_lm_head_layout.import_head
 
 PROJECTION = "layers/dense"
 POOLER = "layers/dense_1"
-HEAD = "layers/masked_lm_head"
-
-# The head is BERT's (same paths and layers); only its shapes differ (head_shapes below).
-export_head = bert_weights.export_head
-import_head = bert_weights.import_head
 
 
 def _block_count(config: dict) -> int:
@@ -36,13 +36,9 @@ def _block_count(config: dict) -> int:
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Every backbone dataset keras_hub writes for this config, with its shape."""
-    v, e, h = config["vocabulary_size"], config["embedding_dim"], config["hidden_dim"]
+    e, h = config["embedding_dim"], config["hidden_dim"]
     return {
-        "layers/reversible_embedding/vars/0": (v, e),
-        "layers/position_embedding/vars/0": (config["max_sequence_length"], e),
-        "layers/embedding/vars/0": (config["num_segments"], e),
-        "layers/layer_normalization/vars/0": (e,),
-        "layers/layer_normalization/vars/1": (e,),
+        **embedding_shapes(config, e),
         f"{PROJECTION}/vars/0": (e, h),
         f"{PROJECTION}/vars/1": (h,),
         f"{POOLER}/vars/0": (h, h),
@@ -53,24 +49,13 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 
 def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """The masked-LM head datasets in keras_hub's task.weights.h5 (dense maps hidden -> embedding width)."""
-    h, e, v = config["hidden_dim"], config["embedding_dim"], config["vocabulary_size"]
-    return {
-        f"{HEAD}/_intermediate_dense/vars/0": (h, e),
-        f"{HEAD}/_intermediate_dense/vars/1": (e,),
-        f"{HEAD}/_intermediate_layer_norm/vars/0": (e,),
-        f"{HEAD}/_intermediate_layer_norm/vars/1": (e,),
-        f"{HEAD}/vars/0": (v,),
-    }
+    return masked_lm_head_layout.shapes(config["hidden_dim"], config["embedding_dim"], config["vocabulary_size"])
 
 
 def _pairs(backbone) -> list[tuple[str, object]]:
     """(keras_hub path, mlm variable) for every embedding, projection and pooler weight."""
     return [
-        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
-        ("layers/position_embedding/vars/0", backbone.position_embedding.embeddings),
-        ("layers/embedding/vars/0", backbone.segment_embedding.embeddings),
-        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
-        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        *embedding_pairs(backbone),
         (f"{PROJECTION}/vars/0", backbone.embeddings_projection.kernel),
         (f"{PROJECTION}/vars/1", backbone.embeddings_projection.bias),
         (f"{POOLER}/vars/0", backbone.pooler.kernel),
@@ -80,7 +65,7 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     arrays.update(export_encoders(backbone.encoder_blocks, backbone.hidden_dim, backbone.num_heads))
     return arrays
 
@@ -90,10 +75,7 @@ def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
 
     A source without a pooler (transformers' AlbertForMaskedLM) keeps the initialised one.
     """
-    for path, variable in _pairs(backbone):
-        if path.startswith(f"{POOLER}/") and path not in arrays:
-            continue
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays, optional=f"{POOLER}/")
     import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim)
 
 
@@ -101,17 +83,10 @@ def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
     names = {
         "vars": "albert_backbone",
-        "layers/add/vars": "embeddings_add",
+        **embeddings_layout.GROUP_NAMES,
         f"{PROJECTION}/vars": "embedding_projection",
         f"{POOLER}/vars": "pooled_dense",
-        "layers/dropout/vars": "embeddings_dropout",
-        "layers/embedding/vars": "segment_embedding",
-        "layers/input_layer/vars": "token_ids",
-        "layers/input_layer_1/vars": "segment_ids",
         "layers/input_layer_2/vars": "padding_mask",
-        "layers/layer_normalization/vars": "embeddings_layer_norm",
-        "layers/position_embedding/vars": "position_embedding",
-        "layers/reversible_embedding/vars": "token_embedding",
         **encoder_group_names(_block_count(config)),
     }
     inner = config["num_inner_repetitions"]
@@ -125,9 +100,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "albert_masked_lm",
         "layers/input_layer_3/vars": "mask_positions",
-        f"{HEAD}/vars": "mlm_head",
-        f"{HEAD}/_intermediate_dense/vars": "intermediate_dense",
-        f"{HEAD}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "albert_masked_lm_preprocessor",
         "preprocessor/tokenizer/vars": "albert_tokenizer",
     }

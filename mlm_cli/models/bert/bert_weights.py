@@ -1,6 +1,7 @@
 """Where BERT's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
 
-The encoder blocks follow keras_hub's shared TransformerEncoder layout (encoder_layout.py).
+The encoder blocks follow keras_hub's shared TransformerEncoder layout (encoder_layout.py), the head keras_hub's
+MaskedLMHead layout (masked_lm_head_layout.py).
 """
 
 from __future__ import annotations
@@ -8,44 +9,31 @@ from __future__ import annotations
 import numpy as np
 
 from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
+
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+head_shapes = masked_lm_head_layout.head_shapes
+import_head = masked_lm_head_layout.import_head
 
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Every backbone dataset keras_hub writes for this config, with its shape."""
-    v, h = config["vocabulary_size"], config["hidden_dim"]
+    h = config["hidden_dim"]
     return {
-        "layers/reversible_embedding/vars/0": (v, h),
-        "layers/position_embedding/vars/0": (config["max_sequence_length"], h),
-        "layers/embedding/vars/0": (config["num_segments"], h),
-        "layers/layer_normalization/vars/0": (h,),
-        "layers/layer_normalization/vars/1": (h,),
+        **embedding_shapes(config, h),
         "layers/dense/vars/0": (h, h),
         "layers/dense/vars/1": (h,),
         **encoder_shapes(config),
     }
 
 
-def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
-    """The masked-LM head datasets in keras_hub's task.weights.h5."""
-    h, v = config["hidden_dim"], config["vocabulary_size"]
-    return {
-        "layers/masked_lm_head/_intermediate_dense/vars/0": (h, h),
-        "layers/masked_lm_head/_intermediate_dense/vars/1": (h,),
-        "layers/masked_lm_head/_intermediate_layer_norm/vars/0": (h,),
-        "layers/masked_lm_head/_intermediate_layer_norm/vars/1": (h,),
-        "layers/masked_lm_head/vars/0": (v,),
-    }
-
-
 def _pairs(backbone) -> list[tuple[str, object]]:
     """(keras_hub path, mlm variable) for the embeddings and pooler."""
     return [
-        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
-        ("layers/position_embedding/vars/0", backbone.position_embedding.embeddings),
-        ("layers/embedding/vars/0", backbone.segment_embedding.embeddings),
-        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
-        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        *embedding_pairs(backbone),
         ("layers/dense/vars/0", backbone.pooler.kernel),
         ("layers/dense/vars/1", backbone.pooler.bias),
     ]
@@ -53,52 +41,23 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     return {**arrays, **export_encoders(backbone.encoder_blocks, backbone.hidden_dim, backbone.num_heads)}
 
 
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    for path, variable in _pairs(backbone):
-        if path.startswith("layers/dense/") and path not in arrays:
-            continue  # no pooler in the source (transformers' BertForMaskedLM): keep the initialised one
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays, optional="layers/dense/")  # transformers' BertForMaskedLM has no pooler
     import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim)
-
-
-def _head_pairs(head) -> list[tuple[str, object]]:
-    return [
-        ("layers/masked_lm_head/_intermediate_dense/vars/0", head.dense.kernel),
-        ("layers/masked_lm_head/_intermediate_dense/vars/1", head.dense.bias),
-        ("layers/masked_lm_head/_intermediate_layer_norm/vars/0", head.norm.gamma),
-        ("layers/masked_lm_head/_intermediate_layer_norm/vars/1", head.norm.beta),
-        ("layers/masked_lm_head/vars/0", head.output_bias),
-    ]
-
-
-def export_head(head) -> dict[str, np.ndarray]:
-    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
-
-
-def import_head(head, arrays: dict[str, np.ndarray]) -> None:
-    for path, variable in _head_pairs(head):
-        assign(variable, arrays[path])
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
     names = {
         "vars": "bert_backbone",
-        "layers/add/vars": "embeddings_add",
+        **embeddings_layout.GROUP_NAMES,
         "layers/dense/vars": "pooled_dense",
-        "layers/dropout/vars": "embeddings_dropout",
-        "layers/embedding/vars": "segment_embedding",
-        "layers/input_layer/vars": "token_ids",
-        "layers/input_layer_1/vars": "segment_ids",
         "layers/input_layer_2/vars": "padding_mask",
-        "layers/layer_normalization/vars": "embeddings_layer_norm",
-        "layers/position_embedding/vars": "position_embedding",
-        "layers/reversible_embedding/vars": "token_embedding",
     }
     return {**names, **encoder_group_names(config["num_layers"])}
 
@@ -108,9 +67,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "bert_masked_lm",
         "layers/input_layer_3/vars": "mask_positions",
-        "layers/masked_lm_head/vars": "mlm_head",
-        "layers/masked_lm_head/_intermediate_dense/vars": "intermediate_dense",
-        "layers/masked_lm_head/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "bert_masked_lm_preprocessor",
         "preprocessor/masker/vars": "masked_lm_mask_generator",
         "preprocessor/packer/vars": "multi_segment_packer",

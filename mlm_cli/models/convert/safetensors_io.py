@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from mlm_cli.atomic_files import write_atomic
 from mlm_cli.errors import PresetError
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -129,20 +130,14 @@ def write_safetensors(
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
     encoded += b" " * (-len(encoded) % 8)
     path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(encoded)))
-            f.write(encoded)
-            for array in arrays:
-                f.write(array.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+
+    def write(f: BinaryIO) -> None:
+        f.write(struct.pack("<Q", len(encoded)))
+        f.write(encoded)
+        for array in arrays:
+            f.write(array.tobytes())
+
+    write_atomic(path, write)
 
 
 STORAGE_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "float32"}  # bfloat16 is rounded from float32

@@ -9,16 +9,23 @@ normalisation, so token ids stay equal to transformers'.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mlm_cli.errors import PresetError
-from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads, token_text
+from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
+    Arrays,
+    CheckpointTensors,
+    TransformersConverter,
+    head_names,
+    transformers_tensors,
+    write_tokenizer_config,
+)
+from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, TRANSFORMER_ENCODER, encoder_layer, linear
+from mlm_cli.models.convert.weight_transforms import Transform, token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
 
@@ -36,12 +43,8 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
     """AlbertBackbone keyword arguments for a transformers AlbertConfig; refuses what ALBERT here cannot represent."""
     try:
         config = {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
+            **encoder_sizes(hf_config),
             "embedding_dim": int(hf_config.get("embedding_size", 128)),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
             "num_groups": int(hf_config.get("num_hidden_groups", 1)),
             "num_inner_repetitions": int(hf_config.get("inner_group_num", 1)),
             "dropout": float(hf_config.get("attention_probs_dropout_prob", 0.0)),
@@ -71,14 +74,10 @@ def transformers_config(backbone_config: dict[str, Any], tokenizer) -> dict[str,
     return {
         "architectures": ["AlbertForMaskedLM"],
         "model_type": "albert",
-        "vocab_size": backbone_config["vocabulary_size"],
+        **transformers_sizes(backbone_config),
         "embedding_size": backbone_config["embedding_dim"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
         "num_hidden_groups": backbone_config["num_groups"],
         "inner_group_num": backbone_config["num_inner_repetitions"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
         "hidden_act": "gelu" if backbone_config["feedforward_activation"] == "gelu" else "gelu_new",
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -97,89 +96,53 @@ def transformers_config(backbone_config: dict[str, Any], tokenizer) -> dict[str,
 
 # --- weights -----------------------------------------------------------------
 
+# transformers' ALBERT encoder layer, by role (see tensor_names.BERT_LAYER).
+ALBERT_LAYER = {
+    "query": "attention.query",
+    "key": "attention.key",
+    "value": "attention.value",
+    "attention_output": "attention.dense",
+    "attention_norm": "attention.LayerNorm",
+    "intermediate": "ffn",
+    "output": "ffn_output",
+    "output_norm": "full_layer_layer_norm",
+}
+
+
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `albert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
-    names = [
-        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", SAME),
-        ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", SAME),
-        ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", SAME),
-        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
-        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
-        ("encoder.embedding_hidden_mapping_in.weight", "layers/dense/vars/0", TRANSPOSED),
-        ("encoder.embedding_hidden_mapping_in.bias", "layers/dense/vars/1", SAME),
-        ("pooler.weight", "layers/dense_1/vars/0", TRANSPOSED),
-        ("pooler.bias", "layers/dense_1/vars/1", SAME),
-    ]
+    projection = linear("encoder.embedding_hidden_mapping_in", "layers/dense")
+    names = BERT_EMBEDDINGS + projection + linear("pooler", "layers/dense_1")
     inner = config["num_inner_repetitions"]
     for k in range(config["num_groups"] * inner):
-        hf, kh = f"encoder.albert_layer_groups.{k // inner}.albert_layers.{k % inner}", encoder_prefix(k)
-        for part in ("query", "key", "value"):
-            names.append((f"{hf}.attention.{part}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.{part}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
-        names += [
-            (f"{hf}.attention.dense.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
-            (f"{hf}.attention.dense.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
-            (f"{hf}.attention.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
-            (f"{hf}.attention.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
-            (f"{hf}.ffn.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.ffn.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.ffn_output.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.ffn_output.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.full_layer_layer_norm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
-            (f"{hf}.full_layer_layer_norm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
-        ]
+        hf = f"encoder.albert_layer_groups.{k // inner}.albert_layers.{k % inner}"
+        names += encoder_layer(hf, encoder_prefix(k), ALBERT_LAYER, TRANSFORMER_ENCODER, (h, a))
     return names
 
 
-HEAD_NAMES: list[tuple[str, str, Transform]] = [
-    ("predictions.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
-    ("predictions.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
-    ("predictions.LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
-    ("predictions.LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
-    ("predictions.bias", "layers/masked_lm_head/vars/0", SAME),
-]
+HEAD_NAMES = head_names("predictions.dense", "predictions.LayerNorm", "predictions.bias")
 POOLER_NAMES = ("pooler.weight", "pooler.bias")
 
 
-def _without_prefix(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Backbone names without `albert.` (AlbertForMaskedLM has it, a bare AlbertModel does not)."""
-    return {name.removeprefix("albert."): array for name, array in tensors.items()}
+def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
+    """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict.
 
-
-def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str) -> tuple[dict, dict | None]:
-    """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
-    tensors = _without_prefix(tensors)
-
-    def convert(names):
-        arrays = {}
-        for hf_name, kh_name, (forward, _) in names:
-            if hf_name in POOLER_NAMES and hf_name not in tensors:
-                continue  # AlbertForMaskedLM has no pooler: the backbone keeps its fresh (frozen, unused) one
-            if hf_name not in tensors:
-                raise PresetError(f"{source}: tensor {hf_name!r} is missing")
-            try:
-                arrays[kh_name] = np.asarray(forward(tensors[hf_name].astype(np.float32, copy=False)))
-            except ValueError:
-                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config") from None
-        return arrays
-
-    backbone = convert(backbone_names(config))
-    head = convert(HEAD_NAMES) if all(n in tensors for n, _, _ in HEAD_NAMES) else None
-    decoder = tensors.get("predictions.decoder.weight")
-    if head is not None and decoder is not None and not np.array_equal(decoder, tensors["embeddings.word_embeddings.weight"]):
-        raise PresetError(f"{source}: the MLM decoder is not tied to the word embeddings, which ALBERT here requires")
+    AlbertForMaskedLM has no pooler: the backbone then keeps its fresh (frozen, unused) one.
+    """
+    backbone = tensors.convert(backbone_names(config), optional=POOLER_NAMES)
+    head = tensors.convert_head(HEAD_NAMES)
+    tensors.require_tied(head, "predictions.decoder.weight", "embeddings.word_embeddings.weight",
+                         "the MLM decoder is not tied to the word embeddings, which ALBERT here requires")
     return backbone, head
 
 
-def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """An AlbertForMaskedLM state dict from keras_hub-layout arrays (decoder tied, stored once as transformers does)."""
-    tensors = {}
-    for hf_name, kh_name, (_, backward) in backbone_names(config):
-        tensors[f"albert.{hf_name}"] = np.ascontiguousarray(backward(backbone[kh_name]))
-    for hf_name, kh_name, (_, backward) in HEAD_NAMES:
-        tensors[hf_name] = np.ascontiguousarray(backward(head[kh_name]))
-    return tensors
+def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+    """An AlbertForMaskedLM state dict (decoder tied, stored once as transformers does) and its config."""
+    config = {**model.backbone.get_config(), "feedforward_activation": model.backbone.feedforward_activation}
+    tensors = transformers_tensors(backbone_names(config), backbone, "albert.")
+    tensors.update(transformers_tensors(HEAD_NAMES, head))
+    return tensors, {**transformers_config(config, model.preprocessor.tokenizer), "torch_dtype": dtype}
 
 
 # --- tokenizer ---------------------------------------------------------------
@@ -246,36 +209,6 @@ def tokenizer_from_checkpoint(source: PresetDirectory):
 # --- whole checkpoints --------------------------------------------------------
 
 
-def model_from_checkpoint(source: PresetDirectory):
-    """An AlbertMaskedLM equivalent to the transformers ALBERT checkpoint in `source`."""
-    from mlm_cli.models.albert import albert_weights
-    from mlm_cli.models.albert.albert_backbone import AlbertBackbone
-    from mlm_cli.models.albert.albert_masked_lm import AlbertMaskedLM
-    from mlm_cli.models.albert.albert_masked_lm_preprocessor import AlbertMaskedLMPreprocessor
-
-    hf_config = source.read_json("config.json")
-    config_source = str(source.path("config.json"))
-    config = backbone_config(hf_config, config_source)
-    tokenizer = tokenizer_from_checkpoint(source)
-    try:
-        backbone = AlbertBackbone(**config)
-    except ValueError as error:
-        raise PresetError(f"{config_source}: invalid ALBERT config ({error})") from None
-    tensors = read_checkpoint_tensors(source)
-    backbone_arrays, head_arrays = to_keras_hub_arrays(tensors, config, str(source.root))
-    if tokenizer.vocabulary_size() > config["vocabulary_size"]:
-        raise PresetError(f"{source.root}: the tokenizer has {tokenizer.vocabulary_size()} tokens but the model only {config['vocabulary_size']}")
-    albert_weights.import_backbone(backbone, backbone_arrays)
-    preprocessor = AlbertMaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
-    model = AlbertMaskedLM(backbone, preprocessor=preprocessor)
-    if head_arrays is None:
-        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
-                    source.root.name, ",".join(hf_config.get("architectures") or ["AlbertModel"]))
-    else:
-        albert_weights.import_head(model.masked_lm_head, head_arrays)
-    return model
-
-
 def _tokenizer_settings(tokenizer) -> tuple[bool, bool]:
     """transformers' (do_lower_case, keep_accents) closest to the tokenizer's normalisation."""
     from mlm_cli.models.albert.albert_transformers_tokenizer import TRANSFORMERS_NORMALIZATIONS
@@ -291,21 +224,19 @@ def _tokenizer_settings(tokenizer) -> tuple[bool, bool]:
     return normalization.lowercase, not normalization.strip_accents
 
 
-def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
-    """Write an AlbertForMaskedLM checkpoint (config, safetensors, spiece.model and tokenizer settings) into `directory`."""
-    from mlm_cli.models.albert import albert_weights
-
+def _check_export(model) -> None:
     backbone = model.backbone
-    tokenizer = model.preprocessor.tokenizer
-    config = {**backbone.get_config(), "feedforward_activation": backbone.feedforward_activation}
     if backbone.head_layer_norm_epsilon != LAYER_NORM_EPSILON:
         log.warning(
             "this model's masked-LM head uses keras_hub's layer-norm epsilon %g; transformers applies layer_norm_eps=%g "
             "everywhere, so its masked-LM logits differ slightly",
             backbone.head_layer_norm_epsilon, LAYER_NORM_EPSILON,
         )
-    tensors = to_transformers_tensors(albert_weights.export_backbone(backbone), albert_weights.export_head(model.masked_lm_head), config)
-    write_transformers_weights(directory, tensors, {**transformers_config(config, tokenizer), "torch_dtype": dtype}, dtype)
+
+
+def write_tokenizer(model, directory: Path) -> None:
+    """spiece.model plus the settings transformers' AlbertTokenizer reads."""
+    tokenizer = model.preprocessor.tokenizer
     (directory / SPIECE_FILE).write_bytes(tokenizer.proto)
     do_lower_case, keep_accents = _tokenizer_settings(tokenizer)
     tokenizer_config = {
@@ -318,6 +249,20 @@ def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
         "eos_token": SPECIAL_TOKENS["sep_token"],
         **SPECIAL_TOKENS,
     }
-    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
     special_map = {key: tokenizer_config[key] for key in ("bos_token", "eos_token", *SPECIAL_TOKENS)}
-    (directory / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2), encoding="utf-8")
+    write_tokenizer_config(directory, tokenizer_config, special_map)
+
+
+CONVERTER = TransformersConverter(
+    family="albert",
+    name="ALBERT",
+    prefix="albert.",
+    base_model="AlbertModel",
+    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    tokenizer=lambda source, config: tokenizer_from_checkpoint(source),
+    to_keras_hub=to_keras_hub_arrays,
+    to_transformers=to_transformers,
+    write_tokenizer=write_tokenizer,
+    check_export=_check_export,
+    tokenizer_must_fit=True,
+)

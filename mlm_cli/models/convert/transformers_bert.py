@@ -6,34 +6,41 @@ and writes, so a transformers checkpoint becomes an ordinary keras_hub preset.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mlm_cli.errors import PresetError
-from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads
+from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
+    Arrays,
+    CheckpointTensors,
+    TransformersConverter,
+    head_names,
+    transformers_tensors,
+    write_tokenizer_config,
+)
+from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer, linear
+from mlm_cli.models.convert.weight_transforms import Transform
 from mlm_cli.models.preset.directory import PresetDirectory
+from mlm_cli.models.preset.encoder_layout import encoder_prefix
 
 log = logging.getLogger("mlm")
 
 LAYER_NORM_EPSILON = 1e-12  # BERT's encoder layer norms (mlm's BertBackbone uses it too)
 # transformers' hidden_act -> mlm's feedforward_activation (tanh-approximate GELU has two names there)
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_approximate", "gelu_pytorch_tanh": "gelu_approximate"}
+SPECIAL_TOKENS = {
+    "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
+}
 
 
 def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
     """BertBackbone keyword arguments for a transformers BertConfig; refuses what BERT here cannot represent."""
     try:
         config = {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
+            **encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
             "num_segments": int(hf_config.get("type_vocab_size", 2)),
@@ -59,11 +66,7 @@ def transformers_config(backbone_config: dict[str, Any], architecture: str = "Be
     return {
         "architectures": [architecture],
         "model_type": "bert",
-        "vocab_size": backbone_config["vocabulary_size"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
+        **transformers_sizes(backbone_config),
         "hidden_act": "gelu" if backbone_config.get("feedforward_activation") == "gelu" else "gelu_pytorch_tanh",
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -81,113 +84,37 @@ def transformers_config(backbone_config: dict[str, Any], architecture: str = "Be
 # --- weights -----------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
-
-
-def _encoder_prefix(index: int) -> str:
-    return "layers/transformer_encoder" + (f"_{index}" if index else "")
-
-
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `bert.` prefix, keras_hub path, transform) for every backbone tensor."""
     h, a = config["hidden_dim"], config["num_heads"]
-    names = [
-        ("embeddings.word_embeddings.weight", "layers/reversible_embedding/vars/0", SAME),
-        ("embeddings.position_embeddings.weight", "layers/position_embedding/vars/0", SAME),
-        ("embeddings.token_type_embeddings.weight", "layers/embedding/vars/0", SAME),
-        ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
-        ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
-        ("pooler.dense.weight", "layers/dense/vars/0", TRANSPOSED),
-        ("pooler.dense.bias", "layers/dense/vars/1", SAME),
-    ]
+    names = BERT_EMBEDDINGS + linear("pooler.dense", "layers/dense")
     for k in range(config["num_layers"]):
-        hf, kh = f"encoder.layer.{k}", _encoder_prefix(k)
-        for part in ("query", "key", "value"):
-            names.append((f"{hf}.attention.self.{part}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.self.{part}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
-        names += [
-            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
-            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
-            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
-            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
-            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
-        ]
+        names += encoder_layer(f"encoder.layer.{k}", encoder_prefix(k), BERT_LAYER, TRANSFORMER_ENCODER, (h, a))
     return names
 
 
-HEAD_NAMES: list[tuple[str, str, Transform]] = [
-    ("cls.predictions.transform.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
-    ("cls.predictions.transform.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
-    ("cls.predictions.transform.LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
-    ("cls.predictions.transform.LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
-    ("cls.predictions.bias", "layers/masked_lm_head/vars/0", SAME),
-]
+HEAD_NAMES = head_names(
+    "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias"
+)
 
 
-def _normalise_names(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Drop the `bert.` prefix and map TF-era LayerNorm gamma/beta names to weight/bias."""
-    normalised = {}
-    for name, array in tensors.items():
-        if name.startswith("bert."):
-            name = name[len("bert."):]
-        if ".LayerNorm.gamma" in name or ".LayerNorm.beta" in name:
-            name = name.replace(".LayerNorm.gamma", ".LayerNorm.weight").replace(".LayerNorm.beta", ".LayerNorm.bias")
-        normalised[name] = array
-    return normalised
+def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
+    """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict.
 
-
-def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str) -> tuple[dict, dict | None]:
-    """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
-    tensors = _normalise_names(tensors)
-
-    def convert(names):
-        arrays = {}
-        for hf_name, kh_name, (forward, _) in names:
-            if hf_name.startswith("pooler.") and hf_name not in tensors:
-                continue  # BertForMaskedLM has no pooler: the backbone keeps its fresh (frozen, unused) one
-            if hf_name not in tensors:
-                raise PresetError(f"{source}: tensor {hf_name!r} is missing")
-            try:
-                arrays[kh_name] = np.asarray(forward(tensors[hf_name].astype(np.float32, copy=False)))
-            except ValueError:
-                arrays[kh_name] = None
-            if arrays[kh_name] is None or arrays[kh_name].shape != expected[kh_name]:
-                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config")
-        return arrays
-
-    from mlm_cli.models.bert import bert_weights
-
-    expected = {**bert_weights.backbone_shapes(config), **bert_weights.head_shapes(config)}
-
-    backbone = convert(backbone_names(config))
-    head = convert(HEAD_NAMES) if all(n in tensors for n, _, _ in HEAD_NAMES) else None
-    decoder = tensors.get("cls.predictions.decoder.weight")
-    if head is not None and decoder is not None and not np.array_equal(decoder, tensors["embeddings.word_embeddings.weight"]):
-        raise PresetError(f"{source}: the MLM decoder is not tied to the word embeddings, which BERT here requires")
+    BertForMaskedLM has no pooler: the backbone then keeps its fresh (frozen, unused) one.
+    """
+    backbone = tensors.convert(backbone_names(config), optional=("pooler.dense.weight", "pooler.dense.bias"))
+    head = tensors.convert_head(HEAD_NAMES)
+    tensors.require_tied(head, "cls.predictions.decoder.weight", "embeddings.word_embeddings.weight",
+                         "the MLM decoder is not tied to the word embeddings, which BERT here requires")
     return backbone, head
 
 
-def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """A BertForMaskedLM state dict from keras_hub-layout arrays (decoder weight tied, stored once as in transformers)."""
-    tensors = {}
-    for hf_name, kh_name, (_, backward) in backbone_names(config):
-        tensors[f"bert.{hf_name}"] = np.ascontiguousarray(backward(backbone[kh_name]))
-    for hf_name, kh_name, (_, backward) in HEAD_NAMES:
-        tensors[hf_name] = np.ascontiguousarray(backward(head[kh_name]))
-    return tensors
+def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+    """A BertForMaskedLM state dict (decoder weight tied, stored once as in transformers) and its config."""
+    config = {**model.backbone.get_config(), "feedforward_activation": model.backbone.feedforward_activation}
+    tensors = transformers_tensors(backbone_names(config), backbone, "bert.") | transformers_tensors(HEAD_NAMES, head)
+    return tensors, {**transformers_config(config), "torch_dtype": dtype}
 
 
 # --- tokenizer ---------------------------------------------------------------
@@ -223,58 +150,56 @@ def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
 # --- whole checkpoints --------------------------------------------------------
 
 
-def model_from_checkpoint(source: PresetDirectory):
-    """A BertMaskedLM equivalent to the transformers BERT checkpoint in `source`."""
-    from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
-    from mlm_cli.models.bert import bert_weights
+def _read_tokenizer(source: PresetDirectory):
+    from mlm_cli.models.bert.bert_tokenizer import BertTokenizer
 
-    hf_config = source.read_json("config.json")
-    config = backbone_config(hf_config, str(source.path("config.json")))
-    tensors = read_checkpoint_tensors(source)
-    backbone_arrays, head_arrays = to_keras_hub_arrays(tensors, config, str(source.root))
-    tokenizer = BertTokenizer(**tokenizer_settings(source), normalization="transformers")
-    if tokenizer.vocabulary_size() != config["vocabulary_size"]:
-        log.warning("%s: vocabulary has %d tokens, the model %d", source.root, tokenizer.vocabulary_size(), config["vocabulary_size"])
-    backbone = BertBackbone(**config)
-    bert_weights.import_backbone(backbone, backbone_arrays)
-    preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
-    model = BertMaskedLM(backbone, preprocessor=preprocessor)
-    if head_arrays is None:
-        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
-                    source.root.name, ",".join(hf_config.get("architectures") or ["BertModel"]))
-    else:
-        bert_weights.import_head(model.masked_lm_head, head_arrays)
-    return model
+    return BertTokenizer(**tokenizer_settings(source), normalization="transformers")
 
 
-def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
-    """Write a BertForMaskedLM checkpoint (config, safetensors, WordPiece tokenizer files) into `directory`."""
-    from mlm_cli.models.bert import bert_weights
-
+def _check_export(model) -> None:
     backbone = model.backbone
-    config = {**backbone.get_config(), "feedforward_activation": backbone.feedforward_activation}
     if backbone.feedforward_activation != "gelu" or backbone.head_layer_norm_epsilon != LAYER_NORM_EPSILON:
         log.warning(
             "this model uses keras_hub's numerics (tanh GELU, head layer-norm epsilon %g); transformers applies one "
             "activation and epsilon everywhere, so its masked-LM logits differ slightly (about 1e-3)",
             backbone.head_layer_norm_epsilon,
         )
-    tensors = to_transformers_tensors(bert_weights.export_backbone(backbone), bert_weights.export_head(model.masked_lm_head), config)
-    write_transformers_weights(directory, tensors, {**transformers_config(config), "torch_dtype": dtype}, dtype)
+
+
+def write_wordpiece_files(model, directory: Path, tokenizer_class: str, strip_accents: bool, special: dict) -> None:
+    """vocab.txt plus the tokenizer settings transformers' WordPiece tokenizers (BERT, DistilBERT) read."""
     tokenizer = model.preprocessor.tokenizer
-    (directory / "vocab.txt").write_text("".join(f"{token}\n" for token in tokenizer.get_vocabulary()), encoding="utf-8")
-    special = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    vocabulary = "".join(f"{token}\n" for token in tokenizer.get_vocabulary())
+    (directory / "vocab.txt").write_text(vocabulary, encoding="utf-8")
     tokenizer_config = {
-        "tokenizer_class": "BertTokenizer",
+        "tokenizer_class": tokenizer_class,
         "do_lower_case": tokenizer.lowercase,
-        "strip_accents": tokenizer.strip_accents if tokenizer.strip_accents or not tokenizer.lowercase else False,
+        "strip_accents": strip_accents,
         "tokenize_chinese_chars": True,
         "model_max_length": model.preprocessor.sequence_length,
         **special,
     }
-    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
-    (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+    write_tokenizer_config(directory, tokenizer_config, special)
 
+
+def _write_tokenizer(model, directory: Path) -> None:
+    tokenizer = model.preprocessor.tokenizer
+    strip_accents = tokenizer.strip_accents if tokenizer.strip_accents or not tokenizer.lowercase else False
+    write_wordpiece_files(model, directory, "BertTokenizer", strip_accents, SPECIAL_TOKENS)
+
+
+CONVERTER = TransformersConverter(
+    family="bert",
+    name="BERT",
+    prefix="bert.",
+    base_model="BertModel",
+    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    tokenizer=lambda source, config: _read_tokenizer(source),
+    to_keras_hub=to_keras_hub_arrays,
+    to_transformers=to_transformers,
+    write_tokenizer=_write_tokenizer,
+    check_export=_check_export,
+)
 
 
 def vocabulary_by_id(vocab: dict[str, Any], source: str) -> list[str]:

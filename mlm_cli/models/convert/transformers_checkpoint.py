@@ -9,37 +9,15 @@ from __future__ import annotations
 import errno
 import glob
 import hashlib
-import importlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from mlm_cli.atomic_files import staging_directory
 from mlm_cli.errors import BadInputError, PresetError
 from mlm_cli.models.preset.directory import PresetDirectory
+from mlm_cli.models.preset.registry import converted_families, family_of_class, family_of_model_type
 
-# transformers `model_type` -> converter module (mlm_cli/models/convert/<module>.py). Each module
-# provides `model_from_checkpoint(source: PresetDirectory) -> MaskedLM` and
-# `write_checkpoint(model, directory: Path, dtype: str) -> None`.
-CONVERTERS_BY_MODEL_TYPE = {
-    "bert": "transformers_bert",
-    "distilbert": "transformers_distil_bert",
-    "roberta": "transformers_roberta",
-    "xlm-roberta": "transformers_xlm_roberta",
-    "albert": "transformers_albert",
-    "deberta-v2": "transformers_deberta_v3",
-    "esm": "transformers_esm",
-}
-# mlm family name -> converter module, for `mlm export --format transformers`.
-CONVERTERS_BY_FAMILY = {
-    "bert": "transformers_bert",
-    "distil_bert": "transformers_distil_bert",
-    "roberta": "transformers_roberta",
-    "xlm_roberta": "transformers_xlm_roberta",
-    "albert": "transformers_albert",
-    "deberta_v3": "transformers_deberta_v3",
-    "esm": "transformers_esm",
-}
 CONVERTER_VERSION = "1"
 
 
@@ -89,7 +67,7 @@ def _publish_conversion(source: PresetDirectory, target: Path, remove_leftovers:
     if remove_leftovers:  # no other process uses the entry: what is there is left from killed conversions
         for stale in [*target.parent.glob(f".{glob.escape(target.name)}.partial-*"), target]:
             shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    staging = staging_directory(target.parent, f".{target.name}.partial-")
     try:
         convert_checkpoint(source, staging / "preset")
         try:
@@ -101,40 +79,36 @@ def _publish_conversion(source: PresetDirectory, target: Path, remove_leftovers:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _converter(module_name: str):
-    return importlib.import_module(f"mlm_cli.models.convert.{module_name}")
-
-
 def convert_checkpoint(source: PresetDirectory, target: Path) -> None:
     """Write `target` as a keras_hub preset equivalent to the transformers checkpoint in `source`."""
     config_path = str(source.path("config.json"))
     model_type = source.read_json("config.json").get("model_type")
-    if model_type not in CONVERTERS_BY_MODEL_TYPE:
+    family = family_of_model_type(model_type)
+    if family is None:
         raise PresetError(
             f"{config_path}: model_type {model_type!r} is not supported",
-            hint=f"mlm converts: {', '.join(sorted(CONVERTERS_BY_MODEL_TYPE))}",
+            hint=f"mlm converts: {', '.join(sorted(f.model_type for f in converted_families()))}",
         )
-    model = _converter(CONVERTERS_BY_MODEL_TYPE[model_type]).model_from_checkpoint(source)
+    model = family.converter().model_from_checkpoint(source)
     model.save_to_preset(target)
 
 
 def export_transformers(model, output: Path, dtype: str = "float32") -> None:
     """Write config.json, model.safetensors and tokenizer files that transformers' Auto classes load."""
-    from mlm_cli.models.preset.registry import family_of_class
-
     family = family_of_class(type(model))
-    if family is None or family.name not in CONVERTERS_BY_FAMILY:
+    if family is None or family.model_type is None:
         name = family.name if family else type(model).__name__
         raise BadInputError(
             f"{name} models have no transformers counterpart to export to",
-            hint=f"--format hf works for: {', '.join(sorted(CONVERTERS_BY_FAMILY))}; use --format keras_hub",
+            hint=f"--format hf works for: {', '.join(sorted(f.name for f in converted_families()))}; "
+            "use --format keras_hub",
         )
     output = Path(output)
     staging = output.with_name(f".{output.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        _converter(CONVERTERS_BY_FAMILY[family.name]).write_checkpoint(model, staging, dtype)
+        family.converter().write_checkpoint(model, staging, dtype)
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)

@@ -16,11 +16,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mlm_cli.errors import PresetError
-from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_to_heads, token_text
+from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
+    Arrays,
+    CheckpointTensors,
+    Names,
+    TransformersConverter,
+    head_names,
+    transformers_tensors,
+    warn_head_epsilon,
+    write_tokenizer_config,
+)
+from mlm_cli.models.convert.tensor_names import BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer
+from mlm_cli.models.convert.weight_transforms import SAME, Transform, token_text
 from mlm_cli.models.deberta_v3 import deberta_v3_weights
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -76,11 +86,7 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
         raise PresetError(f"{source}: unsupported DeBERTa-v2 variant: {'; '.join(problems)}")
     try:
         return {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
+            **encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
             "bucket_size": int(hf_config["position_buckets"]),
@@ -95,11 +101,7 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
     return {
         "architectures": ["DebertaV2ForMaskedLM"],
         "model_type": "deberta-v2",
-        "vocab_size": backbone_config["vocabulary_size"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
+        **transformers_sizes(backbone_config),
         "hidden_act": ACTIVATION,
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -124,13 +126,13 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
 # --- weights -----------------------------------------------------------------
 
 
-
-
-
-
-
-
-
+# transformers' DeBERTa-v2 layer and keras_hub's DisentangledAttentionEncoder, by role (see tensor_names).
+DEBERTA_LAYER = {**BERT_LAYER, **{part: f"attention.self.{part}_proj" for part in ("query", "key", "value")}}
+DEBERTA_ENCODER = {
+    **TRANSFORMER_ENCODER,
+    **{part: f"_self_attention_layer/_{part}_dense" for part in ("query", "key", "value")},
+    "attention_output": "_self_attention_layer/_output_dense",
+}
 
 
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
@@ -145,22 +147,9 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
         ("encoder.LayerNorm.bias", "layers/relative_embedding/layer_norm/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
-        hf, kh = f"encoder.layer.{k}", deberta_v3_weights.encoder_prefix(k)
-        for part in ("query", "key", "value"):
-            names.append((f"{hf}.attention.self.{part}_proj.weight", f"{kh}/_self_attention_layer/_{part}_dense/vars/0", kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.self.{part}_proj.bias", f"{kh}/_self_attention_layer/_{part}_dense/vars/1", bias_to_heads(h, a)))
-        names += [
-            (f"{hf}.attention.output.dense.weight", f"{kh}/_self_attention_layer/_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.attention.output.dense.bias", f"{kh}/_self_attention_layer/_output_dense/vars/1", SAME),
-            (f"{hf}.attention.output.LayerNorm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
-            (f"{hf}.attention.output.LayerNorm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.output.dense.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.output.dense.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.output.LayerNorm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
-            (f"{hf}.output.LayerNorm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
-        ]
+        kh = deberta_v3_weights.encoder_prefix(k)
+        names += encoder_layer(f"encoder.layer.{k}", kh, DEBERTA_LAYER, DEBERTA_ENCODER, (h, a),
+                               output_from_heads=False)
     return names
 
 
@@ -169,58 +158,27 @@ HEAD_PREFIXES = (LEGACY_HEAD, "lm_predictions.lm_head.")  # what DebertaV2ForMas
 TIED_DECODER = "cls.predictions.decoder.weight"
 
 
-def head_names(prefix: str) -> list[tuple[str, str, Transform]]:
+def _head_names(prefix: str) -> Names:
     """The masked-LM head under `prefix`: "cls.predictions." (legacy=True) or "lm_predictions.lm_head." (legacy=False)."""
     transform = "transform." if prefix == LEGACY_HEAD else ""
-    return [
-        (f"{prefix}{transform}dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
-        (f"{prefix}{transform}dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
-        (f"{prefix}{transform}LayerNorm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
-        (f"{prefix}{transform}LayerNorm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
-        (f"{prefix}bias", "layers/masked_lm_head/vars/0", SAME),
-    ]
+    return head_names(f"{prefix}{transform}dense", f"{prefix}{transform}LayerNorm", f"{prefix}bias")
 
 
-def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str) -> tuple[dict, dict | None]:
+def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
-    tensors = {name.removeprefix(MODEL_PREFIX): array for name, array in tensors.items()}
-    expected = {**deberta_v3_weights.backbone_shapes(config), **deberta_v3_weights.head_shapes(config)}
-
-    def convert(names):
-        arrays = {}
-        for hf_name, kh_name, (forward, _) in names:
-            if hf_name not in tensors:
-                raise PresetError(f"{source}: tensor {hf_name!r} is missing")
-            try:
-                array = np.asarray(forward(tensors[hf_name].astype(np.float32, copy=False)))
-            except ValueError:  # a reshape that does not fit
-                array = None
-            if array is None or array.shape != expected[kh_name]:
-                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config")
-            arrays[kh_name] = array
-        return arrays
-
-    backbone = convert(backbone_names(config))
-    head = None
-    for prefix in HEAD_PREFIXES:
-        names = head_names(prefix)
-        if all(name in tensors for name, _, _ in names):
-            head = convert(names)
-            break
-    decoder = tensors.get(TIED_DECODER)
-    if head is not None and decoder is not None and not np.array_equal(decoder, tensors["embeddings.word_embeddings.weight"]):
-        raise PresetError(f"{source}: the MLM decoder is not tied to the word embeddings, which mlm's DeBERTaV3 requires")
+    backbone = tensors.convert(backbone_names(config))
+    head = next((arrays for prefix in HEAD_PREFIXES if (arrays := tensors.convert_head(_head_names(prefix)))), None)
+    tensors.require_tied(head, TIED_DECODER, "embeddings.word_embeddings.weight",
+                         "the MLM decoder is not tied to the word embeddings, which mlm's DeBERTaV3 requires")
     return backbone, head
 
 
-def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """A DebertaV2ForMaskedLM (legacy head) state dict from keras_hub-layout arrays; the tied decoder is not stored."""
-    tensors = {}
-    for hf_name, kh_name, (_, backward) in backbone_names(config):
-        tensors[MODEL_PREFIX + hf_name] = np.ascontiguousarray(backward(backbone[kh_name]))
-    for hf_name, kh_name, (_, backward) in head_names(LEGACY_HEAD):
-        tensors[hf_name] = np.ascontiguousarray(backward(head[kh_name]))
-    return tensors
+def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+    """A DebertaV2ForMaskedLM (legacy head) state dict, the tied decoder not stored, and its config."""
+    config = model.backbone.get_config()
+    tensors = transformers_tensors(backbone_names(config), backbone, MODEL_PREFIX)
+    tensors.update(transformers_tensors(_head_names(LEGACY_HEAD), head))
+    return tensors, transformers_config(config, model.preprocessor.tokenizer.pad_token_id, dtype)
 
 
 # --- tokenizer ---------------------------------------------------------------
@@ -320,58 +278,35 @@ def write_tokenizer_files(tokenizer, directory: Path, sequence_length: int) -> N
         "model_max_length": sequence_length,
         **special,
     }
-    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
-    (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+    write_tokenizer_config(directory, tokenizer_config, special)
 
 
 # --- whole checkpoints --------------------------------------------------------
 
 
-def model_from_checkpoint(source: PresetDirectory):
-    """A DebertaV3MaskedLM equivalent to the transformers DeBERTa-v2/v3 checkpoint in `source`."""
-    from mlm_cli.models import DebertaV3Backbone, DebertaV3MaskedLM, DebertaV3MaskedLMPreprocessor
-
-    hf_config = source.read_json("config.json")
-    config = backbone_config(hf_config, str(source.path("config.json")))
-    try:
-        backbone = DebertaV3Backbone(**config)  # refuses absurd sizes before the tensors are read
-    except ValueError as error:
-        raise PresetError(f"{source.path('config.json')}: {error}") from None
-    tokenizer = tokenizer_from_checkpoint(source)
-    if tokenizer.vocabulary_size() > config["vocabulary_size"]:
-        raise PresetError(f"{source.root}: the tokenizer has {tokenizer.vocabulary_size()} tokens but the model only {config['vocabulary_size']}")
-    backbone_arrays, head_arrays = to_keras_hub_arrays(read_checkpoint_tensors(source), config, str(source.root))
-    deberta_v3_weights.import_backbone(backbone, backbone_arrays)
-    preprocessor = DebertaV3MaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
-    model = DebertaV3MaskedLM(backbone, preprocessor=preprocessor)
-    if head_arrays is None:
-        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
-                    source.root.name, ",".join(hf_config.get("architectures") or ["DebertaV2Model"]))
-    else:
-        deberta_v3_weights.import_head(model.masked_lm_head, head_arrays)
-    return model
-
-
-def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
-    """Write a DebertaV2ForMaskedLM checkpoint (config, safetensors, SentencePiece tokenizer files) into `directory`."""
-    backbone = model.backbone
-    if backbone.head_layer_norm_epsilon != LAYER_NORM_EPSILON:
-        log.warning(
-            "this model uses keras_hub's head layer-norm epsilon %g; transformers' DeBERTa-v2 uses %g, "
-            "so its masked-LM logits differ slightly",
-            backbone.head_layer_norm_epsilon, LAYER_NORM_EPSILON,
-        )
-    tokenizer = model.preprocessor.tokenizer
-    if tokenizer.normalization != "transformers":
+def _check_export(model) -> None:
+    warn_head_epsilon(model.backbone, LAYER_NORM_EPSILON, "DeBERTa-v2")
+    if model.preprocessor.tokenizer.normalization != "transformers":
         log.warning(
             "this tokenizer splits text as sentencepiece does (keras_hub); transformers' DebertaV2Tokenizer keeps "
             "[CLS]/[SEP]/[PAD]/[UNK]/[MASK] written in text whole, so ids differ for text with literal special tokens "
             "(and, under early transformers 5 releases, which normalise with NFC instead of the model's own table, "
             "for compatibility characters such as full-width forms, ligatures and non-breaking spaces)"
         )
-    config = backbone.get_config()
-    tensors = to_transformers_tensors(
-        deberta_v3_weights.export_backbone(backbone), deberta_v3_weights.export_head(model.masked_lm_head), config
-    )
-    write_transformers_weights(directory, tensors, transformers_config(config, tokenizer.pad_token_id, dtype), dtype)
-    write_tokenizer_files(tokenizer, directory, model.preprocessor.sequence_length)
+
+
+CONVERTER = TransformersConverter(
+    family="deberta_v3",
+    name="DeBERTaV3",
+    prefix=MODEL_PREFIX,
+    base_model="DebertaV2Model",
+    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    tokenizer=lambda source, config: tokenizer_from_checkpoint(source),
+    to_keras_hub=to_keras_hub_arrays,
+    to_transformers=to_transformers,
+    write_tokenizer=lambda model, directory: write_tokenizer_files(
+        model.preprocessor.tokenizer, directory, model.preprocessor.sequence_length
+    ),
+    check_export=_check_export,
+    tokenizer_must_fit=True,
+)

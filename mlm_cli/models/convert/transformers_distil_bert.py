@@ -9,22 +9,23 @@ backbone records as `head_layer_norm_epsilon`.
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mlm_cli.errors import PresetError
-from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, bias_to_heads, kernel_from_heads, kernel_to_heads
-from mlm_cli.models.convert.transformers_bert import tokenizer_settings
+from mlm_cli.models.convert.transformers_bert import tokenizer_settings, write_wordpiece_files
+from mlm_cli.models.convert.transformers_driver import (
+    Arrays,
+    CheckpointTensors,
+    TransformersConverter,
+    head_names,
+    transformers_tensors,
+    warn_head_epsilon,
+)
+from mlm_cli.models.convert.tensor_names import TRANSFORMER_ENCODER, encoder_layer
+from mlm_cli.models.convert.weight_transforms import SAME, Transform
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
 from mlm_cli.models.preset.directory import PresetDirectory
-
-log = logging.getLogger("mlm")
 
 LAYER_NORM_EPSILON = 1e-12  # every layer norm of transformers' DistilBERT, the head's included
 ACTIVATION = "gelu"  # exact GELU: keras_hub's DistilBERT uses it in the encoder and the head
@@ -81,15 +82,17 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
 # --- weights -----------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
+# transformers' DistilBERT encoder layer, by role (see tensor_names.BERT_LAYER).
+DISTILBERT_LAYER = {
+    "query": "attention.q_lin",
+    "key": "attention.k_lin",
+    "value": "attention.v_lin",
+    "attention_output": "attention.out_lin",
+    "attention_norm": "sa_layer_norm",
+    "intermediate": "ffn.lin1",
+    "output": "ffn.lin2",
+    "output_norm": "output_layer_norm",
+}
 
 
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
@@ -102,130 +105,55 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
         ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
-        hf, kh = f"transformer.layer.{k}", encoder_prefix(k)
-        for lin, part in (("q_lin", "query"), ("k_lin", "key"), ("v_lin", "value")):
-            names.append((f"{hf}.attention.{lin}.weight", f"{kh}/_self_attention_layer/{part}_dense/vars/0", kernel_to_heads(h, a)))
-            names.append((f"{hf}.attention.{lin}.bias", f"{kh}/_self_attention_layer/{part}_dense/vars/1", bias_to_heads(h, a)))
-        names += [
-            (f"{hf}.attention.out_lin.weight", f"{kh}/_self_attention_layer/output_dense/vars/0", kernel_from_heads(h, a)),
-            (f"{hf}.attention.out_lin.bias", f"{kh}/_self_attention_layer/output_dense/vars/1", SAME),
-            (f"{hf}.sa_layer_norm.weight", f"{kh}/_self_attention_layer_norm/vars/0", SAME),
-            (f"{hf}.sa_layer_norm.bias", f"{kh}/_self_attention_layer_norm/vars/1", SAME),
-            (f"{hf}.ffn.lin1.weight", f"{kh}/_feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.ffn.lin1.bias", f"{kh}/_feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.ffn.lin2.weight", f"{kh}/_feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.ffn.lin2.bias", f"{kh}/_feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.output_layer_norm.weight", f"{kh}/_feedforward_layer_norm/vars/0", SAME),
-            (f"{hf}.output_layer_norm.bias", f"{kh}/_feedforward_layer_norm/vars/1", SAME),
-        ]
+        hf = f"transformer.layer.{k}"
+        names += encoder_layer(hf, encoder_prefix(k), DISTILBERT_LAYER, TRANSFORMER_ENCODER, (h, a))
     return names
 
 
-HEAD_NAMES: list[tuple[str, str, Transform]] = [
-    ("vocab_transform.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
-    ("vocab_transform.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
-    ("vocab_layer_norm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
-    ("vocab_layer_norm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
-    ("vocab_projector.bias", "layers/masked_lm_head/vars/0", SAME),
-]
+HEAD_NAMES = head_names("vocab_transform", "vocab_layer_norm", "vocab_projector.bias")
 TIED_PROJECTION = "vocab_projector.weight"
 
 
-def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str) -> tuple[dict, dict | None]:
+def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict, shapes checked."""
-    from mlm_cli.models.distil_bert.distil_bert_weights import backbone_shapes, head_shapes
-
-    tensors = {name.removeprefix(MODEL_PREFIX): array for name, array in tensors.items()}
-    expected = {**backbone_shapes(config), **head_shapes(config)}
-
-    def convert_one(hf_name: str, kh_name: str, forward: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        if hf_name not in tensors:
-            raise PresetError(f"{source}: tensor {hf_name!r} is missing")
-        tensor = tensors[hf_name]
-        try:
-            array = np.asarray(forward(tensor.astype(np.float32, copy=False)))
-        except ValueError:
-            array = None
-        if array is None or array.shape != expected[kh_name]:
-            raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensor.shape}, which does not fit the config")
-        return array
-
-    def convert(names: list[tuple[str, str, Transform]]) -> dict[str, np.ndarray]:
-        return {kh_name: convert_one(hf_name, kh_name, forward) for hf_name, kh_name, (forward, _) in names}
-
-    backbone = convert(backbone_names(config))
-    head = convert(HEAD_NAMES) if all(name in tensors for name, _, _ in HEAD_NAMES) else None
-    projection = tensors.get(TIED_PROJECTION)
-    if head is not None and projection is not None and not np.array_equal(projection, tensors["embeddings.word_embeddings.weight"]):
-        raise PresetError(f"{source}: vocab_projector is not tied to the word embeddings, which mlm's DistilBERT requires")
+    backbone = tensors.convert(backbone_names(config))
+    head = tensors.convert_head(HEAD_NAMES)
+    tensors.require_tied(head, TIED_PROJECTION, "embeddings.word_embeddings.weight",
+                         "vocab_projector is not tied to the word embeddings, which mlm's DistilBERT requires")
     return backbone, head
 
 
-def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """A DistilBertForMaskedLM state dict from keras_hub-layout arrays (vocab_projector.weight tied, not stored)."""
-    tensors = {}
-    for hf_name, kh_name, (_, backward) in backbone_names(config):
-        tensors[MODEL_PREFIX + hf_name] = np.ascontiguousarray(backward(backbone[kh_name]))
-    for hf_name, kh_name, (_, backward) in HEAD_NAMES:
-        tensors[hf_name] = np.ascontiguousarray(backward(head[kh_name]))
-    return tensors
+def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+    """A DistilBertForMaskedLM state dict (vocab_projector.weight tied, not stored) and its config."""
+    config = model.backbone.get_config()
+    tensors = transformers_tensors(backbone_names(config), backbone, MODEL_PREFIX)
+    tensors.update(transformers_tensors(HEAD_NAMES, head))
+    return tensors, transformers_config(config, model.preprocessor.tokenizer.pad_token_id, dtype)
 
 
 # --- whole checkpoints --------------------------------------------------------
 
 
-def model_from_checkpoint(source: PresetDirectory):
-    """A DistilBertMaskedLM equivalent to the transformers DistilBERT checkpoint in `source`."""
-    from mlm_cli.models import DistilBertBackbone, DistilBertMaskedLM, DistilBertMaskedLMPreprocessor, DistilBertTokenizer
-    from mlm_cli.models.distil_bert import distil_bert_weights
+def _read_tokenizer(source: PresetDirectory, config: dict):
+    from mlm_cli.models.distil_bert.distil_bert_tokenizer import DistilBertTokenizer
 
-    hf_config = source.read_json("config.json")
-    config_source = str(source.path("config.json"))
-    config = backbone_config(hf_config, config_source)
-    try:  # validates every size before anything is read or allocated
-        backbone = DistilBertBackbone(**config)
-    except (TypeError, ValueError) as error:
-        raise PresetError(f"{config_source}: invalid DistilBERT config ({error})") from None
-    backbone_arrays, head_arrays = to_keras_hub_arrays(read_checkpoint_tensors(source), config, str(source.root))
-    tokenizer = DistilBertTokenizer(**tokenizer_settings(source), normalization="transformers")
-    if tokenizer.vocabulary_size() != config["vocabulary_size"]:
-        log.warning("%s: vocabulary has %d tokens, the model %d", source.root, tokenizer.vocabulary_size(), config["vocabulary_size"])
-    distil_bert_weights.import_backbone(backbone, backbone_arrays)
-    preprocessor = DistilBertMaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
-    model = DistilBertMaskedLM(backbone, preprocessor=preprocessor)
-    if head_arrays is None:
-        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
-                    source.root.name, ",".join(hf_config.get("architectures") or ["DistilBertModel"]))
-    else:
-        distil_bert_weights.import_head(model.masked_lm_head, head_arrays)
-    return model
+    return DistilBertTokenizer(**tokenizer_settings(source), normalization="transformers")
 
 
-def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
-    """Write a DistilBertForMaskedLM checkpoint (config, safetensors, WordPiece tokenizer files) into `directory`."""
-    from mlm_cli.models.distil_bert import distil_bert_weights
-
-    backbone = model.backbone
-    if backbone.head_layer_norm_epsilon != LAYER_NORM_EPSILON:
-        log.warning(
-            "this model uses keras_hub's head layer-norm epsilon %g; transformers' DistilBERT uses %g, "
-            "so its masked-LM logits differ slightly",
-            backbone.head_layer_norm_epsilon, LAYER_NORM_EPSILON,
-        )
-    config = backbone.get_config()
-    tensors = to_transformers_tensors(
-        distil_bert_weights.export_backbone(backbone), distil_bert_weights.export_head(model.masked_lm_head), config
-    )
+def _write_tokenizer(model, directory: Path) -> None:
     tokenizer = model.preprocessor.tokenizer
-    write_transformers_weights(directory, tensors, transformers_config(config, tokenizer.pad_token_id, dtype), dtype)
-    (directory / "vocab.txt").write_text("".join(f"{token}\n" for token in tokenizer.get_vocabulary()), encoding="utf-8")
-    tokenizer_config = {
-        "tokenizer_class": "DistilBertTokenizer",
-        "do_lower_case": tokenizer.lowercase,
-        "strip_accents": tokenizer.strip_accents,
-        "tokenize_chinese_chars": True,
-        "model_max_length": model.preprocessor.sequence_length,
-        **SPECIAL_TOKENS,
-    }
-    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
-    (directory / "special_tokens_map.json").write_text(json.dumps(SPECIAL_TOKENS, indent=2), encoding="utf-8")
+    write_wordpiece_files(model, directory, "DistilBertTokenizer", tokenizer.strip_accents, SPECIAL_TOKENS)
+
+
+CONVERTER = TransformersConverter(
+    family="distil_bert",
+    name="DistilBERT",
+    prefix=MODEL_PREFIX,
+    base_model="DistilBertModel",
+    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    tokenizer=_read_tokenizer,
+    to_keras_hub=to_keras_hub_arrays,
+    to_transformers=to_transformers,
+    write_tokenizer=_write_tokenizer,
+    check_export=lambda model: warn_head_epsilon(model.backbone, LAYER_NORM_EPSILON, "DistilBERT"),
+)

@@ -15,7 +15,6 @@ differences from keras_hub are bridged here:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,17 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.errors import BadInputError, PresetError
-from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform
-from mlm_cli.models.esm import esm_weights
+from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
+    Arrays,
+    CheckpointTensors,
+    TransformersConverter,
+    head_names,
+    write_tokenizer_config,
+)
+from mlm_cli.models.convert.tensor_names import BERT_LAYER, encoder_layer
+from mlm_cli.models.convert.weight_transforms import SAME, Transform
 from mlm_cli.models.preset.directory import PresetDirectory
 
 log = logging.getLogger("mlm")
@@ -58,11 +65,7 @@ def backbone_config(hf_config: dict[str, Any], vocabulary: list[str], source: st
         mask_token_id = hf_config.get("mask_token_id")
         rope_theta = float(hf_config.get("rope_theta", 10000.0))
         config = {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
+            **encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_wavelength": int(rope_theta) if rope_theta.is_integer() else rope_theta,
             "layer_norm_eps": float(hf_config.get("layer_norm_eps", 1e-12)),
@@ -84,11 +87,7 @@ def transformers_config(backbone_config: dict[str, Any], mask_token_id: int, tie
     return {
         "architectures": ["EsmForMaskedLM"],
         "model_type": "esm",
-        "vocab_size": backbone_config["vocabulary_size"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
+        **transformers_sizes(backbone_config),
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": 0.0,  # keras_hub's ESM has no attention dropout
         "max_position_embeddings": backbone_config["max_sequence_length"],
@@ -106,11 +105,6 @@ def transformers_config(backbone_config: dict[str, Any], mask_token_id: int, tie
 
 
 # --- weights -----------------------------------------------------------------
-
-
-
-
-
 
 
 def _positions_moved() -> Transform:
@@ -134,6 +128,20 @@ def _norm_groups(config: dict[str, Any]) -> tuple[str | None, str]:
     return None, "layers/layer_normalization"
 
 
+# transformers' ESM layer and keras_hub's ESM encoder, by role (see tensor_names).
+ESM_LAYER = {**BERT_LAYER, "attention_norm": "attention.LayerNorm", "output_norm": "LayerNorm"}
+ESM_ENCODER = {
+    "query": "attention_layer/q_dense",
+    "key": "attention_layer/k_dense",
+    "value": "attention_layer/v_dense",
+    "attention_output": "attention_layer/o_dense",
+    "attention_norm": "attention_norm",
+    "intermediate": "feedforward_intermediate_dense",
+    "output": "feedforward_output_dense",
+    "output_norm": "feedforward_norm",
+}
+
+
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     """(transformers name without the `esm.` prefix, keras_hub path, transform) for every backbone tensor with a keras_hub home."""
     embeddings_norm, output_norm = _norm_groups(config)
@@ -150,45 +158,14 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
         ("encoder.emb_layer_norm_after.bias", f"{output_norm}/vars/1", SAME),
     ]
     for k in range(config["num_layers"]):
-        hf, kh = f"encoder.layer.{k}", _encoder_prefix(k)
-        for hf_part, kh_part in (("self.query", "q"), ("self.key", "k"), ("self.value", "v"), ("output.dense", "o")):
-            names.append((f"{hf}.attention.{hf_part}.weight", f"{kh}/attention_layer/{kh_part}_dense/vars/0", TRANSPOSED))
-            names.append((f"{hf}.attention.{hf_part}.bias", f"{kh}/attention_layer/{kh_part}_dense/vars/1", SAME))
-        names += [
-            (f"{hf}.attention.LayerNorm.weight", f"{kh}/attention_norm/vars/0", SAME),
-            (f"{hf}.attention.LayerNorm.bias", f"{kh}/attention_norm/vars/1", SAME),
-            (f"{hf}.intermediate.dense.weight", f"{kh}/feedforward_intermediate_dense/vars/0", TRANSPOSED),
-            (f"{hf}.intermediate.dense.bias", f"{kh}/feedforward_intermediate_dense/vars/1", SAME),
-            (f"{hf}.output.dense.weight", f"{kh}/feedforward_output_dense/vars/0", TRANSPOSED),
-            (f"{hf}.output.dense.bias", f"{kh}/feedforward_output_dense/vars/1", SAME),
-            (f"{hf}.LayerNorm.weight", f"{kh}/feedforward_norm/vars/0", SAME),
-            (f"{hf}.LayerNorm.bias", f"{kh}/feedforward_norm/vars/1", SAME),
-        ]
+        names += encoder_layer(f"encoder.layer.{k}", _encoder_prefix(k), ESM_LAYER, ESM_ENCODER)
     return names
 
 
-HEAD_NAMES: list[tuple[str, str, Transform]] = [
-    ("lm_head.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
-    ("lm_head.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
-    ("lm_head.layer_norm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
-    ("lm_head.layer_norm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
-    ("lm_head.bias", "layers/masked_lm_head/vars/1", SAME),
-]
+HEAD_NAMES = head_names("lm_head.dense", "lm_head.layer_norm", "lm_head.bias", bias_path="layers/masked_lm_head/vars/1")
 DECODER = "lm_head.decoder.weight"
 HEAD_KERNEL = "layers/masked_lm_head/vars/0"
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
-
-
-def _normalise_names(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Drop the `esm.` prefix and map legacy LayerNorm gamma/beta names (which transformers still writes) to weight/bias."""
-    normalised = {}
-    for name, array in tensors.items():
-        if name.startswith(MODEL_PREFIX):
-            name = name[len(MODEL_PREFIX):]
-        if name.endswith((".LayerNorm.gamma", ".LayerNorm.beta")):
-            name = name.replace(".LayerNorm.gamma", ".LayerNorm.weight").replace(".LayerNorm.beta", ".LayerNorm.bias")
-        normalised[name] = array
-    return normalised
 
 
 def _check_rotary_frequencies(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str) -> None:
@@ -202,42 +179,32 @@ def _check_rotary_frequencies(tensors: dict[str, np.ndarray], config: dict[str, 
             return
 
 
-def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], tied: bool, source: str) -> tuple[dict, dict | None]:
+def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
-    tensors = _normalise_names(tensors)
+    tied = bool(hf_config.get("tie_word_embeddings", True))
     if config["position_embedding_type"] == "rotary":
-        _check_rotary_frequencies(tensors, config, source)
-
-    shapes = {**esm_weights.backbone_shapes(config), **esm_weights.head_shapes(config)}
-
-    def convert(names):
-        arrays = {}
-        for hf_name, kh_name, (forward, _) in names:
-            if hf_name not in tensors:
-                raise PresetError(f"{source}: tensor {hf_name!r} is missing")
-            try:
-                arrays[kh_name] = np.asarray(forward(tensors[hf_name].astype(np.float32, copy=False)))
-            except ValueError:
-                arrays[kh_name] = None
-            if arrays[kh_name] is None or arrays[kh_name].shape != tuple(shapes[kh_name]):
-                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config")
-        return arrays
-
+        _check_rotary_frequencies(tensors.tensors, config, tensors.source)
     expected = {name for name, _, _ in backbone_names(config) + HEAD_NAMES} | {DECODER}
     if config["position_embedding_type"] == "rotary":
         expected.add("embeddings.position_embeddings.weight")  # left in some rotary checkpoints; transformers ignores it too
-    unused = [n for n in tensors if n not in expected and not n.endswith(IGNORED_SUFFIXES) and not n.startswith(IGNORED_PREFIXES)]
+    unused = [
+        name for name in tensors.tensors
+        if name not in expected and not name.endswith(IGNORED_SUFFIXES) and not name.startswith(IGNORED_PREFIXES)
+    ]
     if unused:
-        raise PresetError(f"{source}: tensors ESM here has no place for: {', '.join(sorted(unused)[:3])}{' ...' if len(unused) > 3 else ''}")
-    backbone = convert(backbone_names(config))
-    if not all(name in tensors for name, _, _ in HEAD_NAMES):
+        listed = f"{', '.join(sorted(unused)[:3])}{' ...' if len(unused) > 3 else ''}"
+        raise PresetError(f"{tensors.source}: tensors ESM here has no place for: {listed}")
+    backbone = tensors.convert(backbone_names(config))
+    head = tensors.convert_head(HEAD_NAMES)
+    if head is None:
         return backbone, None
-    head = convert(HEAD_NAMES)
     projection = tensors.get(DECODER) if not tied else None
     if projection is None:
         projection = tensors[WORD_EMBEDDINGS]
     if projection.shape != tensors[WORD_EMBEDDINGS].shape:
-        raise PresetError(f"{source}: tensor {DECODER!r} has shape {projection.shape}, which does not fit the config")
+        raise PresetError(
+            f"{tensors.source}: tensor {DECODER!r} has shape {projection.shape}, which does not fit the config"
+        )
     head[HEAD_KERNEL] = np.ascontiguousarray(projection.astype(np.float32, copy=False).T)
     return backbone, head
 
@@ -293,8 +260,7 @@ def write_tokenizer_files(tokenizer, directory: Path, sequence_length: int) -> N
                     "tokenizer reads each unspaced word as one <unk>; token ids agree on space-separated residues")
     (directory / "vocab.txt").write_text("\n".join(tokenizer.get_vocabulary()), encoding="utf-8")
     tokenizer_config = {"tokenizer_class": "EsmTokenizer", "model_max_length": sequence_length, **SPECIAL_TOKENS}
-    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
-    (directory / "special_tokens_map.json").write_text(json.dumps(SPECIAL_TOKENS, indent=2), encoding="utf-8")
+    write_tokenizer_config(directory, tokenizer_config, SPECIAL_TOKENS)
 
 
 # --- whole checkpoints --------------------------------------------------------
@@ -307,47 +273,58 @@ def _usable_length(config: dict[str, Any]) -> int:
     return config["max_sequence_length"]
 
 
-def model_from_checkpoint(source: PresetDirectory):
-    """An ESMMaskedPLM equivalent to the transformers ESM checkpoint in `source`."""
-    from mlm_cli.models import ESMBackbone, ESMMaskedPLM, ESMMaskedPLMPreprocessor, ESMTokenizer
-
-    hf_config = source.read_json("config.json")
-    vocabulary = read_esm_vocabulary(source)
-    config = backbone_config(hf_config, vocabulary, str(source.path("config.json")))
-    try:  # validates every size before any tensor is read or converted
-        tokenizer = ESMTokenizer(vocabulary, special_tokens_in_strings=True, normalization="transformers")
-        backbone = ESMBackbone(**config)
-    except (TypeError, ValueError) as error:
-        raise PresetError(f"{source.root}: {error}") from None
+def _sequence_length(config: dict[str, Any], source: PresetDirectory) -> int:
     length = _usable_length(config)
     if length < 3:
-        raise PresetError(f"{source.path('config.json')}: max_position_embeddings {config['max_sequence_length']} leaves no room for a sequence")
-    if tokenizer.vocabulary_size() != config["vocabulary_size"]:
-        log.warning("%s: vocabulary has %d tokens, the model %d", source.root, tokenizer.vocabulary_size(), config["vocabulary_size"])
-    tied = bool(hf_config.get("tie_word_embeddings", True))
-    backbone_arrays, head_arrays = to_keras_hub_arrays(read_checkpoint_tensors(source), config, tied, str(source.root))
-    esm_weights.import_backbone(backbone, backbone_arrays)
-    preprocessor = ESMMaskedPLMPreprocessor(tokenizer, sequence_length=min(512, length))
-    model = ESMMaskedPLM(backbone, preprocessor=preprocessor)
-    if head_arrays is None:
-        log.warning("%s has no masked-LM head (%s): the head is freshly initialised",
-                    source.root.name, ",".join(hf_config.get("architectures") or ["EsmModel"]))
-    else:
-        esm_weights.import_head(model.masked_lm_head, head_arrays)
-    return model
+        raise PresetError(
+            f"{source.path('config.json')}: max_position_embeddings {config['max_sequence_length']} "
+            "leaves no room for a sequence"
+        )
+    return min(512, length)
 
 
-def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
-    """Write an EsmForMaskedLM checkpoint (config, safetensors, EsmTokenizer files) into `directory`."""
+def _read_tokenizer(source: PresetDirectory, config: dict[str, Any]):
+    from mlm_cli.models.esm.esm_tokenizer import ESMTokenizer
+
+    try:
+        return ESMTokenizer(read_esm_vocabulary(source), special_tokens_in_strings=True, normalization="transformers")
+    except (TypeError, ValueError) as error:
+        raise PresetError(f"{source.root}: {error}") from None
+
+
+def _check_export(model) -> None:
     backbone = model.backbone
     if model.preprocessor is None:
         raise BadInputError("this ESM model has no tokenizer to export", hint="export a preset that has tokenizer.json")
     if backbone.activation != "gelu":
         raise BadInputError(f"this ESM model uses the {backbone.activation!r} activation; transformers' ESM only has GELU",
                             hint="export it with --format keras_hub")
+
+
+def to_transformers(model, backbone_arrays: Arrays, head_arrays: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+    """An EsmForMaskedLM state dict and its config (with the backbone's token-dropout settings)."""
+    backbone = model.backbone
     config = {**backbone.get_config(), "token_dropout": backbone.token_dropout}
-    tensors, tied = to_transformers_tensors(esm_weights.export_backbone(backbone), esm_weights.export_head(model.masked_lm_head), config)
-    tokenizer = model.preprocessor.tokenizer
-    mask_token_id = backbone.mask_token_id if backbone.token_dropout else tokenizer.mask_token_id
-    write_transformers_weights(directory, tensors, transformers_config(config, mask_token_id, tied, dtype), dtype)
-    write_tokenizer_files(tokenizer, directory, model.preprocessor.sequence_length)
+    tensors, tied = to_transformers_tensors(backbone_arrays, head_arrays, config)
+    mask_token_id = backbone.mask_token_id if backbone.token_dropout else model.preprocessor.tokenizer.mask_token_id
+    return tensors, transformers_config(config, mask_token_id, tied, dtype)
+
+
+CONVERTER = TransformersConverter(
+    family="esm",
+    name="ESM",
+    prefix=MODEL_PREFIX,
+    base_model="EsmModel",
+    backbone_config=lambda hf_config, source: backbone_config(
+        hf_config, read_esm_vocabulary(source), str(source.path("config.json"))
+    ),
+    tokenizer=_read_tokenizer,
+    to_keras_hub=to_keras_hub_arrays,
+    to_transformers=to_transformers,
+    write_tokenizer=lambda model, directory: write_tokenizer_files(
+        model.preprocessor.tokenizer, directory, model.preprocessor.sequence_length
+    ),
+    check_export=_check_export,
+    sequence_length=_sequence_length,
+    tied_head=False,
+)

@@ -24,8 +24,17 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.errors import PresetError
-from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
-from mlm_cli.models.convert.weight_transforms import SAME, TRANSPOSED, Transform, token_text
+from mlm_cli.models.convert.transformers_driver import (
+    encoder_sizes,
+    transformers_sizes,
+    Arrays,
+    CheckpointTensors,
+    TransformersConverter,
+    head_names,
+    transformers_tensors,
+    write_tokenizer_config,
+)
+from mlm_cli.models.convert.weight_transforms import SAME, Transform, token_text
 from mlm_cli.models.convert.transformers_bert import backbone_names as bert_backbone_names
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.token_position_layout import EMBEDDINGS_NORM, POSITION_EMBEDDING, TOKEN_EMBEDDING
@@ -46,11 +55,7 @@ def backbone_config(hf_config: dict[str, Any], source: str, family: str = "RoBER
     try:
         position_offset = int(hf_config.get("pad_token_id", PAD_TOKEN_ID)) + 1
         config = {
-            "vocabulary_size": int(hf_config["vocab_size"]),
-            "num_layers": int(hf_config["num_hidden_layers"]),
-            "num_heads": int(hf_config["num_attention_heads"]),
-            "hidden_dim": int(hf_config["hidden_size"]),
-            "intermediate_dim": int(hf_config["intermediate_size"]),
+            **encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 514)) - position_offset,
         }
@@ -79,11 +84,7 @@ def transformers_config(
     return {
         "architectures": [architecture],
         "model_type": model_type,
-        "vocab_size": backbone_config["vocabulary_size"],
-        "hidden_size": backbone_config["hidden_dim"],
-        "num_hidden_layers": backbone_config["num_layers"],
-        "num_attention_heads": backbone_config["num_heads"],
-        "intermediate_size": backbone_config["intermediate_dim"],
+        **transformers_sizes(backbone_config),
         "hidden_act": "gelu",
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -103,13 +104,7 @@ def transformers_config(
 # --- weights -----------------------------------------------------------------
 
 
-HEAD_NAMES: list[tuple[str, str, Transform]] = [
-    ("lm_head.dense.weight", "layers/masked_lm_head/_intermediate_dense/vars/0", TRANSPOSED),
-    ("lm_head.dense.bias", "layers/masked_lm_head/_intermediate_dense/vars/1", SAME),
-    ("lm_head.layer_norm.weight", "layers/masked_lm_head/_intermediate_layer_norm/vars/0", SAME),
-    ("lm_head.layer_norm.bias", "layers/masked_lm_head/_intermediate_layer_norm/vars/1", SAME),
-    ("lm_head.bias", "layers/masked_lm_head/vars/0", SAME),
-]
+HEAD_NAMES = head_names("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")
 
 
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
@@ -125,55 +120,37 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     return names + [entry for entry in bert_backbone_names(config) if entry[0].startswith("encoder.")]
 
 
-def _strip_prefix(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Drop the `roberta.` prefix of the base model's tensors (RobertaModel checkpoints have none)."""
-    return {name.removeprefix("roberta."): array for name, array in tensors.items()}
-
-
-def _tensor(tensors: dict[str, np.ndarray], name: str, source: str) -> np.ndarray:
-    if name not in tensors:
-        raise PresetError(f"{source}: tensor {name!r} is missing")
-    return tensors[name].astype(np.float32, copy=False)
-
-
-def to_keras_hub_arrays(tensors: dict[str, np.ndarray], config: dict[str, Any], source: str, pad_token_id: int = PAD_TOKEN_ID) -> tuple[dict, dict | None]:
+def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
-    tensors = _strip_prefix(tensors)
-
-    def convert(names):
-        arrays = {}
-        for hf_name, kh_name, (forward, _) in names:
-            try:
-                arrays[kh_name] = np.asarray(forward(_tensor(tensors, hf_name, source)))
-            except ValueError:
-                raise PresetError(f"{source}: tensor {hf_name!r} has shape {tensors[hf_name].shape}, which does not fit the config") from None
-        return arrays
-
-    backbone = convert(backbone_names(config))
-    h, length, offset = config["hidden_dim"], config["max_sequence_length"], pad_token_id + 1
-    positions = _tensor(tensors, "embeddings.position_embeddings.weight", source)
+    backbone = tensors.convert(backbone_names(config))
+    h, length = config["hidden_dim"], config["max_sequence_length"]
+    offset = int(hf_config.get("pad_token_id", PAD_TOKEN_ID)) + 1
+    positions = tensors["embeddings.position_embeddings.weight"].astype(np.float32, copy=False)
     if positions.shape != (length + offset, h):
-        raise PresetError(f"{source}: position embeddings have shape {positions.shape}, expected {(length + offset, h)}")
+        expected = (length + offset, h)
+        raise PresetError(f"{tensors.source}: position embeddings have shape {positions.shape}, expected {expected}")
     token_type = tensors.get("embeddings.token_type_embeddings.weight")
-    type_row = token_type[0].astype(np.float32) if token_type is not None and token_type.ndim == 2 and token_type.shape[1] == h else np.zeros(h, np.float32)
+    fits = token_type is not None and token_type.ndim == 2 and token_type.shape[1] == h
+    type_row = token_type[0].astype(np.float32) if fits else np.zeros(h, np.float32)
     backbone[POSITION_EMBEDDING] = positions[offset:] + type_row  # transformers adds type row 0 to every token
-    head = convert(HEAD_NAMES) if all(n in tensors for n, _, _ in HEAD_NAMES) else None
-    decoder = tensors.get("lm_head.decoder.weight")
-    if head is not None and decoder is not None and not np.array_equal(decoder, tensors["embeddings.word_embeddings.weight"]):
-        raise PresetError(f"{source}: the MLM decoder is not tied to the word embeddings, which mlm requires")
+    head = tensors.convert_head(HEAD_NAMES)
+    tensors.require_tied(head, "lm_head.decoder.weight", "embeddings.word_embeddings.weight",
+                         "the MLM decoder is not tied to the word embeddings, which mlm requires")
     return backbone, head
 
 
-def to_transformers_tensors(backbone: dict[str, np.ndarray], head: dict[str, np.ndarray], config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """A RobertaForMaskedLM state dict from keras_hub-layout arrays (decoder tied to the embeddings, as transformers stores it)."""
-    tensors = {f"roberta.{hf_name}": np.ascontiguousarray(backward(backbone[kh_name])) for hf_name, kh_name, (_, backward) in backbone_names(config)}
+def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str, model_type: str = "roberta",
+                    architecture: str = "RobertaForMaskedLM") -> tuple[Arrays, dict[str, Any]]:
+    """A RobertaForMaskedLM (or XLM-R) state dict, decoder tied to the embeddings as transformers stores it, and
+    its config."""
+    config = model.backbone.get_config()
+    tensors = transformers_tensors(backbone_names(config), backbone, "roberta.")
     h = config["hidden_dim"]
     unused_rows = np.zeros((PAD_TOKEN_ID + 1, h), dtype=np.float32)
     tensors["roberta.embeddings.position_embeddings.weight"] = np.concatenate([unused_rows, backbone[POSITION_EMBEDDING]])
     tensors["roberta.embeddings.token_type_embeddings.weight"] = np.zeros((1, h), dtype=np.float32)
-    for hf_name, kh_name, (_, backward) in HEAD_NAMES:
-        tensors[hf_name] = np.ascontiguousarray(backward(head[kh_name]))
-    return tensors
+    tensors.update(transformers_tensors(HEAD_NAMES, head))
+    return tensors, transformers_config(config, dtype, model_type, architecture)
 
 
 # --- tokenizer ---------------------------------------------------------------
@@ -268,46 +245,34 @@ def write_tokenizer_files(tokenizer, directory: Path, model_max_length: int) -> 
         "model_max_length": model_max_length,
         **special,
     }
-    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
-    (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+    write_tokenizer_config(directory, tokenizer_config, special)
 
 
 # --- whole checkpoints --------------------------------------------------------
 
 
-def model_from_checkpoint(source: PresetDirectory):
-    """A RobertaMaskedLM equivalent to the transformers RoBERTa checkpoint in `source`."""
-    from mlm_cli.models import RobertaBackbone, RobertaMaskedLM, RobertaMaskedLMPreprocessor, RobertaTokenizer
-    from mlm_cli.models.roberta import roberta_weights
+def _read_tokenizer(source: PresetDirectory, config: dict[str, Any]):
+    from mlm_cli.models.roberta.roberta_tokenizer import RobertaTokenizer
 
-    hf_config = source.read_json("config.json")
-    config = backbone_config(hf_config, str(source.path("config.json")))
-    tensors = read_checkpoint_tensors(source)
-    backbone_arrays, head_arrays = to_keras_hub_arrays(tensors, config, str(source.root), int(hf_config.get("pad_token_id", PAD_TOKEN_ID)))
     try:
-        tokenizer = RobertaTokenizer(**tokenizer_settings(source))
+        return RobertaTokenizer(**tokenizer_settings(source))
     except ValueError as error:
         raise PresetError(f"{source.root}: {error}") from None
-    if tokenizer.vocabulary_size() != config["vocabulary_size"]:
-        log.warning("%s: vocabulary has %d tokens, the model %d", source.root, tokenizer.vocabulary_size(), config["vocabulary_size"])
-    backbone = RobertaBackbone(**config)
-    roberta_weights.import_backbone(backbone, backbone_arrays)
-    preprocessor = RobertaMaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
-    model = RobertaMaskedLM(backbone, preprocessor=preprocessor)
-    if head_arrays is None:
-        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
-                    source.root.name, ",".join(hf_config.get("architectures") or ["RobertaModel"]))
-    else:
-        roberta_weights.import_head(model.masked_lm_head, head_arrays)
-    return model
 
 
-def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
-    """Write a RobertaForMaskedLM checkpoint (config, safetensors, byte-level BPE tokenizer files) into `directory`."""
-    from mlm_cli.models.roberta import roberta_weights
-
-    backbone = model.backbone
-    config = backbone.get_config()
-    tensors = to_transformers_tensors(roberta_weights.export_backbone(backbone), roberta_weights.export_head(model.masked_lm_head), config)
-    write_transformers_weights(directory, tensors, transformers_config(config, dtype), dtype)
+def write_tokenizer(model, directory: Path) -> None:
+    """The byte-level BPE tokenizer files of the model's tokenizer."""
     write_tokenizer_files(model.preprocessor.tokenizer, directory, model.preprocessor.sequence_length)
+
+
+CONVERTER = TransformersConverter(
+    family="roberta",
+    name="RoBERTa",
+    prefix="roberta.",
+    base_model="RobertaModel",
+    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    tokenizer=_read_tokenizer,
+    to_keras_hub=to_keras_hub_arrays,
+    to_transformers=to_transformers,
+    write_tokenizer=write_tokenizer,
+)

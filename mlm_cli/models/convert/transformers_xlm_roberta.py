@@ -6,17 +6,14 @@ SentencePiece model file `sentencepiece.bpe.model`, whose ids both sides remap t
 
 from __future__ import annotations
 
-import json
-import logging
+from functools import partial
 from pathlib import Path
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert import transformers_roberta as roberta
-from mlm_cli.models.convert.safetensors_io import read_checkpoint_tensors, write_transformers_weights
+from mlm_cli.models.convert.transformers_driver import TransformersConverter, write_tokenizer_config
 from mlm_cli.models.convert.weight_transforms import token_text
 from mlm_cli.models.preset.directory import PresetDirectory
-
-log = logging.getLogger("mlm")
 
 SENTENCEPIECE_FILE = "sentencepiece.bpe.model"
 FAMILY = "XLM-RoBERTa"
@@ -38,55 +35,39 @@ def tokenizer_proto(directory: PresetDirectory) -> bytes:
     return path.read_bytes()
 
 
-def model_from_checkpoint(source: PresetDirectory):
-    """An XLMRobertaMaskedLM equivalent to the transformers XLM-RoBERTa checkpoint in `source`."""
-    from mlm_cli.models import XLMRobertaBackbone, XLMRobertaMaskedLM, XLMRobertaMaskedLMPreprocessor, XLMRobertaTokenizer
-    from mlm_cli.models.xlm_roberta import xlm_roberta_weights
+def _read_tokenizer(source: PresetDirectory, config: dict):
+    from mlm_cli.models.xlm_roberta.xlm_roberta_tokenizer import XLMRobertaTokenizer
 
-    hf_config = source.read_json("config.json")
-    config = roberta.backbone_config(hf_config, str(source.path("config.json")), FAMILY)
-    tensors = read_checkpoint_tensors(source)
-    pad_token_id = int(hf_config.get("pad_token_id", roberta.PAD_TOKEN_ID))
-    backbone_arrays, head_arrays = roberta.to_keras_hub_arrays(tensors, config, str(source.root), pad_token_id)
     try:
-        tokenizer = XLMRobertaTokenizer(proto=tokenizer_proto(source), normalization="transformers")
+        return XLMRobertaTokenizer(proto=tokenizer_proto(source), normalization="transformers")
     except ValueError as error:
         raise PresetError(f"{source.path(SENTENCEPIECE_FILE)}: {error}") from None
-    if tokenizer.vocabulary_size() != config["vocabulary_size"]:
-        log.warning("%s: vocabulary has %d tokens, the model %d", source.root, tokenizer.vocabulary_size(), config["vocabulary_size"])
-    backbone = XLMRobertaBackbone(**config)
-    xlm_roberta_weights.import_backbone(backbone, backbone_arrays)
-    preprocessor = XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=min(512, config["max_sequence_length"]))
-    model = XLMRobertaMaskedLM(backbone, preprocessor=preprocessor)
-    if head_arrays is None:
-        log.warning("%s has no masked-LM head (%s): the head is freshly initialised, tied to the token embeddings",
-                    source.root.name, ",".join(hf_config.get("architectures") or ["XLMRobertaModel"]))
-    else:
-        xlm_roberta_weights.import_head(model.masked_lm_head, head_arrays)
-    return model
 
 
-def write_checkpoint(model, directory: Path, dtype: str = "float32") -> None:
-    """Write an XLMRobertaForMaskedLM checkpoint (config, safetensors, SentencePiece tokenizer files) into `directory`.
+def write_tokenizer(model, directory: Path) -> None:
+    """sentencepiece.bpe.model plus the settings transformers' XLMRobertaTokenizer reads.
 
     transformers' XLMRobertaTokenizer always turns special-token strings in raw text into
     their ids; a model tokenizing keras_hub's way differs from it only on such text.
     """
-    from mlm_cli.models.xlm_roberta import xlm_roberta_weights
-
-    backbone = model.backbone
-    config = backbone.get_config()
-    tensors = roberta.to_transformers_tensors(
-        xlm_roberta_weights.export_backbone(backbone), xlm_roberta_weights.export_head(model.masked_lm_head), config
-    )
-    hf_config = roberta.transformers_config(config, dtype, model_type="xlm-roberta", architecture="XLMRobertaForMaskedLM")
-    write_transformers_weights(directory, tensors, hf_config, dtype)
-    tokenizer = model.preprocessor.tokenizer
-    (directory / SENTENCEPIECE_FILE).write_bytes(tokenizer.proto)
+    (directory / SENTENCEPIECE_FILE).write_bytes(model.preprocessor.tokenizer.proto)
     tokenizer_config = {
         "tokenizer_class": "XLMRobertaTokenizer",
         "model_max_length": model.preprocessor.sequence_length,
         **roberta.SPECIAL_TOKENS,
     }
-    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
-    (directory / "special_tokens_map.json").write_text(json.dumps(roberta.SPECIAL_TOKENS, indent=2), encoding="utf-8")
+    write_tokenizer_config(directory, tokenizer_config, roberta.SPECIAL_TOKENS)
+
+
+CONVERTER = TransformersConverter(
+    family="xlm_roberta",
+    name=FAMILY,
+    prefix="roberta.",
+    base_model="XLMRobertaModel",
+    backbone_config=lambda hf_config, source: roberta.backbone_config(hf_config, str(source.path("config.json")),
+                                                                      FAMILY),
+    tokenizer=_read_tokenizer,
+    to_keras_hub=roberta.to_keras_hub_arrays,
+    to_transformers=partial(roberta.to_transformers, model_type="xlm-roberta", architecture="XLMRobertaForMaskedLM"),
+    write_tokenizer=write_tokenizer,
+)

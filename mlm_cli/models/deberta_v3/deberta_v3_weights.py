@@ -1,14 +1,22 @@
 """Where DeBERTaV3's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
 
 keras_hub stores query/key/value kernels per head ([H, A, d]); mlm keeps one fused
-[H, 3H] projection, so the mapping splits and joins them.
+[H, 3H] projection, so the mapping splits and joins them. The head is keras_hub's MaskedLMHead
+(masked_lm_head_layout.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
+
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+head_shapes = masked_lm_head_layout.head_shapes
+import_head = masked_lm_head_layout.import_head
 
 ATTENTION_PARTS = ("query", "key", "value")
 
@@ -48,18 +56,6 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
-    """The masked-LM head datasets in keras_hub's task.weights.h5."""
-    h, v = config["hidden_dim"], config["vocabulary_size"]
-    return {
-        "layers/masked_lm_head/_intermediate_dense/vars/0": (h, h),
-        "layers/masked_lm_head/_intermediate_dense/vars/1": (h,),
-        "layers/masked_lm_head/_intermediate_layer_norm/vars/0": (h,),
-        "layers/masked_lm_head/_intermediate_layer_norm/vars/1": (h,),
-        "layers/masked_lm_head/vars/0": (v,),
-    }
-
-
 def _pairs(backbone) -> list[tuple[str, object]]:
     """(keras_hub path, mlm variable) for every weight that maps one to one."""
     relative = backbone.relative_embedding
@@ -91,7 +87,7 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
     h, a = backbone.hidden_dim, backbone.num_heads
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{encoder_prefix(k)}/_self_attention_layer"
         kernel = np.asarray(block.attention.qkv_dense.kernel.numpy())
@@ -105,33 +101,13 @@ def export_backbone(backbone) -> dict[str, np.ndarray]:
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
     h = backbone.hidden_dim
-    for path, variable in _pairs(backbone):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays)
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{encoder_prefix(k)}/_self_attention_layer"
         kernel = np.concatenate([arrays[f"{p}/_{part}_dense/vars/0"].reshape(h, h) for part in ATTENTION_PARTS], axis=1)
         bias = np.concatenate([arrays[f"{p}/_{part}_dense/vars/1"].reshape(h) for part in ATTENTION_PARTS])
         assign(block.attention.qkv_dense.kernel, kernel)
         assign(block.attention.qkv_dense.bias, bias)
-
-
-def _head_pairs(head) -> list[tuple[str, object]]:
-    return [
-        ("layers/masked_lm_head/_intermediate_dense/vars/0", head.dense.kernel),
-        ("layers/masked_lm_head/_intermediate_dense/vars/1", head.dense.bias),
-        ("layers/masked_lm_head/_intermediate_layer_norm/vars/0", head.norm.gamma),
-        ("layers/masked_lm_head/_intermediate_layer_norm/vars/1", head.norm.beta),
-        ("layers/masked_lm_head/vars/0", head.output_bias),
-    ]
-
-
-def export_head(head) -> dict[str, np.ndarray]:
-    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
-
-
-def import_head(head, arrays: dict[str, np.ndarray]) -> None:
-    for path, variable in _head_pairs(head):
-        assign(variable, arrays[path])
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:
@@ -175,9 +151,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "deberta_v3_masked_lm",
         "layers/input_layer_2/vars": "mask_positions",
-        "layers/masked_lm_head/vars": "mlm_head",
-        "layers/masked_lm_head/_intermediate_dense/vars": "intermediate_dense",
-        "layers/masked_lm_head/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "deberta_v3_masked_lm_preprocessor",
         "preprocessor/masker/vars": "masked_lm_mask_generator",
         "preprocessor/packer/vars": "multi_segment_packer",

@@ -1,22 +1,14 @@
 """Where DistilBERT's weights live in keras_hub's `.weights.h5` files: the token-and-position
-layout (token_position_layout.py) with BERT's masked-LM head."""
+layout (token_position_layout.py) with keras_hub's MaskedLMHead (masked_lm_head_layout.py)."""
 
 from __future__ import annotations
 
-from mlm_cli.models.bert.bert_weights import export_head, head_shapes, import_head
-from mlm_cli.models.preset import token_position_layout
-from mlm_cli.models.preset.token_position_layout import backbone_shapes, export_backbone, import_backbone
+from mlm_cli.models.preset import masked_lm_head_layout, token_position_layout
 
-__all__ = [
-    "backbone_group_names",
-    "backbone_shapes",
-    "export_backbone",
-    "export_head",
-    "head_shapes",
-    "import_backbone",
-    "import_head",
-    "task_group_names",
-]
+backbone_shapes = token_position_layout.backbone_shapes
+export_backbone, import_backbone = token_position_layout.export_backbone, token_position_layout.import_backbone
+head_shapes, export_head = masked_lm_head_layout.head_shapes, masked_lm_head_layout.export_head
+import_head = masked_lm_head_layout.import_head
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:

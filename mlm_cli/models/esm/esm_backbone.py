@@ -109,12 +109,8 @@ class ESMBackbone(Backbone):
         **kwargs,
     ):
         sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
-            max_sequence_length=max_sequence_length,
+            vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
         )
         self.check_dropout(dropout)
         self.check_head_split(hidden_dim, num_heads)

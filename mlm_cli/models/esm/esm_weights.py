@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import dense_pairs, dense_shapes, export_pairs, import_pairs, norm_pairs
+
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+import_head = masked_lm_head_layout.import_head
 
 PARTS = ("q", "k", "v")
-HEAD_PREFIX = "layers/masked_lm_head"
 
 
 def _encoder_prefix(index: int) -> str:
@@ -25,13 +30,6 @@ def _norm_groups(config: dict) -> tuple[str | None, str]:
     if config["use_pre_layer_norm"]:
         return "layers/layer_normalization", "layers/layer_normalization_1"
     return None, "layers/layer_normalization"
-
-
-def _dense_shapes(path: str, kernel: tuple[int, int], use_bias: bool) -> dict[str, tuple[int, ...]]:
-    shapes = {f"{path}/vars/0": kernel}
-    if use_bias:
-        shapes[f"{path}/vars/1"] = (kernel[1],)
-    return shapes
 
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -48,37 +46,19 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     for k in range(config["num_layers"]):
         p = _encoder_prefix(k)
         for part in (*PARTS, "o"):
-            shapes.update(_dense_shapes(f"{p}/attention_layer/{part}_dense", (h, h), use_bias))
+            shapes.update(dense_shapes(f"{p}/attention_layer/{part}_dense", h, h, use_bias))
         for norm in ("attention_norm", "feedforward_norm"):
             shapes[f"{p}/{norm}/vars/0"] = (h,)
             shapes[f"{p}/{norm}/vars/1"] = (h,)
-        shapes.update(_dense_shapes(f"{p}/feedforward_intermediate_dense", (h, i), use_bias))
-        shapes.update(_dense_shapes(f"{p}/feedforward_output_dense", (i, h), use_bias))
+        shapes.update(dense_shapes(f"{p}/feedforward_intermediate_dense", h, i, use_bias))
+        shapes.update(dense_shapes(f"{p}/feedforward_output_dense", i, h, use_bias))
     return shapes
 
 
 def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """The masked-PLM head datasets in keras_hub's task.weights.h5 (its own [H, V] projection)."""
-    h, v = config["hidden_dim"], config["vocabulary_size"]
-    return {
-        f"{HEAD_PREFIX}/_intermediate_dense/vars/0": (h, h),
-        f"{HEAD_PREFIX}/_intermediate_dense/vars/1": (h,),
-        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/0": (h,),
-        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/1": (h,),
-        f"{HEAD_PREFIX}/vars/0": (h, v),
-        f"{HEAD_PREFIX}/vars/1": (v,),
-    }
-
-
-def _dense_pairs(path: str, dense) -> list[tuple[str, object]]:
-    pairs = [(f"{path}/vars/0", dense.kernel)]
-    if dense.use_bias:
-        pairs.append((f"{path}/vars/1", dense.bias))
-    return pairs
-
-
-def _norm_pairs(path: str, norm) -> list[tuple[str, object]]:
-    return [(f"{path}/vars/0", norm.gamma), (f"{path}/vars/1", norm.beta)]
+    h = config["hidden_dim"]
+    return masked_lm_head_layout.shapes(h, h, config["vocabulary_size"], projection=True)
 
 
 def _pairs(backbone) -> list[tuple[str, object]]:
@@ -89,22 +69,22 @@ def _pairs(backbone) -> list[tuple[str, object]]:
     if backbone.position_embedding is not None:
         pairs.append(("layers/position_embedding/vars/0", backbone.position_embedding.embeddings))
     if embeddings_norm:
-        pairs += _norm_pairs(embeddings_norm, backbone.embeddings_norm)
-    pairs += _norm_pairs(output_norm, backbone.output_norm)
+        pairs += norm_pairs(embeddings_norm, backbone.embeddings_norm)
+    pairs += norm_pairs(output_norm, backbone.output_norm)
     for k, block in enumerate(backbone.encoder_blocks):
         p = _encoder_prefix(k)
-        pairs += _dense_pairs(f"{p}/attention_layer/o_dense", block.attention.output_dense)
-        pairs += _norm_pairs(f"{p}/attention_norm", block.attention_norm)
-        pairs += _norm_pairs(f"{p}/feedforward_norm", block.feedforward_norm)
-        pairs += _dense_pairs(f"{p}/feedforward_intermediate_dense", block.intermediate_dense)
-        pairs += _dense_pairs(f"{p}/feedforward_output_dense", block.output_dense)
+        pairs += dense_pairs(f"{p}/attention_layer/o_dense", block.attention.output_dense)
+        pairs += norm_pairs(f"{p}/attention_norm", block.attention_norm)
+        pairs += norm_pairs(f"{p}/feedforward_norm", block.feedforward_norm)
+        pairs += dense_pairs(f"{p}/feedforward_intermediate_dense", block.intermediate_dense)
+        pairs += dense_pairs(f"{p}/feedforward_output_dense", block.output_dense)
     return pairs
 
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
     h = backbone.hidden_dim
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{_encoder_prefix(k)}/attention_layer"
         qkv = block.attention.qkv_dense
@@ -119,34 +99,13 @@ def export_backbone(backbone) -> dict[str, np.ndarray]:
 
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    for path, variable in _pairs(backbone):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays)
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{_encoder_prefix(k)}/attention_layer"
         qkv = block.attention.qkv_dense
         assign(qkv.kernel, np.concatenate([arrays[f"{p}/{part}_dense/vars/0"] for part in PARTS], axis=1))
         if qkv.use_bias:
             assign(qkv.bias, np.concatenate([arrays[f"{p}/{part}_dense/vars/1"] for part in PARTS]))
-
-
-def _head_pairs(head) -> list[tuple[str, object]]:
-    return [
-        (f"{HEAD_PREFIX}/_intermediate_dense/vars/0", head.dense.kernel),
-        (f"{HEAD_PREFIX}/_intermediate_dense/vars/1", head.dense.bias),
-        (f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/0", head.norm.gamma),
-        (f"{HEAD_PREFIX}/_intermediate_layer_norm/vars/1", head.norm.beta),
-        (f"{HEAD_PREFIX}/vars/0", head.output_kernel),
-        (f"{HEAD_PREFIX}/vars/1", head.output_bias),
-    ]
-
-
-def export_head(head) -> dict[str, np.ndarray]:
-    return {path: np.asarray(variable.numpy()) for path, variable in _head_pairs(head)}
-
-
-def import_head(head, arrays: dict[str, np.ndarray]) -> None:
-    for path, variable in _head_pairs(head):
-        assign(variable, arrays[path])
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:
@@ -194,9 +153,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "esm_masked_plm",
         "layers/input_layer_1/vars": "mask_positions",
-        f"{HEAD_PREFIX}/vars": "mlm_head",
-        f"{HEAD_PREFIX}/_intermediate_dense/vars": "intermediate_dense",
-        f"{HEAD_PREFIX}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "esm_masked_plm_preprocessor",
         "preprocessor/tokenizer/vars": "esm_tokenizer",
     }

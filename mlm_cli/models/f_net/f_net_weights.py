@@ -2,22 +2,24 @@
 
 Every weight maps one to one. The embedding projection is keras_hub's first dense layer
 (`dense`), the pooler its second (`dense_1`); blocks are `f_net_encoder`, `f_net_encoder_1`, ...
+The head is keras_hub's MaskedLMHead (masked_lm_head_layout.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.bert import bert_weights
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
+
+# The head is keras_hub's MaskedLMHead, stored as every such family stores it.
+export_head = masked_lm_head_layout.export_head
+head_shapes = masked_lm_head_layout.head_shapes
+import_head = masked_lm_head_layout.import_head
 
 PROJECTION = "layers/dense"
 POOLER = "layers/dense_1"
-HEAD = "layers/masked_lm_head"
-
-# The head is BERT's (same paths and layers); only its shapes differ (head_shapes below).
-export_head = bert_weights.export_head
-import_head = bert_weights.import_head
 
 
 def _encoder_prefix(index: int) -> str:
@@ -26,13 +28,9 @@ def _encoder_prefix(index: int) -> str:
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Every backbone dataset keras_hub writes for this config, with its shape."""
-    v, h, i = config["vocabulary_size"], config["hidden_dim"], config["intermediate_dim"]
+    h, i = config["hidden_dim"], config["intermediate_dim"]
     shapes = {
-        "layers/reversible_embedding/vars/0": (v, h),
-        "layers/position_embedding/vars/0": (config["max_sequence_length"], h),
-        "layers/embedding/vars/0": (config["num_segments"], h),
-        "layers/layer_normalization/vars/0": (h,),
-        "layers/layer_normalization/vars/1": (h,),
+        **embedding_shapes(config, h),
         f"{PROJECTION}/vars/0": (h, h),
         f"{PROJECTION}/vars/1": (h,),
         f"{POOLER}/vars/0": (h, h),
@@ -50,26 +48,10 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
-    """The masked-LM head datasets in keras_hub's task.weights.h5."""
-    h, v = config["hidden_dim"], config["vocabulary_size"]
-    return {
-        f"{HEAD}/_intermediate_dense/vars/0": (h, h),
-        f"{HEAD}/_intermediate_dense/vars/1": (h,),
-        f"{HEAD}/_intermediate_layer_norm/vars/0": (h,),
-        f"{HEAD}/_intermediate_layer_norm/vars/1": (h,),
-        f"{HEAD}/vars/0": (v,),
-    }
-
-
 def _pairs(backbone) -> list[tuple[str, object]]:
     """(keras_hub path, mlm variable) for every backbone weight."""
     pairs = [
-        ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
-        ("layers/position_embedding/vars/0", backbone.position_embedding.embeddings),
-        ("layers/embedding/vars/0", backbone.segment_embedding.embeddings),
-        ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
-        ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
+        *embedding_pairs(backbone),
         (f"{PROJECTION}/vars/0", backbone.embeddings_projection.kernel),
         (f"{PROJECTION}/vars/1", backbone.embeddings_projection.bias),
         (f"{POOLER}/vars/0", backbone.pooler.kernel),
@@ -92,29 +74,21 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    return {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    return export_pairs(_pairs(backbone))
 
 
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    for path, variable in _pairs(backbone):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays)
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
     names = {
         "vars": "f_net_backbone",
-        "layers/add/vars": "embeddings_add",
+        **embeddings_layout.GROUP_NAMES,
         f"{PROJECTION}/vars": "embedding_projection",
         f"{POOLER}/vars": "pooled_dense",
-        "layers/dropout/vars": "embeddings_dropout",
-        "layers/embedding/vars": "segment_embedding",
-        "layers/input_layer/vars": "token_ids",
-        "layers/input_layer_1/vars": "segment_ids",
-        "layers/layer_normalization/vars": "embeddings_layer_norm",
-        "layers/position_embedding/vars": "position_embedding",
-        "layers/reversible_embedding/vars": "token_embedding",
     }
     for k in range(config["num_layers"]):
         p = _encoder_prefix(k)
@@ -129,9 +103,7 @@ def task_group_names() -> dict[str, str]:
     return {
         "vars": "f_net_masked_lm",
         "layers/input_layer_2/vars": "mask_positions",
-        f"{HEAD}/vars": "mlm_head",
-        f"{HEAD}/_intermediate_dense/vars": "intermediate_dense",
-        f"{HEAD}/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": "f_net_masked_lm_preprocessor",
         "preprocessor/tokenizer/vars": "f_net_tokenizer",
     }

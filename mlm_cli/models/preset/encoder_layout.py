@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 ATTENTION_PARTS = ("query", "key", "value")
 
@@ -64,7 +65,7 @@ def export_encoders(blocks, hidden_dim: int, num_heads: int) -> dict[str, np.nda
     """The blocks' weights as keras_hub's datasets (fused QKV split per head)."""
     h, a = hidden_dim, num_heads
     d = h // a
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(blocks)}
+    arrays = export_pairs(_pairs(blocks))
     for k, block in enumerate(blocks):
         p = f"{encoder_prefix(k)}/_self_attention_layer"
         kernel = np.asarray(block.attention.qkv_dense.kernel.numpy())
@@ -79,8 +80,7 @@ def export_encoders(blocks, hidden_dim: int, num_heads: int) -> dict[str, np.nda
 def import_encoders(blocks, arrays: dict[str, np.ndarray], hidden_dim: int) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the blocks' variables."""
     h = hidden_dim
-    for path, variable in _pairs(blocks):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(blocks), arrays)
     for k, block in enumerate(blocks):
         p = f"{encoder_prefix(k)}/_self_attention_layer"
         kernel = np.concatenate([arrays[f"{p}/{part}_dense/vars/0"].reshape(h, h) for part in ATTENTION_PARTS], axis=1)

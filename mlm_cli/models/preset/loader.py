@@ -113,18 +113,12 @@ def _backbone_extensions(directory: PresetDirectory) -> dict[str, Any]:
     return _extensions(directory, "mlm_backbone_extensions")
 
 
-def _weights_module(family: Family):
-    import importlib
-
-    return importlib.import_module(f"mlm_cli.models.{family.name}.{family.name}_weights")
-
-
 def _load_backbone_weights(directory: PresetDirectory, backbone, family: Family) -> None:
     from mlm_cli.models.preset.h5_weights import read_arrays
 
     if not directory.exists("model.weights.h5") and directory.exists("model.weights.json"):
         raise PresetError(f"{directory.root}: sharded weights (model.weights.json) are not supported yet")
-    weights = _weights_module(family)
+    weights = family.weights()
     arrays = read_arrays(directory.require("model.weights.h5"), weights.backbone_shapes(backbone.get_config()))
     weights.import_backbone(backbone, arrays)
 
@@ -212,10 +206,10 @@ def load_masked_lm(preset, cls: type, load_weights: bool = True, **kwargs):
         if has_task_weights:
             from mlm_cli.models.preset.h5_weights import read_arrays
 
-            weights = _weights_module(family)
+            weights = family.weights()
             arrays = read_arrays(directory.require("task.weights.h5"), weights.head_shapes(backbone.get_config()))
             weights.import_head(model.masked_lm_head, arrays)
-        elif _weights_module(family).head_shapes(backbone.get_config()):
+        elif family.weights().head_shapes(backbone.get_config()):
             log.warning("%s has no masked-LM head weights; the head starts freshly initialised", directory.root)
     return model
 

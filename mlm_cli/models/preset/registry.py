@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.naming import snake_case
 
+if TYPE_CHECKING:
+    from mlm_cli.models.convert.transformers_driver import TransformersConverter
+    from mlm_cli.models.preset.weights_layout import WeightsLayout
+
 
 @dataclass(frozen=True)
 class Family:
-    """One model family: keras_hub's class names for its parts and where mlm implements them."""
+    """One model family: keras_hub's class names for its parts, where mlm implements them, its h5 weights
+    layout and its transformers counterpart (if any).
+
+    mlm implements a family in `mlm_cli/models/<name>/`: one module per keras_hub class plus
+    `<name>_weights.py` (a WeightsLayout); its transformers converter, if it has one, is
+    `mlm_cli/models/convert/transformers_<name>.py` (a module-level CONVERTER).
+    """
 
     name: str
     keras_hub_package: str  # e.g. keras_hub.src.models.bert
@@ -24,6 +35,12 @@ class Family:
     preprocessor: str
     tokenizer: str
     other_tasks: tuple[str, ...] = ()  # task/preprocessor classes whose presets still carry a usable backbone
+    model_type: str | None = None  # transformers' config.json `model_type`; None: no transformers converter
+
+    @property
+    def keras_hub_folder(self) -> str:
+        """keras_hub's model folder, the family column of keras_hub's preset table (`path`)."""
+        return self.keras_hub_package.rsplit(".", 1)[-1]
 
     def keras_hub_module(self, class_name: str) -> str:
         """keras_hub's module for one of this family's classes (BertMaskedLM -> ...bert.bert_masked_lm)."""
@@ -37,8 +54,25 @@ class Family:
         """mlm's implementation of one of this family's classes."""
         return getattr(importlib.import_module(self.mlm_module(class_name)), class_name)
 
+    def weights(self) -> WeightsLayout:
+        """The family's h5 weights layout module."""
+        return cast("WeightsLayout", importlib.import_module(f"mlm_cli.models.{self.name}.{self.name}_weights"))
 
-def _family(name: str, prefix: str, *, masked_lm_suffix: str = "MaskedLM", other_tasks: tuple[str, ...] = ()) -> Family:
+    def converter(self) -> TransformersConverter:
+        """The family's transformers converter (hooks into the shared driver); only for families with a `model_type`."""
+        if self.model_type is None:
+            raise LookupError(f"{self.name} has no transformers converter")
+        return importlib.import_module(f"mlm_cli.models.convert.transformers_{self.name}").CONVERTER
+
+
+def _family(
+    name: str,
+    prefix: str,
+    model_type: str | None,
+    *,
+    masked_lm_suffix: str = "MaskedLM",
+    other_tasks: tuple[str, ...] = (),
+) -> Family:
     """A family whose keras_hub classes follow the `<Prefix>Backbone`, `<Prefix>MaskedLM`, ... pattern."""
     return Family(
         name=name,
@@ -48,25 +82,27 @@ def _family(name: str, prefix: str, *, masked_lm_suffix: str = "MaskedLM", other
         preprocessor=f"{prefix}{masked_lm_suffix}Preprocessor",
         tokenizer=f"{prefix}Tokenizer",
         other_tasks=tuple(f"{prefix}{task}" for task in other_tasks),
+        model_type=model_type,
     )
 
 
 TEXT_TASKS = ("TextClassifier", "TextClassifierPreprocessor")
+EMBEDDER_TASKS = ("TextEmbedder", "TextEmbedderPreprocessor")
+PROTEIN_TASKS = ("ProteinClassifier", "ProteinClassifierPreprocessor")
 
-# Every keras_hub family with a masked-LM task (keras-hub 0.32). mlm implements each in
-# mlm_cli/models/<name>/, one module per keras_hub class plus <name>_weights.py (h5 layout).
+# Every keras_hub family with a masked-LM task (keras-hub 0.32), with transformers' model_type where mlm converts.
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
-        _family("bert", "Bert", other_tasks=TEXT_TASKS + ("TextEmbedder", "TextEmbedderPreprocessor")),
-        _family("distil_bert", "DistilBert", other_tasks=TEXT_TASKS),
-        _family("roberta", "Roberta", other_tasks=TEXT_TASKS),
-        _family("xlm_roberta", "XLMRoberta", other_tasks=TEXT_TASKS + ("TextEmbedder", "TextEmbedderPreprocessor")),
-        _family("albert", "Albert", other_tasks=TEXT_TASKS),
-        _family("deberta_v3", "DebertaV3", other_tasks=TEXT_TASKS),
-        _family("f_net", "FNet", other_tasks=TEXT_TASKS),
-        _family("roformer_v2", "RoformerV2", other_tasks=TEXT_TASKS),
-        _family("esm", "ESM", masked_lm_suffix="MaskedPLM", other_tasks=("ProteinClassifier", "ProteinClassifierPreprocessor")),
+        _family("bert", "Bert", "bert", other_tasks=TEXT_TASKS + EMBEDDER_TASKS),
+        _family("distil_bert", "DistilBert", "distilbert", other_tasks=TEXT_TASKS),
+        _family("roberta", "Roberta", "roberta", other_tasks=TEXT_TASKS),
+        _family("xlm_roberta", "XLMRoberta", "xlm-roberta", other_tasks=TEXT_TASKS + EMBEDDER_TASKS),
+        _family("albert", "Albert", "albert", other_tasks=TEXT_TASKS),
+        _family("deberta_v3", "DebertaV3", "deberta-v2", other_tasks=TEXT_TASKS),
+        _family("f_net", "FNet", None, other_tasks=TEXT_TASKS),
+        _family("roformer_v2", "RoformerV2", None, other_tasks=TEXT_TASKS),
+        _family("esm", "ESM", "esm", masked_lm_suffix="MaskedPLM", other_tasks=PROTEIN_TASKS),
     )
 }
 
@@ -93,3 +129,13 @@ def family_of_class(cls: type) -> Family | None:
             if getattr(family, role) == cls.__name__ and cls.__module__.startswith(f"mlm_cli.models.{family.name}"):
                 return family
     return None
+
+
+def family_of_model_type(model_type: object) -> Family | None:
+    """The family whose transformers converter reads checkpoints of `model_type` (None if no family does)."""
+    return next((f for f in FAMILIES.values() if f.model_type is not None and f.model_type == model_type), None)
+
+
+def converted_families() -> list[Family]:
+    """The families with a transformers converter."""
+    return [family for family in FAMILIES.values() if family.model_type is not None]

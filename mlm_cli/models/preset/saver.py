@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime
-import importlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlm_cli.atomic_files import staging_directory
 from mlm_cli.errors import BadInputError
 from mlm_cli.models.preset.h5_weights import write_arrays
 from mlm_cli.models.preset.json_objects import object_json
@@ -52,7 +51,7 @@ def write_preset_files(model, directory: Path) -> None:
     family = family_of_class(type(model))
     if family is None:
         raise TypeError(f"{type(model).__name__} is not a registered masked-LM class")
-    weights = importlib.import_module(f"mlm_cli.models.{family.name}.{family.name}_weights")
+    weights = family.weights()
     backbone = model.backbone
     backbone_config = backbone.get_config()
     # Mixed precision is a training choice, not part of the model: store the variables' dtype.
@@ -119,12 +118,11 @@ def save_masked_lm(model, preset_dir: str | os.PathLike, overwrite: bool = False
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise BadInputError(f"{target} already exists and is not empty", hint="choose another directory or pass overwrite=True (--overwrite)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    staging = staging_directory(target.parent, f".{target.name}.partial-")
     try:
         write_preset_files(model, staging)
-        os.chmod(staging, 0o755)
         if target.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            backup = staging_directory(target.parent, f".{target.name}.old-")
             os.rename(target, backup / "old")
             os.rename(staging, target)
             shutil.rmtree(backup, ignore_errors=True)

@@ -2,15 +2,16 @@
 
 Token and position tables sit under keras_hub's `token_and_position_embedding` layer,
 followed by one layer norm and the shared TransformerEncoder blocks (encoder_layout.py);
-there is no segment embedding or pooler. Their masked-LM heads are stored like BERT's.
+there is no segment embedding or pooler. Their masked-LM heads are keras_hub's MaskedLMHead (masked_lm_head_layout.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 TOKEN_EMBEDDING = "layers/token_and_position_embedding/token_embedding/vars/0"
 POSITION_EMBEDDING = "layers/token_and_position_embedding/position_embedding/vars/0"
@@ -41,14 +42,13 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     return {**arrays, **export_encoders(backbone.encoder_blocks, backbone.hidden_dim, backbone.num_heads)}
 
 
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    for path, variable in _pairs(backbone):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays)
     import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim)
 
 
@@ -72,9 +72,7 @@ def task_group_names(family: str, packer_name: str = "multi_segment_packer") -> 
     return {
         "vars": f"{family}_masked_lm",
         "layers/input_layer_2/vars": "mask_positions",
-        "layers/masked_lm_head/vars": "mlm_head",
-        "layers/masked_lm_head/_intermediate_dense/vars": "intermediate_dense",
-        "layers/masked_lm_head/_intermediate_layer_norm/vars": "intermediate_layer_norm",
+        **masked_lm_head_layout.group_names(),
         "preprocessor/vars": f"{family}_masked_lm_preprocessor",
         "preprocessor/masker/vars": "masked_lm_mask_generator",
         "preprocessor/packer/vars": packer_name,

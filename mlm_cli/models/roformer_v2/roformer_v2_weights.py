@@ -10,19 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset.variable_pairs import dense_pairs, dense_shapes, export_pairs, import_pairs
 
 ATTENTION_PARTS = ("q", "k", "v")
 
 
 def _encoder_prefix(index: int) -> str:
     return "layers/roformer_v2_encoder" + (f"_{index}" if index else "")
-
-
-def _dense_shapes(path: str, inputs: int, units: int, use_bias: bool) -> dict[str, tuple[int, ...]]:
-    shapes = {f"{path}/vars/0": (inputs, units)}
-    if use_bias:
-        shapes[f"{path}/vars/1"] = (units,)
-    return shapes
 
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -38,10 +32,10 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     for k in range(config["num_layers"]):
         p = _encoder_prefix(k)
         for part in ATTENTION_PARTS:
-            shapes.update(_dense_shapes(f"{p}/attention_layer/{part}_dense", h, inner, use_bias))
-        shapes.update(_dense_shapes(f"{p}/attention_layer/o_dense", inner, h, use_bias))
-        shapes.update(_dense_shapes(f"{p}/feedforward_intermediate_dense", h, i, use_bias))
-        shapes.update(_dense_shapes(f"{p}/feedforward_output_dense", i, h, use_bias))
+            shapes.update(dense_shapes(f"{p}/attention_layer/{part}_dense", h, inner, use_bias))
+        shapes.update(dense_shapes(f"{p}/attention_layer/o_dense", inner, h, use_bias))
+        shapes.update(dense_shapes(f"{p}/feedforward_intermediate_dense", h, i, use_bias))
+        shapes.update(dense_shapes(f"{p}/feedforward_output_dense", i, h, use_bias))
         shapes[f"{p}/attention_norm/vars/0"] = (h,)
         shapes[f"{p}/feedforward_norm/vars/0"] = (h,)
     return shapes
@@ -50,13 +44,6 @@ def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 def head_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """RoFormerV2's masked-LM head has no datasets of its own."""
     return {}
-
-
-def _dense_pairs(path: str, dense) -> list[tuple[str, object]]:
-    pairs = [(f"{path}/vars/0", dense.kernel)]
-    if dense.use_bias:
-        pairs.append((f"{path}/vars/1", dense.bias))
-    return pairs
 
 
 def _pairs(backbone) -> list[tuple[str, object]]:
@@ -68,9 +55,9 @@ def _pairs(backbone) -> list[tuple[str, object]]:
     ]
     for k, block in enumerate(backbone.encoder_blocks):
         p = _encoder_prefix(k)
-        pairs += _dense_pairs(f"{p}/attention_layer/o_dense", block.attention.output_dense)
-        pairs += _dense_pairs(f"{p}/feedforward_intermediate_dense", block.intermediate_dense)
-        pairs += _dense_pairs(f"{p}/feedforward_output_dense", block.output_dense)
+        pairs += dense_pairs(f"{p}/attention_layer/o_dense", block.attention.output_dense)
+        pairs += dense_pairs(f"{p}/feedforward_intermediate_dense", block.intermediate_dense)
+        pairs += dense_pairs(f"{p}/feedforward_output_dense", block.output_dense)
         pairs += [
             (f"{p}/attention_norm/vars/0", block.attention_norm.scale),
             (f"{p}/feedforward_norm/vars/0", block.feedforward_norm.scale),
@@ -80,7 +67,7 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    arrays = {path: np.asarray(variable.numpy()) for path, variable in _pairs(backbone)}
+    arrays = export_pairs(_pairs(backbone))
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{_encoder_prefix(k)}/attention_layer"
         qkv = block.attention.qkv_dense
@@ -95,8 +82,7 @@ def export_backbone(backbone) -> dict[str, np.ndarray]:
 
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    for path, variable in _pairs(backbone):
-        assign(variable, arrays[path])
+    import_pairs(_pairs(backbone), arrays)
     for k, block in enumerate(backbone.encoder_blocks):
         p = f"{_encoder_prefix(k)}/attention_layer"
         qkv = block.attention.qkv_dense

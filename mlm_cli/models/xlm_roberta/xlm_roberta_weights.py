@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 from mlm_cli.models.roberta import roberta_weights
-from mlm_cli.models.roberta.roberta_weights import (
-    backbone_group_names,
-    backbone_shapes,
-    export_backbone,
-    export_head,
-    head_shapes,
-    import_backbone,
-    import_head,
-)
 
-__all__ = [
-    "backbone_group_names",
-    "backbone_shapes",
-    "export_backbone",
-    "export_head",
-    "head_shapes",
-    "import_backbone",
-    "import_head",
-    "task_group_names",
-]
+backbone_shapes = roberta_weights.backbone_shapes
+backbone_group_names = roberta_weights.backbone_group_names
+export_backbone, import_backbone = roberta_weights.export_backbone, roberta_weights.import_backbone
+head_shapes = roberta_weights.head_shapes
+export_head, import_head = roberta_weights.export_head, roberta_weights.import_head
 
 
 def task_group_names() -> dict[str, str]:

@@ -110,6 +110,17 @@ def same_batch_check(start: Path, batches: dict[str, np.ndarray]) -> dict[str, f
             "word_embedding_gradient_relative_difference": worst}
 
 
+def trainer_optimizer(model, learning_rate: float):
+    """torch's AdamW as the Trainer builds it: betas 0.9/0.999, epsilon 1e-8, no decay on biases and LayerNorm."""
+    import torch
+
+    named = list(model.named_parameters())
+    exempt = [p for n, p in named if "bias" in n or "LayerNorm" in n]
+    decayed = [p for n, p in named if not ("bias" in n or "LayerNorm" in n)]
+    groups = [{"params": decayed, "weight_decay": quality.WEIGHT_DECAY}, {"params": exempt, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
+
+
 def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, total_steps: int, learning_rate: float) -> dict:
     """`steps` training steps from the same weights, dropout off: mlm's train_on_batch against torch's AdamW on
     BertForMaskedLM with mlm's schedule, decay groups and clipping; the loss of every step on both sides."""
@@ -122,10 +133,7 @@ def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, to
 
     warmup = math.ceil(quality.WARMUP * total_steps)
     reference = BertForMaskedLM.from_pretrained(start, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
-    named = list(reference.named_parameters())
-    groups = [{"params": [p for n, p in named if not ("bias" in n or "LayerNorm" in n)], "weight_decay": quality.WEIGHT_DECAY},
-              {"params": [p for n, p in named if "bias" in n or "LayerNorm" in n], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = trainer_optimizer(reference, learning_rate)
     schedule = WarmupLinearDecay(learning_rate, warmup, total_steps)
     theirs = []
     for step in range(steps):
@@ -158,11 +166,7 @@ def train_on_batches(start: Path, batches: dict[str, np.ndarray], seed: int, lea
     from transformers import get_linear_schedule_with_warmup
 
     model = quality.fresh_transformers_model(start, seed).train()
-    named = list(model.named_parameters())
-    no_decay = [p for n, p in named if "bias" in n or "LayerNorm" in n]
-    decay = [p for n, p in named if not ("bias" in n or "LayerNorm" in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": quality.WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = trainer_optimizer(model, learning_rate)
     steps = len(batches["token_ids"])
     schedule = get_linear_schedule_with_warmup(optimizer, math.ceil(quality.WARMUP * steps), steps)
     started = time.perf_counter()

@@ -80,8 +80,9 @@ def read_sentences(path: str) -> list[str]:
 def fill_mask(model, sentences: list[str], top_k: int = 5) -> list[dict[str, Any]]:
     """Top-k predictions at every mask of every sentence (all masks of a sentence in one forward pass).
 
-    A mask is the model's own mask token or the generic "[MASK]". Returns one dict per
-    sentence: {"sentence", "filled" (best tokens substituted, detokenized), "masks":
+    A mask is the model's own mask token or the generic "[MASK]". Special tokens (mask,
+    padding, start, end, ...) are never proposed; probabilities stay those of the whole
+    vocabulary. Returns one dict per sentence: {"sentence", "filled" (best tokens substituted, detokenized), "masks":
     [{"position" (token index in the model's input, [CLS] being 0), "predictions":
     [{"token", "token_id", "probability"}, ...] best first]}].
     """
@@ -90,12 +91,13 @@ def fill_mask(model, sentences: list[str], top_k: int = 5) -> list[dict[str, Any
     sequence_length = model.preprocessor.sequence_length
     parsed = encode_masked_sentences(tokenizer, sentences, sequence_length)
     log_probs = masked_log_probabilities(model, parsed, sequence_length)
-    k = min(top_k, tokenizer.vocabulary_size())
+    excluded = np.unique(np.asarray(tokenizer.special_token_ids, dtype=np.int64))
+    k = min(top_k, tokenizer.vocabulary_size() - len(excluded))
     results = []
     for sentence, scores in zip(parsed, log_probs):
         masks, filled = [], sentence.ids.copy()
         for slot, index in enumerate(sentence.masks):
-            best = top_indices(scores[slot], k)
+            best = top_indices(scores[slot], k, excluded)
             filled[index] = best[0]
             masks.append({
                 "position": index + 1,  # after the start token
@@ -194,8 +196,11 @@ def _log_sum_exp(values: np.ndarray) -> np.ndarray:
     return peak + np.log(np.exp(values - peak[..., None]).sum(axis=-1))
 
 
-def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores, largest first."""
+def top_indices(scores: np.ndarray, k: int, excluded: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the k largest scores, largest first, never one of `excluded`."""
+    if excluded is not None and len(excluded):
+        scores = scores.copy()
+        scores[excluded] = -np.inf
     candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     return candidates[np.lexsort((candidates, -scores[candidates]))]
 

@@ -138,6 +138,7 @@ def test_fill_mask_equals_softmax_of_the_model_logits(tiny_model, monkeypatch):
 
     tokenizer = tiny_model.preprocessor.tokenizer
     mask_id = tokenizer.mask_token_id
+    special = sorted(set(tokenizer.special_token_ids))
     for sentence, result in zip(sentences, results):
         parts = sentence.split("[MASK]")
         ids = [tokenizer.cls_token_id]
@@ -158,11 +159,13 @@ def test_fill_mask_equals_softmax_of_the_model_logits(tiny_model, monkeypatch):
         assert [m["position"] for m in result["masks"]] == positions.tolist()
         for mask, probabilities in zip(result["masks"], expected):
             predictions = mask["predictions"]
-            assert len(predictions) == vocabulary_size  # top-k is capped at the vocabulary
+            # top-k is capped at the vocabulary less its special tokens, which are never proposed
+            assert len(predictions) == vocabulary_size - len(special)
             got = np.zeros(vocabulary_size)
             got[[p["token_id"] for p in predictions]] = [p["probability"] for p in predictions]
+            probabilities[special] = 0.0
             np.testing.assert_allclose(got, probabilities, rtol=1e-5, atol=1e-7)
-            assert sum(p["probability"] for p in predictions) == pytest.approx(1.0, abs=1e-6)
+            assert sum(p["probability"] for p in predictions) == pytest.approx(probabilities.sum(), abs=1e-6)
             assert predictions[0]["token_id"] == int(probabilities.argmax())
         filled = np.asarray(ids[1:-1])
         filled[filled == mask_id] = [m["predictions"][0]["token_id"] for m in result["masks"]]
@@ -175,3 +178,25 @@ def test_fill_mask_refuses_a_sentence_without_mask(tiny_model):
 
     with pytest.raises(BadInputError, match="sentence 2 has no mask"):
         fill_mask(tiny_model, ["a [MASK]", "no mask here"])
+
+
+def test_special_tokens_are_never_proposed(tiny_model):
+    """A model that puts nearly all its mass on [MASK] and [PAD] still fills masks with words."""
+    from mlm_cli.workflows.predict import fill_mask
+
+    tokenizer = tiny_model.preprocessor.tokenizer
+    special = set(tokenizer.special_token_ids)
+    assert {tokenizer.mask_token_id, tokenizer.pad_token_id} <= special
+    bias = tiny_model.masked_lm_head.output_bias
+    saved = np.array(bias)
+    boosted = saved.copy()
+    boosted[[tokenizer.mask_token_id, tokenizer.pad_token_id]] += 50.0
+    bias.assign(boosted)
+    try:
+        (result,) = fill_mask(tiny_model, ["the [MASK] of [MASK]"], top_k=3)
+    finally:
+        bias.assign(saved)
+    assert "[MASK]" not in result["filled"] and "[PAD]" not in result["filled"]
+    for mask in result["masks"]:
+        assert not {p["token_id"] for p in mask["predictions"]} & special
+        assert sum(p["probability"] for p in mask["predictions"]) < 1e-6  # the mass the model gave the excluded tokens

@@ -155,8 +155,8 @@ class TrainingLoop:
                 return
 
     def train_step(self, batch, turn) -> dict[str, Any]:
-        logs = self.run.model.train_on_batch(batch.features(), batch.mask_ids, sample_weight=batch.mask_weights,
-                                             return_dict=True)
+        features, mask_ids, mask_weights = self.run.step_inputs(batch)
+        logs = self.run.model.train_on_batch(features, mask_ids, sample_weight=mask_weights, return_dict=True)
         self.step += 1
         self.window.tokens += turn.tokens
         self.window.real_tokens += turn.real_tokens

@@ -46,6 +46,18 @@ class Run:
     config: dict[str, Any]  # the resolved options, as train_config.json records them
     card_config: dict[str, Any]  # what the model card reports (keeps a resumed run's original sources)
     state: dict[str, Any] = field(default_factory=dict)  # loop state of the checkpoint resumed from
+    flat_mask_capacity: int | None = None  # single-device steps: one flat list of masks per batch (data/flat_masks.py)
+
+    def step_inputs(self, batch) -> tuple[dict[str, Any], Any, Any]:
+        """A training batch as (features, mask ids, mask weights) for `train_on_batch`."""
+        features, ids, weights = batch.features(), batch.mask_ids, batch.mask_weights
+        if self.flat_mask_capacity:
+            from mlm_cli.data.flat_masks import flatten_masks
+
+            features["mask_positions"], ids, weights = flatten_masks(
+                features["mask_positions"], ids, weights, features["token_ids"].shape[1], self.flat_mask_capacity
+            )
+        return features, ids, weights
 
     def validation_batches(self):
         """A fresh stream of held-out batches (fixed masks), or None when the run has no held-out data."""
@@ -104,7 +116,19 @@ def prepare_run(options: TrainOptions) -> Run:
     if state:
         stream.load_state_dict(state["data"])
     metrics = run_directory.MetricsLog(options.output, enabled=cluster.is_main, tensorboard=options.tensorboard)
-    return Run(options, cluster, ProcessSync(cluster), model, schedule, data, stream, metrics, config, card_config, state)
+    return Run(options, cluster, ProcessSync(cluster), model, schedule, data, stream, metrics, config, card_config, state,
+               flat_mask_capacity=mask_capacity(cluster, model, global_batch))
+
+
+def mask_capacity(cluster, model, global_batch: int) -> int | None:
+    """Slots for a batch's masks in one flat list, on one device (a sharded batch keeps its rows' own slots)."""
+    from mlm_cli.data.flat_masks import flat_capacity
+
+    if cluster.kind != "none" or cluster.num_processes > 1:
+        return None
+    preprocessor = model.preprocessor
+    return flat_capacity(global_batch, preprocessor.sequence_length, preprocessor.mask_selection_rate,
+                         preprocessor.mask_selection_length)
 
 
 def corpus_specs(options: TrainOptions):

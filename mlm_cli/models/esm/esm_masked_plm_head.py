@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mlm_cli.models.layers.masked_lm_head import gather_masked
+
 
 class ESMMaskedPLMHead(keras.layers.Layer):
     """Gather hidden states at `mask_positions`, dense + activation, layer norm, project to the vocabulary, add a bias.
@@ -40,8 +42,6 @@ class ESMMaskedPLMHead(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, mask_positions):
-        positions = ops.expand_dims(ops.cast(mask_positions, "int32"), -1)
-        x = ops.take_along_axis(sequence_output, positions, axis=1)
-        x = self.norm(self.dense(x))
+        x = self.norm(self.dense(gather_masked(sequence_output, mask_positions)))
         logits = ops.matmul(x, ops.cast(self.output_kernel, x.dtype))
         return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")

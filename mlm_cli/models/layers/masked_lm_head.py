@@ -8,6 +8,20 @@ from keras import ops
 from mlm_cli.models.layers.embeddings import TokenEmbedding
 
 
+def gather_masked(sequence_output, mask_positions):
+    """Hidden states at the masked positions: [B, P, H] from [B, S, H] and per-row positions [B, P].
+
+    Positions shaped [1, N] against a batch of B > 1 rows are flat indices into the batch's
+    B * S tokens (row * S + position), giving [1, N, H]: the layout of `mlm train`'s single-device
+    steps (mlm_cli/data/flat_masks.py), where the head sees only the masks the batch has.
+    """
+    positions = ops.cast(mask_positions, "int32")
+    rows = sequence_output.shape[0]
+    if positions.shape[0] == 1 and rows is not None and rows > 1:
+        sequence_output = ops.reshape(sequence_output, (1, -1, sequence_output.shape[-1]))
+    return ops.take_along_axis(sequence_output, ops.expand_dims(positions, -1), axis=1)
+
+
 class MaskedLMHead(keras.layers.Layer):
     """Gather hidden states at `mask_positions`, transform, project with the tied embedding.
 
@@ -41,8 +55,6 @@ class MaskedLMHead(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, mask_positions):
-        positions = ops.expand_dims(ops.cast(mask_positions, "int32"), -1)
-        x = ops.take_along_axis(sequence_output, positions, axis=1)
-        x = self.norm(self.dense(x))
+        x = self.norm(self.dense(gather_masked(sequence_output, mask_positions)))
         logits = self.token_embedding.project(x)
         return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from mlm_cli.models.layers.embeddings import TokenEmbedding
+from mlm_cli.models.layers.masked_lm_head import gather_masked
 
 
 class RoformerV2MaskedLMHead(keras.layers.Layer):
@@ -26,6 +27,5 @@ class RoformerV2MaskedLMHead(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, mask_positions):
-        positions = ops.expand_dims(ops.cast(mask_positions, "int32"), -1)
-        gathered = ops.take_along_axis(sequence_output, positions, axis=1)
+        gathered = gather_masked(sequence_output, mask_positions)
         return ops.cast(self.token_embedding.project(gathered), "float32")

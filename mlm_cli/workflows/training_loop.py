@@ -102,6 +102,7 @@ class TrainingLoop:
         self.last: dict[str, Any] = {}
         self.last_eval: dict[str, Any] | None = None
         self.window = Window()
+        self.interrupt = SignalFlag()  # installed as the signal handler only inside guarded()
 
     @property
     def reached_max_steps(self) -> bool:

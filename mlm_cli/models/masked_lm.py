@@ -101,7 +101,9 @@ class MaskedLM(keras.Model):
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         if self._is_text(x):
-            x = self._text_batches(x, batch_size or 32, shuffle=kwargs.pop("shuffle", True))
+            # One device (no keras.distribution sharding the batch's rows): the flat mask layout of `mlm train`.
+            x = self._text_batches(x, batch_size or 32, shuffle=kwargs.pop("shuffle", True),
+                                   flat_masks=keras.distribution.distribution() is None)
             batch_size = None
         validation = kwargs.get("validation_data")
         if self._is_text(validation):
@@ -130,12 +132,13 @@ class MaskedLM(keras.Model):
             return True
         return _is_string_list(x)
 
-    def _text_batches(self, texts, batch_size: int, shuffle: bool, features_only: bool = False):
+    def _text_batches(self, texts, batch_size: int, shuffle: bool, features_only: bool = False, flat_masks: bool = False):
         from mlm_cli.models.text_batches import TextBatches
 
         if isinstance(texts, str):
             texts = [texts]
-        return TextBatches(texts, self.preprocessor, batch_size, shuffle=shuffle, features_only=features_only)
+        return TextBatches(texts, self.preprocessor, batch_size, shuffle=shuffle, features_only=features_only,
+                           flat_masks=flat_masks)
 
     # --- presets ----------------------------------------------------------------
 

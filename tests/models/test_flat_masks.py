@@ -65,3 +65,23 @@ def test_flat_layout_gives_the_per_row_logits_loss_and_update():
     assert flat_logs["loss"] == pytest.approx(row_logs["loss"], rel=1e-5)
     for before, after in zip(per_row.get_weights(), flat.get_weights()):
         np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-6)
+
+
+def test_fit_on_text_trains_on_flat_batches_and_evaluates_per_row(monkeypatch):
+    from mlm_cli.models.text_batches import TextBatches
+
+    model, _ = tiny_pair()
+    shapes: list[tuple[bool, tuple[int, ...]]] = []
+    original = TextBatches.__getitem__
+
+    def recording(self, index):
+        batch = original(self, index)
+        shapes.append((self.flat_masks, np.shape(batch[0]["mask_positions"])))
+        return batch
+
+    monkeypatch.setattr(TextBatches, "__getitem__", recording)
+    texts = sample_sentences(24, seed=6)
+    history = model.fit(texts, batch_size=8, epochs=2, validation_data=texts[:8], verbose=0).history
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
+    assert {shape[0] for flat, shape in shapes if flat} == {1}  # training batches: one flat list of masks
+    assert {shape[0] for flat, shape in shapes if not flat} == {8}  # validation batches keep their rows' slots

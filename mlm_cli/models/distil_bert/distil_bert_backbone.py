@@ -29,7 +29,8 @@ class DistilBertBackbone(TokenPositionBackbone):
     >>> from mlm_cli.models import DistilBertBackbone
     >>> backbone = DistilBertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
     ...                               intermediate_dim=16, max_sequence_length=16)
-    >>> inputs = {"token_ids": np.array([[2, 5, 6, 3, 0, 0]], "int32"), "padding_mask": np.array([[1, 1, 1, 1, 0, 0]], bool)}
+    >>> inputs = {"token_ids": np.array([[2, 5, 6, 3, 0, 0]], "int32"),
+    ...           "padding_mask": np.array([[1, 1, 1, 1, 0, 0]], bool)}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
     {'sequence_output': (1, 6, 8)}
     """

@@ -31,7 +31,8 @@ class RobertaBackbone(TokenPositionBackbone):
     >>> from mlm_cli.models import RobertaBackbone
     >>> backbone = RobertaBackbone(vocabulary_size=15, num_layers=1, num_heads=2, hidden_dim=8,
     ...                            intermediate_dim=16, max_sequence_length=16)
-    >>> inputs = {"token_ids": np.array([[0, 11, 14, 2, 1]], "int32"), "padding_mask": np.array([[1, 1, 1, 1, 0]], bool)}
+    >>> inputs = {"token_ids": np.array([[0, 11, 14, 2, 1]], "int32"),
+    ...           "padding_mask": np.array([[1, 1, 1, 1, 0]], bool)}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
     {'sequence_output': (1, 5, 8)}
     """

@@ -30,7 +30,7 @@ class Backbone(keras.Model):
     before `super().__init__`, then `store_config`, create the sublayers and `build_all`.
 
     Every variable exists as soon as the constructor returns (no forward pass needed), and
-    `get_config()` returns exactly keras_hub's config keys, so `from_config(get_config())`
+    `get_config()` returns keras_hub's config keys, so `from_config(get_config())`
     rebuilds the same architecture. Settings keras_hub has no key for (`extension_defaults`)
     are reported by `extension_config()` when they differ from keras_hub's values; presets
     keep them in metadata.json. `presets` lists the built-in presets of the family (of
@@ -52,9 +52,9 @@ class Backbone(keras.Model):
             None for Keras' global policy.
         name: the Keras model name; default keras_hub's (`bert_backbone`, ...).
 
-        Sizes must be positive integers below fixed bounds far above any real checkpoint
-        (`MAX_SIZES`), and a configuration of more than 20 billion parameters is refused:
-        each is a ValueError raised before any memory is allocated.
+        Sizes must be positive integers within fixed bounds far above any real checkpoint
+        (`MAX_SIZES`), and a configuration estimated at more than 20 billion parameters is
+        refused: each is a ValueError raised before any memory is allocated.
 
     Examples:
 

@@ -20,11 +20,12 @@ class MaskedLMPreprocessor:
     a seeded generator, so a fixed `seed` gives reproducible batches.
 
     Each input is tokenized, packed as `[CLS] A [SEP] B [SEP] ...` (the family's start and
-    end tokens), truncated or padded to `sequence_length`, then masked: every token but the
-    tokenizer's `special_token_ids` (padding included) is selected with probability
-    `mask_selection_rate`, at most `mask_selection_length` per row (a random subset). A selected token becomes the mask token with
-    probability `mask_token_rate`, a random token with probability `random_token_rate`,
-    and stays as it was otherwise. Shapes: `token_ids`, `segment_ids` int32 and
+    end tokens), truncated or padded to `sequence_length`, then masked: every token except
+    the tokenizer's `special_token_ids` (which include padding) is selected with
+    probability `mask_selection_rate`, keeping at most `mask_selection_length` per row (a
+    random subset). A selected token becomes the mask token with probability
+    `mask_token_rate`, a random token with probability `random_token_rate`, and stays as
+    it was otherwise. Shapes: `token_ids`, `segment_ids` int32 and
     `padding_mask` bool [B, sequence_length]; `mask_positions` and `mask_ids` int32 and
     `mask_weights` float32 [B, mask_selection_length] (1 for a real selection, 0 for
     padding). A single string gives unbatched arrays. Numpy only: no Keras import.

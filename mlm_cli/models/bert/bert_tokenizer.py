@@ -35,14 +35,14 @@ class BertTokenizer(Tokenizer):
         suffix_indicator: the prefix of word-continuation pieces. Default "##".
         oov_token: the token of words with no WordPiece match. Default "[UNK]".
         special_tokens: extra special tokens besides BERT's four, or None (the default);
-            masking never selects them.
+            they must be in the vocabulary, and masking never selects them.
         special_tokens_in_strings: whether special tokens written in the text (with
             `split`) are kept whole as one id; by default (False) they are split like words.
         sequence_length: None (the default) or a positive integer to truncate and pad every
             result to (padding with id 0, as keras_hub does).
         name: default "bert_tokenizer".
         config_file: the preset file the config is written to. Default "tokenizer.json".
-        normalization: "keras_hub" (the default: keras_hub's NFKC-based normalisation) or
+        normalization: "keras_hub" (the default: keras_hub's text handling and token ids) or
             "transformers" (transformers' BertNormalizer and pre-tokenizer, special tokens in
             text kept whole); checkpoints converted from transformers use the latter.
         **kwargs: only `trainable` and `dtype`, which are ignored.

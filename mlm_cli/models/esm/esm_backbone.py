@@ -93,8 +93,9 @@ class ESMBackbone(Backbone):
             Default "gelu".
         dropout: the dropout rate in [0, 1). Default 0.1.
         dtype: a Keras dtype policy name, or None (the default) for Keras' global policy.
-        max_sequence_length: the longest input with absolute positions (and the size of
-            their table). Default 1024.
+        max_sequence_length: the size of the absolute-position table, whose rows are read
+            from `pad_token_id` on (so inputs of up to max_sequence_length - pad_token_id
+            tokens); not used by rotary positions. Default 1024.
         max_wavelength: the rotary embedding's longest wavelength, a number in (1, 1e12).
             Default 10000.
         layer_norm_eps: the epsilon of every layer norm, in (0, 0.1]. Default 1e-12.

@@ -180,8 +180,8 @@ class BytePairTokenizer(Tokenizer):
             result to (see `Tokenizer`).
         add_prefix_space: whether a space is put before the text, so that its first word is
             encoded like any other (`Ġword`). Default False.
-        unsplittable_tokens: strings never split nor merged, each kept as its own token;
-            default (None) the special tokens.
+        unsplittable_tokens: strings never split nor merged, each kept as its own token; they
+            must be in the vocabulary. Default (None): the special tokens.
         name: default the class name in snake case (`roberta_tokenizer`).
         config_file: the preset file the config is written to. Default "tokenizer.json".
         normalization: "keras_hub" (the default: keras_hub's token ids) or "transformers"

@@ -12,6 +12,7 @@ import doctest
 import importlib
 
 import pytest
+
 from mlm_cli.models.preset.registry import FAMILIES, ROLES
 
 BASE_MODULES = [

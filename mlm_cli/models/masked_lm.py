@@ -33,7 +33,7 @@ class MaskedLM(keras.Model):
     Args:
         backbone: the family's `Backbone` (e.g. a `BertBackbone` for `BertMaskedLM`). The
             task takes the backbone's dtype policy; its token embedding is shared with
-            the head.
+            the head (except in ESM).
         preprocessor: the family's `MaskedLMPreprocessor`, or None (the default). With one,
             `fit`, `evaluate` and `predict` accept strings (or tuples of string lists, one
             per segment), tokenized and masked batch by batch (`batch_size` defaults to 32);
@@ -69,7 +69,9 @@ class MaskedLM(keras.Model):
     (2, 4, 20)
 
     Save it as a keras_hub-format preset directory and load it back; the base class reads
-    the family from the preset:
+    the family from the preset. `from_preset` accepts overrides of the backbone's `dropout`
+    and `dtype` and of the preprocessor's arguments (`sequence_length`, the masking rates,
+    `seed`, ...):
 
     >>> from mlm_cli.models import MaskedLM
     >>> masked_lm.save_to_preset("my_bert")

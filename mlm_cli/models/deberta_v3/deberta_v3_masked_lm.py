@@ -25,10 +25,11 @@ class DebertaV3MaskedLM(MaskedLM):
     >>> import io
     >>> import sentencepiece
     >>> model = io.BytesIO()  # DeBERTa's special pieces, and no [MASK] piece, as in DeBERTaV3's own model
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog"]
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, hard_vocab_limit=False,
-    ...     minloglevel=2, pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=19, minloglevel=2,
+    ...     pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
     ...     eos_piece="[SEP]", unk_piece="[UNK]")
     >>> from mlm_cli.models import (DebertaV3Backbone, DebertaV3MaskedLM, DebertaV3MaskedLMPreprocessor,
     ...                             DebertaV3Tokenizer)
@@ -39,7 +40,7 @@ class DebertaV3MaskedLM(MaskedLM):
     >>> masked_lm = DebertaV3MaskedLM(backbone, preprocessor=preprocessor)
     >>> x, y, sample_weight = preprocessor(["the quick brown fox", "a cat sat on the mat"])
     >>> tuple(masked_lm(x).shape)
-    (2, 2, 18)
+    (2, 2, 20)
 
     From a preset (downloads it; not run here):
 

@@ -24,10 +24,11 @@ class DebertaV3MaskedLMPreprocessor(MaskedLMPreprocessor):
     >>> import io
     >>> import sentencepiece
     >>> model = io.BytesIO()  # DeBERTa's special pieces, and no [MASK] piece, as in DeBERTaV3's own model
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog"]
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, hard_vocab_limit=False,
-    ...     minloglevel=2, pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=19, minloglevel=2,
+    ...     pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
     ...     eos_piece="[SEP]", unk_piece="[UNK]")
     >>> from mlm_cli.models import DebertaV3MaskedLMPreprocessor, DebertaV3Tokenizer
     >>> preprocessor = DebertaV3MaskedLMPreprocessor(DebertaV3Tokenizer(proto=model.getvalue()), sequence_length=8,

@@ -49,18 +49,19 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     >>> import io
     >>> import sentencepiece
     >>> model = io.BytesIO()  # DeBERTa's special pieces, and no [MASK] piece, as in DeBERTaV3's own model
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog"]
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, hard_vocab_limit=False,
-    ...     minloglevel=2, pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=19, minloglevel=2,
+    ...     pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
     ...     eos_piece="[SEP]", unk_piece="[UNK]")
     >>> from mlm_cli.models import DebertaV3Tokenizer
     >>> tokenizer = DebertaV3Tokenizer(proto=model.getvalue())
     >>> ids = tokenizer("the quick fox")
     >>> ids.tolist(), tokenizer.detokenize(ids)
-    ([4, 15, 6], 'the quick fox')
-    >>> tokenizer.vocabulary_size(), tokenizer.mask_token_id  # [MASK] appended after the model's 17 pieces
-    (18, 17)
+    ([4, 16, 7], 'the quick fox')
+    >>> tokenizer.vocabulary_size(), tokenizer.mask_token_id  # [MASK] appended after the model's 19 pieces
+    (20, 19)
     >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     (1, 2, 0)
     """

@@ -19,16 +19,17 @@ class FNetTokenizer(SentencePieceTokenizer):
     >>> import io
     >>> import sentencepiece
     >>> model = io.BytesIO()
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog"]
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
     ...     sentence_iterator=iter(texts),
-    ...     model_writer=model, model_type="word", vocab_size=20, hard_vocab_limit=False, minloglevel=2,
+    ...     model_writer=model, model_type="word", vocab_size=20, minloglevel=2,
     ...     pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
     ...     eos_piece="[SEP]", user_defined_symbols="[MASK]")
     >>> from mlm_cli.models import FNetTokenizer
     >>> tokenizer = FNetTokenizer(proto=model.getvalue())
-    >>> tokenizer(["the lazy dog", "a cat"])[0].tolist(), tokenizer.detokenize([[6, 13, 7, 0]])
-    ([6, 13, 7], ['the lazy dog'])
+    >>> tokenizer(["the lazy dog", "a cat"])[0].tolist(), tokenizer.detokenize([[6, 14, 8, 0]])
+    ([6, 14, 8], ['the lazy dog'])
     """
 
     start_token = "[CLS]"

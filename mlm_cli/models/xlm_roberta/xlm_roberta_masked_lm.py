@@ -20,10 +20,11 @@ class XLMRobertaMaskedLM(RobertaMaskedLM):
     >>> import io
     >>> import sentencepiece
     >>> model = io.BytesIO()  # sentencepiece's default numbering, as XLM-R's model: <unk>=0, <s>=1, </s>=2
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog"]
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
     ...     sentence_iterator=iter(texts),
-    ...     model_writer=model, model_type="word", vocab_size=20, hard_vocab_limit=False, minloglevel=2)
+    ...     model_writer=model, model_type="word", vocab_size=18, minloglevel=2)
     >>> from mlm_cli.models import (XLMRobertaBackbone, XLMRobertaMaskedLM, XLMRobertaMaskedLMPreprocessor,
     ...                             XLMRobertaTokenizer)
     >>> tokenizer = XLMRobertaTokenizer(proto=model.getvalue())
@@ -33,7 +34,7 @@ class XLMRobertaMaskedLM(RobertaMaskedLM):
     >>> masked_lm = XLMRobertaMaskedLM(backbone, preprocessor=preprocessor)
     >>> x, y, sample_weight = preprocessor(["the quick brown fox", "a cat sat on the mat"])
     >>> tuple(masked_lm(x).shape)
-    (2, 2, 18)
+    (2, 2, 20)
 
     From a preset (downloads it; not run here):
 

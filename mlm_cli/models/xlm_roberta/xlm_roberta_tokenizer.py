@@ -78,21 +78,22 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
     >>> import io
     >>> import sentencepiece
     >>> model = io.BytesIO()  # sentencepiece's default numbering, as XLM-R's model: <unk>=0, <s>=1, </s>=2
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog"]
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
     ...     sentence_iterator=iter(texts),
-    ...     model_writer=model, model_type="word", vocab_size=20, hard_vocab_limit=False, minloglevel=2)
+    ...     model_writer=model, model_type="word", vocab_size=18, minloglevel=2)
     >>> from mlm_cli.models import XLMRobertaTokenizer
     >>> tokenizer = XLMRobertaTokenizer(proto=model.getvalue())
     >>> ids = tokenizer("the quick fox")
     >>> ids.tolist(), tokenizer.detokenize(ids)
-    ([4, 15, 6], 'the quick fox')
-    >>> tokenizer.vocabulary_size()
-    18
+    ([4, 16, 7], 'the quick fox')
+    >>> tokenizer.vocabulary_size()  # the model's 18 pieces, <pad> and <mask>
+    20
     >>> tokenizer.cls_token_id, tokenizer.pad_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id
-    (0, 1, 2, 17)
+    (0, 1, 2, 19)
     >>> XLMRobertaTokenizer(proto=model.getvalue(), normalization="transformers")("the <mask> fox").tolist()
-    [4, 17, 6]
+    [4, 19, 7]
     """
 
     start_token = "<s>"

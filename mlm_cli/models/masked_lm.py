@@ -52,7 +52,7 @@ class MaskedLM(keras.Model):
     >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
     ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
     >>> tokenizer = BertTokenizer(vocabulary=vocabulary, lowercase=True)
-    >>> preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=12, mask_selection_length=4, seed=0)
+    >>> preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=8, mask_selection_length=2, seed=0)
     >>> backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
     ...                         hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
     >>> masked_lm = BertMaskedLM(backbone, preprocessor=preprocessor)
@@ -66,7 +66,7 @@ class MaskedLM(keras.Model):
 
     >>> x, y, sample_weight = preprocessor(texts)
     >>> tuple(masked_lm(x).shape)  # [batch, mask_selection_length, vocabulary_size]
-    (2, 4, 20)
+    (2, 2, 20)
 
     Save it as a keras_hub-format preset directory and load it back; the base class reads
     the family from the preset. `from_preset` accepts overrides of the backbone's `dropout`

@@ -42,9 +42,9 @@ class TokenPositionBackbone(Backbone):
     >>> from mlm_cli.models import RobertaBackbone
     >>> backbone = RobertaBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
     ...                            intermediate_dim=16, max_sequence_length=16)
-    >>> outputs = backbone({"token_ids": np.ones((2, 6), "int32"), "padding_mask": np.ones((2, 6), bool)})
+    >>> outputs = backbone({"token_ids": np.ones((2, 8), "int32"), "padding_mask": np.ones((2, 8), bool)})
     >>> {key: tuple(value.shape) for key, value in outputs.items()}
-    {'sequence_output': (2, 6, 8)}
+    {'sequence_output': (2, 8, 8)}
     """
 
     config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length")

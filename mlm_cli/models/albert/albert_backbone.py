@@ -69,12 +69,12 @@ class AlbertBackbone(Backbone):
     >>> len(backbone.encoder_blocks)
     1
     >>> inputs = {
-    ...     "token_ids": np.array([[2, 6, 17, 8, 3, 0]], "int32"),
-    ...     "segment_ids": np.zeros((1, 6), "int32"),
-    ...     "padding_mask": np.array([[1, 1, 1, 1, 1, 0]], bool),
+    ...     "token_ids": np.array([[2, 6, 18, 9, 3, 0, 0, 0], [2, 7, 12, 16, 6, 15, 3, 0]], "int32"),
+    ...     "segment_ids": np.zeros((2, 8), "int32"),
+    ...     "padding_mask": np.array([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 0]], bool),
     ... }
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (1, 6, 8), 'pooled_output': (1, 8)}
+    {'sequence_output': (2, 8, 8), 'pooled_output': (2, 8)}
     """
 
     config_keys = (

@@ -37,7 +37,7 @@ class AlbertMaskedLM(MaskedLM):
     >>> tokenizer = AlbertTokenizer(proto=model.getvalue())
     >>> preprocessor = AlbertMaskedLMPreprocessor(tokenizer, sequence_length=8, mask_selection_length=2, seed=0)
     >>> backbone = AlbertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
-    ...                           embedding_dim=4, hidden_dim=8, intermediate_dim=16, max_sequence_length=8)
+    ...                           embedding_dim=4, hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
     >>> masked_lm = AlbertMaskedLM(backbone, preprocessor=preprocessor)
     >>> x, y, sample_weight = preprocessor(["the quick brown fox", "a cat sat on the mat"])
     >>> tuple(masked_lm(x).shape)

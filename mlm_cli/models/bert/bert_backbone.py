@@ -70,13 +70,13 @@ class BertBackbone(Backbone):
     >>> backbone = BertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
     ...                         intermediate_dim=16, max_sequence_length=16)
     >>> inputs = {
-    ...     "token_ids": np.array([[2, 5, 6, 3, 0, 0], [2, 7, 8, 9, 10, 3]], "int32"),
-    ...     "segment_ids": np.zeros((2, 6), "int32"),
-    ...     "padding_mask": np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], bool),
+    ...     "token_ids": np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32"),
+    ...     "segment_ids": np.zeros((2, 8), "int32"),
+    ...     "padding_mask": np.array([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool),
     ... }
     >>> outputs = backbone(inputs)
     >>> {key: tuple(value.shape) for key, value in outputs.items()}
-    {'sequence_output': (2, 6, 8), 'pooled_output': (2, 8)}
+    {'sequence_output': (2, 8, 8), 'pooled_output': (2, 8)}
 
     transformers' numerics, as a converted checkpoint has them:
 

@@ -56,12 +56,12 @@ class DebertaV3Backbone(Backbone):
 
     >>> import numpy as np
     >>> from mlm_cli.models import DebertaV3Backbone
-    >>> backbone = DebertaV3Backbone(vocabulary_size=18, num_layers=1, num_heads=2, hidden_dim=8,
+    >>> backbone = DebertaV3Backbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
     ...                              intermediate_dim=16, max_sequence_length=16, bucket_size=4)
-    >>> inputs = {"token_ids": np.array([[1, 4, 15, 6, 2, 0]], "int32"),
-    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 0]], bool)}
+    >>> inputs = {"token_ids": np.array([[1, 4, 16, 7, 2, 0, 0, 0], [1, 5, 10, 18, 14, 4, 13, 2]], "int32"),
+    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (1, 6, 8)}
+    {'sequence_output': (2, 8, 8)}
     """
 
     config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "bucket_size")

@@ -36,7 +36,7 @@ class DebertaV3MaskedLM(MaskedLM):
     >>> tokenizer = DebertaV3Tokenizer(proto=model.getvalue())
     >>> preprocessor = DebertaV3MaskedLMPreprocessor(tokenizer, sequence_length=8, mask_selection_length=2, seed=0)
     >>> backbone = DebertaV3Backbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
-    ...                              hidden_dim=8, intermediate_dim=16, max_sequence_length=8, bucket_size=4)
+    ...                              hidden_dim=8, intermediate_dim=16, max_sequence_length=16, bucket_size=4)
     >>> masked_lm = DebertaV3MaskedLM(backbone, preprocessor=preprocessor)
     >>> x, y, sample_weight = preprocessor(["the quick brown fox", "a cat sat on the mat"])
     >>> tuple(masked_lm(x).shape)

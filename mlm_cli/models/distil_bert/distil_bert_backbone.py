@@ -29,10 +29,10 @@ class DistilBertBackbone(TokenPositionBackbone):
     >>> from mlm_cli.models import DistilBertBackbone
     >>> backbone = DistilBertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
     ...                               intermediate_dim=16, max_sequence_length=16)
-    >>> inputs = {"token_ids": np.array([[2, 5, 6, 3, 0, 0]], "int32"),
-    ...           "padding_mask": np.array([[1, 1, 1, 1, 0, 0]], bool)}
+    >>> inputs = {"token_ids": np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32"),
+    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (1, 6, 8)}
+    {'sequence_output': (2, 8, 8)}
     """
 
     layer_norm_epsilon = 1e-12  # embeddings and encoder layer norms, in keras_hub and transformers alike

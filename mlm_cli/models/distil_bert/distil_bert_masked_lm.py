@@ -26,7 +26,7 @@ class DistilBertMaskedLM(MaskedLM):
     >>> preprocessor = DistilBertMaskedLMPreprocessor(DistilBertTokenizer(vocabulary, lowercase=True),
     ...                                               sequence_length=8, mask_selection_length=2, seed=0)
     >>> backbone = DistilBertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
-    ...                               intermediate_dim=16, max_sequence_length=8)
+    ...                               intermediate_dim=16, max_sequence_length=16)
     >>> masked_lm = DistilBertMaskedLM(backbone, preprocessor=preprocessor)
     >>> x, y, sample_weight = preprocessor(["The quick brown fox.", "A cat sat on the mat."])
     >>> tuple(masked_lm(x).shape)

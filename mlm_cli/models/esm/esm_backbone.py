@@ -117,9 +117,9 @@ class ESMBackbone(Backbone):
     >>> from mlm_cli.models import ESMBackbone
     >>> backbone = ESMBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
     ...                        pad_token_id=1)
-    >>> inputs = {"token_ids": np.array([[0, 18, 15, 11, 5, 2, 1, 1]], "int32")}
+    >>> inputs = {"token_ids": np.array([[0, 18, 15, 11, 5, 2, 1, 1], [0, 6, 8, 4, 9, 12, 17, 2]], "int32")}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (1, 8, 8)}
+    {'sequence_output': (2, 8, 8)}
     """
 
     config_keys = (

@@ -50,9 +50,10 @@ class FNetBackbone(Backbone):
     >>> from mlm_cli.models import FNetBackbone
     >>> backbone = FNetBackbone(vocabulary_size=20, num_layers=1, hidden_dim=8, intermediate_dim=16,
     ...                         max_sequence_length=16)
-    >>> inputs = {"token_ids": np.array([[2, 6, 17, 8, 3, 0]], "int32"), "segment_ids": np.zeros((1, 6), "int32")}
+    >>> inputs = {"token_ids": np.array([[2, 6, 18, 9, 3, 0, 0, 0], [2, 7, 12, 16, 6, 15, 3, 0]], "int32"),
+    ...           "segment_ids": np.zeros((2, 8), "int32")}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (1, 6, 8), 'pooled_output': (1, 8)}
+    {'sequence_output': (2, 8, 8), 'pooled_output': (2, 8)}
     """
 
     num_heads = None

@@ -33,7 +33,7 @@ class FNetMaskedLM(MaskedLM):
     >>> tokenizer = FNetTokenizer(proto=model.getvalue())
     >>> preprocessor = FNetMaskedLMPreprocessor(tokenizer, sequence_length=8, mask_selection_length=2, seed=0)
     >>> backbone = FNetBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, hidden_dim=8,
-    ...                         intermediate_dim=16, max_sequence_length=8)
+    ...                         intermediate_dim=16, max_sequence_length=16)
     >>> masked_lm = FNetMaskedLM(backbone, preprocessor=preprocessor)
     >>> x, y, sample_weight = preprocessor(["the quick brown fox", "a cat sat on the mat"])
     >>> tuple(masked_lm(x).shape)

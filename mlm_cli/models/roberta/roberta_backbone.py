@@ -29,12 +29,12 @@ class RobertaBackbone(TokenPositionBackbone):
 
     >>> import numpy as np
     >>> from mlm_cli.models import RobertaBackbone
-    >>> backbone = RobertaBackbone(vocabulary_size=15, num_layers=1, num_heads=2, hidden_dim=8,
+    >>> backbone = RobertaBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
     ...                            intermediate_dim=16, max_sequence_length=16)
-    >>> inputs = {"token_ids": np.array([[0, 11, 14, 2, 1]], "int32"),
-    ...           "padding_mask": np.array([[1, 1, 1, 1, 0]], bool)}
+    >>> inputs = {"token_ids": np.array([[0, 11, 14, 2, 1, 1, 1, 1], [0, 11, 14, 11, 14, 2, 1, 1]], "int32"),
+    ...           "padding_mask": np.array([[1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0]], bool)}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (1, 5, 8)}
+    {'sequence_output': (2, 8, 8)}
     """
 
     layer_norm_epsilon = 1e-5  # every RoBERTa layer norm, as in fairseq and keras_hub

@@ -21,15 +21,16 @@ class RobertaMaskedLM(MaskedLM):
 
     >>> from mlm_cli.models import RobertaBackbone, RobertaMaskedLM, RobertaMaskedLMPreprocessor, RobertaTokenizer
     >>> vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<mask>": 3, "a": 4, "c": 5, "e": 6, "h": 7, "t": 8,
-    ...               "Ġ": 9, "th": 10, "the": 11, "at": 12, "Ġc": 13, "Ġcat": 14}
+    ...               "Ġ": 9, "th": 10, "the": 11, "at": 12, "Ġc": 13, "Ġcat": 14, "d": 15, "g": 16, "o": 17,
+    ...               "s": 18, "n": 19}
     >>> tokenizer = RobertaTokenizer(vocabulary=vocabulary, merges=["t h", "th e", "a t", "Ġ c", "Ġc at"])
     >>> preprocessor = RobertaMaskedLMPreprocessor(tokenizer, sequence_length=8, mask_selection_length=2, seed=0)
-    >>> backbone = RobertaBackbone(vocabulary_size=15, num_layers=1, num_heads=2, hidden_dim=8,
-    ...                            intermediate_dim=16, max_sequence_length=8)
+    >>> backbone = RobertaBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, hidden_dim=8,
+    ...                            intermediate_dim=16, max_sequence_length=16)
     >>> masked_lm = RobertaMaskedLM(backbone, preprocessor=preprocessor)
     >>> x, y, sample_weight = preprocessor(["the cat", "the cat the cat"])
     >>> tuple(masked_lm(x).shape)
-    (2, 2, 15)
+    (2, 2, 20)
 
     From a preset (downloads it; not run here):
 

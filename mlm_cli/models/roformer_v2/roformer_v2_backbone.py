@@ -74,9 +74,10 @@ class RoformerV2Backbone(Backbone):
     >>> from mlm_cli.models import RoformerV2Backbone
     >>> backbone = RoformerV2Backbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
     ...                               intermediate_dim=16, head_size=4)
-    >>> inputs = {"token_ids": np.array([[2, 5, 6, 3, 0, 0]], "int32"), "segment_ids": np.zeros((1, 6), "int32")}
+    >>> inputs = {"token_ids": np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32"),
+    ...           "segment_ids": np.zeros((2, 8), "int32")}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (1, 6, 8)}
+    {'sequence_output': (2, 8, 8)}
     """
 
     max_sequence_length = MAX_SIZES["max_sequence_length"]

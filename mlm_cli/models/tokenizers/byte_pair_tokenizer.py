@@ -195,7 +195,8 @@ class BytePairTokenizer(Tokenizer):
 
     >>> from mlm_cli.models import RobertaTokenizer
     >>> vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<mask>": 3, "a": 4, "c": 5, "e": 6, "h": 7, "t": 8,
-    ...               "Ġ": 9, "th": 10, "the": 11, "at": 12, "Ġc": 13, "Ġcat": 14}
+    ...               "Ġ": 9, "th": 10, "the": 11, "at": 12, "Ġc": 13, "Ġcat": 14, "d": 15, "g": 16, "o": 17,
+    ...               "s": 18, "n": 19}
     >>> merges = ["t h", "th e", "a t", "Ġ c", "Ġc at"]
     >>> tokenizer = RobertaTokenizer(vocabulary=vocabulary, merges=merges)
     >>> tokenizer("the cat").tolist()

@@ -17,10 +17,10 @@ class XLMRobertaBackbone(RobertaBackbone):
 
     >>> import numpy as np
     >>> from mlm_cli.models import XLMRobertaBackbone
-    >>> backbone = XLMRobertaBackbone(vocabulary_size=18, num_layers=1, num_heads=2, hidden_dim=8,
+    >>> backbone = XLMRobertaBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
     ...                               intermediate_dim=16, max_sequence_length=16)
-    >>> inputs = {"token_ids": np.array([[0, 4, 15, 6, 2, 1]], "int32"),
-    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 0]], bool)}
+    >>> inputs = {"token_ids": np.array([[0, 4, 16, 7, 2, 1, 1, 1], [0, 5, 10, 18, 14, 4, 13, 2]], "int32"),
+    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)}
     >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (1, 6, 8)}
+    {'sequence_output': (2, 8, 8)}
     """

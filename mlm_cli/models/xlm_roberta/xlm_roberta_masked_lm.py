@@ -30,7 +30,7 @@ class XLMRobertaMaskedLM(RobertaMaskedLM):
     >>> tokenizer = XLMRobertaTokenizer(proto=model.getvalue())
     >>> preprocessor = XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=8, mask_selection_length=2, seed=0)
     >>> backbone = XLMRobertaBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
-    ...                               hidden_dim=8, intermediate_dim=16, max_sequence_length=8)
+    ...                               hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
     >>> masked_lm = XLMRobertaMaskedLM(backbone, preprocessor=preprocessor)
     >>> x, y, sample_weight = preprocessor(["the quick brown fox", "a cat sat on the mat"])
     >>> tuple(masked_lm(x).shape)

@@ -22,8 +22,7 @@ class FNetTokenizer(SentencePieceTokenizer):
     >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
     ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts),
-    ...     model_writer=model, model_type="word", vocab_size=20, minloglevel=2,
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, minloglevel=2,
     ...     pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
     ...     eos_piece="[SEP]", user_defined_symbols="[MASK]")
     >>> from mlm_cli.models import FNetTokenizer

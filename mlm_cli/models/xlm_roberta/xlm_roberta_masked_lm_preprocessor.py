@@ -24,8 +24,7 @@ class XLMRobertaMaskedLMPreprocessor(RobertaMaskedLMPreprocessor):
     >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
     ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts),
-    ...     model_writer=model, model_type="word", vocab_size=18, minloglevel=2)
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=18, minloglevel=2)
     >>> from mlm_cli.models import XLMRobertaMaskedLMPreprocessor, XLMRobertaTokenizer
     >>> tokenizer = XLMRobertaTokenizer(proto=model.getvalue())
     >>> packer = XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=10, mask_selection_rate=0.0)

@@ -81,8 +81,7 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
     >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
     ...          "a bird sang"]
     >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts),
-    ...     model_writer=model, model_type="word", vocab_size=18, minloglevel=2)
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=18, minloglevel=2)
     >>> from mlm_cli.models import XLMRobertaTokenizer
     >>> tokenizer = XLMRobertaTokenizer(proto=model.getvalue())
     >>> ids = tokenizer("the quick fox")

@@ -47,7 +47,7 @@ class Tokenizer:
     `vocabulary_size()`, `token_to_id` and `id_to_token` look up the vocabulary, and
     `special_token_ids` are the ids masking never selects. Every family's tokenizer
     (`BertTokenizer`, `RobertaTokenizer`, ...) subclasses this class: build those, with
-    their vocabulary arguments. Tokenizers are plain Python and numpy: no Keras import.
+    their vocabulary arguments. Tokenizers never import Keras.
 
     Args:
         name: the layer name keras_hub's config records (families default to theirs,

@@ -28,6 +28,60 @@ class Backbone(keras.Model):
 
     The usual constructor: validate every argument (`checked_sizes`, `check_dropout`, ...)
     before `super().__init__`, then `store_config`, create the sublayers and `build_all`.
+
+    Every variable exists as soon as the constructor returns (no forward pass needed), and
+    `get_config()` returns keras_hub's config keys, so `from_config(get_config())`
+    rebuilds the same architecture. Settings keras_hub has no key for (`extension_defaults`)
+    are reported by `extension_config()` when they differ from keras_hub's values; presets
+    keep them in metadata.json. `presets` lists the built-in presets of the family (of
+    every family on this base class).
+
+    Args:
+        Backbone itself takes only `keras.Model`'s keyword arguments. The arguments most
+        families' backbones share (each family's docstring lists its own, with defaults):
+
+        vocabulary_size: the number of rows of the token embedding; at least the
+            tokenizer's `vocabulary_size()`.
+        num_layers: the number of encoder blocks.
+        num_heads: the number of attention heads; must divide `hidden_dim`.
+        hidden_dim: the width of the encoder's hidden states (H).
+        intermediate_dim: the width of each block's feed-forward layer.
+        dropout: the dropout rate, a number in [0, 1).
+        max_sequence_length: the length of the position table, the longest input.
+        dtype: a Keras dtype policy name ("float32", "bfloat16", "mixed_bfloat16", ...) or
+            None for Keras' global policy.
+        name: the Keras model name; default keras_hub's (`bert_backbone`, ...).
+
+        Sizes must be positive integers within fixed bounds far above any real checkpoint
+        (`MAX_SIZES`), and a configuration estimated at more than 20 billion parameters is
+        refused: each is a ValueError raised before any memory is allocated.
+
+    Examples:
+
+    Every family's backbone is a `Backbone`:
+
+    >>> from mlm_cli.models import Backbone, BertBackbone
+    >>> backbone = BertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                         intermediate_dim=16, max_sequence_length=16)
+    >>> isinstance(backbone, Backbone), backbone.parameter_count()
+    (True, 992)
+    >>> config = backbone.get_config()
+    >>> config["hidden_dim"], config["dropout"], config["dtype"]
+    (8, 0.1, 'float32')
+    >>> BertBackbone.from_config(config).parameter_count()
+    992
+
+    Non-keras_hub numerics show up in `extension_config()`:
+
+    >>> BertBackbone(**{**config, "feedforward_activation": "gelu"}).extension_config()
+    {'feedforward_activation': 'gelu'}
+
+    Invalid sizes are refused before anything is built:
+
+    >>> BertBackbone(vocabulary_size=20, num_layers=1, num_heads=3, hidden_dim=8, intermediate_dim=16)
+    Traceback (most recent call last):
+        ...
+    ValueError: hidden_dim (8) must be divisible by num_heads (3)
     """
 
     presets = PresetCatalog()

@@ -21,6 +21,69 @@ class MaskedLM(keras.Model):
     `MaskedLM.from_preset(dir)` builds whichever family the preset names;
     `compile()` has task defaults; `fit` / `evaluate` / `predict` take raw strings
     when a preprocessor is attached and preprocessed batches otherwise.
+
+    A task is a backbone plus a masked-LM head whose output projection is tied to the
+    backbone's token embedding (ESM's head has its own). Called on a preprocessed batch
+    (`token_ids`, `padding_mask`, `mask_positions`, ...) it returns logits at the masked
+    positions only: [B, P, vocabulary_size], P being the preprocessor's
+    `mask_selection_length`. The backbone's `pooler`, if it has one, is frozen, since the
+    masked-LM loss never reaches it. Each family subclasses this class (`BertMaskedLM`,
+    `RobertaMaskedLM`, ...) with its backbone, preprocessor and head.
+
+    Args:
+        backbone: the family's `Backbone` (e.g. a `BertBackbone` for `BertMaskedLM`). The
+            task takes the backbone's dtype policy; its token embedding is shared with
+            the head (except in ESM).
+        preprocessor: the family's `MaskedLMPreprocessor`, or None (the default). With one,
+            `fit`, `evaluate` and `predict` accept strings (or tuples of string lists, one
+            per segment), tokenized and masked batch by batch (`batch_size` defaults to 32);
+            without one they take `(x, y, sample_weight)` batches as the preprocessor
+            returns them.
+        name: the Keras model name; default the class name in snake case
+            (`bert_masked_lm`, ...), as keras_hub names it.
+        **kwargs: passed to `keras.Model`; `trainable` and `dtype` (keys of keras_hub's
+            config) are accepted and ignored: the dtype is always the backbone's.
+
+    Examples:
+
+    Build a tiny BERT from scratch, then train it on raw strings:
+
+    >>> from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
+    ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
+    >>> tokenizer = BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    >>> preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=8, mask_selection_length=2, seed=0)
+    >>> backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
+    ...                         hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    >>> masked_lm = BertMaskedLM(backbone, preprocessor=preprocessor)
+    >>> masked_lm.compile()  # AdamW 5e-5, masked-token cross-entropy, weighted accuracy
+    >>> texts = ["The quick brown fox jumps over the lazy dog.", "A cat sat on the mat."]
+    >>> history = masked_lm.fit(texts, batch_size=2, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'sparse_categorical_accuracy']
+
+    Call the model on a preprocessed batch: logits at the masked positions only.
+
+    >>> x, y, sample_weight = preprocessor(texts)
+    >>> tuple(masked_lm(x).shape)  # [batch, mask_selection_length, vocabulary_size]
+    (2, 2, 20)
+
+    Save it as a keras_hub-format preset directory and load it back; the base class reads
+    the family from the preset. `from_preset` accepts overrides of the backbone's `dropout`
+    and `dtype` and of the preprocessor's arguments (`sequence_length`, the masking rates,
+    `seed`, ...):
+
+    >>> from mlm_cli.models import MaskedLM
+    >>> masked_lm.save_to_preset("my_bert")
+    >>> restored = MaskedLM.from_preset("my_bert", sequence_length=8)
+    >>> type(restored).__name__, restored.preprocessor.sequence_length
+    ('BertMaskedLM', 8)
+
+    A preset by name, or a transformers checkpoint directory, loads the same way (these
+    download or read files, so they are not run here):
+
+        masked_lm = MaskedLM.from_preset("bert_tiny_en_uncased")
+        masked_lm = BertMaskedLM.from_preset("path/to/bert-base-uncased", dropout=0.0)
     """
 
     presets = PresetCatalog()

@@ -18,6 +18,70 @@ class MaskedLMPreprocessor:
     x: `token_ids`, `segment_ids`, `padding_mask`, `mask_positions`; y: `mask_ids`;
     sample_weight: `mask_weights` — keras_hub's keys and dtypes. Masking draws from
     a seeded generator, so a fixed `seed` gives reproducible batches.
+
+    Each input is tokenized, packed as `[CLS] A [SEP] B [SEP] ...` (the family's start and
+    end tokens), truncated or padded to `sequence_length`, then masked: every token except
+    the tokenizer's `special_token_ids` (which include padding) is selected with
+    probability `mask_selection_rate`, keeping at most `mask_selection_length` per row (a
+    random subset). A selected token becomes the mask token with probability
+    `mask_token_rate`, a random token with probability `random_token_rate`, and stays as
+    it was otherwise. Shapes: `token_ids`, `segment_ids` int32 and
+    `padding_mask` bool [B, sequence_length]; `mask_positions` and `mask_ids` int32 and
+    `mask_weights` float32 [B, mask_selection_length] (1 for a real selection, 0 for
+    padding). A single string gives unbatched arrays. Numpy only: no Keras import.
+
+    Each family subclasses this class with its tokenizer (`tokenizer_cls`); some drop keys
+    their backbone has no input for (see theirs).
+
+    Args:
+        tokenizer: the family's tokenizer, with its vocabulary loaded.
+        sequence_length: the length of every packed row, special tokens included; an
+            integer >= 3. Default 512.
+        truncate: how segments that do not fit share the room: "round_robin" (the default:
+            one token from each segment in turn) or "waterfall" (the first segment first).
+        mask_selection_rate: the probability that a token is selected for prediction, in
+            [0, 1]. Default 0.15.
+        mask_selection_length: the most positions selected per row (>= 1), and the width of
+            `mask_positions`, `mask_ids` and `mask_weights`. Default 96.
+        mask_token_rate: the probability that a selected token is replaced by the mask
+            token. Default 0.8.
+        random_token_rate: the probability that a selected token is replaced by a uniformly
+            random token. Default 0.1. Both rates must be >= 0 with a sum of at most 1.
+        seed: the seed of the masking generator (an int), or None (the default) for fresh
+            randomness.
+        name: default the class name in snake case (`bert_masked_lm_preprocessor`, ...).
+        config_file: the preset file the config is written to. Default "preprocessor.json".
+        **kwargs: only `trainable` and `dtype` (keys of keras_hub's config), which are
+            ignored; anything else is a ValueError.
+
+    Examples:
+
+    >>> from mlm_cli.models import BertMaskedLMPreprocessor, BertTokenizer
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
+    ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
+    >>> tokenizer = BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    >>> preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=10, mask_selection_length=3, seed=0)
+    >>> x, y, sample_weight = preprocessor(["The quick brown fox.", "A cat sat on the mat."])
+    >>> sorted(x)
+    ['mask_positions', 'padding_mask', 'segment_ids', 'token_ids']
+    >>> x["token_ids"].shape, x["mask_positions"].shape, y.shape, sample_weight.shape
+    ((2, 10), (2, 3), (2, 3), (2, 3))
+    >>> x["padding_mask"][0].tolist()  # [CLS] the quick brown fox . [SEP], then padding
+    [True, True, True, True, True, True, True, False, False, False]
+
+    Sentence pairs: a tuple with one list of strings per segment.
+
+    >>> x, y, sample_weight = preprocessor((["the quick fox"], ["a lazy dog"]))
+    >>> x["segment_ids"].tolist()
+    [[0, 0, 0, 0, 0, 1, 1, 1, 1, 0]]
+
+    Everything selected and always replaced by [MASK] (id 4); padding is never selected:
+
+    >>> everything = BertMaskedLMPreprocessor(tokenizer, sequence_length=6, mask_selection_rate=1.0,
+    ...                                       mask_token_rate=1.0, random_token_rate=0.0, mask_selection_length=4)
+    >>> x, y, sample_weight = everything("the lazy dog")
+    >>> x["token_ids"].tolist(), x["mask_positions"].tolist(), y.tolist(), sample_weight.tolist()
+    ([2, 4, 4, 4, 3, 0], [1, 2, 3, 0], [5, 11, 12, 0], [1.0, 1.0, 1.0, 0.0])
     """
 
     presets = PresetCatalog()

@@ -19,6 +19,32 @@ class TokenPositionBackbone(Backbone):
     Inputs: dict of `token_ids` int [B, S] and `padding_mask` bool [B, S] (`segment_ids`,
     if present, is ignored). Output: dict with `sequence_output` [B, S, H]. The feed-forward
     activation is exact GELU and weights start from BERT's initialisation.
+
+    The shared base of `DistilBertBackbone` and `RobertaBackbone` (and so
+    `XLMRobertaBackbone`); build those, not this class.
+
+    Args:
+        vocabulary_size: the number of rows of the token embedding.
+        num_layers: the number of transformer blocks.
+        num_heads: the number of attention heads; must divide `hidden_dim`.
+        hidden_dim: the width of the hidden states (H).
+        intermediate_dim: the width of each block's feed-forward layer.
+        dropout: the dropout rate in [0, 1). Default 0.1.
+        max_sequence_length: the length of the position table, the longest input.
+            Default 512.
+        dtype: a Keras dtype policy name, or None (the default) for Keras' global policy.
+        **kwargs: passed to `keras.Model` (e.g. `name`; default the class name in snake
+            case, `roberta_backbone`, ...).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from mlm_cli.models import RobertaBackbone
+    >>> backbone = RobertaBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                            intermediate_dim=16, max_sequence_length=16)
+    >>> outputs = backbone({"token_ids": np.ones((2, 8), "int32"), "padding_mask": np.ones((2, 8), bool)})
+    >>> {key: tuple(value.shape) for key, value in outputs.items()}
+    {'sequence_output': (2, 8, 8)}
     """
 
     config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length")

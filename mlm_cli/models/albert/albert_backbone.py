@@ -35,6 +35,46 @@ class AlbertBackbone(Backbone):
     default to keras_hub's numerics; checkpoints converted from transformers may use exact GELU
     and use 1e-12. keras_hub's config has no keys for them, so presets record non-default values
     in metadata.json (see `extension_config`).
+
+    A missing `segment_ids` counts as all zeros.
+
+    Args:
+        vocabulary_size: the number of token-embedding rows.
+        num_layers: the number of encoder layers run; a multiple of `num_groups`.
+        num_heads: the number of attention heads; must divide `hidden_dim`.
+        embedding_dim: the width of the token, position and segment embeddings.
+        hidden_dim: the width of the hidden states (H).
+        intermediate_dim: the width of each block's feed-forward layer.
+        num_groups: the number of groups of blocks with their own weights. Default 1.
+        num_inner_repetitions: the number of blocks in each group. Default 1.
+        dropout: the dropout rate in [0, 1). Default 0.0 (keras_hub's ALBERT default).
+        max_sequence_length: the length of the position table, the longest input.
+            Default 512.
+        num_segments: the number of segment-embedding rows. Default 2.
+        dtype: a Keras dtype policy name, or None (the default) for Keras' global policy.
+        feedforward_activation: "gelu_approximate" (the default: tanh GELU, as keras_hub) or
+            "gelu" (exact GELU).
+        head_layer_norm_epsilon: the layer-norm epsilon of `AlbertMaskedLM`'s head, in
+            (0, 0.1]. Default 1e-5.
+        **kwargs: passed to `keras.Model`, e.g. `name` (default "albert_backbone").
+
+    Examples:
+
+    Two layers that share one block:
+
+    >>> import numpy as np
+    >>> from mlm_cli.models import AlbertBackbone
+    >>> backbone = AlbertBackbone(vocabulary_size=20, num_layers=2, num_heads=2, embedding_dim=4, hidden_dim=8,
+    ...                           intermediate_dim=16, max_sequence_length=16)
+    >>> len(backbone.encoder_blocks)
+    1
+    >>> inputs = {
+    ...     "token_ids": np.array([[2, 6, 18, 9, 3, 0, 0, 0], [2, 7, 12, 16, 6, 15, 3, 0]], "int32"),
+    ...     "segment_ids": np.zeros((2, 8), "int32"),
+    ...     "padding_mask": np.array([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 0]], bool),
+    ... }
+    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
+    {'sequence_output': (2, 8, 8), 'pooled_output': (2, 8)}
     """
 
     config_keys = (

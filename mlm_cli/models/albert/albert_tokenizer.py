@@ -19,6 +19,40 @@ class AlbertTokenizer(SentencePieceTokenizer):
     as keras_hub does. Checkpoints converted from transformers use one of the
     `transformers*` normalizations instead (see albert_transformers_tokenizer), so that
     their token ids equal transformers'; presets record that choice in metadata.json.
+
+    Args:
+        proto: a serialized SentencePiece model (bytes) or the path of one, holding the
+            pieces [CLS], [SEP], <pad> and [MASK]; or None to set it later.
+        normalization: "keras_hub" (the default), or transformers' AlbertTokenizer text
+            handling: "transformers" (lowercased, accents stripped), "transformers_cased"
+            (accents stripped), "transformers_keep_accents" (lowercased) or
+            "transformers_cased_keep_accents". With a transformers normalization,
+            `add_bos` / `add_eos` are refused when tokenizing.
+        **kwargs: `SentencePieceTokenizer`'s other arguments (sequence_length, add_bos,
+            add_eos, name, config_file); `name` defaults to "albert_tokenizer".
+
+    Examples:
+
+    >>> import io
+    >>> import sentencepiece
+    >>> model = io.BytesIO()  # a word-level model with ALBERT's special pieces
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
+    >>> sentencepiece.SentencePieceTrainer.train(
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, minloglevel=2,
+    ...     pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
+    ...     eos_piece="[SEP]", user_defined_symbols="[MASK]")
+    >>> from mlm_cli.models import AlbertTokenizer
+    >>> tokenizer = AlbertTokenizer(proto=model.getvalue())
+    >>> ids = tokenizer("the quick fox")
+    >>> ids.tolist(), tokenizer.detokenize(ids)
+    ([6, 18, 9], 'the quick fox')
+    >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id
+    (2, 3, 0, 4)
+
+    A preset's model file loads by path:
+
+        tokenizer = AlbertTokenizer(proto="assets/tokenizer/vocabulary.spm")
     """
 
     start_token = "[CLS]"

@@ -39,6 +39,51 @@ class BertBackbone(Backbone):
     checkpoints converted from transformers use exact GELU and 1e-12. keras_hub's config has
     no keys for them, so presets record non-default values in metadata.json (see
     `extension_config`), where keras_hub ignores them.
+
+    Token, position and segment embeddings are summed and layer-normalised, then run
+    through post-layer-norm transformer blocks. A missing `segment_ids` counts as all zeros.
+
+    Args:
+        vocabulary_size: the number of token-embedding rows; at least the tokenizer's
+            `vocabulary_size()`.
+        num_layers: the number of transformer blocks.
+        num_heads: the number of attention heads; must divide `hidden_dim`.
+        hidden_dim: the width of the hidden states (H).
+        intermediate_dim: the width of each block's feed-forward layer.
+        dropout: the dropout rate in [0, 1). Default 0.1.
+        max_sequence_length: the length of the position table, the longest input.
+            Default 512.
+        num_segments: the number of segment-embedding rows (segment ids 0 to
+            num_segments - 1). Default 2.
+        dtype: a Keras dtype policy name ("float32", "mixed_bfloat16", ...), or None (the
+            default) for Keras' global policy.
+        feedforward_activation: "gelu_approximate" (the default: tanh GELU, as keras_hub) or
+            "gelu" (exact GELU, as transformers).
+        head_layer_norm_epsilon: the layer-norm epsilon of `BertMaskedLM`'s head, in
+            (0, 0.1]. Default 1e-5 (keras_hub's); transformers' BERT uses 1e-12.
+        **kwargs: passed to `keras.Model`, e.g. `name` (default "bert_backbone").
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from mlm_cli.models import BertBackbone
+    >>> backbone = BertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                         intermediate_dim=16, max_sequence_length=16)
+    >>> inputs = {
+    ...     "token_ids": np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32"),
+    ...     "segment_ids": np.zeros((2, 8), "int32"),
+    ...     "padding_mask": np.array([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool),
+    ... }
+    >>> outputs = backbone(inputs)
+    >>> {key: tuple(value.shape) for key, value in outputs.items()}
+    {'sequence_output': (2, 8, 8), 'pooled_output': (2, 8)}
+
+    transformers' numerics, as a converted checkpoint has them:
+
+    >>> converted = BertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+    ...                          feedforward_activation="gelu", head_layer_norm_epsilon=1e-12)
+    >>> converted.extension_config()
+    {'feedforward_activation': 'gelu', 'head_layer_norm_epsilon': 1e-12}
     """
 
     config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "num_segments")

@@ -23,6 +23,49 @@ class BertTokenizer(Tokenizer):
     `vocabulary` is a list of tokens or the path of a one-token-a-line file; token ids
     equal keras_hub's. Other WordPiece families (ESM) subclass it with their own
     `special_token_names` (role -> token) and `_new_encoder`.
+
+    Args:
+        vocabulary: a list of tokens (a token's id is its index), the path of a
+            one-token-a-line file, or None to set it later (`set_vocabulary`, or a preset).
+            It must contain [CLS], [SEP], [PAD], [MASK] and `oov_token`, each once.
+        lowercase: whether text is lowercased before lookup. Default False.
+        strip_accents: whether accents are stripped. Default False.
+        split: whether text is split into words at whitespace and punctuation before
+            WordPiece. Default True.
+        suffix_indicator: the prefix of word-continuation pieces. Default "##".
+        oov_token: the token of words with no WordPiece match. Default "[UNK]".
+        special_tokens: extra special tokens besides BERT's four, or None (the default);
+            they must be in the vocabulary, and masking never selects them.
+        special_tokens_in_strings: whether special tokens written in the text (with
+            `split`) are kept whole as one id; by default (False) they are split like words.
+        sequence_length: None (the default) or a positive integer to truncate and pad every
+            result to (padding with id 0, as keras_hub does).
+        name: default "bert_tokenizer".
+        config_file: the preset file the config is written to. Default "tokenizer.json".
+        normalization: "keras_hub" (the default: keras_hub's text handling and token ids) or
+            "transformers" (transformers' BertNormalizer and pre-tokenizer, special tokens in
+            text kept whole); checkpoints converted from transformers use the latter.
+        **kwargs: only `trainable` and `dtype`, which are ignored.
+
+    Examples:
+
+    >>> from mlm_cli.models import BertTokenizer
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
+    ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
+    >>> tokenizer = BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    >>> tokenizer("The quick brown fox jumps.").tolist()
+    [5, 6, 7, 8, 9, 19]
+    >>> tokenizer.detokenize([5, 12, 18])
+    'the dogs'
+    >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id
+    (2, 3, 0, 4)
+    >>> keep_special = BertTokenizer(vocabulary=vocabulary, lowercase=True, special_tokens_in_strings=True)
+    >>> keep_special("the [MASK] fox").tolist()
+    [5, 4, 8]
+
+    A preset's vocabulary file loads by path:
+
+        tokenizer = BertTokenizer(vocabulary="assets/tokenizer/vocabulary.txt", lowercase=True)
     """
 
     special_token_names = BERT_SPECIAL_TOKENS

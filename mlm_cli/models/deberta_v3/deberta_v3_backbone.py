@@ -34,6 +34,34 @@ class DebertaV3Backbone(Backbone):
     `head_layer_norm_epsilon` defaults to keras_hub's 1e-5; checkpoints converted from
     transformers use 1e-7. keras_hub's config has no key for it, so a preset records a
     non-default value in metadata.json (see `extension_config`).
+
+    Args:
+        vocabulary_size: the number of token-embedding rows (the tokenizer's
+            `vocabulary_size()`, appended [MASK] included).
+        num_layers: the number of disentangled-attention blocks.
+        num_heads: the number of attention heads; must divide `hidden_dim`.
+        hidden_dim: the width of the hidden states (H).
+        intermediate_dim: the width of each block's feed-forward layer.
+        dropout: the dropout rate in [0, 1). Default 0.1.
+        max_sequence_length: the distance up to which relative positions are bucketed.
+            Default 512.
+        bucket_size: the number of relative-position buckets on each side; an integer
+            from 2 to `max_sequence_length`. Default 256.
+        dtype: a Keras dtype policy name, or None (the default) for Keras' global policy.
+        head_layer_norm_epsilon: the layer-norm epsilon of `DebertaV3MaskedLM`'s head, in
+            (0, 0.1]. Default 1e-5.
+        **kwargs: passed to `keras.Model`, e.g. `name` (default "deberta_v3_backbone").
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from mlm_cli.models import DebertaV3Backbone
+    >>> backbone = DebertaV3Backbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                              intermediate_dim=16, max_sequence_length=16, bucket_size=4)
+    >>> inputs = {"token_ids": np.array([[1, 4, 16, 7, 2, 0, 0, 0], [1, 5, 10, 18, 14, 4, 13, 2]], "int32"),
+    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)}
+    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
+    {'sequence_output': (2, 8, 8)}
     """
 
     config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "bucket_size")

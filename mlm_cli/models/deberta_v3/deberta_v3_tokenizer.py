@@ -21,12 +21,49 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     the model file's.
 
     `normalization` chooses how text becomes pieces:
+
     - "keras_hub" (default): sentencepiece itself, as keras_hub tokenizes (the model's own
       NFKC normalisation; special tokens written in text are ordinary text);
     - "transformers": transformers' DebertaV2Tokenizer built from the same model file (the
       model's normalisation table, runs of spaces collapsed, special tokens written in text
       kept whole), used for checkpoints converted from transformers so their ids stay as they were.
+
     keras_hub's config has no key for it, so a preset records "transformers" in metadata.json.
+
+    Args:
+        proto: a serialized SentencePiece model (bytes) or the path of one, holding the
+            pieces [CLS], [SEP] and [PAD] ([MASK] is appended when missing); or None to set
+            it later.
+        sequence_length: None (the default) or a positive integer to truncate and pad every
+            result to.
+        add_bos: whether every result starts with [CLS] (sentencepiece's beginning-of-sentence
+            piece). Default False.
+        add_eos: whether every result ends with [SEP]. Default False.
+        name: default "deberta_v3_tokenizer".
+        config_file: the preset file the config is written to. Default "tokenizer.json".
+        normalization: "keras_hub" (the default) or "transformers", as above.
+        **kwargs: only `trainable` and `dtype`, which are ignored.
+
+    Examples:
+
+    >>> import io
+    >>> import sentencepiece
+    >>> model = io.BytesIO()  # DeBERTa's special pieces, and no [MASK] piece, as in DeBERTaV3's own model
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
+    >>> sentencepiece.SentencePieceTrainer.train(
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=19, minloglevel=2,
+    ...     pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
+    ...     eos_piece="[SEP]", unk_piece="[UNK]")
+    >>> from mlm_cli.models import DebertaV3Tokenizer
+    >>> tokenizer = DebertaV3Tokenizer(proto=model.getvalue())
+    >>> ids = tokenizer("the quick fox")
+    >>> ids.tolist(), tokenizer.detokenize(ids)
+    ([4, 16, 7], 'the quick fox')
+    >>> tokenizer.vocabulary_size(), tokenizer.mask_token_id  # [MASK] appended after the model's 19 pieces
+    (20, 19)
+    >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    (1, 2, 0)
     """
 
     start_token = "[CLS]"

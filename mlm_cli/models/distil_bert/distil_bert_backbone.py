@@ -14,6 +14,25 @@ class DistilBertBackbone(TokenPositionBackbone):
     `head_layer_norm_epsilon` defaults to keras_hub's 1e-5; checkpoints converted from
     transformers use 1e-12. keras_hub's config has no key for it, so a preset records a
     non-default value in metadata.json (see `extension_config`).
+
+    Args:
+        vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, dropout
+        (default 0.1), max_sequence_length (default 512), dtype: as in
+        `TokenPositionBackbone`. The embeddings' and blocks' layer norms use epsilon 1e-12.
+        head_layer_norm_epsilon: the layer-norm epsilon of `DistilBertMaskedLM`'s head, in
+            (0, 0.1]. Default 1e-5.
+        **kwargs: passed to `keras.Model`, e.g. `name` (default "distil_bert_backbone").
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from mlm_cli.models import DistilBertBackbone
+    >>> backbone = DistilBertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                               intermediate_dim=16, max_sequence_length=16)
+    >>> inputs = {"token_ids": np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32"),
+    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)}
+    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
+    {'sequence_output': (2, 8, 8)}
     """
 
     layer_norm_epsilon = 1e-12  # embeddings and encoder layer norms, in keras_hub and transformers alike

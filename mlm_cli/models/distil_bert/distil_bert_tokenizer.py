@@ -13,6 +13,21 @@ class DistilBertTokenizer(BertTokenizer):
 
     keras_hub's DistilBertTokenizer is a WordPieceTokenizer with the same special tokens
     and config keys as its BertTokenizer, so only the default layer name differs.
+
+    Args:
+        vocabulary: a list of tokens, the path of a one-token-a-line file, or None.
+        lowercase: whether text is lowercased. Default False.
+        name: default "distil_bert_tokenizer".
+        **kwargs: the other `BertTokenizer` arguments (keyword only), with its defaults.
+
+    Examples:
+
+    >>> from mlm_cli.models import DistilBertTokenizer
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
+    ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
+    >>> tokenizer = DistilBertTokenizer(vocabulary, lowercase=True)
+    >>> tokenizer("The lazy dogs.").tolist(), tokenizer.name
+    ([5, 11, 12, 18, 19], 'distil_bert_tokenizer')
     """
 
     def __init__(

@@ -79,6 +79,47 @@ class ESMBackbone(Backbone):
     `token_dropout` (with `mask_token_id`) reproduces transformers' ESM embeddings for
     checkpoints converted from transformers; keras_hub has no such setting, so presets
     record it in metadata.json (see `extension_config`).
+
+    Args:
+        vocabulary_size: the number of token-embedding rows.
+        num_layers: the number of transformer blocks.
+        num_heads: the number of attention heads; must divide `hidden_dim` (into an even
+            head size for rotary positions).
+        hidden_dim: the width of the hidden states (H).
+        intermediate_dim: the width of each block's feed-forward layer.
+        use_bias: whether the blocks' dense layers (attention and feed-forward) have biases
+            (True or False). Default True.
+        activation: the feed-forward (and masked-PLM head) activation, by Keras name.
+            Default "gelu".
+        dropout: the dropout rate in [0, 1). Default 0.1.
+        dtype: a Keras dtype policy name, or None (the default) for Keras' global policy.
+        max_sequence_length: the size of the absolute-position table, whose rows are read
+            from `pad_token_id` on (so inputs of up to max_sequence_length - pad_token_id
+            tokens); not used by rotary positions. Default 1024.
+        max_wavelength: the rotary embedding's longest wavelength, a number in (1, 1e12).
+            Default 10000.
+        layer_norm_eps: the epsilon of every layer norm, in (0, 0.1]. Default 1e-12.
+        use_pre_layer_norm: whether the embeddings are layer-normalised before the first
+            block (True or False). Default False.
+        position_embedding_type: "rotary" (the default, ESM-2) or "absolute" (a learned
+            table read from row `pad_token_id` on, ESM-1b style).
+        pad_token_id: the id attention skips, a token id below `vocabulary_size`. Default 0,
+            keras_hub's; ESM's vocabulary pads with 1 (<pad>), so set it to the
+            tokenizer's `pad_token_id` (`ESMMaskedPLM` warns when they differ).
+        token_dropout: whether to apply transformers' token dropout (<mask> embeddings
+            zeroed, each sequence rescaled by its share of <mask>). Default False.
+        mask_token_id: the <mask> id; required with `token_dropout`, ignored without it.
+        **kwargs: passed to `keras.Model`, e.g. `name` (default "esm_backbone").
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from mlm_cli.models import ESMBackbone
+    >>> backbone = ESMBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+    ...                        pad_token_id=1)
+    >>> inputs = {"token_ids": np.array([[0, 18, 15, 11, 5, 2, 1, 1], [0, 6, 8, 4, 9, 12, 17, 2]], "int32")}
+    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
+    {'sequence_output': (2, 8, 8)}
     """
 
     config_keys = (

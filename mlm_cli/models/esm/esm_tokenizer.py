@@ -29,6 +29,37 @@ class ESMTokenizer(BertTokenizer):
     BERT's WordPiece tokenizer with ESM's special tokens and defaults (keras_hub's
     ESMTokenizer is the same WordPiece tokenizer); token ids equal keras_hub's, or
     transformers' with `normalization="transformers"` (a `ResidueEncoder`).
+
+    With the default normalization, residues must be separated by spaces (see the module
+    docstring).
+
+    Args:
+        vocabulary: a list of tokens, the path of a one-token-a-line file, or None. It must
+            contain <cls>, <eos>, <pad>, <mask> and `oov_token`.
+        lowercase, strip_accents, split, suffix_indicator, special_tokens,
+            special_tokens_in_strings, sequence_length, config_file: as in `BertTokenizer`,
+            with the same defaults.
+        oov_token: default "<unk>".
+        name: default "esm_tokenizer".
+        normalization: "keras_hub" (the default: WordPiece over space-separated residues) or
+            "transformers" (one id per residue of an unspaced sequence, as transformers'
+            EsmTokenizer); the latter needs `special_tokens_in_strings=True` and the
+            defaults of `lowercase`, `strip_accents` and `split` (ValueError otherwise).
+        **kwargs: only `trainable` and `dtype`, which are ignored.
+
+    Examples:
+
+    >>> from mlm_cli.models import ESMTokenizer
+    >>> vocabulary = ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E",
+    ...               "R", "T", "I", "D", "P", "K", "Q", "N", "M", "<mask>"]
+    >>> tokenizer = ESMTokenizer(vocabulary=vocabulary)
+    >>> tokenizer("M K T A").tolist(), tokenizer("MKTA").tolist()  # an unspaced sequence is one unknown word
+    ([18, 15, 11, 5], [3])
+    >>> residues = ESMTokenizer(vocabulary=vocabulary, normalization="transformers", special_tokens_in_strings=True)
+    >>> residues("MKTA").tolist(), residues("MK<mask>A").tolist()
+    ([18, 15, 11, 5], [18, 15, 19, 5])
+    >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id
+    (0, 2, 1, 19)
     """
 
     special_token_names = ESM_SPECIAL_TOKENS

@@ -28,6 +28,32 @@ class FNetBackbone(Backbone):
 
     Inputs: dict of `token_ids` int [B, S] and `segment_ids` int [B, S] (a `padding_mask`, if
     given, is ignored). Outputs: dict of `sequence_output` [B, S, H] and `pooled_output` [B, H].
+
+    A missing `segment_ids` counts as all zeros. The feed-forward activation is tanh GELU
+    and every layer norm uses epsilon 1e-12.
+
+    Args:
+        vocabulary_size: the number of token-embedding rows.
+        num_layers: the number of Fourier blocks.
+        hidden_dim: the width of the hidden states (H).
+        intermediate_dim: the width of each block's feed-forward layer.
+        dropout: the dropout rate in [0, 1). Default 0.1.
+        max_sequence_length: the length of the position table, the longest input.
+            Default 512.
+        num_segments: the number of segment-embedding rows. Default 4 (keras_hub's).
+        dtype: a Keras dtype policy name, or None (the default) for Keras' global policy.
+        **kwargs: passed to `keras.Model`, e.g. `name` (default "f_net_backbone").
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from mlm_cli.models import FNetBackbone
+    >>> backbone = FNetBackbone(vocabulary_size=20, num_layers=1, hidden_dim=8, intermediate_dim=16,
+    ...                         max_sequence_length=16)
+    >>> inputs = {"token_ids": np.array([[2, 6, 18, 9, 3, 0, 0, 0], [2, 7, 12, 16, 6, 15, 3, 0]], "int32"),
+    ...           "segment_ids": np.zeros((2, 8), "int32")}
+    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
+    {'sequence_output': (2, 8, 8), 'pooled_output': (2, 8)}
     """
 
     num_heads = None

@@ -45,6 +45,39 @@ class RoformerV2Backbone(Backbone):
 
     Positions enter only through rotary embeddings in attention, so there is no learned
     position table and no length limit beyond mlm's general bound (`max_sequence_length`).
+
+    Since attention skips id 0, padding must be token id 0 ([PAD] at id 0 in the vocabulary).
+    A missing `segment_ids` counts as all zeros. Embeddings and blocks are
+    normalised with an RMS norm (a learned scale, no offset).
+
+    Args:
+        vocabulary_size: the number of token-embedding rows.
+        num_layers: the number of transformer blocks.
+        num_heads: the number of attention heads.
+        hidden_dim: the width of the hidden states (H); must equal num_heads * head_size.
+        intermediate_dim: the width of each block's feed-forward layer.
+        head_size: the width of each attention head; even, for the rotary embedding.
+        use_bias: whether the dense layers have biases (True or False). Default False.
+        activation: the feed-forward activation, by Keras name: one of "relu" (the
+            default), "gelu", "silu", "tanh", "sigmoid", "elu", "selu", "softplus", "relu6",
+            "leaky_relu", "mish", "linear".
+        dropout: the dropout rate in [0, 1). Default 0.1.
+        num_segments: the number of segment-embedding rows. Default 2.
+        dtype: a Keras dtype policy name, or None (the default) for Keras' global policy.
+        max_wavelength: the rotary embedding's longest wavelength, a number in (1, 1e12].
+            Default 10000.
+        **kwargs: passed to `keras.Model`, e.g. `name` (default "roformer_v2_backbone").
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from mlm_cli.models import RoformerV2Backbone
+    >>> backbone = RoformerV2Backbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                               intermediate_dim=16, head_size=4)
+    >>> inputs = {"token_ids": np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32"),
+    ...           "segment_ids": np.zeros((2, 8), "int32")}
+    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
+    {'sequence_output': (2, 8, 8)}
     """
 
     max_sequence_length = MAX_SIZES["max_sequence_length"]

@@ -9,7 +9,25 @@ from mlm_cli.models.bert.bert_tokenizer import BertTokenizer
 
 
 class RoformerV2Tokenizer(BertTokenizer):
-    """WordPiece with [CLS], [SEP], [PAD], [MASK]; the same config keys and token ids as keras_hub's."""
+    """WordPiece with [CLS], [SEP], [PAD], [MASK]; the same config keys and token ids as keras_hub's.
+
+    Args:
+        vocabulary: a list of tokens, the path of a one-token-a-line file, or None. Put
+            [PAD] at id 0: `RoformerV2Backbone` treats id 0 as padding.
+        name: default "roformer_v2_tokenizer".
+        **kwargs: the other `BertTokenizer` arguments (lowercase, strip_accents, split,
+            suffix_indicator, oov_token, special_tokens, special_tokens_in_strings,
+            sequence_length, config_file, normalization), with its defaults.
+
+    Examples:
+
+    >>> from mlm_cli.models import RoformerV2Tokenizer
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
+    ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
+    >>> tokenizer = RoformerV2Tokenizer(vocabulary, lowercase=True)
+    >>> tokenizer("The quick brown fox.").tolist(), tokenizer.pad_token_id
+    ([5, 6, 7, 8, 19], 0)
+    """
 
     def __init__(
         self,

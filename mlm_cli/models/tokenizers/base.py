@@ -42,6 +42,46 @@ class Tokenizer:
 
     `tokenize` / `__call__` map a string to an int32 array and a list of strings to a
     list of arrays (or one [B, sequence_length] array when `sequence_length` is set).
+
+    `detokenize` maps ids back to text (one row to a string, a 2-D array to a list);
+    `vocabulary_size()`, `token_to_id` and `id_to_token` look up the vocabulary, and
+    `special_token_ids` are the ids masking never selects. Every family's tokenizer
+    (`BertTokenizer`, `RobertaTokenizer`, ...) subclasses this class: build those, with
+    their vocabulary arguments. Tokenizers never import Keras.
+
+    Args:
+        name: the layer name keras_hub's config records (families default to theirs,
+            e.g. "bert_tokenizer").
+        config_file: the preset file the config is written to. Default in families:
+            "tokenizer.json".
+        sequence_length: None (families' default) for one variable-length array per
+            string; a positive integer to truncate every result to that length and pad it
+            (with the pad token's id; 0 for WordPiece tokenizers, as in keras_hub).
+        **kwargs: only `trainable` and `dtype` (keys of keras_hub's config), which are
+            ignored; anything else is a ValueError.
+
+    Examples:
+
+    The protocol, on BERT's WordPiece tokenizer:
+
+    >>> from mlm_cli.models import BertTokenizer
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
+    ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
+    >>> tokenizer = BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    >>> tokenizer("The quick fox jumps.").tolist()
+    [5, 6, 8, 9, 19]
+    >>> [ids.tolist() for ids in tokenizer(["the dogs", "a cat"])]
+    [[5, 12, 18], [13, 14]]
+    >>> tokenizer.detokenize([5, 6, 8])
+    'the quick fox'
+    >>> tokenizer.vocabulary_size(), tokenizer.token_to_id("fox"), tokenizer.id_to_token(8)
+    (20, 8, 'fox')
+
+    With `sequence_length`, a batch becomes one padded array:
+
+    >>> padded = BertTokenizer(vocabulary=vocabulary, lowercase=True, sequence_length=4)
+    >>> padded(["the dogs", "the quick brown fox jumps"]).tolist()
+    [[5, 12, 18, 0], [5, 6, 7, 8]]
     """
 
     presets = PresetCatalog()

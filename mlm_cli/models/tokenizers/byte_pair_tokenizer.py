@@ -166,6 +166,48 @@ class BytePairTokenizer(Tokenizer):
     `vocabulary` is a token -> id mapping or the path of a JSON file; `merges` a list of
     "left right" rules or the path of a merges.txt. Subclasses name their special tokens
     (`start_token`, `end_token`, `pad_token`, `mask_token`).
+
+    The base of `RobertaTokenizer`; build that (or another family's subclass), since this
+    class has no special tokens of its own.
+
+    Args:
+        vocabulary: token -> id (ids 0 to size - 1, each once), the path of a
+            vocabulary.json, or None to load it later (`set_vocabulary`, or a preset).
+            It must hold the special tokens.
+        merges: "left right" merge rules, in priority order, or the path of a merges.txt;
+            both parts and their join must be vocabulary tokens. Required with a vocabulary.
+        sequence_length: None (the default) or a positive integer to truncate and pad every
+            result to (see `Tokenizer`).
+        add_prefix_space: whether a space is put before the text, so that its first word is
+            encoded like any other (`Ġword`). Default False.
+        unsplittable_tokens: strings never split nor merged, each kept as its own token; they
+            must be in the vocabulary. Default (None): the special tokens.
+        name: default the class name in snake case (`roberta_tokenizer`).
+        config_file: the preset file the config is written to. Default "tokenizer.json".
+        normalization: "keras_hub" (the default: keras_hub's token ids) or "transformers"
+            (transformers' ids: GPT-2's word split before BPE, and the mask token absorbs the
+            spaces before it); see the module docstring.
+        **kwargs: only `trainable` and `dtype`, which are ignored.
+
+    Examples:
+
+    A toy byte-level vocabulary ("Ġ" marks a space), on RoBERTa's tokenizer:
+
+    >>> from mlm_cli.models import RobertaTokenizer
+    >>> vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<mask>": 3, "a": 4, "c": 5, "e": 6, "h": 7, "t": 8,
+    ...               "Ġ": 9, "th": 10, "the": 11, "at": 12, "Ġc": 13, "Ġcat": 14, "d": 15, "g": 16, "o": 17,
+    ...               "s": 18, "n": 19}
+    >>> merges = ["t h", "th e", "a t", "Ġ c", "Ġc at"]
+    >>> tokenizer = RobertaTokenizer(vocabulary=vocabulary, merges=merges)
+    >>> tokenizer("the cat").tolist()
+    [11, 14]
+    >>> tokenizer.detokenize([11, 14])
+    'the cat'
+    >>> tokenizer("the <mask> cat").tolist()  # keras_hub: the space before <mask> stays a token
+    [11, 9, 3, 14]
+    >>> transformers_like = RobertaTokenizer(vocabulary=vocabulary, merges=merges, normalization="transformers")
+    >>> transformers_like("the <mask> cat").tolist()
+    [11, 3, 14]
     """
 
     start_token: str | None = None

@@ -52,6 +52,45 @@ class SentencePieceTokenizer(Tokenizer):
     Subclasses set the piece names of `start_token`, `end_token`, `pad_token` and
     `mask_token` (and `extra_special_tokens`); `special_token_ids` are never chosen for
     masking.
+
+    The base of `AlbertTokenizer`, `DebertaV3Tokenizer`, `FNetTokenizer` and
+    `XLMRobertaTokenizer`; build those. The model's pieces must include the family's
+    special tokens (ValueError otherwise). `detokenize` drops the pad token.
+
+    Args:
+        proto: a serialized SentencePiece model (bytes), the path of a .spm / .model file,
+            or None to set it later (`set_proto`, or a preset's assets/tokenizer/vocabulary.spm).
+        sequence_length: None (the default) or a positive integer to truncate and pad every
+            result to (padding with the pad token's id).
+        add_bos: whether sentencepiece adds the model's beginning-of-sentence piece to every
+            result. Default False.
+        add_eos: the same for the end-of-sentence piece. Default False.
+        name: default the class name in snake case (`f_net_tokenizer`, ...).
+        config_file: the preset file the config is written to. Default "tokenizer.json".
+        **kwargs: only `trainable` and `dtype`, which are ignored.
+
+    Examples:
+
+    A tiny word-level model trained in memory, with the pieces FNet and ALBERT expect:
+
+    >>> import io
+    >>> import sentencepiece
+    >>> model = io.BytesIO()
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
+    >>> sentencepiece.SentencePieceTrainer.train(
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, minloglevel=2,
+    ...     pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
+    ...     eos_piece="[SEP]", user_defined_symbols="[MASK]")
+    >>> from mlm_cli.models import FNetTokenizer
+    >>> tokenizer = FNetTokenizer(proto=model.getvalue())
+    >>> ids = tokenizer("the quick fox")
+    >>> ids.tolist(), tokenizer.detokenize(ids)
+    ([6, 18, 9], 'the quick fox')
+    >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id
+    (2, 3, 0, 4)
+    >>> FNetTokenizer(proto=model.getvalue(), sequence_length=5)(["the quick fox"]).tolist()
+    [[6, 18, 9, 0, 0]]
     """
 
     start_token = "[CLS]"

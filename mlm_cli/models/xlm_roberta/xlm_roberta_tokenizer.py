@@ -59,7 +59,41 @@ class SpecialTokenSplittingEncoder(SentencePieceEncoder):
 
 
 class XLMRobertaTokenizer(SentencePieceTokenizer):
-    """SentencePiece with XLM-R's special tokens and fairseq's ids (see the module docstring)."""
+    """SentencePiece with XLM-R's special tokens and fairseq's ids (see the module docstring).
+
+    `vocabulary_size()` is the model's piece count plus two (`<pad>` and `<mask>`);
+    `special_token_ids` (never masked) are `<s>`, `<pad>`, `</s>` and `<unk>`.
+
+    Args:
+        proto: a serialized SentencePiece model (bytes) or the path of one, numbered as
+            XLM-R's (`<unk>`=0, `<s>`=1, `</s>`=2, sentencepiece's defaults); or None to set
+            it later.
+        normalization: "keras_hub" (the default: special-token strings in raw text are
+            ordinary text) or "transformers" (they become their ids); see the module docstring.
+        **kwargs: `SentencePieceTokenizer`'s other arguments (sequence_length, add_bos,
+            add_eos, name, config_file); `name` defaults to "xlm_roberta_tokenizer".
+
+    Examples:
+
+    >>> import io
+    >>> import sentencepiece
+    >>> model = io.BytesIO()  # sentencepiece's default numbering, as XLM-R's model: <unk>=0, <s>=1, </s>=2
+    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
+    ...          "a bird sang"]
+    >>> sentencepiece.SentencePieceTrainer.train(
+    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=18, minloglevel=2)
+    >>> from mlm_cli.models import XLMRobertaTokenizer
+    >>> tokenizer = XLMRobertaTokenizer(proto=model.getvalue())
+    >>> ids = tokenizer("the quick fox")
+    >>> ids.tolist(), tokenizer.detokenize(ids)
+    ([4, 16, 7], 'the quick fox')
+    >>> tokenizer.vocabulary_size()  # the model's 18 pieces, <pad> and <mask>
+    20
+    >>> tokenizer.cls_token_id, tokenizer.pad_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id
+    (0, 1, 2, 19)
+    >>> XLMRobertaTokenizer(proto=model.getvalue(), normalization="transformers")("the <mask> fox").tolist()
+    [4, 19, 7]
+    """
 
     start_token = "<s>"
     end_token = "</s>"

@@ -118,7 +118,7 @@ def test_kaggle_download_failure_is_one_clear_error(isolated_cache):
 @pytest.fixture(scope="module")
 def tiny_model_preset(tmp_path_factory):
     from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
-    from tests.conftest import tiny_vocabulary
+    from tests.support.corpus import tiny_vocabulary
 
     tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
     preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=16, mask_selection_length=4)

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.cli.conftest import UNREACHABLE, run_mlm
+from tests.support.cli import UNREACHABLE, run_mlm
 
 pytestmark = pytest.mark.jax_pass
 

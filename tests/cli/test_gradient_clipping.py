@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.cli.conftest import run_mlm
+from tests.support.cli import run_mlm
 
 pytestmark = pytest.mark.run_once  # picks its own backends: one subprocess each
 

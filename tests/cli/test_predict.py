@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import WORDS, sample_sentences, tiny_vocabulary
+from tests.support.corpus import WORDS, sample_sentences, tiny_vocabulary
 
 VOCABULARY = tiny_vocabulary()
 

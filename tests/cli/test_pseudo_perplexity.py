@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_vocabulary
+from tests.support.corpus import tiny_vocabulary
 
 
 def token_counts(path) -> list[int]:

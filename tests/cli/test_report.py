@@ -10,7 +10,7 @@ import struct
 import numpy as np
 import pytest
 
-from tests.cli.conftest import UNREACHABLE, run_mlm
+from tests.support.cli import UNREACHABLE, run_mlm
 
 pytestmark = pytest.mark.run_once  # the training subprocess picks its backend; reports and plots do not depend on it
 

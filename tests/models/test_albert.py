@@ -6,7 +6,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences
+from tests.support.corpus import sample_sentences
 from tests.family_sizes import tiny_sizes
 from tests.models.family_checks import (
     TrainedPreset,

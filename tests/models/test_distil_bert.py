@@ -6,7 +6,6 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences, tiny_vocabulary
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
@@ -26,6 +25,7 @@ from tests.models.family_checks import (
     save_keras_hub_preset,
 )
 from tests.models.h5_layout import assert_same_weight_files
+from tests.support.corpus import sample_sentences, tiny_vocabulary
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402

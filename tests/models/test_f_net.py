@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences
+from tests.support.corpus import sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import WORDS, sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
@@ -32,6 +31,7 @@ from tests.models.family_checks import (
     save_keras_hub_preset,
 )
 from tests.models.h5_layout import assert_same_weight_files
+from tests.support.corpus import WORDS, sample_sentences
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402

@@ -13,7 +13,6 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences, tiny_vocabulary
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
@@ -24,6 +23,7 @@ from tests.models.family_checks import (
     assert_same_preprocessor_settings,
     fixed_batch,
 )
+from tests.support.corpus import sample_sentences, tiny_vocabulary
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402

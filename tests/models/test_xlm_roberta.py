@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 
-from tests.conftest import sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
@@ -26,6 +25,7 @@ from tests.models.family_checks import (
 from tests.models.h5_layout import assert_same_weight_files
 from tests.models.sentencepiece_fixtures import xlm_roberta_proto
 from tests.models.test_roberta import SENTENCES, roberta_batch
+from tests.support.corpus import sample_sentences
 
 SIZES = TINY_SIZES["xlm_roberta"]
 

@@ -41,8 +41,8 @@ def mlm_in_process(tmp_path, backend):
     For usage errors and bad input: the same exit code, `error:` line and stdout as `mlm`, without starting Python.
     """
 
-    def call(*args: str, env: dict | None = None) -> Result:
-        return run_mlm_in_process(*args, env={**cli_environment(tmp_path, backend), **(env or {})})
+    def call(*args: str, cwd: Path | None = None, env: dict | None = None) -> Result:
+        return run_mlm_in_process(*args, cwd=cwd, env={**cli_environment(tmp_path, backend), **(env or {})})
 
     return call
 

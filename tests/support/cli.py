@@ -37,22 +37,24 @@ def run_mlm(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def run_mlm_in_process(*args: str, env: dict | None = None) -> Result:
-    """`mlm ARGS` through `mlm_cli.cli.app.main` in this process, with `env` set only for the call.
+def run_mlm_in_process(*args: str, cwd: Path | None = None, env: dict | None = None) -> Result:
+    """`mlm ARGS` through `mlm_cli.cli.app.main` in this process, in `cwd` and with `env` set only for the call.
 
-    Restores what `main` changes for the process (environment, exception hooks, the `mlm` logger's handlers), so
-    that one call cannot leak into the next test.
+    stdin is empty and not a terminal. Restores what `main` changes for the process (environment, exception hooks,
+    the `mlm` logger's handlers), so that one call cannot leak into the next test.
     """
     from mlm_cli.cli.app import main
 
     saved_environment = dict(os.environ)
     saved_hooks = sys.excepthook, sys.unraisablehook
+    saved_stdin = sys.stdin
     logger = logging.getLogger("mlm")
     saved_logger = list(logger.handlers), logger.level, logger.propagate
     stdout, stderr = io.StringIO(), io.StringIO()
     os.environ.update(env or {})
+    sys.stdin = io.StringIO("")  # not a terminal, and empty: like a subprocess whose input is not a tty
     try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        with contextlib.chdir(cwd or "."), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
                 main(list(args))
             except SystemExit as done:
@@ -63,6 +65,7 @@ def run_mlm_in_process(*args: str, env: dict | None = None) -> Result:
         os.environ.clear()
         os.environ.update(saved_environment)
         sys.excepthook, sys.unraisablehook = saved_hooks
+        sys.stdin = saved_stdin
         logger.handlers[:] = saved_logger[0]
         logger.setLevel(saved_logger[1])
         logger.propagate = saved_logger[2]

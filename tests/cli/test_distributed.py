@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.support.cli import UNREACHABLE, run_mlm
+from tests.support.cli import UNREACHABLE, run_mlm, run_mlm_in_process
 
 pytestmark = pytest.mark.jax_pass
 
@@ -201,7 +201,6 @@ def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--backend", "torch", "--distribute", "data"], "only on the jax backend"),
         (["--backend", "jax", "--num-processes", "2"], "needs --coordinator, --num-processes and --process-id together"),
         (["--backend", "jax", "--coordinator", "nohost", "--num-processes", "2", "--process-id", "0"], "is not HOST:PORT"),
         (["--backend", "jax", "--coordinator", "127.0.0.1:5", "--num-processes", "2", "--process-id", "2"], "outside 0..1"),
@@ -210,8 +209,18 @@ def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one
     ],
 )
 def test_unusable_distribution_flags_fail_with_one_line(flags, message, tiny_preset, corpus_files, tmp_path):
-    done = run_mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output", str(tmp_path / "run"), *flags,
-                   env=environment(tmp_path))
+    """In-process through the real entry point: the flags are refused before anything is loaded."""
+    done = run_mlm_in_process("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"),
+                              "--output", str(tmp_path / "run"), *flags, env=environment(tmp_path))
     assert done.code == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_distribution_on_the_torch_backend_is_refused_with_one_line(tiny_preset, corpus_files, tmp_path):
+    """A real process: --backend torch must be chosen before keras loads, which this jax test process has done."""
+    done = run_mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output",
+                   str(tmp_path / "run"), "--backend", "torch", "--distribute", "data", env=environment(tmp_path))
+    assert done.code == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "only on the jax backend" in done.stderr, done.stderr
     assert not (tmp_path / "run").exists()

@@ -237,7 +237,8 @@ def one_error_line(done, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
-def test_bad_run_directories_are_one_error_line(mlm, tmp_path):
+def test_bad_run_directories_are_one_error_line(mlm_in_process, tmp_path):
+    mlm = mlm_in_process
     one_error_line(mlm("report", str(tmp_path / "missing")), "missing", "no such directory", "mlm train")
     (tmp_path / "notes.txt").write_text("hello")
     one_error_line(mlm("report", str(tmp_path / "notes.txt")), "not a directory")

@@ -90,7 +90,8 @@ def test_existing_output_without_overwrite(check, tiny_preset, corpus_files, tmp
 
 
 def test_network_failure_is_one_clear_line(mlm):
-    line = assert_one_error_line(mlm("pull", "kaggle://keras/bert/keras/bert_tiny_en_uncased/3"), 1, "bert_tiny_en_uncased")
+    result = mlm("pull", "kaggle://keras/bert/keras/bert_tiny_en_uncased/3")  # a real process: exit 1, one line
+    line = assert_one_error_line(result, 1, "bert_tiny_en_uncased")
     assert "KAGGLE" in line or "network" in line or "offline" in line
 
 

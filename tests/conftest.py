@@ -86,6 +86,11 @@ def pytest_configure(config):
         " on backend-free code what a sibling test already checks on both; runs only in the torch pass",
     )
     config.addinivalue_line("markers", "jax_pass: drives jax-only features (device meshes, several processes) in subprocesses; runs only in the jax pass")
+    config.addinivalue_line(
+        "markers",
+        "slow: takes many seconds (end-to-end training runs, kill-and-resume runs, conversions of real checkpoints);"
+        " CI runs it, `pytest -m 'not slow'` leaves it out for a quick loop while developing",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_pull import put_in_hf_cache, put_in_kaggle_cache
+from tests.support.hub_caches import put_in_hf_cache, put_in_kaggle_cache
 
 pytestmark = pytest.mark.run_once
 

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 
-from tests.cli.test_pull import put_in_hf_cache
+from tests.support.hub_caches import put_in_hf_cache
 
 import torch
 import transformers

@@ -40,7 +40,7 @@ def test_trained_and_exported_presets_have_model_cards(mlm, tiny_preset, corpus_
 
     # the end of training also drew training.png and wrote TensorBoard events
     assert (output / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from tests.cli.test_tensorboard import read_events, scalars
+    from tests.support.tensorboard import read_events, scalars
 
     (events,) = (output / "tensorboard").glob("events.out.tfevents.*")
     logged = [(event.step, scalars(event)) for event in read_events(events) if scalars(event)]

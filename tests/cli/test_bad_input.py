@@ -53,6 +53,8 @@ def test_empty_corpus(check, tiny_preset, tmp_path):
     check(train_args(tiny_preset, empty, tmp_path / "out"), 2, "empty")
 
 
+@pytest.mark.slow
+@pytest.mark.run_once  # decoding the corpus is backend-free; the fixed input trains in a subprocess
 def test_invalid_utf8_names_file_and_line(check, mlm, tiny_preset, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine line\nanother fine line\nbroken \xff\xfe here\n")
@@ -100,6 +102,8 @@ def test_eval_bad_inputs(check, tiny_preset, tmp_path):
     check(["eval", "--preset", str(tmp_path / "no-such-preset"), "--data", str(tmp_path)], 2, "no-such-preset")
 
 
+@pytest.mark.slow
+@pytest.mark.run_once  # reading JSONL is backend-free; the fixed input trains in a subprocess
 def test_broken_jsonl_lines_are_refused_or_skipped_and_counted(check, mlm, tiny_preset, tmp_path):
     data = tmp_path / "notes.jsonl"
     lines = []

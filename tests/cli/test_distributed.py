@@ -94,6 +94,7 @@ def one_device_one_shard_run(tiny_preset, corpus_files, tmp_path_factory):
     return output
 
 
+@pytest.mark.slow
 def test_data_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_files, one_device_one_shard_run, tmp_path):
     output = tmp_path / "run"
     done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "2"), env=environment(tmp_path, devices=4))
@@ -103,6 +104,7 @@ def test_data_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_fi
     assert_same_training(output, one_device_one_shard_run)
 
 
+@pytest.mark.slow
 def test_model_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_files, one_device_one_shard_run, tmp_path):
     output = tmp_path / "run"
     done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "4", "--distribute", "model", "--model-shards", "2"),
@@ -152,6 +154,7 @@ def error_lines(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line.startswith("error:")]
 
 
+@pytest.mark.slow
 def test_two_processes_train_together_like_one(tiny_preset, corpus_files, one_device_run, tmp_path):
     output = tmp_path / "run"
     processes = start_processes(train_args(tiny_preset, corpus_files, output, "--batch-size", "4"), tmp_path)
@@ -163,6 +166,7 @@ def test_two_processes_train_together_like_one(tiny_preset, corpus_files, one_de
     assert len(list((output / "checkpoints").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_killed_process_ends_the_run_with_one_error_and_resume_finishes_it(tiny_preset, corpus_files, one_device_run, tmp_path):
     output = tmp_path / "run"
     args = train_args(tiny_preset, corpus_files, output, "--batch-size", "4")
@@ -184,6 +188,7 @@ def test_killed_process_ends_the_run_with_one_error_and_resume_finishes_it(tiny_
     assert _max_weight_difference(output, one_device_run) <= TOLERANCE  # resumed exactly: same weights as one uninterrupted run
 
 
+@pytest.mark.slow
 def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one_device_run, tmp_path):
     """The data shards are fixed per run, so a run can continue on fewer hosts (same global batch)."""
     output = tmp_path / "run"

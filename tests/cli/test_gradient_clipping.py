@@ -26,6 +26,7 @@ def train_losses(tiny_preset, corpus_files, tmp_path, backend: str, max_grad_nor
     return [r for r in records if r["type"] == "train"]
 
 
+@pytest.mark.slow
 def test_clipped_training_agrees_on_jax_and_torch(tiny_preset, corpus_files, tmp_path):
     torch_run = train_losses(tiny_preset, corpus_files, tmp_path, "torch", "0.3")
     jax_run = train_losses(tiny_preset, corpus_files, tmp_path, "jax", "0.3")

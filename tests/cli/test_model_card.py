@@ -14,6 +14,7 @@ def card_table(text: str) -> dict[str, str]:
     return dict(re.findall(r"^\| ([^|]+?) \| ([^|]+?) \|$", text, flags=re.M))
 
 
+@pytest.mark.slow
 def test_trained_and_exported_presets_have_model_cards(mlm, tiny_preset, corpus_files, tmp_path):
     output = tmp_path / "run"
     args = ["train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--validation-data", str(corpus_files / "heldout.txt"),

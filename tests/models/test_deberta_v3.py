@@ -198,6 +198,7 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits():
     assert_mixed_bfloat16_close(full, mixed, deberta_batch(180), tolerance=0.05)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_deberta_v3_preset(proto, tmp_path):
     tokenizer = DebertaV3Tokenizer(proto=proto)

@@ -145,6 +145,7 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits():
     assert_mixed_bfloat16_close(full, mixed, fixed_batch(len(tiny_vocabulary())), tolerance=0.05)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_distil_bert_preset(tmp_path):
     tokenizer = DistilBertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)

@@ -216,6 +216,7 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits(bpe):
     assert_mixed_bfloat16_close(full, mixed, roberta_batch(len(bpe[0])), tolerance=0.05)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_roberta_preset(bpe, tmp_path):
     vocabulary, merges = bpe

@@ -257,6 +257,7 @@ def test_mixed_bfloat16_trains_with_float32_variables_and_logits(tmp_path):
     assert np.isfinite(history.history["loss"][-1])
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_roformer_preset(tmp_path):
     tokenizer = RoformerV2Tokenizer(vocabulary=tiny_vocabulary(), lowercase=True)

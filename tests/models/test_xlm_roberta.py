@@ -136,6 +136,7 @@ def test_bad_inputs_raise(proto, keras_hub_preset, tmp_path):
         MaskedLM.from_preset(copy)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_an_xlm_roberta_preset(proto, tmp_path):
     tokenizer = XLMRobertaTokenizer(proto=proto)

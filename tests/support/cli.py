@@ -9,6 +9,7 @@ locks between processes, exit codes of a dying process and full training runs st
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -41,10 +42,12 @@ def run_mlm_in_process(*args: str, cwd: Path | None = None, env: dict | None = N
     """`mlm ARGS` through `mlm_cli.cli.app.main` in this process, in `cwd` and with `env` set only for the call.
 
     stdin is empty and not a terminal. Restores what `main` changes for the process (environment, exception hooks,
-    the `mlm` logger's handlers), so that one call cannot leak into the next test.
+    --quiet/--verbose/--debug, the `mlm` logger's handlers), so that one call cannot leak into the next test.
     """
+    from mlm_cli.cli import console
     from mlm_cli.cli.app import main
 
+    saved_settings = dataclasses.replace(console.settings)
     saved_environment = dict(os.environ)
     saved_hooks = sys.excepthook, sys.unraisablehook
     saved_stdin = sys.stdin
@@ -66,6 +69,8 @@ def run_mlm_in_process(*args: str, cwd: Path | None = None, env: dict | None = N
         os.environ.update(saved_environment)
         sys.excepthook, sys.unraisablehook = saved_hooks
         sys.stdin = saved_stdin
+        for field in dataclasses.fields(saved_settings):
+            setattr(console.settings, field.name, getattr(saved_settings, field.name))
         logger.handlers[:] = saved_logger[0]
         logger.setLevel(saved_logger[1])
         logger.propagate = saved_logger[2]

@@ -13,6 +13,7 @@ import torch
 import transformers
 
 
+@pytest.mark.slow
 def test_train_from_transformers_then_export_for_transformers(mlm, mlm_in_process, tiny_transformers_mlm, corpus_files,
                                                               tmp_path):
     import keras

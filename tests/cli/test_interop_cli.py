@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 
 from tests.support.hub_caches import put_in_hf_cache
 

@@ -194,6 +194,7 @@ def test_foreign_special_tokens_are_refused(tmp_path):
         MaskedLM.from_preset(path)
 
 
+@pytest.mark.slow  # converts, trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_transformers_esm_checkpoint(tmp_path):
     """The real `mlm` entry point: train a few steps from a transformers checkpoint on unspaced sequences, then evaluate."""

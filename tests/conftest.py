@@ -9,35 +9,10 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
+
 from mlm_cli.seeding import set_seed
 from tests.family_sizes import TINY_SIZES
-
-WORDS = (
-    "the a of to and in is it that was for on are with as his they be at one have this from or had by "
-    "word but what some we can out other were all there when up use your how said an each she which do "
-    "their time if will way about many then them write would like so these her long make thing see him "
-    "two has look more day could go come did number sound no most people my over know water than call "
-    "first who may down side been now find model train mask token data"
-).split()
-
-
-def tiny_vocabulary() -> list[str]:
-    """A small WordPiece vocabulary: BERT's special tokens, words, suffixes, characters, punctuation."""
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'\"-()")
-    suffixes = ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"] + ["##s", "##ing", "##ed", "##er"]
-    seen: list[str] = []
-    for token in specials + WORDS + chars + suffixes:
-        if token not in seen:
-            seen.append(token)
-    return seen
-
-
-def sample_sentences(count: int = 64, seed: int = 0) -> list[str]:
-    import random
-
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 14))) + rng.choice([".", "!", "?", ""]) for _ in range(count)]
+from tests.support.corpus import tiny_vocabulary
 
 
 @pytest.fixture(scope="session")
@@ -111,6 +86,11 @@ def pytest_configure(config):
         " on backend-free code what a sibling test already checks on both; runs only in the torch pass",
     )
     config.addinivalue_line("markers", "jax_pass: drives jax-only features (device meshes, several processes) in subprocesses; runs only in the jax pass")
+    config.addinivalue_line(
+        "markers",
+        "slow: takes many seconds (end-to-end training runs, kill-and-resume runs, conversions of real checkpoints);"
+        " CI runs it, `pytest -m 'not slow'` leaves it out for a quick loop while developing",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from mlm_cli import hub
 from mlm_cli.errors import BadInputError, MlmError
+from tests.support.hub_caches import put_in_kaggle_cache
 
 pytestmark = pytest.mark.run_once
 
@@ -17,20 +16,14 @@ UNREACHABLE = "http://127.0.0.1:9"  # nothing listens on the discard port: every
 @pytest.fixture()
 def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MLM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("KAGGLEHUB_CACHE", raising=False)
+    # mlm sets KAGGLEHUB_CACHE for kagglehub. Set, then delete: monkeypatch records the original value (often none)
+    # only when it changes one, and teardown must remove what mlm set, or later tests' subprocesses inherit it.
+    monkeypatch.setenv("KAGGLEHUB_CACHE", "")
+    monkeypatch.delenv("KAGGLEHUB_CACHE")
     monkeypatch.setenv("KAGGLE_API_ENDPOINT", UNREACHABLE)
     monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
     monkeypatch.delenv("KAGGLE_KEY", raising=False)
     return tmp_path / "cache"
-
-
-def put_in_kaggle_cache(preset_dir, cache, handle: str):
-    """Lay a preset out the way kagglehub stores a completed model download."""
-    owner, model, framework, variation, version = handle.removeprefix("kaggle://").split("/")
-    variation_dir = cache / "kaggle" / "models" / owner / model / framework / variation
-    shutil.copytree(preset_dir, variation_dir / version)
-    (variation_dir / f"{version}.complete").write_text("")
-    return variation_dir / version
 
 
 def test_builtin_table_is_consistent():
@@ -118,7 +111,7 @@ def test_kaggle_download_failure_is_one_clear_error(isolated_cache):
 @pytest.fixture(scope="module")
 def tiny_model_preset(tmp_path_factory):
     from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
-    from tests.conftest import tiny_vocabulary
+    from tests.support.corpus import tiny_vocabulary
 
     tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
     preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=16, mask_selection_length=4)

@@ -1,52 +1,48 @@
-"""Run the real `mlm` entry point in a subprocess, on the backend under test."""
+"""Run the real `mlm` entry point, in a subprocess or in-process, on the backend under test."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import sample_sentences
-
-UNREACHABLE = "http://127.0.0.1:9"  # the discard port: connections are refused at once
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
+from tests.support.cli import UNREACHABLE, Result, run_mlm, run_mlm_in_process
+from tests.support.corpus import sample_sentences, tiny_vocabulary
 
 
-def run_mlm(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> Result:
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    done = subprocess.run(
-        [sys.executable, "-c", "from mlm_cli.cli.app import main; main()", *args],
-        capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout,
-    )
-    return Result(done.returncode, done.stdout, done.stderr)
+def cli_environment(tmp_path: Path, backend: str) -> dict[str, str]:
+    """An isolated cache, the session's backend, and Kaggle/Hub endpoints that fail fast."""
+    return {
+        "MLM_CACHE_DIR": str(tmp_path / "cache"),
+        "KERAS_BACKEND": backend,
+        "KAGGLE_API_ENDPOINT": UNREACHABLE,
+        "HF_ENDPOINT": UNREACHABLE,
+    }
 
 
 @pytest.fixture()
 def mlm(tmp_path, backend):
-    """Call `mlm ...` with an isolated cache, the session's backend, and Kaggle/Hub endpoints that fail fast.
+    """Call `mlm ...` in a subprocess with `cli_environment`.
 
     Nothing in the tests may reach the network, whether or not the machine has one.
     """
 
     def call(*args: str, **kwargs) -> Result:
-        env = {
-            "MLM_CACHE_DIR": str(tmp_path / "cache"),
-            "KERAS_BACKEND": backend,
-            "KAGGLE_API_ENDPOINT": UNREACHABLE,
-            "HF_ENDPOINT": UNREACHABLE,
-            **kwargs.pop("env", {}),
-        }
+        env = {**cli_environment(tmp_path, backend), **kwargs.pop("env", {})}
         return run_mlm(*args, env=env, **kwargs)
+
+    return call
+
+
+@pytest.fixture()
+def mlm_in_process(tmp_path, backend):
+    """Call `mlm ...` in this process through the real entry point `main(argv)`, with `cli_environment`.
+
+    For usage errors and bad input: the same exit code, `error:` line and stdout as `mlm`, without starting Python.
+    """
+
+    def call(*args: str, cwd: Path | None = None, env: dict | None = None) -> Result:
+        return run_mlm_in_process(*args, cwd=cwd, env={**cli_environment(tmp_path, backend), **(env or {})})
 
     return call
 
@@ -69,8 +65,6 @@ def corpus_files(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_preset(tmp_path_factory):
     """A tiny mlm preset (random weights) with a 24-token preprocessor."""
-    from tests.conftest import tiny_vocabulary
-
     from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
 
     tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)

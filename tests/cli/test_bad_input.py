@@ -1,4 +1,8 @@
-"""Every bad-input case: one line naming the problem and the fix, the right exit code, nothing written."""
+"""Every bad-input case: one line naming the problem and the fix, the right exit code, nothing written.
+
+The cases run in-process through the real entry point (`mlm_in_process`); the network failure, and the runs that
+succeed once the input is fixed, start a real process.
+"""
 
 import shutil
 
@@ -9,22 +13,28 @@ def listing(path):
     return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else None
 
 
+def assert_one_error_line(result, code, *expect) -> str:
+    """Exit `code`, exactly one `error:` line on stderr containing each of `expect`, no traceback, nothing on stdout."""
+    assert result.code == code, (result.code, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for text in expect:
+        assert text in errors[0], errors[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == "", result.stdout
+    return errors[0]
+
+
 @pytest.fixture()
-def check(mlm, tmp_path):
-    """Run mlm, assert exit code, one-line error containing `expect`, no traceback, nothing new in tmp_path/out."""
+def check(mlm_in_process, tmp_path):
+    """Run mlm in-process, assert `assert_one_error_line`, and that nothing is new in tmp_path/out."""
 
     def run(args, code, *expect):
         out = tmp_path / "out"
         before = listing(tmp_path)
-        result = mlm(*args)
-        assert result.code == code, (result.code, result.stderr)
-        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1, result.stderr
-        for text in expect:
-            assert text in errors[0], errors[0]
-        assert "Traceback" not in result.stderr
+        line = assert_one_error_line(mlm_in_process(*args), code, *expect)
         assert listing(tmp_path) == before or not out.exists()
-        return errors[0]
+        return line
 
     return run
 
@@ -43,6 +53,8 @@ def test_empty_corpus(check, tiny_preset, tmp_path):
     check(train_args(tiny_preset, empty, tmp_path / "out"), 2, "empty")
 
 
+@pytest.mark.slow
+@pytest.mark.run_once  # decoding the corpus is backend-free; the fixed input trains in a subprocess
 def test_invalid_utf8_names_file_and_line(check, mlm, tiny_preset, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine line\nanother fine line\nbroken \xff\xfe here\n")
@@ -79,8 +91,9 @@ def test_existing_output_without_overwrite(check, tiny_preset, corpus_files, tmp
     assert (out / "precious.txt").read_text() == "keep me"
 
 
-def test_network_failure_is_one_clear_line(check, corpus_files, tmp_path):
-    line = check(["pull", "kaggle://keras/bert/keras/bert_tiny_en_uncased/3"], 1, "bert_tiny_en_uncased")
+def test_network_failure_is_one_clear_line(mlm):
+    result = mlm("pull", "kaggle://keras/bert/keras/bert_tiny_en_uncased/3")  # a real process: exit 1, one line
+    line = assert_one_error_line(result, 1, "bert_tiny_en_uncased")
     assert "KAGGLE" in line or "network" in line or "offline" in line
 
 
@@ -89,6 +102,8 @@ def test_eval_bad_inputs(check, tiny_preset, tmp_path):
     check(["eval", "--preset", str(tmp_path / "no-such-preset"), "--data", str(tmp_path)], 2, "no-such-preset")
 
 
+@pytest.mark.slow
+@pytest.mark.run_once  # reading JSONL is backend-free; the fixed input trains in a subprocess
 def test_broken_jsonl_lines_are_refused_or_skipped_and_counted(check, mlm, tiny_preset, tmp_path):
     data = tmp_path / "notes.jsonl"
     lines = []

@@ -9,7 +9,9 @@ import pytest
 from mlm_cli import __version__
 
 
-def test_help_and_version(mlm):
+@pytest.mark.run_once  # --help and --version never import a backend (see the next test)
+def test_help_and_version(mlm_in_process):
+    mlm = mlm_in_process
     result = mlm("--help")
     assert result.code == 0
     for command in ("train", "eval", "export", "pull", "presets"):
@@ -36,7 +38,9 @@ def test_help_and_presets_list_never_import_heavy_modules():
     assert "HEAVY []" in done.stderr, done.stderr
 
 
-def test_presets_list_and_show(mlm):
+@pytest.mark.run_once  # presets list and show never import a backend
+def test_presets_list_and_show(mlm_in_process):
+    mlm = mlm_in_process
     listed = mlm("presets", "list", "--json")
     assert listed.code == 0
     rows = json.loads(listed.stdout)
@@ -104,7 +108,9 @@ def test_presets_list_on_a_terminal_is_a_table(tmp_path, monkeypatch):
     assert len(lines) > len([line for line in lines if line.startswith("bert_")]) + 1
 
 
-def test_presets_bad_input(mlm):
+@pytest.mark.run_once  # no backend
+def test_presets_bad_input(mlm_in_process):
+    mlm = mlm_in_process
     unknown_family = mlm("presets", "list", "--family", "gpt")
     assert unknown_family.code == 2 and "unknown family" in unknown_family.stderr
     unknown = mlm("presets", "show", "bert_tiny_en")
@@ -113,6 +119,23 @@ def test_presets_bad_input(mlm):
 
 
 def test_usage_error_exit_code(mlm):
+    """The real process: a parser error exits 2 (click's own code), with no traceback."""
     result = mlm("train", "--batch-size", "many")
     assert result.code == 2
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.run_once  # the entry point's error mapping does not depend on the backend
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--batch-size", "many"],  # click's parser error
+        ["presets", "show", "bert_tiny_en"],  # mlm's BadInputError, mapped by main()
+        ["cache", "clean"],
+    ],
+)
+def test_in_process_runner_sees_what_the_real_process_shows(mlm, mlm_in_process, args, tmp_path):
+    """`mlm_in_process`, which the bad-input tests use, gives the exit code, stdout and stderr of a real `mlm`."""
+    real, here = mlm(*args, cwd=tmp_path), mlm_in_process(*args)
+    assert real.code == 2 and real.stderr.strip(), real
+    assert (here.code, here.stdout, here.stderr) == (real.code, real.stdout, real.stderr)

@@ -8,7 +8,15 @@ import tomllib
 
 import pytest
 
+from tests.support.cli import run_mlm
+
 pytestmark = pytest.mark.run_once  # no Keras backend involved
+
+
+@pytest.fixture()
+def mlm(mlm_in_process):
+    """These commands run in-process through the real entry point; shell completion starts a real process."""
+    return mlm_in_process
 
 
 @pytest.fixture()
@@ -109,8 +117,8 @@ def test_print_config_is_a_config_file_that_reads_back(mlm, tmp_path, corpus_fil
     assert again.code == 0 and again.stdout == done.stdout
 
 
-def test_shell_completion_is_offered(mlm):
-    done = mlm("--help")
+def test_shell_completion_is_offered():
+    done = run_mlm("--help")  # a real process: typer reads its completion settings from the environment at import
     assert "--install-completion" in done.stdout
-    script = mlm("--show-completion", "bash", env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    script = run_mlm("--show-completion", "bash", env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
     assert script.code == 0 and "complete" in script.stdout and "mlm" in script.stdout

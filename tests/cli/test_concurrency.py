@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_pull import put_in_hf_cache, put_in_kaggle_cache
+from tests.support.hub_caches import put_in_hf_cache, put_in_kaggle_cache
 
-pytestmark = pytest.mark.run_once
+pytestmark = [pytest.mark.run_once, pytest.mark.slow]  # several mlm processes at once, most of them training
 
 MLM = [sys.executable, "-c", "from mlm_cli.cli.app import main; main()"]
 TRAIN_FLAGS = ("--batch-size", "8", "--sequence-length", "32", "--log-every", "1", "--precision", "float32", "--seed", "3")

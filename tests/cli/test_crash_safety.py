@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # every test trains in subprocesses, most of them several times
+
 MAX_STEPS = 10
 FLAGS = ("--batch-size", "8", "--sequence-length", "32", "--log-every", "1", "--save-every", "2", "--keep-checkpoints", "2",
          "--learning-rate", "3e-3", "--precision", "float32", "--seed", "5", "--max-steps", str(MAX_STEPS))

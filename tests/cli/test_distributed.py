@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.cli.conftest import UNREACHABLE, run_mlm
+from tests.support.cli import UNREACHABLE, run_mlm, run_mlm_in_process
 
 pytestmark = pytest.mark.jax_pass
 
@@ -94,6 +94,7 @@ def one_device_one_shard_run(tiny_preset, corpus_files, tmp_path_factory):
     return output
 
 
+@pytest.mark.slow
 def test_data_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_files, one_device_one_shard_run, tmp_path):
     output = tmp_path / "run"
     done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "2"), env=environment(tmp_path, devices=4))
@@ -103,6 +104,7 @@ def test_data_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_fi
     assert_same_training(output, one_device_one_shard_run)
 
 
+@pytest.mark.slow
 def test_model_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_files, one_device_one_shard_run, tmp_path):
     output = tmp_path / "run"
     done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "4", "--distribute", "model", "--model-shards", "2"),
@@ -152,6 +154,7 @@ def error_lines(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line.startswith("error:")]
 
 
+@pytest.mark.slow
 def test_two_processes_train_together_like_one(tiny_preset, corpus_files, one_device_run, tmp_path):
     output = tmp_path / "run"
     processes = start_processes(train_args(tiny_preset, corpus_files, output, "--batch-size", "4"), tmp_path)
@@ -163,6 +166,7 @@ def test_two_processes_train_together_like_one(tiny_preset, corpus_files, one_de
     assert len(list((output / "checkpoints").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_killed_process_ends_the_run_with_one_error_and_resume_finishes_it(tiny_preset, corpus_files, one_device_run, tmp_path):
     output = tmp_path / "run"
     args = train_args(tiny_preset, corpus_files, output, "--batch-size", "4")
@@ -184,6 +188,7 @@ def test_killed_process_ends_the_run_with_one_error_and_resume_finishes_it(tiny_
     assert _max_weight_difference(output, one_device_run) <= TOLERANCE  # resumed exactly: same weights as one uninterrupted run
 
 
+@pytest.mark.slow
 def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one_device_run, tmp_path):
     """The data shards are fixed per run, so a run can continue on fewer hosts (same global batch)."""
     output = tmp_path / "run"
@@ -201,7 +206,6 @@ def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--backend", "torch", "--distribute", "data"], "only on the jax backend"),
         (["--backend", "jax", "--num-processes", "2"], "needs --coordinator, --num-processes and --process-id together"),
         (["--backend", "jax", "--coordinator", "nohost", "--num-processes", "2", "--process-id", "0"], "is not HOST:PORT"),
         (["--backend", "jax", "--coordinator", "127.0.0.1:5", "--num-processes", "2", "--process-id", "2"], "outside 0..1"),
@@ -210,8 +214,18 @@ def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one
     ],
 )
 def test_unusable_distribution_flags_fail_with_one_line(flags, message, tiny_preset, corpus_files, tmp_path):
-    done = run_mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output", str(tmp_path / "run"), *flags,
-                   env=environment(tmp_path))
+    """In-process through the real entry point: the flags are refused before anything is loaded."""
+    done = run_mlm_in_process("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"),
+                              "--output", str(tmp_path / "run"), *flags, env=environment(tmp_path))
     assert done.code == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_distribution_on_the_torch_backend_is_refused_with_one_line(tiny_preset, corpus_files, tmp_path):
+    """A real process: --backend torch must be chosen before keras loads, which this jax test process has done."""
+    done = run_mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output",
+                   str(tmp_path / "run"), "--backend", "torch", "--distribute", "data", env=environment(tmp_path))
+    assert done.code == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "only on the jax backend" in done.stderr, done.stderr
     assert not (tmp_path / "run").exists()

@@ -21,6 +21,7 @@ def wrong_modes(root: Path) -> dict[str, str]:
     return {name: oct(mode) for name, mode in modes(root).items() if mode != expected[(root / name).is_dir()]}
 
 
+@pytest.mark.slow  # trains and exports in subprocesses under several umasks
 def test_run_and_export_files_follow_the_umask(mlm, tiny_preset, corpus_files, tmp_path):
     previous = os.umask(0o022)  # inherited by the `mlm` subprocesses
     try:

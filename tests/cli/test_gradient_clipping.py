@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.cli.conftest import run_mlm
+from tests.support.cli import run_mlm, run_mlm_in_process
 
 pytestmark = pytest.mark.run_once  # picks its own backends: one subprocess each
 
@@ -26,6 +26,7 @@ def train_losses(tiny_preset, corpus_files, tmp_path, backend: str, max_grad_nor
     return [r for r in records if r["type"] == "train"]
 
 
+@pytest.mark.slow
 def test_clipped_training_agrees_on_jax_and_torch(tiny_preset, corpus_files, tmp_path):
     torch_run = train_losses(tiny_preset, corpus_files, tmp_path, "torch", "0.3")
     jax_run = train_losses(tiny_preset, corpus_files, tmp_path, "jax", "0.3")
@@ -43,7 +44,8 @@ def test_clipped_training_agrees_on_jax_and_torch(tiny_preset, corpus_files, tmp
 
 
 def test_max_grad_norm_is_validated_and_recorded(tiny_preset, corpus_files, tmp_path):
-    bad = run_mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"),
-                  "--output", str(tmp_path / "bad"), "--max-grad-norm", "-1", env={"MLM_CACHE_DIR": str(tmp_path / "cache")})
+    bad = run_mlm_in_process("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"),
+                             "--output", str(tmp_path / "bad"), "--max-grad-norm", "-1",
+                             env={"MLM_CACHE_DIR": str(tmp_path / "cache")})
     assert bad.code == 2 and "--max-grad-norm" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad").exists()

@@ -6,14 +6,17 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 
-from tests.cli.test_pull import put_in_hf_cache
+from tests.support.hub_caches import put_in_hf_cache
 
 import torch
 import transformers
 
 
-def test_train_from_transformers_then_export_for_transformers(mlm, tiny_transformers_mlm, corpus_files, tmp_path):
+@pytest.mark.slow
+def test_train_from_transformers_then_export_for_transformers(mlm, mlm_in_process, tiny_transformers_mlm, corpus_files,
+                                                              tmp_path):
     import keras
 
     from mlm_cli.models import MaskedLM
@@ -43,7 +46,7 @@ def test_train_from_transformers_then_export_for_transformers(mlm, tiny_transfor
     expected = np.take_along_axis(logits, np.asarray(x["mask_positions"])[..., None].astype(np.int64), axis=1)
     assert np.abs(keras.ops.convert_to_numpy(ours(x)) - expected).max() <= 1e-4
 
-    refused = mlm("export", "--preset", str(run), "--format", "onnx", "--output", str(tmp_path / "x"))
+    refused = mlm_in_process("export", "--preset", str(run), "--format", "onnx", "--output", str(tmp_path / "x"))
     assert refused.code == 2 and "hf" in refused.stderr
 
 

@@ -14,6 +14,7 @@ def card_table(text: str) -> dict[str, str]:
     return dict(re.findall(r"^\| ([^|]+?) \| ([^|]+?) \|$", text, flags=re.M))
 
 
+@pytest.mark.slow
 def test_trained_and_exported_presets_have_model_cards(mlm, tiny_preset, corpus_files, tmp_path):
     output = tmp_path / "run"
     args = ["train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--validation-data", str(corpus_files / "heldout.txt"),
@@ -40,7 +41,7 @@ def test_trained_and_exported_presets_have_model_cards(mlm, tiny_preset, corpus_
 
     # the end of training also drew training.png and wrote TensorBoard events
     assert (output / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from tests.cli.test_tensorboard import read_events, scalars
+    from tests.support.tensorboard import read_events, scalars
 
     (events,) = (output / "tensorboard").glob("events.out.tfevents.*")
     logged = [(event.step, scalars(event)) for event in read_events(events) if scalars(event)]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import WORDS, sample_sentences, tiny_vocabulary
+from tests.support.corpus import WORDS, sample_sentences, tiny_vocabulary
 
 VOCABULARY = tiny_vocabulary()
 
@@ -73,8 +73,8 @@ def test_file_sentences_follow_arguments_and_table_output(mlm, tiny_preset, tmp_
         (["--file", "missing.txt"], "missing.txt not found"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(mlm, tiny_preset, tmp_path, arguments, expected):
-    result = mlm("predict", "--preset", str(tiny_preset), "a [MASK] b", *arguments, cwd=tmp_path)
+def test_bad_input_is_one_line_exit_2(mlm_in_process, tiny_preset, tmp_path, arguments, expected):
+    result = mlm_in_process("predict", "--preset", str(tiny_preset), "a [MASK] b", *arguments, cwd=tmp_path)
     assert result.code == 2, result.stderr
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_vocabulary
+from tests.support.corpus import tiny_vocabulary
 
 
 def token_counts(path) -> list[int]:
@@ -44,8 +44,8 @@ def test_pseudo_perplexity_json_and_whole_documents(mlm, tiny_preset, corpus_fil
 
 
 @pytest.mark.run_once  # CLI behaviour, the same on every backend
-def test_mask_rate_is_refused_with_pseudo_perplexity(mlm, tiny_preset, corpus_files):
-    result = mlm("eval", "--preset", str(tiny_preset), "--data", str(corpus_files / "heldout.txt"), "--pseudo-perplexity", "--mask-rate", "0.2")
+def test_mask_rate_is_refused_with_pseudo_perplexity(mlm_in_process, tiny_preset, corpus_files):
+    result = mlm_in_process("eval", "--preset", str(tiny_preset), "--data", str(corpus_files / "heldout.txt"), "--pseudo-perplexity", "--mask-rate", "0.2")
     assert result.code == 2
     assert "--mask-rate does not apply to --pseudo-perplexity" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -10,7 +10,7 @@ import struct
 import numpy as np
 import pytest
 
-from tests.cli.conftest import UNREACHABLE, run_mlm
+from tests.support.cli import UNREACHABLE, run_mlm
 
 pytestmark = pytest.mark.run_once  # the training subprocess picks its backend; reports and plots do not depend on it
 
@@ -237,7 +237,8 @@ def one_error_line(done, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
-def test_bad_run_directories_are_one_error_line(mlm, tmp_path):
+def test_bad_run_directories_are_one_error_line(mlm_in_process, tmp_path):
+    mlm = mlm_in_process
     one_error_line(mlm("report", str(tmp_path / "missing")), "missing", "no such directory", "mlm train")
     (tmp_path / "notes.txt").write_text("hello")
     one_error_line(mlm("report", str(tmp_path / "notes.txt")), "not a directory")

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.run_once  # the subprocess picks its own backend
 FLAGS = ("--batch-size", "4", "--sequence-length", "32", "--precision", "float32", "--log-every", "1")
 
 
-def test_shuffle_flags_and_config_keys_resolve(mlm, tmp_path):
+def test_shuffle_flags_and_config_keys_resolve(mlm_in_process, tmp_path):
+    mlm = mlm_in_process
     config = tmp_path / "run.toml"
     config.write_text("shuffle = false\nshuffle-buffer = 500\n")
     base = ("train", "--preset", "bert_tiny_scratch", "--data", "a.txt", "--output", "out", "--print-config")
@@ -26,7 +27,7 @@ def test_shuffle_flags_and_config_keys_resolve(mlm, tmp_path):
     assert refused.code == 2 and "--shuffle-buffer" in refused.stderr
 
 
-def test_resume_keeps_the_shuffle_settings_of_the_run(mlm, tmp_path, tiny_preset, corpus_files):
+def test_resume_keeps_the_shuffle_settings_of_the_run(mlm, mlm_in_process, tmp_path, tiny_preset, corpus_files):
     run = tmp_path / "run"
     train = ("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output", str(run), *FLAGS,
              "--validation-split", "0.2", "--eval-every", "2", "--shuffle-buffer", "50")
@@ -37,5 +38,5 @@ def test_resume_keeps_the_shuffle_settings_of_the_run(mlm, tmp_path, tiny_preset
     state = json.loads(sorted((run / "checkpoints").glob("step-*"))[-1].joinpath("state.json").read_text())
     assert {"epoch", "window", "next_unit", "slots", "emitted"} <= set(state["data"]["shards"]["0"]["documents"])
     for changed, name in ((("--no-shuffle",), "shuffle"), (("--shuffle-buffer", "64"), "shuffle-buffer")):
-        done = mlm(*train[:-2], *changed, "--max-steps", "3", "--resume")
+        done = mlm_in_process(*train[:-2], *changed, "--max-steps", "3", "--resume")
         assert done.code == 2 and f"different {name} (" in done.stderr, done.stderr

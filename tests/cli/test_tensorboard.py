@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mlm_cli.workflows.tensorboard import TensorBoardWriter, crc32c, masked_crc32c
+from tests.support.tensorboard import read_events, scalars
 
 pytestmark = pytest.mark.run_once  # file format only: no Keras backend involved
 
@@ -18,16 +19,6 @@ TRAIN = {"type": "train", "step": 2, "epoch": 1, "loss": 5.123456789, "accuracy"
          "tokens_per_second": 1234.5, "real_tokens_per_second": 1000.0, "tokens_seen": 128, "elapsed_seconds": 0.5}
 EVAL = {"type": "eval", "step": 2, "val_loss": 4.9876, "val_accuracy": 0.25, "val_perplexity": 146.5, "val_masked_tokens": 40,
         "val_tokens": 256, "val_batches": 2}
-
-
-def read_events(path) -> list:
-    """Every event of a file through TensorFlow's reader, which verifies both CRCs of each record."""
-    tensorflow = pytest.importorskip("tensorflow")
-    return list(tensorflow.compat.v1.train.summary_iterator(str(path)))
-
-
-def scalars(event) -> dict[str, float]:
-    return {value.tag: value.simple_value for value in event.summary.value}
 
 
 def test_crc32c_check_values():

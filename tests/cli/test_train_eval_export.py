@@ -17,6 +17,7 @@ def read_metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_train_eval_export_round_trip(mlm, tiny_preset, corpus_files, tmp_path):
     run = tmp_path / "run"
     trained = mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output", str(run),
@@ -65,6 +66,7 @@ def check_keras_hub_logits(preset):
     assert difference <= 1e-4
 
 
+@pytest.mark.slow
 def test_train_on_jsonl_with_text_column_and_bfloat16_export(mlm, tiny_preset, corpus_files, tmp_path):
     run = tmp_path / "run"
     trained = mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.jsonl"), "--text-column", "body",
@@ -78,6 +80,7 @@ def test_train_on_jsonl_with_text_column_and_bfloat16_export(mlm, tiny_preset, c
     assert (tmp_path / "bf16" / "model.weights.h5").stat().st_size < (run / "model.weights.h5").stat().st_size
 
 
+@pytest.mark.run_once  # option merging is backend-free; training on both backends is checked above
 def test_config_file_and_flags_win(mlm, tiny_preset, corpus_files, tmp_path):
     config = tmp_path / "run.toml"
     config.write_text(f'preset = "{tiny_preset}"\ndata = ["{corpus_files / "train.txt"}"]\nmax-steps = 3\nbatch-size = 4\nsequence-length = 32\nprecision = "float32"\n')
@@ -88,6 +91,9 @@ def test_config_file_and_flags_win(mlm, tiny_preset, corpus_files, tmp_path):
     assert resolved["batch_size"] == 6 and resolved["max_steps"] == 3
 
 
+@pytest.mark.slow
+# SIGINT (test_crash_safety) and exact resumption (its SIGKILL trial 0) are checked on both backends
+@pytest.mark.run_once
 def test_interrupt_then_resume(tiny_preset, corpus_files, tmp_path, backend):
     run = tmp_path / "run"
     base = [sys.executable, "-c", "from mlm_cli.cli.app import main; main()", "train", "--preset", str(tiny_preset),
@@ -118,6 +124,8 @@ def test_interrupt_then_resume(tiny_preset, corpus_files, tmp_path, backend):
     assert (run / "config.json").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.run_once  # the vocabulary and the scratch config are backend-free; training is checked on both above
 def test_pretrain_from_scratch_with_corpus_vocabulary(mlm, corpus_files, tmp_path):
     run = tmp_path / "scratch"
     trained = mlm("train", "--preset", "bert_tiny_scratch", "--vocabulary-size", "150", "--data", str(corpus_files / "train.txt"),

@@ -11,8 +11,8 @@ from mlm_cli.data.batches import MaskedBatchStream
 from mlm_cli.data.masking import MaskGenerator
 from mlm_cli.data.sources import CorpusSpec, DocumentStream
 from mlm_cli.models import BertTokenizer
-from tests.conftest import sample_sentences, tiny_vocabulary
 from tests.data.resume_checks import assert_resumes_exactly, collect
+from tests.support.corpus import sample_sentences, tiny_vocabulary
 
 pytestmark = pytest.mark.run_once
 

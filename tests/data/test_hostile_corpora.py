@@ -15,7 +15,7 @@ from mlm_cli.data.masking import MaskGenerator
 from mlm_cli.data.sources import CorpusSpec, DocumentStream, check_corpus
 from mlm_cli.errors import BadInputError, MlmError
 from mlm_cli.models import BertTokenizer
-from tests.conftest import tiny_vocabulary
+from tests.support.corpus import tiny_vocabulary
 
 pytestmark = pytest.mark.run_once
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlm_cli.models import BertTokenizer
-from tests.conftest import tiny_vocabulary
+from tests.support.corpus import tiny_vocabulary
 
 pytestmark = pytest.mark.run_once
 

@@ -1,6 +1,6 @@
 """Run as a script under XLA_FLAGS=--xla_force_host_platform_device_count=4 (see test_model_parallel_families.py).
 
-For every family: build a tiny masked LM on one device, copy its weights into the same
+For every family named on the command line (all when none is): build a tiny masked LM on one device, copy its weights into the same
 model built under mlm's model-parallel distribution (2 replicas x 2 shards), check that
 the embedding, attention and feed-forward kernels are sharded, train both three steps on
 one batch and print the largest loss difference as JSON.
@@ -47,10 +47,10 @@ def sharded_paths(model) -> set[str]:
     return {v.path for v in model.trainable_variables if MODEL_AXIS in tuple(v.value.sharding.spec)}
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
     results = {}
     x, y, w = batch()
-    for name in FAMILIES:
+    for name in names or FAMILIES:
         keras.distribution.set_distribution(None)
         keras.utils.set_random_seed(1)
         reference = build(name)
@@ -70,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -12,7 +12,7 @@ import pytest
 import torch
 import transformers
 
-from tests.conftest import sample_sentences
+from tests.support.corpus import sample_sentences
 from tests.models.family_checks import (
     assert_encode_batch_flat,
     logits,

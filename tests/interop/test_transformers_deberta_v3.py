@@ -18,7 +18,7 @@ from mlm_cli.errors import PresetError
 from mlm_cli.models import DebertaV3MaskedLM, MaskedLM
 from mlm_cli.models.convert.safetensors_io import read_safetensors
 from mlm_cli.models.convert.transformers_checkpoint import export_transformers
-from tests.conftest import sample_sentences
+from tests.support.corpus import sample_sentences
 from tests.models.family_checks import logits, update_json
 from tests.models.sentencepiece_fixtures import deberta_v3_proto
 from tests.models.test_deberta_v3 import SENTENCES

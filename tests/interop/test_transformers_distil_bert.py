@@ -12,7 +12,7 @@ import pytest
 import torch
 import transformers
 
-from tests.conftest import tiny_vocabulary
+from tests.support.corpus import tiny_vocabulary
 from tests.models.family_checks import (
     assert_encode_batch_flat,
     assert_mlm_reads_transformers_checkpoint,

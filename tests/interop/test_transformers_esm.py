@@ -194,10 +194,11 @@ def test_foreign_special_tokens_are_refused(tmp_path):
         MaskedLM.from_preset(path)
 
 
+@pytest.mark.slow  # converts, trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_transformers_esm_checkpoint(tmp_path):
     """The real `mlm` entry point: train a few steps from a transformers checkpoint on unspaced sequences, then evaluate."""
-    from tests.cli.conftest import UNREACHABLE, run_mlm
+    from tests.support.cli import UNREACHABLE, run_mlm
 
     checkpoint = write_checkpoint(tmp_path / "esm", token_dropout=True)  # as every ESM-2 checkpoint
     (tmp_path / "proteins.txt").write_text("\n".join(proteins(150, seed=9)) + "\n", encoding="utf-8")

@@ -19,8 +19,8 @@ import pytest
 from mlm_cli.errors import PresetError
 from mlm_cli.models import MaskedLM
 from mlm_cli.seeding import set_seed
-from tests.cli.conftest import UNREACHABLE, run_mlm
-from tests.conftest import sample_sentences
+from tests.support.cli import UNREACHABLE, run_mlm
+from tests.support.corpus import sample_sentences
 
 if TYPE_CHECKING:
     import torch

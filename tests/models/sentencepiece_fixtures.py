@@ -6,7 +6,7 @@ import io
 import random
 from collections.abc import Iterable, Sequence
 
-from tests.conftest import WORDS, sample_sentences
+from tests.support.corpus import WORDS, sample_sentences
 
 # Text for ALBERT's and FNet's tokenizers: their special tokens, accents, CJK, emoji, odd whitespace.
 ALBERT_SENTENCES = [

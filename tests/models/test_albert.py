@@ -6,7 +6,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences
+from tests.support.corpus import sample_sentences
 from tests.family_sizes import tiny_sizes
 from tests.models.family_checks import (
     TrainedPreset,
@@ -180,6 +180,7 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits(keras_hub_preset):
     assert_mixed_bfloat16_close(full, half, albert_batch(full.backbone.vocabulary_size), tolerance=0.1)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_an_albert_preset(proto, tmp_path):
     # Fewer blocks than SIZES: this test is about the command-line path, and compiling each block costs time.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
@@ -26,6 +25,7 @@ from tests.models.family_checks import (
 )
 from tests.models.h5_layout import assert_same_weight_files
 from tests.models.sentencepiece_fixtures import deberta_v3_proto, train_sentencepiece
+from tests.support.corpus import sample_sentences
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -198,6 +198,7 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits():
     assert_mixed_bfloat16_close(full, mixed, deberta_batch(180), tolerance=0.05)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_deberta_v3_preset(proto, tmp_path):
     tokenizer = DebertaV3Tokenizer(proto=proto)

@@ -6,7 +6,6 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences, tiny_vocabulary
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
@@ -26,6 +25,7 @@ from tests.models.family_checks import (
     save_keras_hub_preset,
 )
 from tests.models.h5_layout import assert_same_weight_files
+from tests.support.corpus import sample_sentences, tiny_vocabulary
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -145,6 +145,7 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits():
     assert_mixed_bfloat16_close(full, mixed, fixed_batch(len(tiny_vocabulary())), tolerance=0.05)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_distil_bert_preset(tmp_path):
     tokenizer = DistilBertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences
+from tests.support.corpus import sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
@@ -141,6 +141,7 @@ def test_mixed_bfloat16_keeps_float32_variables_and_mixes_in_float32(keras_hub_p
     assert_mixed_bfloat16_close(full, half, f_net_batch(full.backbone.vocabulary_size), tolerance=0.1)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_an_f_net_preset(proto, tmp_path):
     assert_cli_trains_and_evaluates(FNetMaskedLM, FNetTokenizer(proto=proto), {**SIZES, "max_sequence_length": 64}, tmp_path, "jax")

@@ -7,7 +7,7 @@ import keras
 
 from mlm_cli.errors import BadInputError
 from mlm_cli.models import BertMaskedLM, BertMaskedLMPreprocessor, MaskedLM
-from tests.conftest import sample_sentences
+from tests.support.corpus import sample_sentences
 from mlm_cli.seeding import set_seed
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import WORDS, sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
@@ -32,6 +31,7 @@ from tests.models.family_checks import (
     save_keras_hub_preset,
 )
 from tests.models.h5_layout import assert_same_weight_files
+from tests.support.corpus import WORDS, sample_sentences
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -216,6 +216,7 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits(bpe):
     assert_mixed_bfloat16_close(full, mixed, roberta_batch(len(bpe[0])), tolerance=0.05)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_roberta_preset(bpe, tmp_path):
     vocabulary, merges = bpe

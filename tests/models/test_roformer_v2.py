@@ -13,7 +13,6 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.conftest import sample_sentences, tiny_vocabulary
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
@@ -24,6 +23,7 @@ from tests.models.family_checks import (
     assert_same_preprocessor_settings,
     fixed_batch,
 )
+from tests.support.corpus import sample_sentences, tiny_vocabulary
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -257,6 +257,7 @@ def test_mixed_bfloat16_trains_with_float32_variables_and_logits(tmp_path):
     assert np.isfinite(history.history["loss"][-1])
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_roformer_preset(tmp_path):
     tokenizer = RoformerV2Tokenizer(vocabulary=tiny_vocabulary(), lowercase=True)

@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 
-from tests.conftest import sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     TrainedPreset,
@@ -26,6 +25,7 @@ from tests.models.family_checks import (
 from tests.models.h5_layout import assert_same_weight_files
 from tests.models.sentencepiece_fixtures import xlm_roberta_proto
 from tests.models.test_roberta import SENTENCES, roberta_batch
+from tests.support.corpus import sample_sentences
 
 SIZES = TINY_SIZES["xlm_roberta"]
 
@@ -136,6 +136,7 @@ def test_bad_inputs_raise(proto, keras_hub_preset, tmp_path):
         MaskedLM.from_preset(copy)
 
 
+@pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_an_xlm_roberta_preset(proto, tmp_path):
     tokenizer = XLMRobertaTokenizer(proto=proto)

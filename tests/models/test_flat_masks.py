@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mlm_cli.data.flat_masks import flat_capacity, flatten_masks
-from tests.conftest import TINY_SIZES, sample_sentences, tiny_vocabulary
+from tests.family_sizes import TINY_SIZES
+from tests.support.corpus import sample_sentences, tiny_vocabulary
 
 
 def test_flatten_keeps_every_mask_in_row_order():

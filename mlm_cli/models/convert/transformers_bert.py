@@ -122,7 +122,7 @@ def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[
 
 def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
     """`vocabulary` (list), `lowercase`, `strip_accents` from tokenizer_config.json / tokenizer.json / vocab.txt."""
-    from mlm_cli.data.wordpiece import read_vocabulary
+    from mlm_cli.models.tokenizers.wordpiece_encoder import read_vocabulary
 
     source = str(directory.root)
     tokenizer_json = directory.read_json("tokenizer.json") if directory.exists("tokenizer.json") else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset import masked_lm_head_layout
+from mlm_cli.models.preset import masked_lm_head_layout, task_layout
 from mlm_cli.models.preset.h5_weights import assign
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
@@ -148,12 +148,4 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
-    return {
-        "vars": "deberta_v3_masked_lm",
-        "layers/input_layer_2/vars": "mask_positions",
-        **masked_lm_head_layout.group_names(),
-        "preprocessor/vars": "deberta_v3_masked_lm_preprocessor",
-        "preprocessor/masker/vars": "masked_lm_mask_generator",
-        "preprocessor/packer/vars": "multi_segment_packer",
-        "preprocessor/tokenizer/vars": "deberta_v3_tokenizer",
-    }
+    return task_layout.task_group_names("deberta_v3")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset import masked_lm_head_layout
+from mlm_cli.models.preset import masked_lm_head_layout, task_layout
 from mlm_cli.models.preset.h5_weights import assign
 from mlm_cli.models.preset.variable_pairs import dense_pairs, dense_shapes, export_pairs, import_pairs, norm_pairs
 
@@ -150,10 +150,4 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (head and preprocessor layers)."""
-    return {
-        "vars": "esm_masked_plm",
-        "layers/input_layer_1/vars": "mask_positions",
-        **masked_lm_head_layout.group_names(),
-        "preprocessor/vars": "esm_masked_plm_preprocessor",
-        "preprocessor/tokenizer/vars": "esm_tokenizer",
-    }
+    return task_layout.task_group_names("esm", task="masked_plm", mask_input="input_layer_1", packer_name=None)

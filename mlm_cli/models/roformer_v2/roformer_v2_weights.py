@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlm_cli.models.preset import task_layout
 from mlm_cli.models.preset.h5_weights import assign
 from mlm_cli.models.preset.variable_pairs import dense_pairs, dense_shapes, export_pairs, import_pairs
 
@@ -137,12 +138,6 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (the weight-free head and stateless preprocessor layers)."""
-    return {
-        "vars": "roformer_v2_masked_lm",
-        "layers/input_layer_2/vars": "mask_positions",
-        "layers/roformer_v2_masked_lm_head/vars": "mlm_head",
-        "preprocessor/vars": "roformer_v2_masked_lm_preprocessor",
-        "preprocessor/masker/vars": "masked_lm_mask_generator",
-        "preprocessor/packer/vars": "multi_segment_packer",
-        "preprocessor/tokenizer/vars": "roformer_v2_tokenizer",
-    }
+    return task_layout.task_group_names(
+        "roformer_v2", head_groups={"layers/roformer_v2_masked_lm_head/vars": "mlm_head"}
+    )

@@ -27,7 +27,7 @@ def vocabulary_file() -> str:
 
 
 def run_mlm(corpus: str, packing: bool, sequence_length: int, batch_size: int) -> dict:
-    from mlm_cli.data.batches import MaskedBatchStream
+    from mlm_cli.data.masked_batch_stream import MaskedBatchStream
     from mlm_cli.data.masking import MaskGenerator
     from mlm_cli.data.sources import CorpusSpec, DocumentStream
     from mlm_cli.models.bert.bert_tokenizer import BertTokenizer

@@ -47,7 +47,7 @@ def mlm_batches(checkpoint: Path, data: Path, seed: int, steps: int, batch_size:
     """The batches `mlm train --seed SEED --batch-size B --sequence-length 128` draws, in order."""
     from mlm_cli.data.sources import CorpusSpec
     from mlm_cli.models import MaskedLM
-    from mlm_cli.workflows.batch_streams import sharded_batch_stream
+    from mlm_cli.workflows.batch_stream_setup import sharded_batch_stream
     from mlm_cli.workflows.model_setup import MaskingOptions
 
     model = MaskedLM.from_preset(checkpoint, load_weights=False)

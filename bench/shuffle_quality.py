@@ -130,7 +130,7 @@ class CountingDocuments:
 
 
 def run_pipeline(corpus: str, shuffle: bool, sample_memory: bool) -> dict:
-    from mlm_cli.data.batches import MaskedBatchStream
+    from mlm_cli.data.masked_batch_stream import MaskedBatchStream
     from mlm_cli.data.masking import MaskGenerator
     from mlm_cli.data.shuffling import ShuffledDocuments
     from mlm_cli.data.sources import CorpusSpec, DocumentStream

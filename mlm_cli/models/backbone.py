@@ -117,6 +117,15 @@ class Backbone(keras.Model):
         cls.check_sizes(**sizes)
         return {key: int(value) for key, value in sizes.items()}
 
+    @classmethod
+    def checked_config(cls, dropout: float, **sizes: int) -> dict[str, Any]:
+        """`checked_sizes`, `check_dropout` and, given `num_heads`, `check_head_split`: the config to `start` with."""
+        config = cls.checked_sizes(**sizes)
+        cls.check_dropout(dropout)
+        if "num_heads" in sizes:
+            cls.check_head_split(sizes["hidden_dim"], sizes["num_heads"])
+        return {**config, "dropout": float(dropout)}
+
     @staticmethod
     def check_dropout(dropout: float) -> None:
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0 or math.isnan(dropout):
@@ -138,6 +147,12 @@ class Backbone(keras.Model):
         """Keep each validated constructor argument as the attribute of the same name."""
         for key, value in values.items():
             setattr(self, key, value)
+
+    def start(self, default_name: str, dtype: Any, kwargs: dict[str, Any], **config: Any) -> None:
+        """Initialise the Keras model (called `default_name` unless `kwargs` names it), then `store_config(**config)`."""
+        kwargs.setdefault("name", default_name)
+        super().__init__(dtype=dtype, **kwargs)
+        self.store_config(**config)
 
     def build_all(self) -> None:
         """Create every variable now, so weights can be loaded without a forward pass.

@@ -196,7 +196,7 @@ class MaskedLM(keras.Model):
         return _is_string_list(x)
 
     def _text_batches(self, texts, batch_size: int, shuffle: bool, features_only: bool = False, flat_masks: bool = False):
-        from mlm_cli.models.text_batches import TextBatches
+        from mlm_cli.models.text_dataset import TextBatches
 
         if isinstance(texts, str):
             texts = [texts]

@@ -62,19 +62,11 @@ class TokenPositionBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
-            max_sequence_length=max_sequence_length,
+        config = self.checked_config(
+            dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
         )
-        self.check_dropout(dropout)
-        self.check_head_split(hidden_dim, num_heads)
-        kwargs.setdefault("name", self.default_name())
-        super().__init__(dtype=dtype, **kwargs)
-        self.store_config(**sizes, dropout=float(dropout))
+        self.start(self.default_name(), dtype, kwargs, **config)
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(

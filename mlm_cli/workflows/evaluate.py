@@ -36,10 +36,10 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     import keras
 
     from mlm_cli.data.sources import CorpusSpec, DocumentStream, check_corpus
-    from mlm_cli.workflows.evaluation import masked_lm_metrics
+    from mlm_cli.workflows.masked_lm_metrics import masked_lm_metrics
     from mlm_cli.workflows.model_setup import is_scratch_preset, load_masked_lm
     from mlm_cli.workflows.precision import resolve_precision
-    from mlm_cli.workflows.batch_streams import masked_batch_stream
+    from mlm_cli.workflows.batch_stream_setup import masked_batch_stream
 
     if options.batch_size < 1:
         raise BadInputError("--batch-size must be at least 1")

@@ -61,7 +61,7 @@ def build_scratch_masked_lm(
     dropout: float | None = None,
 ):
     """A freshly initialised model of a from-scratch preset, its WordPiece vocabulary trained on `texts`."""
-    from mlm_cli.data.vocabulary import train_wordpiece_vocabulary
+    from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import train_wordpiece_vocabulary
     from mlm_cli.hub import builtin_presets
     from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
 

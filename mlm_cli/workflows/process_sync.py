@@ -78,7 +78,7 @@ class ProcessSync:
         return {"shards": merged}
 
     def masked_lm_metrics(self, model, stream, max_batches: int | None):
-        from mlm_cli.workflows.evaluation import lockstep_masked_lm_metrics, masked_lm_metrics
+        from mlm_cli.workflows.masked_lm_metrics import lockstep_masked_lm_metrics, masked_lm_metrics
 
         if self.cluster.kind == "none":
             return masked_lm_metrics(model, stream, max_batches)

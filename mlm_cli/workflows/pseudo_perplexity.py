@@ -162,7 +162,7 @@ def corpus_pseudo_perplexity(model, texts: Iterable[list[str]], batch_size: int 
     while their masked copies fit in `max_batches` batches (the first is always taken).
     Documents without tokens are skipped.
     """
-    from mlm_cli.data.batches import MAX_DOCUMENT_CHARACTERS, bounded_documents
+    from mlm_cli.data.masked_batch_stream import MAX_DOCUMENT_CHARACTERS, bounded_documents
 
     scorer = MaskedCopyScorer(model, batch_size)
     encoder = model.preprocessor.tokenizer.encoder

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlm_cli.workflows import run_directory
-from mlm_cli.workflows.batch_streams import documents_of, sharded_batch_stream
+from mlm_cli.workflows.batch_stream_setup import documents_of, sharded_batch_stream
 from mlm_cli.workflows.model_card import data_sources
 from mlm_cli.workflows.process_sync import ProcessSync
 from mlm_cli.workflows.train_options import TrainOptions, check_resume_compatible

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlm_cli.data.batches import MaskedBatchStream, bounded_documents
+from mlm_cli.data.masked_batch_stream import MaskedBatchStream, bounded_documents
 from mlm_cli.data.masking import MaskGenerator
 from mlm_cli.data.sources import CorpusSpec, DocumentStream, check_corpus
 from mlm_cli.errors import BadInputError, MlmError

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from mlm_cli.data.batches import MaskedBatchStream
+from mlm_cli.data.masked_batch_stream import MaskedBatchStream
 from mlm_cli.data.masking import MaskGenerator
-from mlm_cli.data.sharded_batches import ShardedBatchStream
+from mlm_cli.data.sharded_batch_stream import ShardedBatchStream
 from mlm_cli.data.sources import CorpusSpec, DocumentStream
 
 pytestmark = pytest.mark.run_once

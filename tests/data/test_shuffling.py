@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from mlm_cli.data import corpus_units
-from mlm_cli.data.batches import MaskedBatchStream
+from mlm_cli.data.masked_batch_stream import MaskedBatchStream
 from mlm_cli.data.corpus_units import CorpusUnits
 from mlm_cli.data.masking import MaskGenerator
 from mlm_cli.data.shuffling import ShuffledDocuments
 from mlm_cli.data.sources import CorpusSpec, DocumentStream
 from mlm_cli.errors import BadInputError
-from mlm_cli.workflows.batch_streams import HeldOutSplit, documents_of
+from mlm_cli.workflows.batch_stream_setup import HeldOutSplit, documents_of
 from tests.data.resume_checks import assert_resumes_exactly, collect
 from tests.data.test_sharding import CharacterEncoder
 

@@ -9,22 +9,15 @@ import pytest
 from tests.support.corpus import sample_sentences
 from tests.family_sizes import tiny_sizes
 from tests.models.family_checks import (
-    TrainedPreset,
-    assert_backbone_config_refused,
     assert_cli_trains_and_evaluates,
-    assert_configs_equal_keras_hub,
-    assert_keras_hub_loads_trained_preset,
     assert_keras_hub_logits_equal,
     assert_mixed_bfloat16_close,
-    assert_mlm_loads_keras_hub_preset,
-    assert_round_trip_keeps_every_weight,
     assert_same_config,
     assert_token_ids_equal_keras_hub,
-    fit_and_save,
     fixed_batch,
     save_keras_hub_preset,
 )
-from tests.models.h5_layout import assert_same_weight_files
+from tests.models.keras_hub_preset_tests import KerasHubPresetTests
 from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES as SENTENCES, albert_proto
 
 keras_hub = pytest.importorskip("keras_hub")
@@ -59,16 +52,18 @@ def keras_hub_preset(proto, tmp_path_factory):
     return save_keras_hub_preset(path, keras_hub.models.AlbertMaskedLM, tokenizer, SIZES, seed=5, used_preprocessor=False)
 
 
-@pytest.fixture(scope="module")
-def trained_preset(keras_hub_preset, tmp_path_factory) -> TrainedPreset:
-    return fit_and_save(keras_hub_preset, tmp_path_factory.mktemp("mlm") / "trained", albert_batch)
+class TestKerasHubPresets(KerasHubPresetTests):
+    masked_lm = AlbertMaskedLM
+    make_batch = staticmethod(albert_batch)
+    sentences = SENTENCES
+    weight_count = 9 + SIZES["num_groups"] * SIZES["num_inner_repetitions"] * 12 + 5
+    hostile_change = {"num_inner_repetitions": 10**9}
+    keras_hub_assets = ("vocabulary.spm",)
 
-
-def test_keras_hub_preset_loads_in_mlm_with_equal_logits(keras_hub_preset):
-    ours, _ = assert_mlm_loads_keras_hub_preset(keras_hub_preset, AlbertMaskedLM, albert_batch)
-    # Shared blocks are stored once: the parameter count above is keras_hub's.
-    assert len(ours.backbone.encoder_blocks) == SIZES["num_groups"] * SIZES["num_inner_repetitions"]
-    assert len(ours.backbone.layer_blocks()) == SIZES["num_layers"] * SIZES["num_inner_repetitions"]
+    def check_loaded(self, ours, logits):
+        # Shared blocks are stored once: the parameter count checked on loading is keras_hub's.
+        assert len(ours.backbone.encoder_blocks) == SIZES["num_groups"] * SIZES["num_inner_repetitions"]
+        assert len(ours.backbone.layer_blocks()) == SIZES["num_layers"] * SIZES["num_inner_repetitions"]
 
 
 def test_sequence_output_equals_keras_hub(keras_hub_preset):
@@ -79,26 +74,6 @@ def test_sequence_output_equals_keras_hub(keras_hub_preset):
     expected = keras.ops.convert_to_numpy(reference(inputs)["sequence_output"])
     got = keras.ops.convert_to_numpy(ours(inputs)["sequence_output"])
     assert np.abs(got - expected)[batch["padding_mask"]].max() <= 1e-4
-
-
-def test_mlm_preset_loads_in_keras_hub_with_equal_logits_and_settings(trained_preset):
-    assert_keras_hub_loads_trained_preset(trained_preset, AlbertMaskedLM, SENTENCES)
-
-
-def test_round_trip_through_mlm_keeps_every_weight(trained_preset, tmp_path):
-    first, _ = assert_round_trip_keeps_every_weight(trained_preset.path, tmp_path / "copy")
-    blocks = SIZES["num_groups"] * SIZES["num_inner_repetitions"]
-    assert len(first.weights) == 9 + blocks * 12 + 5
-
-
-def test_weight_files_have_keras_hub_layout(keras_hub_preset, trained_preset):
-    assert_same_weight_files(trained_preset.path, keras_hub_preset)
-
-
-def test_configs_equal_keras_hub(keras_hub_preset, trained_preset):
-    ours = trained_preset.path
-    assert_configs_equal_keras_hub(ours, keras_hub_preset, AlbertMaskedLM)
-    assert (ours / "assets/tokenizer/vocabulary.spm").read_bytes() == (keras_hub_preset / "assets/tokenizer/vocabulary.spm").read_bytes()
 
 
 def test_tokenizer_ids_equal_keras_hub(proto):
@@ -166,10 +141,6 @@ def test_preprocessor_packs_like_keras_hub(proto):
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         AlbertBackbone(**{"vocabulary_size": 100, **SIZES, **change})
-
-
-def test_hostile_preset_config_is_one_preset_error(keras_hub_preset, tmp_path):
-    assert_backbone_config_refused(keras_hub_preset, tmp_path / "hostile", {"num_inner_repetitions": 10**9}, match="num_inner_repetitions")
 
 
 def test_mixed_bfloat16_keeps_float32_variables_and_logits(keras_hub_preset):

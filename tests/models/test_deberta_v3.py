@@ -8,22 +8,15 @@ import pytest
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
-    TrainedPreset,
-    assert_backbone_config_refused,
     assert_cli_trains_and_evaluates,
-    assert_configs_equal_keras_hub,
-    assert_keras_hub_loads_trained_preset,
     assert_keras_hub_logits_equal,
     assert_mixed_bfloat16_close,
-    assert_mlm_loads_keras_hub_preset,
-    assert_round_trip_keeps_every_weight,
     assert_token_ids_equal_keras_hub,
-    fit_and_save,
     fixed_batch,
     float32_and_mixed_bfloat16,
     save_keras_hub_preset,
 )
-from tests.models.h5_layout import assert_same_weight_files
+from tests.models.keras_hub_preset_tests import KerasHubPresetTests
 from tests.models.sentencepiece_fixtures import deberta_v3_proto, train_sentencepiece
 from tests.support.corpus import sample_sentences
 
@@ -69,33 +62,14 @@ def keras_hub_preset(proto, tmp_path_factory):
     return save_keras_hub_preset(path, keras_hub.models.DebertaV3MaskedLM, tokenizer, SIZES, seed=5)
 
 
-@pytest.fixture(scope="module")
-def trained_preset(keras_hub_preset, tmp_path_factory) -> TrainedPreset:
-    return fit_and_save(keras_hub_preset, tmp_path_factory.mktemp("mlm") / "trained", deberta_batch)
-
-
-def test_keras_hub_preset_loads_in_mlm_with_equal_logits(keras_hub_preset):
-    assert_mlm_loads_keras_hub_preset(keras_hub_preset, DebertaV3MaskedLM, deberta_batch)
-
-
-def test_mlm_preset_loads_in_keras_hub_with_equal_logits_and_settings(trained_preset):
-    reference = assert_keras_hub_loads_trained_preset(trained_preset, DebertaV3MaskedLM, SENTENCES)
-    assert reference.preprocessor.tokenizer.mask_token_id == trained_preset.model.preprocessor.tokenizer.mask_token_id
-
-
-def test_round_trip_through_mlm_keeps_every_weight(trained_preset, tmp_path):
-    first, _ = assert_round_trip_keeps_every_weight(trained_preset.path, tmp_path / "copy")
-    assert len(first.weights) == 6 + SIZES["num_layers"] * 12 + 5
-
-
-def test_weight_files_have_keras_hub_layout(keras_hub_preset, trained_preset):
-    assert_same_weight_files(trained_preset.path, keras_hub_preset)
-
-
-def test_configs_equal_keras_hub(keras_hub_preset, trained_preset):
-    ours = trained_preset.path
-    assert_configs_equal_keras_hub(ours, keras_hub_preset, DebertaV3MaskedLM)
-    assert (ours / "assets/tokenizer/vocabulary.spm").read_bytes() == (keras_hub_preset / "assets/tokenizer/vocabulary.spm").read_bytes()
+class TestKerasHubPresets(KerasHubPresetTests):
+    masked_lm = DebertaV3MaskedLM
+    make_batch = staticmethod(deberta_batch)
+    sentences = SENTENCES
+    weight_count = 6 + SIZES["num_layers"] * 12 + 5
+    tokenizer_settings = ("mask_token_id",)
+    hostile_change = {"bucket_size": 10**9}
+    keras_hub_assets = ("vocabulary.spm",)
 
 
 @pytest.mark.parametrize("mask_piece", [False, True], ids=["mask-appended", "mask-in-model"])
@@ -183,10 +157,6 @@ def test_relative_position_buckets_equal_keras_hub(bucket_size, max_sequence_len
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         DebertaV3Backbone(**{"vocabulary_size": 100, **SIZES, **change})
-
-
-def test_hostile_preset_config_is_one_preset_error(keras_hub_preset, tmp_path):
-    assert_backbone_config_refused(keras_hub_preset, tmp_path / "hostile", {"bucket_size": 10**9}, match="bucket_size")
 
 
 def test_mixed_bfloat16_keeps_float32_variables_and_logits():

@@ -8,24 +8,17 @@ import pytest
 
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
-    TrainedPreset,
-    assert_backbone_config_refused,
     assert_cli_trains_and_evaluates,
-    assert_configs_equal_keras_hub,
-    assert_keras_hub_loads_trained_preset,
     assert_mixed_bfloat16_close,
-    assert_mlm_loads_keras_hub_preset,
-    assert_round_trip_keeps_every_weight,
     assert_same_config,
     assert_same_weights,
     assert_token_ids_equal_keras_hub,
-    fit_and_save,
     fixed_batch,
     float32_and_mixed_bfloat16,
     save_keras_hub_preset,
 )
-from tests.models.h5_layout import assert_same_weight_files
 from tests.support.corpus import sample_sentences, tiny_vocabulary
+from tests.models.keras_hub_preset_tests import KerasHubPresetTests
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -55,32 +48,15 @@ def keras_hub_preset(tmp_path_factory):
     return save_keras_hub_preset(path, keras_hub.models.DistilBertMaskedLM, tokenizer, SIZES, seed=5)
 
 
-@pytest.fixture(scope="module")
-def trained_preset(keras_hub_preset, tmp_path_factory) -> TrainedPreset:
-    return fit_and_save(keras_hub_preset, tmp_path_factory.mktemp("mlm") / "trained", fixed_batch)
+class TestKerasHubPresets(KerasHubPresetTests):
+    masked_lm = DistilBertMaskedLM
+    make_batch = staticmethod(fixed_batch)
+    sentences = SENTENCES
+    weight_count = 4 + SIZES["num_layers"] * 12 + 5
+    tokenizer_settings = ("lowercase",)
 
-
-def test_keras_hub_preset_loads_in_mlm_with_equal_logits(keras_hub_preset):
-    assert_mlm_loads_keras_hub_preset(keras_hub_preset, DistilBertMaskedLM, fixed_batch)
-
-
-def test_mlm_preset_loads_in_keras_hub_with_equal_logits_and_settings(trained_preset):
-    reference = assert_keras_hub_loads_trained_preset(trained_preset, DistilBertMaskedLM, SENTENCES)
-    assert reference.preprocessor.tokenizer.lowercase == trained_preset.model.preprocessor.tokenizer.lowercase
-
-
-def test_round_trip_through_mlm_keeps_every_weight(trained_preset, tmp_path):
-    first, _ = assert_round_trip_keeps_every_weight(trained_preset.path, tmp_path / "copy")
-    assert_same_weights(trained_preset.model, first)
-    assert len(first.weights) == 4 + SIZES["num_layers"] * 12 + 5
-
-
-def test_weight_files_have_keras_hub_layout(keras_hub_preset, trained_preset):
-    assert_same_weight_files(trained_preset.path, keras_hub_preset)
-
-
-def test_configs_equal_keras_hub(keras_hub_preset, trained_preset):
-    assert_configs_equal_keras_hub(trained_preset.path, keras_hub_preset, DistilBertMaskedLM)
+    def check_round_trip(self, trained, first, copy):
+        assert_same_weights(trained.model, first)
 
 
 @pytest.mark.parametrize("lowercase", [True, False])
@@ -130,10 +106,6 @@ def test_preprocessor_packs_like_keras_hub():
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         DistilBertBackbone(**{"vocabulary_size": 100, **SIZES, **change})
-
-
-def test_hostile_preset_config_is_one_preset_error(keras_hub_preset, tmp_path):
-    assert_backbone_config_refused(keras_hub_preset, tmp_path / "hostile", {"vocabulary_size": 10**12}, match="vocabulary_size")
 
 
 def test_mixed_bfloat16_keeps_float32_variables_and_logits():

@@ -9,22 +9,15 @@ from tests.support.corpus import sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
-    TrainedPreset,
-    assert_backbone_config_refused,
     assert_cli_trains_and_evaluates,
-    assert_configs_equal_keras_hub,
-    assert_keras_hub_loads_trained_preset,
     assert_mixed_bfloat16_close,
-    assert_mlm_loads_keras_hub_preset,
-    assert_round_trip_keeps_every_weight,
     assert_same_config,
     assert_token_ids_equal_keras_hub,
-    fit_and_save,
     fixed_batch,
     logits,
     save_keras_hub_preset,
 )
-from tests.models.h5_layout import assert_same_weight_files
+from tests.models.keras_hub_preset_tests import KerasHubPresetTests
 from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES as SENTENCES, albert_proto
 
 keras_hub = pytest.importorskip("keras_hub")
@@ -58,17 +51,18 @@ def keras_hub_preset(proto, tmp_path_factory):
     return save_keras_hub_preset(path, keras_hub.models.FNetMaskedLM, tokenizer, SIZES, seed=5, used_preprocessor=False)
 
 
-@pytest.fixture(scope="module")
-def trained_preset(keras_hub_preset, tmp_path_factory) -> TrainedPreset:
-    return fit_and_save(keras_hub_preset, tmp_path_factory.mktemp("mlm") / "trained", f_net_batch)
+class TestKerasHubPresets(KerasHubPresetTests):
+    masked_lm = FNetMaskedLM
+    make_batch = staticmethod(f_net_batch)
+    sentences = SENTENCES
+    weight_count = 9 + SIZES["num_layers"] * 8 + 5
+    hostile_change = {"hidden_dim": 10**9}
 
-
-def test_keras_hub_preset_loads_in_mlm_with_equal_logits(keras_hub_preset):
-    ours, out = assert_mlm_loads_keras_hub_preset(keras_hub_preset, FNetMaskedLM, f_net_batch)
-    batch = f_net_batch(ours.backbone.vocabulary_size)
-    # No attention mask: a padding mask, if a caller passes one, changes nothing.
-    masked = {**batch, "padding_mask": batch["token_ids"] != 0}
-    assert np.array_equal(logits(ours, masked), out)
+    def check_loaded(self, ours, out):
+        batch = f_net_batch(ours.backbone.vocabulary_size)
+        # No attention mask: a padding mask, if a caller passes one, changes nothing.
+        masked = {**batch, "padding_mask": batch["token_ids"] != 0}
+        assert np.array_equal(logits(ours, masked), out)
 
 
 def test_sequence_output_equals_keras_hub(keras_hub_preset):
@@ -78,20 +72,6 @@ def test_sequence_output_equals_keras_hub(keras_hub_preset):
     inputs = {key: batch[key] for key in ("token_ids", "segment_ids")}
     expected = keras.ops.convert_to_numpy(reference(inputs)["sequence_output"])
     assert np.abs(keras.ops.convert_to_numpy(ours(inputs)["sequence_output"]) - expected).max() <= 1e-4
-
-
-def test_mlm_preset_loads_in_keras_hub_with_equal_logits_and_settings(trained_preset):
-    assert_keras_hub_loads_trained_preset(trained_preset, FNetMaskedLM, SENTENCES)
-
-
-def test_round_trip_through_mlm_keeps_every_weight(trained_preset, tmp_path):
-    first, _ = assert_round_trip_keeps_every_weight(trained_preset.path, tmp_path / "copy")
-    assert len(first.weights) == 9 + SIZES["num_layers"] * 8 + 5
-
-
-def test_weight_files_and_configs_have_keras_hub_layout(keras_hub_preset, trained_preset):
-    assert_same_weight_files(trained_preset.path, keras_hub_preset)
-    assert_configs_equal_keras_hub(trained_preset.path, keras_hub_preset, FNetMaskedLM)
 
 
 def test_tokenizer_ids_equal_keras_hub(proto):
@@ -127,10 +107,6 @@ def test_preprocessor_packs_like_keras_hub_without_padding_mask(proto):
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         FNetBackbone(**{"vocabulary_size": 100, **SIZES, **change})
-
-
-def test_hostile_preset_config_is_one_preset_error(keras_hub_preset, tmp_path):
-    assert_backbone_config_refused(keras_hub_preset, tmp_path / "hostile", {"hidden_dim": 10**9}, match="hidden_dim")
 
 
 def test_mixed_bfloat16_keeps_float32_variables_and_mixes_in_float32(keras_hub_preset):

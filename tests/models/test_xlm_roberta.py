@@ -9,20 +9,14 @@ import pytest
 
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
-    TrainedPreset,
     assert_cli_trains_and_evaluates,
-    assert_configs_equal_keras_hub,
     assert_encode_batch_flat,
-    assert_keras_hub_loads_trained_preset,
     assert_keras_hub_logits_equal,
-    assert_mlm_loads_keras_hub_preset,
-    assert_round_trip_keeps_every_weight,
     assert_same_config,
     assert_token_ids_equal_keras_hub,
-    fit_and_save,
     save_keras_hub_preset,
 )
-from tests.models.h5_layout import assert_same_weight_files
+from tests.models.keras_hub_preset_tests import KerasHubPresetTests
 from tests.models.sentencepiece_fixtures import xlm_roberta_proto
 from tests.models.test_roberta import SENTENCES, roberta_batch
 from tests.support.corpus import sample_sentences
@@ -55,29 +49,12 @@ def keras_hub_preset(proto, tmp_path_factory):
     return save_keras_hub_preset(path, keras_hub.models.XLMRobertaMaskedLM, tokenizer, SIZES, seed=6)
 
 
-@pytest.fixture(scope="module")
-def trained_preset(keras_hub_preset, tmp_path_factory) -> TrainedPreset:
-    return fit_and_save(keras_hub_preset, tmp_path_factory.mktemp("mlm") / "trained", roberta_batch)
-
-
-def test_keras_hub_preset_loads_in_mlm_with_equal_logits(keras_hub_preset):
-    assert_mlm_loads_keras_hub_preset(keras_hub_preset, XLMRobertaMaskedLM, roberta_batch)
-
-
-def test_mlm_preset_loads_in_keras_hub_with_equal_logits_and_settings(trained_preset):
-    assert_keras_hub_loads_trained_preset(trained_preset, XLMRobertaMaskedLM, SENTENCES)
-
-
-def test_round_trip_through_mlm_keeps_every_weight(trained_preset, tmp_path):
-    first, _ = assert_round_trip_keeps_every_weight(trained_preset.path, tmp_path / "copy")
-    assert len(first.weights) == 4 + SIZES["num_layers"] * 12 + 5
-    spm = "assets/tokenizer/vocabulary.spm"
-    assert (tmp_path / "copy" / spm).read_bytes() == (trained_preset.path / spm).read_bytes()
-
-
-def test_files_have_keras_hub_layout_and_configs(keras_hub_preset, trained_preset):
-    assert_same_weight_files(trained_preset.path, keras_hub_preset)
-    assert_configs_equal_keras_hub(trained_preset.path, keras_hub_preset, XLMRobertaMaskedLM)
+class TestKerasHubPresets(KerasHubPresetTests):
+    masked_lm = XLMRobertaMaskedLM
+    make_batch = staticmethod(roberta_batch)
+    sentences = SENTENCES
+    weight_count = 4 + SIZES["num_layers"] * 12 + 5
+    round_trip_assets = ("vocabulary.spm",)
 
 
 def test_tokenizer_ids_equal_keras_hub(proto):

@@ -104,24 +104,18 @@ class AlbertBackbone(Backbone):
         if feedforward_activation not in FEEDFORWARD_ACTIVATIONS:
             raise ValueError(f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got {feedforward_activation!r}")
         self.check_head_layer_norm_epsilon(head_layer_norm_epsilon)
-        sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, embedding_dim=embedding_dim,
-            hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
+        config = self.checked_config(
+            dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads,
+            embedding_dim=embedding_dim, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
             num_segments=num_segments, num_groups=num_groups, num_inner_repetitions=num_inner_repetitions,
         )
-        self.check_dropout(dropout)
         if num_layers % num_groups:
             raise ValueError(f"num_layers ({num_layers}) must be divisible by num_groups ({num_groups})")
         if num_groups * num_inner_repetitions > MAX_SIZES["num_layers"] or num_layers * num_inner_repetitions > MAX_SIZES["num_layers"]:
             raise ValueError(f"num_groups x num_inner_repetitions and num_layers x num_inner_repetitions must be at most {MAX_SIZES['num_layers']}")
-        self.check_head_split(hidden_dim, num_heads)
-        kwargs.setdefault("name", "albert_backbone")
-        super().__init__(dtype=dtype, **kwargs)
-        self.store_config(
-            **sizes,
-            dropout=float(dropout),
-            feedforward_activation=feedforward_activation,
-            head_layer_norm_epsilon=float(head_layer_norm_epsilon),
+        self.start(
+            "albert_backbone", dtype, kwargs, **config,
+            feedforward_activation=feedforward_activation, head_layer_norm_epsilon=float(head_layer_norm_epsilon),
         )
         policy = self.dtype_policy
 

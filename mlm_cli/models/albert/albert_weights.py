@@ -17,7 +17,7 @@ from mlm_cli.models.preset.encoder_layout import (
     export_encoders,
     import_encoders,
 )
-from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout, task_layout
 from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
@@ -97,10 +97,4 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
-    return {
-        "vars": "albert_masked_lm",
-        "layers/input_layer_3/vars": "mask_positions",
-        **masked_lm_head_layout.group_names(),
-        "preprocessor/vars": "albert_masked_lm_preprocessor",
-        "preprocessor/tokenizer/vars": "albert_tokenizer",
-    }
+    return task_layout.task_group_names("albert", mask_input="input_layer_3", packer_name=None)

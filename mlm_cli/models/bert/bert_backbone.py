@@ -108,24 +108,13 @@ class BertBackbone(Backbone):
             raise ValueError(f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got {feedforward_activation!r}")
         if not 0 < float(head_layer_norm_epsilon) <= 0.1:
             raise ValueError(f"head_layer_norm_epsilon must be in (0, 0.1], got {head_layer_norm_epsilon}")
-        sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
-            max_sequence_length=max_sequence_length,
-            num_segments=num_segments,
+        config = self.checked_config(
+            dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments,
         )
-        self.check_dropout(dropout)
-        self.check_head_split(hidden_dim, num_heads)
-        kwargs.setdefault("name", "bert_backbone")
-        super().__init__(dtype=dtype, **kwargs)
-        self.store_config(
-            **sizes,
-            dropout=float(dropout),
-            feedforward_activation=feedforward_activation,
-            head_layer_norm_epsilon=float(head_layer_norm_epsilon),
+        self.start(
+            "bert_backbone", dtype, kwargs, **config,
+            feedforward_activation=feedforward_activation, head_layer_norm_epsilon=float(head_layer_norm_epsilon),
         )
         policy = self.dtype_policy
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlm_cli.data.wordpiece import TransformersWordPieceEncoder, WordPieceEncoder, read_vocabulary
+from mlm_cli.models.tokenizers.wordpiece_encoder import TransformersWordPieceEncoder, WordPieceEncoder, read_vocabulary
 from mlm_cli.models.tokenizers.base import Tokenizer, check_normalization
 
 VOCABULARY_FILE = "vocabulary.txt"

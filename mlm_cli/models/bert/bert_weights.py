@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
-from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout, task_layout
 from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
@@ -64,12 +64,4 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
-    return {
-        "vars": "bert_masked_lm",
-        "layers/input_layer_3/vars": "mask_positions",
-        **masked_lm_head_layout.group_names(),
-        "preprocessor/vars": "bert_masked_lm_preprocessor",
-        "preprocessor/masker/vars": "masked_lm_mask_generator",
-        "preprocessor/packer/vars": "multi_segment_packer",
-        "preprocessor/tokenizer/vars": "bert_tokenizer",
-    }
+    return task_layout.task_group_names("bert", mask_input="input_layer_3")

@@ -14,17 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, TRANSFORMER_ENCODER, encoder_layer, linear
 from mlm_cli.models.convert.transformers_driver import (
-    encoder_sizes,
-    transformers_sizes,
     Arrays,
     CheckpointTensors,
     TransformersConverter,
+    encoder_sizes,
+    from_config_json,
     head_names,
+    transformers_sizes,
     transformers_tensors,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, TRANSFORMER_ENCODER, encoder_layer, linear
 from mlm_cli.models.convert.weight_transforms import Transform, token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
@@ -154,7 +155,14 @@ def proto_from_tokenizer_json(data: dict[str, Any], source: str) -> bytes:
     """A SentencePiece model file equivalent to a transformers Unigram tokenizer.json (pieces, types, charsmap)."""
     from mlm_cli.models.convert.tokenizer_json import precompiled_charsmap
     from mlm_cli.models.tokenizers.sentencepiece_model_file import (
-        CONTROL, NORMAL, UNIGRAM, UNKNOWN, USER_DEFINED, Piece, SentencePieceModel, write_sentencepiece_model,
+        CONTROL,
+        NORMAL,
+        UNIGRAM,
+        UNKNOWN,
+        USER_DEFINED,
+        Piece,
+        SentencePieceModel,
+        write_sentencepiece_model,
     )
 
     model = data.get("model")
@@ -258,7 +266,7 @@ CONVERTER = TransformersConverter(
     name="ALBERT",
     prefix="albert.",
     base_model="AlbertModel",
-    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    backbone_config=from_config_json(backbone_config),
     tokenizer=lambda source, config: tokenizer_from_checkpoint(source),
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

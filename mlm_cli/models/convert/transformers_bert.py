@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer, linear
 from mlm_cli.models.convert.transformers_driver import (
-    encoder_sizes,
-    transformers_sizes,
     Arrays,
     CheckpointTensors,
     TransformersConverter,
+    encoder_sizes,
+    from_config_json,
     head_names,
+    transformers_sizes,
     transformers_tensors,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer, linear
 from mlm_cli.models.convert.weight_transforms import Transform
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
@@ -122,7 +123,7 @@ def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[
 
 def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
     """`vocabulary` (list), `lowercase`, `strip_accents` from tokenizer_config.json / tokenizer.json / vocab.txt."""
-    from mlm_cli.data.wordpiece import read_vocabulary
+    from mlm_cli.models.tokenizers.wordpiece_encoder import read_vocabulary
 
     source = str(directory.root)
     tokenizer_json = directory.read_json("tokenizer.json") if directory.exists("tokenizer.json") else None
@@ -193,7 +194,7 @@ CONVERTER = TransformersConverter(
     name="BERT",
     prefix="bert.",
     base_model="BertModel",
-    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    backbone_config=from_config_json(backbone_config),
     tokenizer=lambda source, config: _read_tokenizer(source),
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

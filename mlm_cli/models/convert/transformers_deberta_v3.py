@@ -17,19 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert.tensor_names import BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer
 from mlm_cli.models.convert.transformers_driver import (
-    encoder_sizes,
-    transformers_sizes,
     Arrays,
     CheckpointTensors,
     Names,
     TransformersConverter,
+    encoder_sizes,
+    from_config_json,
     head_names,
+    transformers_sizes,
     transformers_tensors,
     warn_head_epsilon,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.tensor_names import BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer
 from mlm_cli.models.convert.weight_transforms import SAME, Transform, token_text
 from mlm_cli.models.deberta_v3 import deberta_v3_weights
 from mlm_cli.models.preset.directory import PresetDirectory
@@ -254,7 +255,13 @@ def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: s
     DeBERTa's own model file); `unk_id` is the unknown piece.
     """
     from mlm_cli.models.tokenizers.sentencepiece_model_file import (
-        CONTROL, NORMAL, UNIGRAM, UNKNOWN, Piece, SentencePieceModel, write_sentencepiece_model,
+        CONTROL,
+        NORMAL,
+        UNIGRAM,
+        UNKNOWN,
+        Piece,
+        SentencePieceModel,
+        write_sentencepiece_model,
     )
 
     typed = [Piece(text, score, UNKNOWN if i == unk_id else CONTROL if text in control else NORMAL) for i, (text, score) in enumerate(pieces)]
@@ -300,7 +307,7 @@ CONVERTER = TransformersConverter(
     name="DeBERTaV3",
     prefix=MODEL_PREFIX,
     base_model="DebertaV2Model",
-    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    backbone_config=from_config_json(backbone_config),
     tokenizer=lambda source, config: tokenizer_from_checkpoint(source),
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

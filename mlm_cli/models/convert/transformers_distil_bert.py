@@ -13,19 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert.tensor_names import TRANSFORMER_ENCODER, encoder_layer
 from mlm_cli.models.convert.transformers_bert import tokenizer_settings, write_wordpiece_files
 from mlm_cli.models.convert.transformers_driver import (
     Arrays,
     CheckpointTensors,
     TransformersConverter,
+    from_config_json,
     head_names,
     transformers_tensors,
     warn_head_epsilon,
 )
-from mlm_cli.models.convert.tensor_names import TRANSFORMER_ENCODER, encoder_layer
 from mlm_cli.models.convert.weight_transforms import SAME, Transform
-from mlm_cli.models.preset.encoder_layout import encoder_prefix
 from mlm_cli.models.preset.directory import PresetDirectory
+from mlm_cli.models.preset.encoder_layout import encoder_prefix
 
 LAYER_NORM_EPSILON = 1e-12  # every layer norm of transformers' DistilBERT, the head's included
 ACTIVATION = "gelu"  # exact GELU: keras_hub's DistilBERT uses it in the encoder and the head
@@ -150,7 +151,7 @@ CONVERTER = TransformersConverter(
     name="DistilBERT",
     prefix=MODEL_PREFIX,
     base_model="DistilBertModel",
-    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    backbone_config=from_config_json(backbone_config),
     tokenizer=_read_tokenizer,
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

@@ -141,6 +141,16 @@ def warn_head_epsilon(backbone, epsilon: float, name: str) -> None:
         )
 
 
+def from_config_json(
+    backbone_config: Callable[[dict[str, Any], str], dict[str, Any]],
+) -> Callable[[dict[str, Any], PresetDirectory], dict[str, Any]]:
+    """The `backbone_config` hook of a family whose backbone depends on config.json alone.
+
+    `backbone_config(hf_config, path)` names the checkpoint's config.json by `path` in its messages.
+    """
+    return lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json")))
+
+
 def _no_check(model) -> None:
     """No family-specific check before export."""
 

@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.errors import BadInputError, PresetError
+from mlm_cli.models.convert.tensor_names import BERT_LAYER, encoder_layer
 from mlm_cli.models.convert.transformers_driver import (
-    encoder_sizes,
-    transformers_sizes,
     Arrays,
     CheckpointTensors,
     TransformersConverter,
+    encoder_sizes,
     head_names,
+    transformers_sizes,
     write_tokenizer_config,
 )
-from mlm_cli.models.convert.tensor_names import BERT_LAYER, encoder_layer
 from mlm_cli.models.convert.weight_transforms import SAME, Transform
 from mlm_cli.models.preset.directory import PresetDirectory
 

@@ -24,18 +24,19 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert.transformers_bert import backbone_names as bert_backbone_names
 from mlm_cli.models.convert.transformers_driver import (
-    encoder_sizes,
-    transformers_sizes,
     Arrays,
     CheckpointTensors,
     TransformersConverter,
+    encoder_sizes,
+    from_config_json,
     head_names,
+    transformers_sizes,
     transformers_tensors,
     write_tokenizer_config,
 )
 from mlm_cli.models.convert.weight_transforms import SAME, Transform, token_text
-from mlm_cli.models.convert.transformers_bert import backbone_names as bert_backbone_names
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.token_position_layout import EMBEDDINGS_NORM, POSITION_EMBEDDING, TOKEN_EMBEDDING
 
@@ -270,7 +271,7 @@ CONVERTER = TransformersConverter(
     name="RoBERTa",
     prefix="roberta.",
     base_model="RobertaModel",
-    backbone_config=lambda hf_config, source: backbone_config(hf_config, str(source.path("config.json"))),
+    backbone_config=from_config_json(backbone_config),
     tokenizer=_read_tokenizer,
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

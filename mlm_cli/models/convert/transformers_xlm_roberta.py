@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlm_cli.errors import PresetError
 from mlm_cli.models.convert import transformers_roberta as roberta
-from mlm_cli.models.convert.transformers_driver import TransformersConverter, write_tokenizer_config
+from mlm_cli.models.convert.transformers_driver import TransformersConverter, from_config_json, write_tokenizer_config
 from mlm_cli.models.convert.weight_transforms import token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -64,8 +64,7 @@ CONVERTER = TransformersConverter(
     name=FAMILY,
     prefix="roberta.",
     base_model="XLMRobertaModel",
-    backbone_config=lambda hf_config, source: roberta.backbone_config(hf_config, str(source.path("config.json")),
-                                                                      FAMILY),
+    backbone_config=from_config_json(partial(roberta.backbone_config, family=FAMILY)),
     tokenizer=_read_tokenizer,
     to_keras_hub=roberta.to_keras_hub_arrays,
     to_transformers=partial(roberta.to_transformers, model_type="xlm-roberta", architecture="XLMRobertaForMaskedLM"),

@@ -82,22 +82,17 @@ class DebertaV3Backbone(Backbone):
         **kwargs,
     ):
         self.check_head_layer_norm_epsilon(head_layer_norm_epsilon)
-        sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
-            max_sequence_length=max_sequence_length,
+        config = self.checked_config(
+            dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
         )
         # The log buckets need a half-width of at least 1; the [2K, H] table stays within a position table's size.
         if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or not 2 <= bucket_size <= max_sequence_length:
             raise ValueError(f"bucket_size must be an integer between 2 and max_sequence_length ({max_sequence_length}), got {bucket_size!r}")
-        self.check_dropout(dropout)
-        self.check_head_split(hidden_dim, num_heads)
-        kwargs.setdefault("name", "deberta_v3_backbone")
-        super().__init__(dtype=dtype, **kwargs)
-        self.store_config(**sizes, dropout=float(dropout), bucket_size=int(bucket_size), head_layer_norm_epsilon=float(head_layer_norm_epsilon))
+        self.start(
+            "deberta_v3_backbone", dtype, kwargs, **config,
+            bucket_size=int(bucket_size), head_layer_norm_epsilon=float(head_layer_norm_epsilon),
+        )
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(

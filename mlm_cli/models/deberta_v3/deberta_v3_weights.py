@@ -1,16 +1,16 @@
 """Where DeBERTaV3's weights live in keras_hub's `.weights.h5` files, and how they map onto mlm's layers.
 
-keras_hub stores query/key/value kernels per head ([H, A, d]); mlm keeps one fused
-[H, 3H] projection, so the mapping splits and joins them. The head is keras_hub's MaskedLMHead
-(masked_lm_head_layout.py).
+Encoder layers are stored as keras_hub's TransformerEncoder stores them (encoder_layout.py:
+query/key/value kernels per head, split from and joined into mlm's fused projection), under
+DisentangledAttentionEncoder's names. The head is keras_hub's MaskedLMHead (masked_lm_head_layout.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset import masked_lm_head_layout
-from mlm_cli.models.preset.h5_weights import assign
+from mlm_cli.models.preset import masked_lm_head_layout, task_layout
+from mlm_cli.models.preset.encoder_layout import EncoderNaming, encoder_shapes, export_encoders, import_encoders
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
@@ -18,48 +18,29 @@ export_head = masked_lm_head_layout.export_head
 head_shapes = masked_lm_head_layout.head_shapes
 import_head = masked_lm_head_layout.import_head
 
-ATTENTION_PARTS = ("query", "key", "value")
-
-
-def encoder_prefix(index: int) -> str:
-    """keras_hub's h5 path of encoder layer `index`."""
-    return "layers/disentangled_attention_encoder" + (f"_{index}" if index else "")
+# keras_hub's DisentangledAttentionEncoder: TransformerEncoder's weights, other names.
+ENCODER = EncoderNaming("disentangled_attention_encoder", "_", per_head_output=False)
+encoder_prefix = ENCODER.prefix
 
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Every backbone dataset keras_hub writes for this config, with its shape."""
-    v, h, i = config["vocabulary_size"], config["hidden_dim"], config["intermediate_dim"]
-    a = config["num_heads"]
-    d = h // a
-    shapes = {
+    v, h = config["vocabulary_size"], config["hidden_dim"]
+    return {
         "layers/reversible_embedding/vars/0": (v, h),
         "layers/layer_normalization/vars/0": (h,),
         "layers/layer_normalization/vars/1": (h,),
         "layers/relative_embedding/vars/0": (2 * config["bucket_size"], h),
         "layers/relative_embedding/layer_norm/vars/0": (h,),
         "layers/relative_embedding/layer_norm/vars/1": (h,),
+        **encoder_shapes(config, ENCODER),
     }
-    for k in range(config["num_layers"]):
-        p = encoder_prefix(k)
-        for part in ATTENTION_PARTS:
-            shapes[f"{p}/_self_attention_layer/_{part}_dense/vars/0"] = (h, a, d)
-            shapes[f"{p}/_self_attention_layer/_{part}_dense/vars/1"] = (a, d)
-        shapes[f"{p}/_self_attention_layer/_output_dense/vars/0"] = (h, h)
-        shapes[f"{p}/_self_attention_layer/_output_dense/vars/1"] = (h,)
-        for norm in ("_self_attention_layer_norm", "_feedforward_layer_norm"):
-            shapes[f"{p}/{norm}/vars/0"] = (h,)
-            shapes[f"{p}/{norm}/vars/1"] = (h,)
-        shapes[f"{p}/_feedforward_intermediate_dense/vars/0"] = (h, i)
-        shapes[f"{p}/_feedforward_intermediate_dense/vars/1"] = (i,)
-        shapes[f"{p}/_feedforward_output_dense/vars/0"] = (i, h)
-        shapes[f"{p}/_feedforward_output_dense/vars/1"] = (h,)
-    return shapes
 
 
 def _pairs(backbone) -> list[tuple[str, object]]:
-    """(keras_hub path, mlm variable) for every weight that maps one to one."""
+    """(keras_hub path, mlm variable) for every embedding weight."""
     relative = backbone.relative_embedding
-    pairs = [
+    return [
         ("layers/reversible_embedding/vars/0", backbone.token_embedding.embeddings),
         ("layers/layer_normalization/vars/0", backbone.embeddings_norm.gamma),
         ("layers/layer_normalization/vars/1", backbone.embeddings_norm.beta),
@@ -67,47 +48,19 @@ def _pairs(backbone) -> list[tuple[str, object]]:
         ("layers/relative_embedding/layer_norm/vars/0", relative.layer_norm.gamma),
         ("layers/relative_embedding/layer_norm/vars/1", relative.layer_norm.beta),
     ]
-    for k, block in enumerate(backbone.encoder_blocks):
-        p = encoder_prefix(k)
-        pairs += [
-            (f"{p}/_self_attention_layer/_output_dense/vars/0", block.attention.output_dense.kernel),
-            (f"{p}/_self_attention_layer/_output_dense/vars/1", block.attention.output_dense.bias),
-            (f"{p}/_self_attention_layer_norm/vars/0", block.attention_norm.gamma),
-            (f"{p}/_self_attention_layer_norm/vars/1", block.attention_norm.beta),
-            (f"{p}/_feedforward_intermediate_dense/vars/0", block.intermediate_dense.kernel),
-            (f"{p}/_feedforward_intermediate_dense/vars/1", block.intermediate_dense.bias),
-            (f"{p}/_feedforward_output_dense/vars/0", block.output_dense.kernel),
-            (f"{p}/_feedforward_output_dense/vars/1", block.output_dense.bias),
-            (f"{p}/_feedforward_layer_norm/vars/0", block.feedforward_norm.gamma),
-            (f"{p}/_feedforward_layer_norm/vars/1", block.feedforward_norm.beta),
-        ]
-    return pairs
 
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    h, a = backbone.hidden_dim, backbone.num_heads
     arrays = export_pairs(_pairs(backbone))
-    for k, block in enumerate(backbone.encoder_blocks):
-        p = f"{encoder_prefix(k)}/_self_attention_layer"
-        kernel = np.asarray(block.attention.qkv_dense.kernel.numpy())
-        bias = np.asarray(block.attention.qkv_dense.bias.numpy())
-        for j, part in enumerate(ATTENTION_PARTS):
-            arrays[f"{p}/_{part}_dense/vars/0"] = kernel[:, j * h : (j + 1) * h].reshape(h, a, h // a)
-            arrays[f"{p}/_{part}_dense/vars/1"] = bias[j * h : (j + 1) * h].reshape(a, h // a)
+    arrays.update(export_encoders(backbone.encoder_blocks, backbone.hidden_dim, backbone.num_heads, ENCODER))
     return arrays
 
 
 def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
-    h = backbone.hidden_dim
     import_pairs(_pairs(backbone), arrays)
-    for k, block in enumerate(backbone.encoder_blocks):
-        p = f"{encoder_prefix(k)}/_self_attention_layer"
-        kernel = np.concatenate([arrays[f"{p}/_{part}_dense/vars/0"].reshape(h, h) for part in ATTENTION_PARTS], axis=1)
-        bias = np.concatenate([arrays[f"{p}/_{part}_dense/vars/1"].reshape(h) for part in ATTENTION_PARTS])
-        assign(block.attention.qkv_dense.kernel, kernel)
-        assign(block.attention.qkv_dense.bias, bias)
+    import_encoders(backbone.encoder_blocks, arrays, backbone.hidden_dim, ENCODER)
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:
@@ -148,12 +101,4 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
-    return {
-        "vars": "deberta_v3_masked_lm",
-        "layers/input_layer_2/vars": "mask_positions",
-        **masked_lm_head_layout.group_names(),
-        "preprocessor/vars": "deberta_v3_masked_lm_preprocessor",
-        "preprocessor/masker/vars": "masked_lm_mask_generator",
-        "preprocessor/packer/vars": "multi_segment_packer",
-        "preprocessor/tokenizer/vars": "deberta_v3_tokenizer",
-    }
+    return task_layout.task_group_names("deberta_v3")

@@ -38,19 +38,8 @@ class DistilBertBackbone(TokenPositionBackbone):
     layer_norm_epsilon = 1e-12  # embeddings and encoder layer norms, in keras_hub and transformers alike
     extension_defaults = {"head_layer_norm_epsilon": KERAS_HUB_HEAD_LAYER_NORM_EPSILON}
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        num_layers: int,
-        num_heads: int,
-        hidden_dim: int,
-        intermediate_dim: int,
-        dropout: float = 0.1,
-        max_sequence_length: int = 512,
-        dtype=None,
-        head_layer_norm_epsilon: float = KERAS_HUB_HEAD_LAYER_NORM_EPSILON,
-        **kwargs,
-    ):
+    def __init__(self, *args, head_layer_norm_epsilon: float = KERAS_HUB_HEAD_LAYER_NORM_EPSILON, **kwargs):
+        """TokenPositionBackbone's arguments, and the masked-LM head's layer-norm epsilon."""
         self.check_head_layer_norm_epsilon(head_layer_norm_epsilon)
-        super().__init__(vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, dropout, max_sequence_length, dtype, **kwargs)
+        super().__init__(*args, **kwargs)
         self.head_layer_norm_epsilon = float(head_layer_norm_epsilon)

@@ -3,7 +3,7 @@ layout (token_position_layout.py) with keras_hub's MaskedLMHead (masked_lm_head_
 
 from __future__ import annotations
 
-from mlm_cli.models.preset import masked_lm_head_layout, token_position_layout
+from mlm_cli.models.preset import masked_lm_head_layout, task_layout, token_position_layout
 
 backbone_shapes = token_position_layout.backbone_shapes
 export_backbone, import_backbone = token_position_layout.export_backbone, token_position_layout.import_backbone
@@ -18,4 +18,4 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
-    return token_position_layout.task_group_names("distil_bert")
+    return task_layout.task_group_names("distil_bert")

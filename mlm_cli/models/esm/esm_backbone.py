@@ -149,24 +149,22 @@ class ESMBackbone(Backbone):
         mask_token_id: int | None = None,
         **kwargs,
     ):
-        sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+        config = self.checked_config(
+            dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
         )
-        self.check_dropout(dropout)
-        self.check_head_split(hidden_dim, num_heads)
         check_esm_settings(
             vocabulary_size, hidden_dim // num_heads, max_sequence_length, max_wavelength, layer_norm_eps, position_embedding_type,
             pad_token_id, token_dropout, mask_token_id, use_bias=use_bias, use_pre_layer_norm=use_pre_layer_norm,
         )
         activation_function = resolve_activation(activation)
-        kwargs.setdefault("name", "esm_backbone")
-        super().__init__(dtype=dtype, **kwargs)
-        self.store_config(
-            **sizes,
+        self.start(
+            "esm_backbone",
+            dtype,
+            kwargs,
+            **config,
             use_bias=use_bias,
             activation=activation,
-            dropout=float(dropout),
             max_wavelength=max_wavelength,
             layer_norm_eps=float(layer_norm_eps),
             use_pre_layer_norm=use_pre_layer_norm,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from mlm_cli.data.wordpiece import WordPieceEncoder
+from mlm_cli.models.tokenizers.wordpiece_encoder import WordPieceEncoder
 from mlm_cli.models.bert.bert_tokenizer import BertTokenizer
 from mlm_cli.models.esm.esm_residue_encoder import ResidueEncoder
 

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset import masked_lm_head_layout
-from mlm_cli.models.preset.h5_weights import assign
-from mlm_cli.models.preset.variable_pairs import dense_pairs, dense_shapes, export_pairs, import_pairs, norm_pairs
+from mlm_cli.models.preset import masked_lm_head_layout, task_layout
+from mlm_cli.models.preset.variable_pairs import (
+    dense_pairs,
+    dense_shapes,
+    export_fused_dense,
+    export_pairs,
+    import_fused_dense,
+    import_pairs,
+    norm_pairs,
+)
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.
 export_head = masked_lm_head_layout.export_head
@@ -23,6 +30,11 @@ PARTS = ("q", "k", "v")
 
 def _encoder_prefix(index: int) -> str:
     return "layers/esm_encoder" + (f"_{index}" if index else "")
+
+
+def _qkv_paths(index: int) -> list[str]:
+    """The query, key and value Dense groups of encoder layer `index`."""
+    return [f"{_encoder_prefix(index)}/attention_layer/{part}_dense" for part in PARTS]
 
 
 def _norm_groups(config: dict) -> tuple[str | None, str]:
@@ -83,17 +95,9 @@ def _pairs(backbone) -> list[tuple[str, object]]:
 
 def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
-    h = backbone.hidden_dim
     arrays = export_pairs(_pairs(backbone))
     for k, block in enumerate(backbone.encoder_blocks):
-        p = f"{_encoder_prefix(k)}/attention_layer"
-        qkv = block.attention.qkv_dense
-        kernel = np.asarray(qkv.kernel.numpy())
-        bias = np.asarray(qkv.bias.numpy()) if qkv.use_bias else None
-        for j, part in enumerate(PARTS):
-            arrays[f"{p}/{part}_dense/vars/0"] = kernel[:, j * h : (j + 1) * h]
-            if bias is not None:
-                arrays[f"{p}/{part}_dense/vars/1"] = bias[j * h : (j + 1) * h]
+        arrays.update(export_fused_dense(block.attention.qkv_dense, _qkv_paths(k)))
     return arrays
 
 
@@ -101,11 +105,7 @@ def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
     import_pairs(_pairs(backbone), arrays)
     for k, block in enumerate(backbone.encoder_blocks):
-        p = f"{_encoder_prefix(k)}/attention_layer"
-        qkv = block.attention.qkv_dense
-        assign(qkv.kernel, np.concatenate([arrays[f"{p}/{part}_dense/vars/0"] for part in PARTS], axis=1))
-        if qkv.use_bias:
-            assign(qkv.bias, np.concatenate([arrays[f"{p}/{part}_dense/vars/1"] for part in PARTS]))
+        import_fused_dense(block.attention.qkv_dense, arrays, _qkv_paths(k))
 
 
 def backbone_group_names(config: dict) -> dict[str, str]:
@@ -150,10 +150,4 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (head and preprocessor layers)."""
-    return {
-        "vars": "esm_masked_plm",
-        "layers/input_layer_1/vars": "mask_positions",
-        **masked_lm_head_layout.group_names(),
-        "preprocessor/vars": "esm_masked_plm_preprocessor",
-        "preprocessor/tokenizer/vars": "esm_tokenizer",
-    }
+    return task_layout.task_group_names("esm", task="masked_plm", mask_input="input_layer_1", packer_name=None)

@@ -71,18 +71,11 @@ class FNetBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
-            max_sequence_length=max_sequence_length,
-            num_segments=num_segments,
+        config = self.checked_config(
+            dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments,
         )
-        self.check_dropout(dropout)
-        kwargs.setdefault("name", "f_net_backbone")
-        super().__init__(dtype=dtype, **kwargs)
-        self.store_config(**sizes, dropout=float(dropout))
+        self.start("f_net_backbone", dtype, kwargs, **config)
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(

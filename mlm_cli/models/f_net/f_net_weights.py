@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout
+from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout, task_layout
 from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
@@ -100,10 +100,4 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers)."""
-    return {
-        "vars": "f_net_masked_lm",
-        "layers/input_layer_2/vars": "mask_positions",
-        **masked_lm_head_layout.group_names(),
-        "preprocessor/vars": "f_net_masked_lm_preprocessor",
-        "preprocessor/tokenizer/vars": "f_net_tokenizer",
-    }
+    return task_layout.task_group_names("f_net", packer_name=None)

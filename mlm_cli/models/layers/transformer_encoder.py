@@ -14,6 +14,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
     With `normalize_first=False` (BERT) the layer norm follows each residual add.
     """
 
+    # Built as attention_class(hidden_dim, num_heads, dropout=..., kernel_initializer=..., dtype=..., name=...).
+    attention_class: type[keras.layers.Layer] = SelfAttention
+
     def __init__(
         self,
         hidden_dim: int,
@@ -31,7 +34,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.intermediate_dim = int(intermediate_dim)
         self.normalize_first = normalize_first
         policy = self.dtype_policy
-        self.attention = SelfAttention(
+        self.attention = self.attention_class(
             hidden_dim, num_heads, dropout=dropout, kernel_initializer=kernel_initializer, dtype=policy, name="self_attention"
         )
         self.attention_dropout = Dropout(dropout, dtype=policy)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset import masked_lm_head_layout
 from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
@@ -66,15 +65,3 @@ def group_names(backbone_name: str, embeddings_name: str, num_layers: int) -> di
         **encoder_group_names(num_layers),
     }
 
-
-def task_group_names(family: str, packer_name: str = "multi_segment_packer") -> dict[str, str]:
-    """keras_hub's `vars` groups in task.weights.h5 (head and stateless preprocessor layers) for `family`."""
-    return {
-        "vars": f"{family}_masked_lm",
-        "layers/input_layer_2/vars": "mask_positions",
-        **masked_lm_head_layout.group_names(),
-        "preprocessor/vars": f"{family}_masked_lm_preprocessor",
-        "preprocessor/masker/vars": "masked_lm_mask_generator",
-        "preprocessor/packer/vars": packer_name,
-        "preprocessor/tokenizer/vars": f"{family}_tokenizer",
-    }

@@ -30,6 +30,25 @@ def norm_shapes(path: str, width: int) -> Shapes:
     return {f"{path}/vars/0": (width,), f"{path}/vars/1": (width,)}
 
 
+def export_fused_dense(dense, paths: list[str]) -> dict[str, np.ndarray]:
+    """A Dense layer fused from equal parts (query, key, value) as one Dense layer's datasets per part, under `paths`."""
+    kernels = np.split(np.asarray(dense.kernel.numpy()), len(paths), axis=1)
+    biases = np.split(np.asarray(dense.bias.numpy()), len(paths)) if dense.use_bias else None
+    arrays = {}
+    for j, path in enumerate(paths):
+        arrays[f"{path}/vars/0"] = kernels[j]
+        if biases is not None:
+            arrays[f"{path}/vars/1"] = biases[j]
+    return arrays
+
+
+def import_fused_dense(dense, arrays: dict[str, np.ndarray], paths: list[str]) -> None:
+    """Assign a fused Dense layer the parts stored under `paths` (the inverse of `export_fused_dense`)."""
+    assign(dense.kernel, np.concatenate([arrays[f"{path}/vars/0"] for path in paths], axis=1))
+    if dense.use_bias:
+        assign(dense.bias, np.concatenate([arrays[f"{path}/vars/1"] for path in paths]))
+
+
 def export_pairs(pairs: Pairs) -> dict[str, np.ndarray]:
     """Each variable's value at its path."""
     return {path: np.asarray(variable.numpy()) for path, variable in pairs}

@@ -102,16 +102,10 @@ class RoformerV2Backbone(Backbone):
         max_wavelength: float = 10000,
         **kwargs,
     ):
-        sizes = self.checked_sizes(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
-            head_size=head_size,
-            num_segments=num_segments,
+        config = self.checked_config(
+            dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim, head_size=head_size, num_segments=num_segments,
         )
-        self.check_dropout(dropout)
         _check_flag("use_bias", use_bias)
         _check_max_wavelength(max_wavelength)
         if not isinstance(activation, str) or activation not in ACTIVATIONS:
@@ -120,9 +114,9 @@ class RoformerV2Backbone(Backbone):
             raise ValueError(f"num_heads * head_size ({num_heads} * {head_size}) must equal hidden_dim ({hidden_dim})")
         if head_size % 2:
             raise ValueError(f"head_size must be even for rotary position embeddings, got {head_size}")
-        kwargs.setdefault("name", "roformer_v2_backbone")
-        super().__init__(dtype=dtype, **kwargs)
-        self.store_config(**sizes, use_bias=use_bias, activation=activation, dropout=float(dropout), max_wavelength=max_wavelength)
+        self.start(
+            "roformer_v2_backbone", dtype, kwargs, **config, use_bias=use_bias, activation=activation, max_wavelength=max_wavelength
+        )
         policy = self.dtype_policy
 
         self.token_embedding = TokenEmbedding(

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset.h5_weights import assign
-from mlm_cli.models.preset.variable_pairs import dense_pairs, dense_shapes, export_pairs, import_pairs
+from mlm_cli.models.preset import task_layout
+from mlm_cli.models.preset.variable_pairs import (
+    dense_pairs,
+    dense_shapes,
+    export_fused_dense,
+    export_pairs,
+    import_fused_dense,
+    import_pairs,
+)
 
 ATTENTION_PARTS = ("q", "k", "v")
 
 
 def _encoder_prefix(index: int) -> str:
     return "layers/roformer_v2_encoder" + (f"_{index}" if index else "")
+
+
+def _qkv_paths(index: int) -> list[str]:
+    """The query, key and value Dense groups of encoder layer `index`."""
+    return [f"{_encoder_prefix(index)}/attention_layer/{part}_dense" for part in ATTENTION_PARTS]
 
 
 def backbone_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -69,14 +81,7 @@ def export_backbone(backbone) -> dict[str, np.ndarray]:
     """The backbone's weights as keras_hub's model.weights.h5 datasets."""
     arrays = export_pairs(_pairs(backbone))
     for k, block in enumerate(backbone.encoder_blocks):
-        p = f"{_encoder_prefix(k)}/attention_layer"
-        qkv = block.attention.qkv_dense
-        kernels = np.split(np.asarray(qkv.kernel.numpy()), len(ATTENTION_PARTS), axis=1)
-        biases = np.split(np.asarray(qkv.bias.numpy()), len(ATTENTION_PARTS)) if qkv.use_bias else None
-        for j, part in enumerate(ATTENTION_PARTS):
-            arrays[f"{p}/{part}_dense/vars/0"] = kernels[j]
-            if biases is not None:
-                arrays[f"{p}/{part}_dense/vars/1"] = biases[j]
+        arrays.update(export_fused_dense(block.attention.qkv_dense, _qkv_paths(k)))
     return arrays
 
 
@@ -84,11 +89,7 @@ def import_backbone(backbone, arrays: dict[str, np.ndarray]) -> None:
     """Assign keras_hub-layout arrays (already shape-checked) to the backbone's variables."""
     import_pairs(_pairs(backbone), arrays)
     for k, block in enumerate(backbone.encoder_blocks):
-        p = f"{_encoder_prefix(k)}/attention_layer"
-        qkv = block.attention.qkv_dense
-        assign(qkv.kernel, np.concatenate([arrays[f"{p}/{part}_dense/vars/0"] for part in ATTENTION_PARTS], axis=1))
-        if qkv.use_bias:
-            assign(qkv.bias, np.concatenate([arrays[f"{p}/{part}_dense/vars/1"] for part in ATTENTION_PARTS]))
+        import_fused_dense(block.attention.qkv_dense, arrays, _qkv_paths(k))
 
 
 def export_head(head) -> dict[str, np.ndarray]:
@@ -137,12 +138,6 @@ def backbone_group_names(config: dict) -> dict[str, str]:
 
 def task_group_names() -> dict[str, str]:
     """keras_hub's `vars` groups in task.weights.h5 (the weight-free head and stateless preprocessor layers)."""
-    return {
-        "vars": "roformer_v2_masked_lm",
-        "layers/input_layer_2/vars": "mask_positions",
-        "layers/roformer_v2_masked_lm_head/vars": "mlm_head",
-        "preprocessor/vars": "roformer_v2_masked_lm_preprocessor",
-        "preprocessor/masker/vars": "masked_lm_mask_generator",
-        "preprocessor/packer/vars": "multi_segment_packer",
-        "preprocessor/tokenizer/vars": "roformer_v2_tokenizer",
-    }
+    return task_layout.task_group_names(
+        "roformer_v2", head_groups={"layers/roformer_v2_masked_lm_head/vars": "mlm_head"}
+    )

@@ -1,1 +1,1 @@
-"""Tokenizers shared by several model families (SentencePiece, byte-level BPE)."""
+"""Tokenizers shared by several model families (WordPiece, SentencePiece, byte-level BPE), without keras."""

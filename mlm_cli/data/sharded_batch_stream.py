@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mlm_cli.data.batches import Batch, MaskedBatchStream
+from mlm_cli.data.masked_batch_stream import Batch, MaskedBatchStream
 
 
 def concatenate_batches(parts: Sequence[Batch]) -> Batch:

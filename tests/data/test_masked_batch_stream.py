@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from mlm_cli.data.batches import MaskedBatchStream
+from mlm_cli.data.masked_batch_stream import MaskedBatchStream
 from mlm_cli.data.masking import MaskGenerator
 from mlm_cli.data.sources import CorpusSpec, DocumentStream
 from mlm_cli.models import BertTokenizer

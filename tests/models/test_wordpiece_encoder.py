@@ -63,7 +63,7 @@ def test_word_cache_forgets_when_full_and_stays_exact(normalization):
 
 
 def test_word_cache_separator_must_be_a_control_character():
-    from mlm_cli.data.word_cache import AsciiWordPieceCache
+    from mlm_cli.models.tokenizers.ascii_wordpiece_cache import AsciiWordPieceCache
 
     with pytest.raises(ValueError, match="control character"):
         AsciiWordPieceCache(lambda words: [[0] for _ in words], lowercase=True, separator="|", separator_id=0)

@@ -63,7 +63,7 @@ def documents_of(spec, split: tuple[int, bool] | None, shard: tuple[int, int] = 
 
 def masked_batch_stream(model, documents, *, batch_size: int, packing: bool, seed: int, epochs: int = 1):
     """Pack and mask `documents` with the model's tokenizer and masking settings."""
-    from mlm_cli.data.batches import MaskedBatchStream
+    from mlm_cli.data.masked_batch_stream import MaskedBatchStream
     from mlm_cli.data.masking import MaskGenerator
 
     preprocessor = model.preprocessor
@@ -98,7 +98,7 @@ def sharded_batch_stream(model, spec, *, shard_ids: Sequence[int], data_shards: 
     """This process's shards of the corpus, each packed and masked on its own, joined row-wise per step.
 
     With `shuffle_buffer`, every shard reads its part of one seeded order of the corpus (new each epoch)."""
-    from mlm_cli.data.sharded_batches import ShardedBatchStream
+    from mlm_cli.data.sharded_batch_stream import ShardedBatchStream
 
     units = None
     if shuffle_buffer:

@@ -23,7 +23,7 @@ import numpy as np
 import regex
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 
-from mlm_cli.data.word_cache import AsciiWordPieceCache
+from mlm_cli.models.tokenizers.ascii_wordpiece_cache import AsciiWordPieceCache
 
 MAX_WORD_BYTES = 100
 # Joins documents for one Rust call per part: a Unicode noncharacter, never in real text,
@@ -222,7 +222,7 @@ class WordPieceEncoder:
         """All ids concatenated (int32) and document offsets (int64, len(texts) + 1).
 
         Three routes, with the same ids whichever a document takes: ASCII documents are
-        joined by CACHE_SEPARATOR and go through the word cache (`word_cache.py`, the
+        joined by CACHE_SEPARATOR and go through the word cache (`ascii_wordpiece_cache.py`, the
         fastest); other documents the Rust pipeline handles are joined by DOCUMENT_MARKER
         into parts of about DOCUMENTS_PER_PART documents and encoded in Rust; the rest
         (non-ASCII text in keras_hub's normalisation) is pretokenized in Python. Joined

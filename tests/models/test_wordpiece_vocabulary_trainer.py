@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from mlm_cli.data.vocabulary import train_wordpiece_vocabulary
+from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import train_wordpiece_vocabulary
 
 pytestmark = pytest.mark.run_once  # no backend
 
 SAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "mlm_cli" / "samples" / "corpus.txt"
 TRAIN = (
     "import sys\n"
-    "from mlm_cli.data.vocabulary import train_wordpiece_vocabulary\n"
+    "from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import train_wordpiece_vocabulary\n"
     "texts = open(sys.argv[1], encoding='utf-8').read().splitlines()\n"
     "sys.stdout.write(''.join(t + '\\n' for t in train_wordpiece_vocabulary(texts, 400)))\n"
 )
@@ -39,7 +39,7 @@ def test_vocabulary_is_identical_across_processes():
 def test_words_are_counted_as_bert_pretokenizes():
     from tokenizers import normalizers, pre_tokenizers
 
-    from mlm_cli.data.vocabulary import continuation_pieces, count_words
+    from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import continuation_pieces, count_words
 
     texts = ["Hello, World! It's 3.14", "naïve café—ΟΔΟΣ 東京タワー x\u200by", "hello world"]
     normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=False, clean_text=True)

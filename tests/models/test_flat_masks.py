@@ -69,7 +69,7 @@ def test_flat_layout_gives_the_per_row_logits_loss_and_update():
 
 
 def test_fit_on_text_trains_on_flat_batches_and_evaluates_per_row(monkeypatch):
-    from mlm_cli.models.text_batches import TextBatches
+    from mlm_cli.models.text_dataset import TextBatches
 
     model, _ = tiny_pair()
     shapes: list[tuple[bool, tuple[int, ...]]] = []

@@ -35,12 +35,15 @@ def run_mlm(corpus: str, packing: bool, sequence_length: int, batch_size: int) -
     tokenizer = BertTokenizer(vocabulary=vocabulary_file(), lowercase=True)
     masker = MaskGenerator(
         vocabulary_size=tokenizer.vocabulary_size(), mask_token_id=tokenizer.mask_token_id,
-        unselectable_token_ids=tokenizer.special_token_ids, selection_rate=0.15, selection_length=max(1, round(0.2 * sequence_length)),
+        unselectable_token_ids=tokenizer.special_token_ids, selection_rate=0.15,
+        selection_length=max(1, round(0.2 * sequence_length)),
         mask_token_rate=0.8, random_token_rate=0.1, seed=0,
     )
     stream = MaskedBatchStream(
-        DocumentStream(CorpusSpec((corpus,))), tokenizer.encoder, sequence_length=sequence_length, batch_size=batch_size,
-        cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id, pad_id=tokenizer.pad_token_id, mask_generator=masker, packing=packing,
+        DocumentStream(CorpusSpec((corpus,))), tokenizer.encoder, sequence_length=sequence_length,
+        batch_size=batch_size,
+        cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id, pad_id=tokenizer.pad_token_id,
+        mask_generator=masker, packing=packing,
     )
     opened = time.perf_counter()
     batches = iter(stream)
@@ -52,8 +55,10 @@ def run_mlm(corpus: str, packing: bool, sequence_length: int, batch_size: int) -
         real += batch.real_tokens
     seconds = time.perf_counter() - start
     stream.close()
-    return {"pipeline": f"mlm ({'packed' if packing else 'unpacked'})", "seconds": round(seconds, 2), "startup_s": round(start - opened, 2),
-            "tokens_per_s": round(total / seconds), "real_tokens_per_s": round(real / seconds), "padding_fraction": round(1 - real / total, 3)}
+    return {"pipeline": f"mlm ({'packed' if packing else 'unpacked'})", "seconds": round(seconds, 2),
+            "startup_s": round(start - opened, 2),
+            "tokens_per_s": round(total / seconds), "real_tokens_per_s": round(real / seconds),
+            "padding_fraction": round(1 - real / total, 3)}
 
 
 def run_keras_hub(corpus: str, sequence_length: int, batch_size: int) -> dict:
@@ -73,14 +78,16 @@ def run_keras_hub(corpus: str, sequence_length: int, batch_size: int) -> dict:
         real += int(mask.sum())
     seconds = time.perf_counter() - start
     return {"pipeline": "keras_hub BertMaskedLMPreprocessor", "seconds": round(seconds, 2),
-            "tokens_per_s": round(total / seconds), "real_tokens_per_s": round(real / seconds), "padding_fraction": round(1 - real / total, 3)}
+            "tokens_per_s": round(total / seconds), "real_tokens_per_s": round(real / seconds),
+            "padding_fraction": round(1 - real / total, 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus")
     parser.add_argument("--documents", type=int, default=200_000)
-    parser.add_argument("--keras-hub-documents", type=int, default=20_000, help="keras_hub is slow: time it on fewer documents")
+    parser.add_argument("--keras-hub-documents", type=int, default=20_000,
+                        help="keras_hub is slow: time it on fewer documents")
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -103,12 +110,15 @@ def main() -> None:
                         break
                     target.write(line)
             subsets[count] = str(path)
-        runs = [("packed", subsets[args.documents]), ("unpacked", subsets[args.documents]), ("keras_hub", subsets[args.keras_hub_documents])]
+        runs = [("packed", subsets[args.documents]), ("unpacked", subsets[args.documents]),
+                ("keras_hub", subsets[args.keras_hub_documents])]
         results = []
         for kind, path in runs:
-            command = [sys.executable, __file__, path, "--child", f"{kind}:{path}", "--sequence-length", str(args.sequence_length),
+            command = [sys.executable, __file__, path, "--child", f"{kind}:{path}", "--sequence-length",
+                       str(args.sequence_length),
                        "--batch-size", str(args.batch_size)]
-            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
             if done.returncode:
                 print(f"{kind} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
                 continue

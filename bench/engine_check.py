@@ -52,8 +52,10 @@ def mlm_batches(checkpoint: Path, data: Path, seed: int, steps: int, batch_size:
 
     model = MaskedLM.from_preset(checkpoint, load_weights=False)
     model.preprocessor.sequence_length = quality.SEQUENCE_LENGTH
-    model.preprocessor.mask_selection_length = MaskingOptions().selection_length(quality.SEQUENCE_LENGTH)  # as mlm train sets it
-    stream = sharded_batch_stream(model, CorpusSpec((str(data),)), shard_ids=[0], data_shards=1, rows_per_shard=batch_size,
+    model.preprocessor.mask_selection_length = MaskingOptions().selection_length(
+        quality.SEQUENCE_LENGTH)  # as mlm train sets it
+    stream = sharded_batch_stream(model, CorpusSpec((str(data),)), shard_ids=[0], data_shards=1,
+                                  rows_per_shard=batch_size,
                                   packing=True, seed=seed, epochs=1, shuffle_buffer=100_000)
     collected: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS}
     for index, batch in enumerate(stream):
@@ -73,7 +75,8 @@ def labels_of(batches: dict[str, np.ndarray], step: int):
     positions, weights = batches["mask_positions"][step], batches["mask_weights"][step] > 0
     rows = np.broadcast_to(np.arange(ids.shape[0])[:, None], positions.shape)
     labels[rows[weights], positions[weights]] = batches["mask_ids"][step][weights]
-    return torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(batches["padding_mask"][step].astype(np.int64)), torch.from_numpy(labels)
+    return torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(
+        batches["padding_mask"][step].astype(np.int64)), torch.from_numpy(labels)
 
 
 def same_batch_check(start: Path, batches: dict[str, np.ndarray]) -> dict[str, float]:
@@ -106,7 +109,8 @@ def same_batch_check(start: Path, batches: dict[str, np.ndarray]) -> dict[str, f
     their_embedding = theirs["bert.embeddings.word_embeddings.weight"]
     worst = float((our_embedding - their_embedding).norm() / their_embedding.norm())
     return {"mlm_loss": float(loss), "transformers_loss": float(output.loss), "mlm_gradient_norm": norm(ours),
-            "transformers_gradient_norm": norm(theirs.values()), "tensors": len(ours), "transformers_tensors": len(theirs),
+            "transformers_gradient_norm": norm(theirs.values()), "tensors": len(ours),
+            "transformers_tensors": len(theirs),
             "word_embedding_gradient_relative_difference": worst}
 
 
@@ -121,7 +125,8 @@ def trainer_optimizer(model, learning_rate: float):
     return torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
 
 
-def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, total_steps: int, learning_rate: float) -> dict:
+def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, total_steps: int,
+                     learning_rate: float) -> dict:
     """`steps` training steps from the same weights, dropout off: mlm's train_on_batch against torch's AdamW on
     BertForMaskedLM with mlm's schedule, decay groups and clipping; the loss of every step on both sides."""
     import torch
@@ -132,7 +137,8 @@ def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, to
     from mlm_cli.workflows.schedule import WarmupLinearDecay
 
     warmup = math.ceil(quality.WARMUP * total_steps)
-    reference = BertForMaskedLM.from_pretrained(start, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+    reference = BertForMaskedLM.from_pretrained(start, hidden_dropout_prob=0.0,
+                                                attention_probs_dropout_prob=0.0).train()
     optimizer = trainer_optimizer(reference, learning_rate)
     schedule = WarmupLinearDecay(learning_rate, warmup, total_steps)
     theirs = []
@@ -140,7 +146,8 @@ def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, to
         for group in optimizer.param_groups:
             group["lr"] = schedule.value_at(step)
         ids, attention, labels = labels_of(batches, step)
-        loss = reference(input_ids=ids, attention_mask=attention, token_type_ids=torch.zeros_like(ids), labels=labels).loss
+        loss = reference(input_ids=ids, attention_mask=attention, token_type_ids=torch.zeros_like(ids),
+                         labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(reference.parameters(), quality.MAX_GRAD_NORM)
         optimizer.step()
@@ -152,16 +159,22 @@ def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, to
     ours = []
     for step in range(steps):
         ids = batches["token_ids"][step]
-        features = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": batches["padding_mask"][step].astype(bool),
+        features = {"token_ids": ids, "segment_ids": np.zeros_like(ids),
+                    "padding_mask": batches["padding_mask"][step].astype(bool),
                     "mask_positions": batches["mask_positions"][step]}
-        logs = model.train_on_batch(features, batches["mask_ids"][step], sample_weight=batches["mask_weights"][step], return_dict=True)
+        logs = model.train_on_batch(features, batches["mask_ids"][step], sample_weight=batches["mask_weights"][step],
+                                    return_dict=True)
         ours.append(float(logs["loss"]))
-    return {"steps": steps, "mlm_losses": [round(v, 5) for v in ours], "transformers_losses": [round(v, 5) for v in theirs],
+    return {"steps": steps, "mlm_losses": [round(v, 5) for v in ours],
+            "transformers_losses": [round(v, 5) for v in theirs],
             "largest_difference": max(abs(a - b) for a, b in zip(ours, theirs))}
 
 
-def train_on_batches(start: Path, batches: dict[str, np.ndarray], seed: int, learning_rate: float, output: Path) -> float:
-    """BertForMaskedLM trained on `batches` from `start` with the Trainer's recipe in a plain torch loop; returns seconds."""
+def train_on_batches(start: Path, batches: dict[str, np.ndarray], seed: int, learning_rate: float,
+                     output: Path) -> float:
+    """BertForMaskedLM trained on `batches` from `start` with the Trainer's recipe in a plain torch loop; returns
+    seconds.
+    """
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -192,13 +205,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--same-steps", type=int, default=20, help="steps of the dropout-free side-by-side check (0: skip)")
+    parser.add_argument("--same-steps", type=int, default=20,
+                        help="steps of the dropout-free side-by-side check (0: skip)")
     args = parser.parse_args()
     checkpoint = quality.checkpoint_directory()
     runs = args.kept / "standard" / f"seed{args.seed}"
     quality.quiet_transformers()
 
-    batches = mlm_batches(checkpoint, args.kept / "corpus" / "train_random_order.txt", args.seed, args.steps, args.batch_size)
+    batches = mlm_batches(checkpoint, args.kept / "corpus" / "train_random_order.txt", args.seed, args.steps,
+                          args.batch_size)
     shared = args.kept / "starts" / f"seed{args.seed}"  # both sides' start (quality.py without --own-heads)
     mlm_start = shared if shared.is_dir() else runs / "mlm" / "start-hf"
     print(json.dumps({"type": "same_batch", **same_batch_check(mlm_start, batches)}), flush=True)
@@ -207,16 +222,20 @@ def main() -> int:
                                                                      args.learning_rate)}), flush=True)
 
     trained = runs / "transformers_on_mlm_batches"
-    seconds = train_on_batches(shared if shared.is_dir() else checkpoint, batches, args.seed, args.learning_rate, trained)
+    seconds = train_on_batches(shared if shared.is_dir() else checkpoint, batches, args.seed, args.learning_rate,
+                               trained)
     documents = quality.read_documents(args.kept / "corpus" / "heldout.txt")
-    models = {"mlm": runs / "mlm" / "final-hf", "transformers": runs / "transformers" / "final-hf", "transformers on mlm's batches": trained}
+    models = {"mlm": runs / "mlm" / "final-hf", "transformers": runs / "transformers" / "final-hf",
+              "transformers on mlm's batches": trained}
     rows = []
     for packing in ("run_mlm", "mlm", "document"):
         heldout = quality.build_heldout(checkpoint, documents, packing)
         scores = {name: round(quality.score_model(quality.load_masked_lm(path), heldout)["loss"], 4)
                   for name, path in models.items() if path.is_dir()}
-        print(json.dumps({"type": "score", "packing": packing, "train_seconds": round(seconds, 1), **scores}), flush=True)
-        rows.append(f"| {packing} | " + " | ".join(f"{scores[name]:.3f}" if name in scores else "—" for name in models) + " |")
+        print(json.dumps({"type": "score", "packing": packing, "train_seconds": round(seconds, 1), **scores}),
+              flush=True)
+        rows.append(
+            f"| {packing} | " + " | ".join(f"{scores[name]:.3f}" if name in scores else "—" for name in models) + " |")
     print("\n| held-out rows | " + " | ".join(models) + " |\n|---|" + "---|" * len(models) + "\n" + "\n".join(rows))
     return 0
 

@@ -65,7 +65,8 @@ def main() -> int:
             losses[kind].append(quality.score_model(model, heldout)["loss"])
         print(json.dumps({"draw": seed, **{kind: round(values[-1], 4) for kind, values in losses.items()}}), flush=True)
     differences = [t - n for n, t in zip(losses["normal"], losses["truncated"])]
-    summary = {kind: {"mean": round(statistics.mean(v), 4), "sd": round(statistics.stdev(v), 4)} for kind, v in losses.items()}
+    summary = {kind: {"mean": round(statistics.mean(v), 4), "sd": round(statistics.stdev(v), 4)} for kind,
+               v in losses.items()}
     print(json.dumps({"summary": summary, "truncated_minus_normal_mean": round(statistics.mean(differences), 4),
                       "normal_lower_in": f"{sum(d > 0 for d in differences)}/{len(differences)}"}), flush=True)
     return 0

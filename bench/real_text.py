@@ -30,7 +30,8 @@ from pathlib import Path
 def split_corpus(corpus: str, scratch: Path, train_lines: int, heldout_lines: int) -> tuple[str, str]:
     """The first `train_lines` non-empty documents for training, the next `heldout_lines` held out."""
     train, heldout = scratch / "train.txt", scratch / "heldout.txt"
-    with open(corpus, encoding="utf-8") as source, open(train, "w", encoding="utf-8") as a, open(heldout, "w", encoding="utf-8") as b:
+    with open(corpus, encoding="utf-8") as source, open(train, "w", encoding="utf-8") as a, open(heldout, "w",
+                                                                                                 encoding="utf-8") as b:
         written = 0
         for line in source:
             if not line.strip():
@@ -136,7 +137,8 @@ def main() -> None:
             results[-1]["heldout_loss"] = round(heldout_loss(Path(scratch) / precision, heldout), 4)
             print(json.dumps(results[-1]), flush=True)
         vocabulary = str(Path(scratch) / "mixed_bfloat16" / "assets" / "tokenizer" / "vocabulary.txt")
-        command = [sys.executable, __file__, train, "--child", vocabulary, "--keras-hub-steps", str(args.keras_hub_steps),
+        command = [sys.executable, __file__, train, "--child", vocabulary, "--keras-hub-steps",
+                   str(args.keras_hub_steps),
                    "--batch-size", str(args.batch_size), "--sequence-length", str(args.sequence_length)]
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if done.returncode:
@@ -147,11 +149,15 @@ def main() -> None:
     bf16, fp32 = results[0]["heldout_loss"], results[1]["heldout_loss"]
     print(f"\nbert_small, batch {args.batch_size} x {args.sequence_length}; held-out loss after {args.steps} steps: "
           f"bf16 {bf16} vs float32 {fp32} ({100 * abs(bf16 - fp32) / fp32:.2f}% apart)\n")
-    print("| run | tokens/s | non-padding tokens/s | waiting for data | train loss | held-out loss |\n|---|---|---|---|---|---|")
+    print(
+        "| run | tokens/s | non-padding tokens/s | waiting for data | train loss | held-out loss "
+        "|\n|---|---|---|---|---|---|")
     for r in results:
         wait = "" if r["data_wait_share"] is None else f"{r['data_wait_share']:.1%}"
         heldout = "" if r["heldout_loss"] is None else r["heldout_loss"]
-        print(f"| {r['run']} | {r['tokens_per_s']:,} | {r['real_tokens_per_s']:,} | {wait} | {r['final_loss']} | {heldout} |")
+        print(
+            f"| {r['run']} | {r['tokens_per_s']:,} | {r['real_tokens_per_s']:,} | {wait} | {r['final_loss']} | "
+            f"{heldout} |")
 
 
 if __name__ == "__main__":

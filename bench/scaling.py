@@ -28,7 +28,8 @@ SAMPLE = Path(__file__).resolve().parents[1] / "mlm_cli" / "samples" / "corpus.t
 
 def mlm(*args: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "from mlm_cli.cli.app import main; main()", "-q", *args],
-                            env={**os.environ, "KERAS_BACKEND": "jax", **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            env={**os.environ, "KERAS_BACKEND": "jax", **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def wait(processes: list[subprocess.Popen]) -> None:
@@ -57,26 +58,36 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="per replica in the data-parallel run")
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--preset", default="bert_small_scratch")
-    parser.add_argument("--real-devices", action="store_true", help="use the machine's devices instead of simulated CPU devices")
+    parser.add_argument("--real-devices", action="store_true",
+                        help="use the machine's devices instead of simulated CPU devices")
     args = parser.parse_args()
     n = args.devices
-    simulated = lambda count: {} if args.real_devices else {"XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}  # noqa: E731
+    def simulated(count: int) -> dict[str, str]:
+        return {} if args.real_devices else {"XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
+
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         base = root / "base"  # a fixed starting point (from-scratch presets train their vocabulary first)
-        wait([mlm("train", "--preset", args.preset, "--vocabulary-size", "8000", "--data", str(SAMPLE), "--output", str(base),
+        wait([mlm("train", "--preset", args.preset, "--vocabulary-size", "8000", "--data", str(SAMPLE), "--output",
+                  str(base),
                   "--max-steps", "1", env=simulated(1))])
-        common = ["train", "--preset", str(base), "--data", str(SAMPLE), "--max-steps", str(args.steps), "--log-every", "5",
-                  "--sequence-length", str(args.sequence_length), "--save-every", str(10 * args.steps), "--precision", "float32"]
+        common = ["train", "--preset", str(base), "--data", str(SAMPLE), "--max-steps", str(args.steps), "--log-every",
+                  "5",
+                  "--sequence-length", str(args.sequence_length), "--save-every", str(10 * args.steps), "--precision",
+                  "float32"]
         global_batch = args.batch_size * n
         runs = {
-            "one device": ([common + ["--batch-size", str(global_batch), "--distribute", "none", "--data-shards", "2"]], simulated(1)),
-            f"data parallel, {n} devices": ([common + ["--batch-size", str(args.batch_size), "--data-shards", "2"]], simulated(n)),
-            f"model parallel, {n} shards": ([common + ["--batch-size", str(global_batch), "--distribute", "model", "--data-shards", "2"]], simulated(n)),
+            "one device": ([common + ["--batch-size", str(global_batch), "--distribute", "none", "--data-shards",
+                                      "2"]], simulated(1)),
+            f"data parallel, {n} devices": ([common + ["--batch-size", str(args.batch_size), "--data-shards", "2"]],
+                                            simulated(n)),
+            f"model parallel, {n} shards": ([common + ["--batch-size", str(global_batch), "--distribute", "model",
+                                                       "--data-shards", "2"]], simulated(n)),
         }
         port = free_port()
         runs[f"2 processes x {n // 2} devices"] = (
-            [common + ["--batch-size", str(args.batch_size), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)]
+            [common + ["--batch-size", str(args.batch_size), "--coordinator", f"127.0.0.1:{port}", "--num-processes",
+                       "2", "--process-id", str(i)]
              for i in range(2)],
             simulated(n // 2),
         )
@@ -90,10 +101,13 @@ def main() -> None:
             speed, losses = summary(output)
             reference = reference or (speed, losses)
             difference = max(abs(a - b) for a, b in zip(losses, reference[1]))
-            result = {"configuration": name, "tokens_per_second": round(speed), "relative": round(speed / reference[0], 2),
+            result = {"configuration": name, "tokens_per_second": round(speed),
+                      "relative": round(speed / reference[0], 2),
                       "max_loss_difference": difference}
             results.append(result)
-            print(f"| {name} | {speed:,.0f} | {speed / reference[0]:.2f}x | {difference:.1e} |  <!-- {json.dumps(result)} -->")
+            print(
+                f"| {name} | {speed:,.0f} | {speed / reference[0]:.2f}x | {difference:.1e} |  <!-- "
+                f"{json.dumps(result)} -->")
 
 
 if __name__ == "__main__":

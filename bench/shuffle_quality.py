@@ -64,7 +64,8 @@ def order_statistics(positions: np.ndarray, files: np.ndarray, total: int, batch
     per_batch_regions = [len(np.unique(r)) for r in regions[:usable].reshape(-1, batch)]
     per_batch_files = [len(np.unique(f)) for f in files[:usable].reshape(-1, batch)]
     return {"mean_gap": round(float(gaps.mean()), 4), "median_gap": round(float(np.median(gaps)), 4),
-            "files_per_batch": round(float(np.mean(per_batch_files)), 1), "regions_per_batch": round(float(np.mean(per_batch_regions)), 1),
+            "files_per_batch": round(float(np.mean(per_batch_files)), 1),
+            "regions_per_batch": round(float(np.mean(per_batch_regions)), 1),
             "min_regions_per_batch": int(np.min(per_batch_regions))}
 
 
@@ -86,7 +87,8 @@ def measure_quality(args) -> list[dict]:
 
         def statistics(name: str, documents) -> None:
             started = time.perf_counter()
-            positions = np.fromiter((where[hash(doc)] for batch in documents.batches(1000) for doc in batch), dtype=np.int64)
+            positions = np.fromiter((where[hash(doc)] for batch in documents.batches(1000) for doc in batch),
+                                    dtype=np.int64)
             seconds = time.perf_counter() - started
             files = np.searchsorted(bounds, positions, side="right")
             results.append({"order": name, "documents": len(positions), "read_s": round(seconds, 2),
@@ -94,12 +96,15 @@ def measure_quality(args) -> list[dict]:
             print(json.dumps(results[-1]), flush=True)
 
         statistics("file order (--no-shuffle)", DocumentStream(CorpusSpec((str(text),))))
-        statistics(f"shuffled, {args.parts} text files (byte blocks)", ShuffledDocuments(CorpusSpec((str(text),)), seed=0))
+        statistics(f"shuffled, {args.parts} text files (byte blocks)",
+                   ShuffledDocuments(CorpusSpec((str(text),)), seed=0))
         statistics("shuffled, one text file (byte blocks)", ShuffledDocuments(CorpusSpec((args.corpus,)), seed=0))
-        statistics(f"shuffled, {args.parts} .jsonl.gz files (streams)", ShuffledDocuments(CorpusSpec((str(jsonl),)), seed=0))
+        statistics(f"shuffled, {args.parts} .jsonl.gz files (streams)",
+                   ShuffledDocuments(CorpusSpec((str(jsonl),)), seed=0))
         uniform = canonical[np.random.default_rng(0).permutation(total)]
         results.append({"order": "uniform permutation (reference)", "documents": total, "read_s": None,
-                        **order_statistics(uniform, np.searchsorted(bounds, uniform, side="right"), total, args.batch_documents)})
+                        **order_statistics(uniform, np.searchsorted(bounds, uniform, side="right"), total,
+                                           args.batch_documents)})
         print(json.dumps(results[-1]), flush=True)
     return results
 
@@ -146,7 +151,8 @@ def run_pipeline(corpus: str, shuffle: bool, sample_memory: bool) -> dict:
     if sample_memory:
         with open(corpus, "rb") as f:
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
-    stream = MaskedBatchStream(documents, tokenizer.encoder, sequence_length=128, batch_size=32, cls_id=tokenizer.cls_token_id,
+    stream = MaskedBatchStream(documents, tokenizer.encoder, sequence_length=128, batch_size=32,
+                               cls_id=tokenizer.cls_token_id,
                                sep_id=tokenizer.sep_token_id, pad_id=tokenizer.pad_token_id, mask_generator=masker)
     opened = time.perf_counter()
     batches = iter(stream)
@@ -156,13 +162,16 @@ def run_pipeline(corpus: str, shuffle: bool, sample_memory: bool) -> dict:
     for batch in batches:
         tokens += batch.real_tokens
         if sample_memory and documents.count / lines >= next_mark / 10:
-            samples.append({"fraction": round(documents.count / lines, 2), "rss_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)})
+            samples.append({"fraction": round(documents.count / lines, 2), "rss_mb": round(rss_mb(), 1),
+                            "peak_rss_mb": round(peak_rss_mb(), 1)})
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
             next_mark += 1
     seconds = time.perf_counter() - start
     stream.close()
-    return {"pipeline": f"packed, {'shuffled' if shuffle else 'file order'}", "corpus_gb": round(os.path.getsize(corpus) / 1e9, 2),
-            "tokens": tokens, "seconds": round(seconds, 1), "startup_s": round(start - opened, 2), "tokens_per_s": round(tokens / seconds),
+    return {"pipeline": f"packed, {'shuffled' if shuffle else 'file order'}",
+            "corpus_gb": round(os.path.getsize(corpus) / 1e9, 2),
+            "tokens": tokens, "seconds": round(seconds, 1), "startup_s": round(start - opened, 2),
+            "tokens_per_s": round(tokens / seconds),
             "peak_rss_mb": round(peak_rss_mb(), 1), "samples": samples}
 
 
@@ -180,7 +189,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus")
     parser.add_argument("--parts", type=int, default=16)
-    parser.add_argument("--batch-documents", type=int, default=128, help="documents in a batch (32 x 128 tokens hold ~130 man-page paragraphs)")
+    parser.add_argument("--batch-documents", type=int, default=128,
+                        help="documents in a batch (32 x 128 tokens hold ~130 man-page paragraphs)")
     parser.add_argument("--memory", help="a multi-GB corpus to stream shuffled, sampling resident memory")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -191,9 +201,13 @@ def main() -> None:
     if not args.skip_quality:
         quality = measure_quality(args)
         print(f"\n{quality[0]['documents']:,} documents, batches of {args.batch_documents}\n")
-        print("| order | mean gap | median gap | files per batch | 1% regions per batch (min) | read s |\n|---|---|---|---|---|---|")
+        print(
+            "| order | mean gap | median gap | files per batch | 1% regions per batch (min) | read s "
+            "|\n|---|---|---|---|---|---|")
         for r in quality:
-            print(f"| {r['order']} | {r['mean_gap']} | {r['median_gap']} | {r['files_per_batch']} | {r['regions_per_batch']} ({r['min_regions_per_batch']}) "
+            print(
+                f"| {r['order']} | {r['mean_gap']} | {r['median_gap']} | {r['files_per_batch']} | "
+                f"{r['regions_per_batch']} ({r['min_regions_per_batch']}) "
                   f"| {r['read_s'] if r['read_s'] is not None else ''} |")
     speed = [child(args.corpus, False), child(args.corpus, True)]
     print("\n| pipeline | tokens/s | start-up s | peak RSS MB |\n|---|---|---|---|")
@@ -202,7 +216,9 @@ def main() -> None:
     if args.memory:
         big = child(args.memory, True, sample_memory=True)
         first, last = big["samples"][0], big["samples"][-1]
-        print(f"\n{big['corpus_gb']} GB shuffled: {big['tokens']:,} tokens in {big['seconds']:.0f} s ({big['tokens_per_s']:,} tokens/s)")
+        print(
+            f"\n{big['corpus_gb']} GB shuffled: {big['tokens']:,} tokens in {big['seconds']:.0f} s "
+            f"({big['tokens_per_s']:,} tokens/s)")
         print("| | after the first tenth | at the end |\n|---|---|---|")
         for key, name in (("rss_mb", "resident memory (MB)"), ("peak_rss_mb", "peak resident memory (MB)")):
             print(f"| {name} | {first[key]:.0f} | {last[key]:.0f} |")

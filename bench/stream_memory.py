@@ -48,13 +48,16 @@ def main() -> None:
     tokenizer = BertTokenizer(vocabulary=vocabulary, lowercase=True)
     masker = MaskGenerator(vocabulary_size=tokenizer.vocabulary_size(), mask_token_id=tokenizer.mask_token_id,
                            unselectable_token_ids=tokenizer.special_token_ids, selection_rate=0.15,
-                           selection_length=round(0.2 * args.sequence_length), mask_token_rate=0.8, random_token_rate=0.1, seed=0)
+                           selection_length=round(0.2 * args.sequence_length), mask_token_rate=0.8,
+                           random_token_rate=0.1, seed=0)
     size = os.path.getsize(args.corpus)
     with open(args.corpus, "rb") as f:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
     documents = DocumentStream(CorpusSpec((args.corpus,)))
-    stream = MaskedBatchStream(documents, tokenizer.encoder, sequence_length=args.sequence_length, batch_size=args.batch_size,
-                               cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id, pad_id=tokenizer.pad_token_id,
+    stream = MaskedBatchStream(documents, tokenizer.encoder, sequence_length=args.sequence_length,
+                               batch_size=args.batch_size,
+                               cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
+                               pad_id=tokenizer.pad_token_id,
                                mask_generator=masker)
     samples, next_mark, tokens = [], 1, 0
     started = time.perf_counter()
@@ -62,7 +65,8 @@ def main() -> None:
         tokens += batch.real_tokens
         done = stream.state_dict()["documents"]["position"] / lines
         if done >= next_mark / 10:
-            samples.append({"fraction": round(done, 2), "gb_read": round(done * size / 1e9, 2), "rss_mb": round(rss_mb(), 1),
+            samples.append({"fraction": round(done, 2), "gb_read": round(done * size / 1e9, 2),
+                            "rss_mb": round(rss_mb(), 1),
                             "peak_rss_mb": round(peak_rss_mb(), 1)})
             print(json.dumps(samples[-1]), flush=True)
             next_mark += 1

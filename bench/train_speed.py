@@ -1,6 +1,7 @@
 """Training tokens/s of mlm, keras_hub and transformers on the same BERT config, side by side.
 
-    python bench/train_speed.py [--steps 10] [--config small] [--runs mlm:torch:mixed_bfloat16,keras_hub:jax:float32,...]
+    python bench/train_speed.py [--steps 10] [--config small] [--runs
+    mlm:torch:mixed_bfloat16,keras_hub:jax:float32,...]
 
 Every run trains a masked-LM on the same random batch (vocabulary 30522, batch 16 x 128,
 15% of positions masked) in its own subprocess, with Adam(W) at 1e-4. keras_hub and mlm take
@@ -30,9 +31,12 @@ import sys
 import time
 
 CONFIGS = {
-    "small": dict(vocabulary_size=30522, num_layers=4, num_heads=8, hidden_dim=512, intermediate_dim=2048, max_sequence_length=512),
-    "tiny": dict(vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=128, intermediate_dim=512, max_sequence_length=512),
-    "base": dict(vocabulary_size=30522, num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072, max_sequence_length=512),
+    "small": dict(vocabulary_size=30522, num_layers=4, num_heads=8, hidden_dim=512, intermediate_dim=2048,
+                  max_sequence_length=512),
+    "tiny": dict(vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=128, intermediate_dim=512,
+                 max_sequence_length=512),
+    "base": dict(vocabulary_size=30522, num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072,
+                 max_sequence_length=512),
 }
 DEFAULT_RUNS = (
     "mlm:torch:float32,mlm-api:torch:float32,mlm-fit:torch:float32,mlm:torch:mixed_bfloat16,mlm:jax:float32,"
@@ -46,7 +50,8 @@ def make_batch(batch: int, length: int, vocabulary: int):
 
     rng = np.random.default_rng(0)
     selections = max(1, round(length * 0.15))
-    positions = np.sort(np.stack([rng.choice(length - 2, selections, replace=False) + 1 for _ in range(batch)]), axis=1).astype("int32")
+    positions = np.sort(np.stack([rng.choice(length - 2, selections, replace=False) + 1 for _ in range(batch)]),
+                        axis=1).astype("int32")
     x = {
         "token_ids": rng.integers(5, vocabulary, (batch, length)).astype("int32"),
         "segment_ids": np.zeros((batch, length), "int32"),
@@ -124,8 +129,10 @@ def transformers_model(config: dict, precision: str):
     def step(x, y, w):
         labels = np.full(x["token_ids"].shape, -100, dtype=np.int64)
         np.put_along_axis(labels, x["mask_positions"], y, axis=1)
-        inputs = dict(input_ids=torch.from_numpy(x["token_ids"].astype(np.int64)), token_type_ids=torch.from_numpy(x["segment_ids"].astype(np.int64)),
-                      attention_mask=torch.from_numpy(x["padding_mask"].astype(np.int64)), labels=torch.from_numpy(labels))
+        inputs = dict(input_ids=torch.from_numpy(x["token_ids"].astype(np.int64)),
+                      token_type_ids=torch.from_numpy(x["segment_ids"].astype(np.int64)),
+                      attention_mask=torch.from_numpy(x["padding_mask"].astype(np.int64)),
+                      labels=torch.from_numpy(labels))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16"):
             loss = model(**inputs).loss
         loss.backward()
@@ -150,7 +157,8 @@ def run_one(framework: str, backend: str, precision: str, config: str, steps: in
         torch.manual_seed(0)
     sizes = CONFIGS[config]
     x, y, w = make_batch(batch, length, sizes["vocabulary_size"])
-    step = transformers_model(sizes, precision) if framework == "transformers" else keras_model(framework, sizes, precision)
+    step = transformers_model(sizes, precision) if framework == "transformers" else keras_model(framework, sizes,
+                                                                                                precision)
     if framework == "mlm-fit":
         warm = 3
         times, loss = step(x, y, w, warm + steps)  # one fit(): its set-up and first (compiling) steps are not timed
@@ -167,10 +175,12 @@ def run_one(framework: str, backend: str, precision: str, config: str, steps: in
             loss = step(x, y, w)
         seconds = time.perf_counter() - start
     tokens_per_s = steps * batch * length / seconds
-    flops = flops_per_token(sizes, length, masked_share=1.0 if framework == "transformers" else round(0.15 * length) / length)
+    flops = flops_per_token(sizes, length, masked_share=1.0 if framework == "transformers" else round(
+        0.15 * length) / length)
     return {
         "framework": framework, "backend": backend, "precision": precision, "config": config, "batch": batch,
-        "sequence_length": length, "steps": steps, "first_step_s": round(first, 2), "step_ms": round(1000 * seconds / steps, 1),
+        "sequence_length": length, "steps": steps, "first_step_s": round(first, 2),
+        "step_ms": round(1000 * seconds / steps, 1),
         "tokens_per_s": round(tokens_per_s), "model_mflop_per_token": round(flops / 1e6, 1),
         "model_gflop_per_s": round(tokens_per_s * flops / 1e9, 1), "loss": round(loss, 4),
     }
@@ -179,7 +189,8 @@ def run_one(framework: str, backend: str, precision: str, config: str, steps: in
 def flops_per_token(config: dict, length: int, masked_share: float) -> float:
     """Matmul FLOPs to train on one token: 3x the forward pass (the backward pass is two matmuls per forward one)."""
     h, i, v, layers = config["hidden_dim"], config["intermediate_dim"], config["vocabulary_size"], config["num_layers"]
-    per_layer = 2 * 4 * h * h + 2 * 2 * h * i + 2 * 2 * length * h  # q/k/v/output projections, feed-forward, scores and mixing
+    # q/k/v/output projections, feed-forward, attention scores and mixing
+    per_layer = 2 * 4 * h * h + 2 * 2 * h * i + 2 * 2 * length * h
     head = masked_share * (2 * h * h + 2 * h * v)  # transform and tied vocabulary projection
     return 3.0 * (layers * per_layer + head)
 
@@ -188,7 +199,8 @@ def matmul_peak(precision: str, size: int = 2048, repeats: int = 8) -> float:
     """Best FLOP/s of a size^3 matrix product at the precision's compute dtype (torch, every core)."""
     import torch
 
-    dtype = torch.bfloat16 if precision == "mixed_bfloat16" else torch.float16 if precision == "mixed_float16" else torch.float32
+    dtypes = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}
+    dtype = dtypes.get(precision, torch.float32)
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     best = float("inf")
     for _ in range(repeats):
@@ -213,11 +225,13 @@ def main() -> None:
         return
     if args.child:
         framework, backend, precision = args.child.split(":")
-        print(json.dumps(run_one(framework, backend, precision, args.config, args.steps, args.batch, args.sequence_length)))
+        print(json.dumps(run_one(framework, backend, precision, args.config, args.steps, args.batch,
+                                 args.sequence_length)))
         return
     peaks = {}
     for precision in sorted({run.split(":")[2] for run in args.runs.split(",")}):
-        done = subprocess.run([sys.executable, __file__, "--peak", precision], capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, __file__, "--peak", precision], capture_output=True, text=True,
+                              check=True)
         peaks[precision] = json.loads(done.stdout)["matmul_gflop_per_s"]
         print(json.dumps({"matmul_peak": precision, "gflop_per_s": peaks[precision]}), flush=True)
     results = []
@@ -232,9 +246,13 @@ def main() -> None:
         result["share_of_matmul_peak"] = round(result["model_gflop_per_s"] / peaks[result["precision"]], 3)
         results.append(result)
         print(json.dumps(result), flush=True)
-    print(f"\n{args.config} config, batch {args.batch} x {args.sequence_length}, {args.steps} timed steps; matmul peak (GFLOP/s): "
+    print(
+        f"\n{args.config} config, batch {args.batch} x {args.sequence_length}, {args.steps} timed steps; matmul peak "
+        "(GFLOP/s): "
           + ", ".join(f"{k} {v:,}" for k, v in peaks.items()) + "\n")
-    print("| framework | backend | precision | step (ms) | tokens/s | model GFLOP/s | share of matmul peak |\n|---|---|---|---|---|---|---|")
+    print(
+        "| framework | backend | precision | step (ms) | tokens/s | model GFLOP/s | share of matmul peak "
+        "|\n|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['framework']} | {r['backend']} | {r['precision']} | {r['step_ms']} | {r['tokens_per_s']:,} | "
               f"{r['model_gflop_per_s']:,} | {100 * r['share_of_matmul_peak']:.0f}% |")

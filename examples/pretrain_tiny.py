@@ -13,11 +13,12 @@ import sys
 import time
 from importlib import resources
 
-# Import mlm before keras: it selects mlm's default backend (PyTorch) unless KERAS_BACKEND is set.
-from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import train_wordpiece_vocabulary
+import keras  # noqa: E402
+
 from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer, MaskedLM
 
-import keras  # noqa: E402
+# Import mlm before keras: it selects mlm's default backend (PyTorch) unless KERAS_BACKEND is set.
+from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import train_wordpiece_vocabulary
 from mlm_cli.seeding import set_seed
 
 
@@ -35,7 +36,9 @@ def main(output_dir: str = "tiny-bert") -> None:
     )
     model = BertMaskedLM(backbone, preprocessor=preprocessor)
     model.compile(optimizer=keras.optimizers.AdamW(2e-3, weight_decay=0.01))
-    print(f"backend {keras.backend.backend()}, {backbone.parameter_count():,} parameters, {len(train_texts)} training documents")
+    print(
+        f"backend {keras.backend.backend()}, {backbone.parameter_count():,} parameters, {len(train_texts)} training "
+        "documents")
 
     before = model.evaluate(heldout_texts, batch_size=64, verbose=0, return_dict=True)
     start = time.perf_counter()

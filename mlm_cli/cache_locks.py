@@ -25,7 +25,8 @@ from mlm_cli.locks import FileLock, LockBusy, LockingUnavailable, acquire
 log = logging.getLogger("mlm")
 
 LOCKS_FOLDER = ".locks"
-STAGING_NAME = re.compile(r"\.(?P<name>.+)\.(?:partial|old)-\w+")  # save_masked_lm's temporary siblings of a preset folder
+STAGING_NAME = re.compile(
+    r"\.(?P<name>.+)\.(?:partial|old)-\w+")  # save_masked_lm's temporary siblings of a preset folder
 
 WAIT_QUIETLY_ATTEMPTS = 5  # a creator waits this many tenths of a second before saying it waits
 _used: dict[str, FileLock] = {}  # shared locks this process keeps until it exits

@@ -137,7 +137,8 @@ def parse_hf_handle(text: str) -> HfHandle:
     repo_id, _, revision = body.partition("@")
     parts = repo_id.split("/")
     if not 1 <= len(parts) <= 2 or not all(parts):
-        raise BadInputError(f"malformed Hugging Face handle {text!r}", hint="use hf://owner/repo or hf://owner/repo@revision")
+        raise BadInputError(f"malformed Hugging Face handle {text!r}",
+                            hint="use hf://owner/repo or hf://owner/repo@revision")
     return HfHandle(repo_id, revision or None)
 
 
@@ -176,7 +177,8 @@ def resolve(preset: str | os.PathLike, progress: bool = True) -> Path:
     if text.startswith(HF_SCHEME):
         return download_hf(parse_hf_handle(text), progress=progress)
     if "://" in text:
-        raise BadInputError(f"unsupported preset handle {text!r}", hint="use a built-in name, kaggle://, hf:// or a local directory")
+        raise BadInputError(f"unsupported preset handle {text!r}",
+                            hint="use a built-in name, kaggle://, hf:// or a local directory")
     info = builtin_presets().get(text)
     if info is not None and not os.path.isdir(text):
         if info.scratch:
@@ -195,7 +197,8 @@ def _local_directory(text: str) -> Path:
     if not path.exists():
         raise BadInputError(f"preset directory {path} does not exist", hint="check the path, or run `mlm presets list`")
     if not path.is_dir():
-        raise BadInputError(f"preset {path} is a file, not a directory", hint="pass the directory that holds config.json")
+        raise BadInputError(f"preset {path} is a file, not a directory",
+                            hint="pass the directory that holds config.json")
     return path.absolute()
 
 
@@ -238,22 +241,26 @@ def _kagglehub_download(handle: KaggleHandle, progress: bool) -> Path:
         if status in (401, 403):
             raise MlmError(
                 f"Kaggle refused access to {where} (HTTP {status})",
-                hint="set KAGGLE_USERNAME and KAGGLE_KEY (or ~/.kaggle/kaggle.json) and accept the model's licence on kaggle.com",
+                hint="set KAGGLE_USERNAME and KAGGLE_KEY (or ~/.kaggle/kaggle.json) and accept the model's licence on "
+                     "kaggle.com",
             ) from None
         if status == 404:
-            raise BadInputError(f"{where} does not exist on Kaggle", hint="check the owner/model/framework/variation/version") from None
+            raise BadInputError(f"{where} does not exist on Kaggle",
+                                hint="check the owner/model/framework/variation/version") from None
         raise MlmError(f"downloading {where} failed: HTTP {status}") from None
     except (kaggle_errors.UnauthenticatedError, kaggle_errors.CredentialError) as error:
-        raise MlmError(f"Kaggle authentication failed for {where}: {error}", hint="set KAGGLE_USERNAME and KAGGLE_KEY") from None
+        raise MlmError(f"Kaggle authentication failed for {where}: {error}",
+                       hint="set KAGGLE_USERNAME and KAGGLE_KEY") from None
     except requests.exceptions.RequestException as error:
         raise MlmError(
             f"cannot reach Kaggle to download {where}: {type(error).__name__}",
-            hint=f"check the network; presets already in the cache ({kaggle_cache_dir()}) load offline with a versioned handle",
+            hint=f"check the network; presets already in the cache ({kaggle_cache_dir()}) load offline with a "
+                 "versioned handle",
         ) from None
 
 
 def download_hf(handle: HfHandle, progress: bool = True) -> Path:
-    """A Hugging Face Hub repository snapshot (preset files only) in mlm's cache; honours HF_HUB_OFFLINE and HF_TOKEN."""
+    """A Hugging Face Hub repository snapshot (preset files only) in mlm's cache; honours HF_HUB_OFFLINE, HF_TOKEN."""
     import huggingface_hub
     from huggingface_hub import errors as hf_errors
 
@@ -272,11 +279,14 @@ def download_hf(handle: HfHandle, progress: bool = True) -> Path:
             allow_patterns=HF_ALLOW_PATTERNS,
         )
     except hf_errors.GatedRepoError:
-        raise MlmError(f"{where} is gated", hint="accept its terms on huggingface.co and set HF_TOKEN (or run `hf auth login`)") from None
+        raise MlmError(f"{where} is gated",
+                       hint="accept its terms on huggingface.co and set HF_TOKEN (or run `hf auth login`)") from None
     except hf_errors.RepositoryNotFoundError:
-        raise BadInputError(f"{where} was not found on the Hugging Face Hub", hint="check the name; a private repository needs HF_TOKEN") from None
+        raise BadInputError(f"{where} was not found on the Hugging Face Hub",
+                            hint="check the name; a private repository needs HF_TOKEN") from None
     except hf_errors.RevisionNotFoundError:
-        raise BadInputError(f"{where}: revision {handle.revision!r} not found", hint="check the branch, tag or commit") from None
+        raise BadInputError(f"{where}: revision {handle.revision!r} not found",
+                            hint="check the branch, tag or commit") from None
     except hf_errors.IncompleteSnapshotError:
         raise MlmError(
             f"the cached copy of {where} is incomplete and the Hub cannot be reached",
@@ -296,7 +306,8 @@ def download_hf(handle: HfHandle, progress: bool = True) -> Path:
     except hf_errors.HfHubHTTPError as error:
         status = getattr(getattr(error, "response", None), "status_code", None)
         if status in (401, 403):
-            raise MlmError(f"the Hugging Face Hub refused access to {where} (HTTP {status})", hint="set HF_TOKEN to a token with read access") from None
+            raise MlmError(f"the Hugging Face Hub refused access to {where} (HTTP {status})",
+                           hint="set HF_TOKEN to a token with read access") from None
         raise MlmError(f"downloading {where} failed: {error}".splitlines()[0]) from None
     except OSError as error:
         raise MlmError(f"downloading {where} failed: {error}", hint="check the network and free disk space") from None

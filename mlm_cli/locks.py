@@ -81,7 +81,9 @@ def describe_holder(holder: dict[str, Any] | None) -> str:
     """`mlm train, pid 123 on host a1, started 2025-01-01T10:00:00+00:00`, or `unknown holder`."""
     if not holder:
         return "unknown holder"
-    return f"{holder.get('command', 'mlm')}, pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started {holder.get('started', '?')}"
+    command, pid, host, started = (holder.get(key, default) for key, default in
+                                   (("command", "mlm"), ("pid", "?"), ("host", "?"), ("started", "?")))
+    return f"{command}, pid {pid} on host {host}, started {started}"
 
 
 def acquire(path: Path, *, shared: bool = False, wait: bool = False) -> FileLock:
@@ -104,7 +106,8 @@ def acquire(path: Path, *, shared: bool = False, wait: bool = False) -> FileLock
         except OSError as error:
             os.close(fd)
             if error.errno in UNSUPPORTED_ERRNOS:
-                raise LockingUnavailable(path, f"the filesystem does not support file locks ({error.strerror})") from None
+                raise LockingUnavailable(path,
+                                         f"the filesystem does not support file locks ({error.strerror})") from None
             raise
         if _still_named(fd, path):
             return FileLock(path, fd, shared)

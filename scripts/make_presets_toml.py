@@ -19,15 +19,21 @@ from mlm_cli.models.preset.registry import FAMILIES  # noqa: E402
 FAMILY_BY_FOLDER = {family.keras_hub_folder: family.name for family in FAMILIES.values()}
 SCRATCH_VOCABULARY_SIZE = 30522
 SCRATCH_SIZES = {  # name: (layers, heads, hidden, intermediate, description)
-    "bert_tiny_scratch": (2, 2, 128, 512, "2-layer BERT (hidden 128), random weights; WordPiece vocabulary trained on your corpus."),
-    "bert_mini_scratch": (4, 4, 256, 1024, "4-layer BERT (hidden 256), random weights; WordPiece vocabulary trained on your corpus."),
-    "bert_small_scratch": (4, 8, 512, 2048, "4-layer BERT (hidden 512), random weights; WordPiece vocabulary trained on your corpus."),
-    "bert_medium_scratch": (8, 8, 512, 2048, "8-layer BERT (hidden 512), random weights; WordPiece vocabulary trained on your corpus."),
-    "bert_base_scratch": (12, 12, 768, 3072, "12-layer BERT (hidden 768), random weights; WordPiece vocabulary trained on your corpus."),
+    "bert_tiny_scratch": (2, 2, 128, 512,
+                          "2-layer BERT (hidden 128), random weights; WordPiece vocabulary trained on your corpus."),
+    "bert_mini_scratch": (4, 4, 256, 1024,
+                          "4-layer BERT (hidden 256), random weights; WordPiece vocabulary trained on your corpus."),
+    "bert_small_scratch": (4, 8, 512, 2048,
+                           "4-layer BERT (hidden 512), random weights; WordPiece vocabulary trained on your corpus."),
+    "bert_medium_scratch": (8, 8, 512, 2048,
+                            "8-layer BERT (hidden 512), random weights; WordPiece vocabulary trained on your corpus."),
+    "bert_base_scratch": (12, 12, 768, 3072,
+                          "12-layer BERT (hidden 768), random weights; WordPiece vocabulary trained on your corpus."),
 }
 
 
-def bert_parameter_count(vocabulary: int, layers: int, hidden: int, intermediate: int, positions: int = 512, segments: int = 2) -> int:
+def bert_parameter_count(vocabulary: int, layers: int, hidden: int, intermediate: int, positions: int = 512,
+                         segments: int = 2) -> int:
     """Backbone parameters, counted the way keras_hub counts them (no MLM head)."""
     embeddings = (vocabulary + positions + segments) * hidden + 2 * hidden
     attention = 4 * hidden * hidden + 4 * hidden

@@ -29,7 +29,8 @@ SUBJECTS = {
 }
 TIMES = ["in the morning", "after lunch", "before dawn", "late in the evening", "on sunday", "during the storm",
          "at the end of the week", "while it was still dark", "in early spring", "last winter"]
-REASONS = ["because the order was due", "since nobody else could", "as the light was good", "so that nothing would spoil",
+REASONS = ["because the order was due", "since nobody else could", "as the light was good",
+           "so that nothing would spoil",
            "because the forecast looked bad", "to finish before the holiday", "as everyone had agreed"]
 OBSERVATIONS = ["It was quiet work.", "Nobody complained.", "The result looked better than expected.",
                 "It took longer than planned.", "Everyone seemed pleased.", "There was still plenty to do.",
@@ -57,7 +58,8 @@ def paragraph(rng: random.Random) -> str:
     return " ".join(sentences)
 
 
-def main(path: Path = Path(__file__).resolve().parents[1] / "mlm_cli" / "samples" / "corpus.txt", lines: int = 3000) -> None:
+def main(path: Path = Path(__file__).resolve().parents[1] / "mlm_cli" / "samples" / "corpus.txt",
+         lines: int = 3000) -> None:
     rng = random.Random(20261124)
     path.write_text("\n".join(paragraph(rng) for _ in range(lines)) + "\n", encoding="utf-8")
     print(f"wrote {lines} paragraphs to {path}")

@@ -62,7 +62,8 @@ def tiny_transformers_mlm(tmp_path) -> Path:
 
     torch.manual_seed(3)
     vocabulary = tiny_vocabulary()
-    config = transformers.BertConfig(vocab_size=len(vocabulary), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    config = transformers.BertConfig(vocab_size=len(vocabulary), hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4,
                                      intermediate_size=64, max_position_embeddings=64)
     model = transformers.BertForMaskedLM(config)
     with torch.no_grad():  # non-trivial head and norm parameters, so a mapping mistake shows
@@ -85,7 +86,9 @@ def pytest_configure(config):
         "run_once: needs no Keras backend (numpy, tokenizers, file formats), picks its own (a subprocess's), or repeats"
         " on backend-free code what a sibling test already checks on both; runs only in the torch pass",
     )
-    config.addinivalue_line("markers", "jax_pass: drives jax-only features (device meshes, several processes) in subprocesses; runs only in the jax pass")
+    config.addinivalue_line("markers",
+        "jax_pass: drives jax-only features (device meshes, several processes) in subprocesses; runs only in the jax "
+        "pass")
     config.addinivalue_line(
         "markers",
         "slow: takes many seconds (end-to-end training runs, kill-and-resume runs, conversions of real checkpoints);"

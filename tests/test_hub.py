@@ -30,7 +30,8 @@ def test_builtin_table_is_consistent():
     from mlm_cli.models.preset.registry import FAMILIES
 
     presets = hub.builtin_presets()
-    assert {"bert_base_en", "bert_tiny_en_uncased", "bert_base_multi", "bert_tiny_scratch", "bert_base_scratch"} <= set(presets)
+    assert {"bert_base_en", "bert_tiny_en_uncased", "bert_base_multi", "bert_tiny_scratch",
+            "bert_base_scratch"} <= set(presets)
     for info in presets.values():
         family = FAMILIES[info.family]  # every row names a registered family and its masked-LM class
         assert info.task == family.masked_lm and info.parameters > 0 and info.description
@@ -49,9 +50,11 @@ def test_parameter_counts_match_the_architecture():
 
     presets = hub.builtin_presets()
     scratch = presets["bert_tiny_scratch"].config
-    sizes = {k: scratch[k] for k in ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "max_sequence_length")}
+    sizes = {k: scratch[k] for k in ("num_layers", "num_heads", "hidden_dim", "intermediate_dim",
+                                     "max_sequence_length")}
     backbone = BertBackbone(vocabulary_size=scratch["vocabulary_size"], **sizes)
-    assert backbone.count_params() == presets["bert_tiny_scratch"].parameters == presets["bert_tiny_en_uncased"].parameters
+    assert backbone.count_params() == presets["bert_tiny_scratch"].parameters == presets[
+        "bert_tiny_en_uncased"].parameters
 
 
 def test_class_preset_listings():
@@ -60,7 +63,8 @@ def test_class_preset_listings():
     assert "bert_base_en_uncased" in MaskedLM.presets
     bert_presets = {name for name, info in hub.builtin_presets().items() if info.family == "bert" and not info.scratch}
     assert set(BertMaskedLM.presets) == set(BertBackbone.presets) == set(BertTokenizer.presets) == bert_presets
-    assert len(MaskedLM.presets) == 61 and "roberta_base_en" in MaskedLM.presets and "roberta_base_en" not in BertMaskedLM.presets
+    assert len(MaskedLM.presets) == 61
+    assert "roberta_base_en" in MaskedLM.presets and "roberta_base_en" not in BertMaskedLM.presets
     assert not any(name.endswith("_scratch") for name in MaskedLM.presets)
     assert MaskedLM.presets["bert_tiny_en_uncased"]["params"] == 4385920
 
@@ -115,7 +119,8 @@ def tiny_model_preset(tmp_path_factory):
 
     tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
     preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=16, mask_selection_length=4)
-    backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32)
+    backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=16,
+                            intermediate_dim=32, max_sequence_length=32)
     path = tmp_path_factory.mktemp("hub") / "tiny"
     BertMaskedLM(backbone, preprocessor=preprocessor).save_to_preset(path)
     return path

@@ -37,7 +37,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def global_options(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail on stderr."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),

@@ -10,7 +10,8 @@ import typer
 from mlm_cli.cli import console
 from mlm_cli.workflows.model_card import byte_size
 
-cache_app = typer.Typer(help="mlm's download cache (MLM_CACHE_DIR): Kaggle and Hub downloads, converted checkpoints.", no_args_is_help=True)
+cache_app = typer.Typer(help="mlm's download cache (MLM_CACHE_DIR): Kaggle and Hub downloads, converted checkpoints.",
+                        no_args_is_help=True)
 
 
 @cache_app.command("list", epilog="Examples:\n\n  mlm cache list\n\n  mlm cache list --json | jq '.entries[].handle'")
@@ -37,15 +38,19 @@ def list_cache(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 
 @cache_app.command(
     "clean",
-    epilog="Examples:\n\n  mlm cache clean bert_base_en_uncased\n\n  mlm cache clean --incomplete --yes\n\n  mlm cache clean --all --dry-run",
+    epilog="Examples:\n\n  mlm cache clean bert_base_en_uncased\n\n  mlm cache clean --incomplete --yes\n\n  mlm cache "
+           "clean --all --dry-run",
 )
 def clean_cache(
-    targets: list[str] = typer.Argument(None, help="Built-in preset names or handles (kaggle://..., hf://...; without a version: every version)."),
+    targets: list[str] = typer.Argument(None,
+        help="Built-in preset names or handles (kaggle://..., hf://...; without a version: every version)."),
     everything: bool = typer.Option(False, "--all", help="Remove everything in the cache."),
     incomplete: bool = typer.Option(False, "--incomplete", help="Remove interrupted downloads."),
-    converted: bool = typer.Option(False, "--converted", help="Remove checkpoints converted from transformers (they are rebuilt on use)."),
+    converted: bool = typer.Option(False, "--converted",
+                                   help="Remove checkpoints converted from transformers (they are rebuilt on use)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only print what would be removed."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (needed when stdin is not a terminal)."),
+    yes: bool = typer.Option(False, "--yes", "-y",
+                             help="Do not ask for confirmation (needed when stdin is not a terminal)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Remove cached presets, interrupted downloads or converted checkpoints (never one a running mlm process uses)."""
@@ -58,7 +63,8 @@ def clean_cache(
     size = sum(e.bytes for e in chosen)
     if not dry_run and chosen and not yes:
         if not sys.stdin.isatty():
-            raise BadInputError(f"removing {len(chosen)} cache entries ({byte_size(size)}) needs confirmation", hint="pass --yes")
+            raise BadInputError(f"removing {len(chosen)} cache entries ({byte_size(size)}) needs confirmation",
+                                hint="pass --yes")
         if not typer.confirm(f"Remove {len(chosen)} entries ({byte_size(size)})?", default=False, err=True):
             raise typer.Exit(1)
     if dry_run:
@@ -74,7 +80,8 @@ def clean_cache(
         verb = "would remove" if dry_run else "removed"
         for e in chosen if dry_run else removed:
             console.stdout.print(f"{verb} {e.handle} ({byte_size(e.bytes)})", markup=False)
-        console.stdout.print(f"{verb} {len(chosen) if dry_run else len(removed)} entries, {byte_size(size if dry_run else freed)}",
+        console.stdout.print(
+            f"{verb} {len(chosen) if dry_run else len(removed)} entries, {byte_size(size if dry_run else freed)}",
                              markup=False)
     named = [e for e in in_use if any(matches(e, target) for target in targets)]
     for e in in_use:
@@ -83,4 +90,5 @@ def clean_cache(
     if named:
         others = f" (and {len(named) - 1} more)" if len(named) > 1 else ""
         raise MlmError(f"kept {named[0].handle}{others}: a running process uses it",
-                       hint="mlm never removes what a running process uses; run `mlm cache clean` again when it has finished")
+                       hint="mlm never removes what a running process uses; run `mlm cache clean` again when it has "
+                            "finished")

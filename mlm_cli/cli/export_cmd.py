@@ -13,16 +13,21 @@ from mlm_cli.cli import console
 from mlm_cli.cli.options import BACKEND_OPTION, use_backend
 
 EPILOG = (
-    "Examples:\n\n  mlm export --preset my-bert --output my-bert-release\n\n  mlm export --preset my-bert --output my-bert-bf16 --dtype bfloat16\n\n"
-    "  mlm export --preset my-bert --format hf --output my-bert-hf   # AutoModelForMaskedLM.from_pretrained('my-bert-hf')"
+    "Examples:\n\n  mlm export --preset my-bert --output my-bert-release\n\n  mlm export --preset my-bert --output "
+    "my-bert-bf16 --dtype bfloat16\n\n"
+    "  mlm export --preset my-bert --format hf --output my-bert-hf   # "
+    "AutoModelForMaskedLM.from_pretrained('my-bert-hf')"
 )
 
 
 def export(
-    preset: str = typer.Option(..., "--preset", "-p", help="Model to export: a run directory, preset directory or handle."),
+    preset: str = typer.Option(..., "--preset", "-p",
+                               help="Model to export: a run directory, preset directory or handle."),
     output: Path = typer.Option(..., "--output", "-o", help="Directory for the exported preset."),
     dtype: str = typer.Option("float32", help="Weight dtype: float32, bfloat16 or float16."),
-    format: str = typer.Option("keras_hub", "--format", help="keras_hub (a preset directory) or hf (config.json, model.safetensors and tokenizer files for transformers)."),
+    format: str = typer.Option("keras_hub", "--format",
+        help="keras_hub (a preset directory) or hf (config.json, model.safetensors and tokenizer files for "
+             "transformers)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
     backend: str = BACKEND_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

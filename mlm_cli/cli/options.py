@@ -10,7 +10,8 @@ import typer
 
 from mlm_cli.errors import BadInputError
 
-BACKEND_OPTION = typer.Option(None, "--backend", help="Keras backend: torch or jax (default: KERAS_BACKEND, else torch).")
+BACKEND_OPTION = typer.Option(None, "--backend",
+                              help="Keras backend: torch or jax (default: KERAS_BACKEND, else torch).")
 
 
 def use_backend(name: str | None) -> str:
@@ -37,7 +38,8 @@ def merge_config(ctx: typer.Context, values: dict[str, Any], config_path: Path |
     config = read_config_file(config_path)
     unknown = sorted(set(config) - set(values) - {"config"})
     if unknown:
-        raise BadInputError(f"{config_path}: unknown keys {', '.join(unknown)}", hint="keys are the long flag names, e.g. batch-size")
+        raise BadInputError(f"{config_path}: unknown keys {', '.join(unknown)}",
+                            hint="keys are the long flag names, e.g. batch-size")
     merged = dict(values)
     for key, value in config.items():
         source = ctx.get_parameter_source(key)

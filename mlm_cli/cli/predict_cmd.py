@@ -18,11 +18,14 @@ EPILOG = (
 
 
 def predict(
-    sentences: list[str] = typer.Argument(None, help="Sentences with [MASK] (or the model's own mask token, e.g. <mask>) where a token is to be predicted."),
+    sentences: list[str] = typer.Argument(None,
+        help="Sentences with [MASK] (or the model's own mask token, e.g. <mask>) where a token is to be predicted."),
     preset: str = typer.Option(..., "--preset", "-p", help="Model: a run directory, preset directory or handle."),
-    file: str = typer.Option(None, "--file", "-f", help="Also read sentences from this file, one a line (blank lines skipped; - for stdin)."),
+    file: str = typer.Option(None, "--file", "-f",
+                             help="Also read sentences from this file, one a line (blank lines skipped; - for stdin)."),
     top_k: int = typer.Option(5, "--top-k", "-k", help="Predictions shown at each mask."),
-    sequence_length: int = typer.Option(None, help="Tokens per sequence [default: the preset's]; longer sentences are cut."),
+    sequence_length: int = typer.Option(None,
+                                        help="Tokens per sequence [default: the preset's]; longer sentences are cut."),
     precision: str = typer.Option("float32", help="float32, mixed_bfloat16, mixed_float16 or auto."),
     backend: str = BACKEND_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON: a list with one object per sentence."),
@@ -33,7 +36,8 @@ def predict(
     from mlm_cli.workflows.predict import predict as run_prediction
 
     results = run_prediction(
-        PredictOptions(preset=preset, sentences=list(sentences or []), file=file, top_k=top_k, sequence_length=sequence_length,
+        PredictOptions(preset=preset, sentences=list(sentences or []), file=file, top_k=top_k,
+                       sequence_length=sequence_length,
                        precision=precision)
     )
     if as_json:
@@ -50,7 +54,8 @@ def _table(result: dict[str, Any]):
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=Text(result["sentence"]), title_justify="left", caption=Text(f"filled: {result['filled']}"), caption_justify="left")
+    table = Table(title=Text(result["sentence"]), title_justify="left", caption=Text(f"filled: {result['filled']}"),
+                  caption_justify="left")
     for column, justify in (("position", "right"), ("token", "left"), ("id", "right"), ("probability", "right")):
         table.add_column(column, justify=justify)
     for mask in result["masks"]:

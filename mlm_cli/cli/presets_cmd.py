@@ -35,7 +35,7 @@ def _human(count: int) -> str:
 
 
 def _family_key(name: str) -> str:
-    """Family names compare without case, '_' or '-': distil_bert = distilbert = DistilBERT, xlm-roberta = xlm_roberta."""
+    """Family names compare without case, '_' or '-': distil_bert = DistilBERT; xlm-roberta = xlm_roberta."""
     return name.lower().replace("_", "").replace("-", "")
 
 
@@ -72,9 +72,11 @@ def _print_plain(rows: list[dict]) -> None:
         console.stdout.print(f"{start}  {_shorten(line[-1], PLAIN_WIDTH - len(start) - 2)}", markup=False, crop=False)
 
 
-@presets_app.command("list", epilog="Examples:\n\n  mlm presets list\n\n  mlm presets list --family bert --json | jq '.[].name'")
+@presets_app.command("list",
+    epilog="Examples:\n\n  mlm presets list\n\n  mlm presets list --family bert --json | jq '.[].name'")
 def list_presets(
-    family: str | None = typer.Option(None, "--family", help="Only presets of this family (e.g. bert, roberta, xlm_roberta, esm)."),
+    family: str | None = typer.Option(None, "--family",
+                                      help="Only presets of this family (e.g. bert, roberta, xlm_roberta, esm)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
     """List built-in presets: name, family, parameters, whether cached, description (one line each when piped)."""
@@ -86,7 +88,8 @@ def list_presets(
     chosen = None if family is None else _family_key(family)
     if chosen is not None and chosen not in {_family_key(name) for name in families}:
         raise BadInputError(f"unknown family {family!r}", hint=f"choose from: {', '.join(families)}")
-    rows = [_row(p, not p.scratch and is_cached(p.name)) for p in presets.values() if chosen is None or _family_key(p.family) == chosen]
+    rows = [_row(p, not p.scratch and is_cached(p.name)) for p in presets.values() if chosen is None or _family_key(
+        p.family) == chosen]
     if as_json:
         console.stdout.print(json.dumps(rows, indent=2), markup=False)
         return

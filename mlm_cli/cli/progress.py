@@ -44,7 +44,9 @@ class PlainReporter:
     def start(self, info: dict[str, Any]) -> None:
         self.max_steps = info.get("max_steps")
         resumed = f", resuming at step {info['resumed_from']}" if info.get("resumed_from") else ""
-        console.info(f"training {info['parameters']:,} parameters on {info['backend']} ({info['precision']}){_spread(info)}{resumed}")
+        console.info(
+            f"training {info['parameters']:,} parameters on {info['backend']} "
+            f"({info['precision']}){_spread(info)}{resumed}")
 
     def step(self, metrics: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -62,7 +64,9 @@ class PlainReporter:
         console.info(text)
 
     def finish(self, summary: dict[str, Any]) -> None:
-        console.info(f"done: {summary['steps']} steps, {summary['tokens_seen']:,} tokens in {_duration(summary['train_seconds'])}")
+        console.info(
+            f"done: {summary['steps']} steps, {summary['tokens_seen']:,} tokens in "
+            f"{_duration(summary['train_seconds'])}")
         if summary.get("skipped_lines"):
             console.warn(f"skipped {summary['skipped_lines']:,} bad lines (--skip-bad-lines)")
 
@@ -87,7 +91,8 @@ class LiveReporter(PlainReporter):
             total = f"/{self.max_steps}" if self.max_steps else ""
             table.add_row(
                 f"{m['step']}{total}", str(m["epoch"]), f"{m['loss']:.4f}", f"{m['accuracy']:.3f}",
-                _norm(m.get("gradient_norm")), f"{m['tokens_per_second']:,.0f}", f"{m['learning_rate']:.2e}", _duration(m.get("eta_seconds")),
+                _norm(m.get("gradient_norm")), f"{m['tokens_per_second']:,.0f}", f"{m['learning_rate']:.2e}",
+                _duration(m.get("eta_seconds")),
             )
         return table
 

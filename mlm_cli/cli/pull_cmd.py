@@ -15,7 +15,8 @@ EPILOG = (
 
 
 def pull(
-    preset: str = typer.Argument(..., help="Built-in name, kaggle://owner/model/framework/variation[/version], hf://owner/repo, or a directory."),
+    preset: str = typer.Argument(...,
+        help="Built-in name, kaggle://owner/model/framework/variation[/version], hf://owner/repo, or a directory."),
     output: Path = typer.Option(None, "--output", "-o", help="Also copy the preset to this directory."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output directory."),
 ) -> None:

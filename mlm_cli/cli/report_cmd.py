@@ -54,7 +54,8 @@ def _gradient_norms(summary: dict[str, Any]) -> str:
 
 
 def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    steps = _count(summary["steps"]) + (f" of {summary['max_steps']:,}" if isinstance(summary["max_steps"], int) else "")
+    steps = _count(summary["steps"]) + (f" of {summary['max_steps']:,}" if isinstance(summary["max_steps"],
+                                                                                      int) else "")
     lr = summary["peak_learning_rate"]
     return [
         ("run", summary["run_dir"]),
@@ -66,7 +67,8 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("epochs", _count(summary["epochs"])),
         ("tokens seen", _count(summary["tokens_seen"])),
         ("train time", _duration(summary["train_seconds"])),
-        ("throughput", f"{_count(summary['median_tokens_per_second'])} tokens/s (median)" if summary["median_tokens_per_second"] else ""),
+        ("throughput", f"{_count(summary['median_tokens_per_second'])} tokens/s (median)" if summary[
+            "median_tokens_per_second"] else ""),
         ("train loss", " -> ".join(_value(summary[k]) for k in ("first_loss", "final_loss") if summary[k] is not None)),
         ("best train loss", _value(summary["best_loss"], step=summary["best_loss_step"])),
         ("train accuracy", _value(summary["final_accuracy"])),
@@ -77,15 +79,18 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("validation accuracy", _value(summary["final_val_accuracy"], step=summary["final_val_step"])),
         ("best validation accuracy", _value(summary["best_val_accuracy"], step=summary["best_val_accuracy_step"])),
         ("validation perplexity", _value(summary["final_val_perplexity"], 2, step=summary["final_val_step"])),
-        ("best validation perplexity", _value(summary["best_val_perplexity"], 2, step=summary["best_val_perplexity_step"])),
+        ("best validation perplexity", _value(summary["best_val_perplexity"], 2,
+                                              step=summary["best_val_perplexity_step"])),
         ("plot", summary.get("plot") or ""),
     ]
 
 
 def report(
-    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A training run directory (the --output of `mlm train`).", show_default=False),
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR",
+                                   help="A training run directory (the --output of `mlm train`).", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    plot: bool = typer.Option(True, "--plot/--no-plot", help="Redraw RUN_DIR/training.png (loss, accuracy, learning rate)."),
+    plot: bool = typer.Option(True, "--plot/--no-plot",
+                              help="Redraw RUN_DIR/training.png (loss, accuracy, learning rate)."),
 ) -> None:
     """Summarise a training run (loss, validation, speed, status) and redraw its training.png."""
     from rich.table import Table

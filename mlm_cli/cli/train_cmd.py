@@ -24,13 +24,15 @@ EPILOG = (
     "  mlm train --config run.toml --resume\n\n"
     "  mlm train --backend jax --distribute data --preset bert_base_en --data corpus.txt --output run --batch-size 16"
     "   (every local GPU)\n\n"
-    "  mlm train --backend jax --coordinator 10.0.0.1:4321 --num-processes 2 --process-id 0 ...   (one command per host)"
+    "  mlm train --backend jax --coordinator 10.0.0.1:4321 --num-processes 2 --process-id 0 ...   (one command per "
+    "host)"
 )
 
 # Flags of the command itself, not of the training run.
 COMMAND_PARAMETERS = {
     "backend": (str | None, BACKEND_OPTION),
-    "config": (Path | None, typer.Option(None, "--config", help="TOML file with any of these options (long names); flags win.")),
+    "config": (Path | None,
+               typer.Option(None, "--config", help="TOML file with any of these options (long names); flags win.")),
     "print_config": (bool, typer.Option(False, "--print-config",
                                         help="Print the resolved options as TOML (usable with --config) and exit.")),
     "as_json": (bool, typer.Option(False, "--json", help="Print the final summary as JSON.")),
@@ -71,7 +73,8 @@ def train(ctx: typer.Context, **values: Any) -> None:
 
 
 def _typer_option(name: str, default: Any, spec) -> Any:
-    flags = spec.flags or (f"--{name.replace('_', '-')}" + (f"/--no-{name.replace('_', '-')}" if default is True else ""),)
+    flags = spec.flags or (f"--{name.replace('_', '-')}" + (
+        f"/--no-{name.replace('_', '-')}" if default is True else ""),)
     return typer.Option(default, *flags, help=spec.help, envvar=list(spec.envvar) or None)
 
 
@@ -84,11 +87,13 @@ def _command_signature() -> tuple[inspect.Signature, dict[str, Any]]:
         if not spec.cli:
             continue
         annotation = hints[name]
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_typer_option(name, default, spec),
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                            default=_typer_option(name, default, spec),
                                             annotation=annotation))
         annotations[name] = annotation
     for name, (annotation, default) in COMMAND_PARAMETERS.items():
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                            annotation=annotation))
         annotations[name] = annotation
     return inspect.Signature(parameters), annotations
 

@@ -91,7 +91,8 @@ def _file_kind(file: str, format: str) -> str:
 
 
 def reads_json_lines_itself(file: str) -> bool:
-    """Whether mlm parses this JSON file itself (JSON Lines, uncompressed or gzip/bzip2/xz) rather than through `datasets`.
+    """Whether mlm parses this JSON file itself (JSON Lines, uncompressed or gzip/bzip2/xz) rather than through
+    `datasets`.
 
     pyarrow's multithreaded JSON reader, which `datasets` uses, can crash the process on
     some inputs; mlm's own reading parses with one thread.
@@ -174,9 +175,11 @@ def json_lines_columns(file: str) -> list[str]:
     data = b"".join(lines)
     if not data.strip():
         return []
-    data = data.decode("utf-8", "replace").encode("utf-8")  # names only: --encoding-errors applies when the text is read
+    data = data.decode("utf-8", "replace").encode(
+        "utf-8")  # names only: --encoding-errors applies when the text is read
     try:
-        table = paj.read_json(io.BytesIO(data), read_options=paj.ReadOptions(block_size=len(data) + 1, use_threads=False))
+        table = paj.read_json(io.BytesIO(data), read_options=paj.ReadOptions(block_size=len(data) + 1,
+                                                                             use_threads=False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise BadInputError(f"cannot parse json data in {file}: {str(error).splitlines()[0]}",
                             hint="fix the file, or pass --skip-bad-lines to skip malformed lines") from None
@@ -272,7 +275,8 @@ class CorpusUnits:
             yield from self._row_group(group.target, index)
         else:
             shard = (index, group.count) if group.count > 1 else (0, 1)
-            yield from DocumentStream(replace(self.spec, paths=(group.target,)), shard=shard).batches(DOCUMENTS_PER_READ)
+            yield from DocumentStream(replace(self.spec, paths=(group.target,)), shard=shard).batches(
+                DOCUMENTS_PER_READ)
 
     # --- reading -------------------------------------------------------------
 
@@ -306,7 +310,8 @@ class CorpusUnits:
             if self.spec.encoding_errors != "replace":
                 if group.kind == BLOCKS:
                     locate_decode_error((group.target,))
-                raise BadInputError(f"{group.target} is not valid UTF-8", hint="pass --encoding-errors replace") from None
+                raise BadInputError(f"{group.target} is not valid UTF-8",
+                                    hint="pass --encoding-errors replace") from None
             text = data.decode("utf-8", "replace")
             data = text.encode("utf-8")
         if group.format == "text":
@@ -327,7 +332,8 @@ class CorpusUnits:
             table = paj.read_json(
                 io.BytesIO(data),
                 read_options=paj.ReadOptions(block_size=len(data) + 1, use_threads=False),
-                parse_options=paj.ParseOptions(explicit_schema=pa.schema([(column, pa.string())]), unexpected_field_behavior="ignore"),
+                parse_options=paj.ParseOptions(explicit_schema=pa.schema([(column, pa.string())]),
+                                               unexpected_field_behavior="ignore"),
             )
         except pa.ArrowInvalid as error:
             raise BadInputError(f"cannot parse {file}: {str(error).splitlines()[0]}",
@@ -360,7 +366,8 @@ class CorpusUnits:
         column = self.spec.text_column
         with pq.ParquetFile(file) as parquet:
             if column not in parquet.schema_arrow.names:
-                raise BadInputError(f"{file} has no column {column!r} (columns: {', '.join(parquet.schema_arrow.names[:20])})",
+                raise BadInputError(
+                    f"{file} has no column {column!r} (columns: {', '.join(parquet.schema_arrow.names[:20])})",
                                     hint="choose the text column with --text-column")
             for batch in parquet.iter_batches(batch_size=DOCUMENTS_PER_READ, row_groups=[index], columns=[column]):
                 yield column_texts(batch.column(0), column, LocalFiles("parquet", (file,)))

@@ -27,7 +27,8 @@ def _open_binary(file: str) -> IO[bytes]:
         if lowered.endswith(suffix):
             return opener(file, "rb")
     if lowered.endswith(".zst"):
-        raise BadInputError(f"{file}: --skip-bad-lines cannot read .zst files", hint="decompress it, or use .gz/.bz2/.xz")
+        raise BadInputError(f"{file}: --skip-bad-lines cannot read .zst files",
+                            hint="decompress it, or use .gz/.bz2/.xz")
     return open(file, "rb")
 
 
@@ -48,7 +49,8 @@ class TolerantJsonLines:
         batch: list[str] = []
         for file in self.files:
             with _open_binary(file) as raw:
-                lines = io.TextIOWrapper(raw, encoding="utf-8", errors="replace" if self.encoding_errors == "replace" else "strict", newline="")
+                lines = io.TextIOWrapper(raw, encoding="utf-8",
+                    errors="replace" if self.encoding_errors == "replace" else "strict", newline="")
                 number = 0
                 try:
                     for number, line in enumerate(lines, start=1):
@@ -62,7 +64,8 @@ class TolerantJsonLines:
                             yield batch
                             batch = []
                 except UnicodeDecodeError:
-                    raise BadInputError(f"{file}:{number + 1}: not valid UTF-8", hint="convert the file to UTF-8, or pass --encoding-errors replace") from None
+                    raise BadInputError(f"{file}:{number + 1}: not valid UTF-8",
+                                        hint="convert the file to UTF-8, or pass --encoding-errors replace") from None
         if batch:
             yield batch
 

@@ -241,7 +241,8 @@ class MaskedBatchStream:
                 texts = next(chunks, None)
                 if texts is None:
                     break
-                flat, offsets = self._encode(bounded_documents(texts, self.max_document_characters, self.packer.packing))
+                flat, offsets = self._encode(bounded_documents(texts, self.max_document_characters,
+                                                               self.packer.packing))
                 self.packer.add(flat, offsets)
                 if skip_rows:
                     self.packer.take(skip_rows)
@@ -257,7 +258,8 @@ class MaskedBatchStream:
         self.packer.flush()
         while self.packer.ready_rows:
             rows = self.packer.take(self.batch_size)
-            if not self._emit(rows, {**self._snapshot(self.epochs - 1, self.documents.state_dict(), 0), "finished": True}):
+            if not self._emit(rows, {**self._snapshot(self.epochs - 1, self.documents.state_dict(), 0),
+                                     "finished": True}):
                 return
 
     # --- consumer ------------------------------------------------------------

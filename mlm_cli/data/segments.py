@@ -65,7 +65,8 @@ def pack_segments(
     budget = sequence_length - 1 - num_segments
     if budget < 0:
         raise ValueError(f"sequence_length {sequence_length} is too short for {num_segments} segment(s)")
-    lengths = np.array([[len(seg[b]) for seg in segments] for b in range(batch)], dtype=np.int64).reshape(batch, num_segments)
+    lengths = np.array([[len(seg[b]) for seg in segments] for b in range(batch)], dtype=np.int64).reshape(batch,
+                                                                                                          num_segments)
     kept = trim_lengths(lengths, budget, truncate)
 
     token_ids = np.full((batch, sequence_length), pad_id, dtype=np.int32)

@@ -72,7 +72,7 @@ class _UnitReader:
         return not self._refill()
 
     def take(self, documents: int, characters: int) -> tuple[list[str], int]:
-        """Up to `documents` documents, ending with the one that reaches `characters` characters; and their characters."""
+        """Up to `documents` documents, ending with the one reaching `characters` characters; and their characters."""
         taken: list[str] = []
         total = 0
         while len(taken) < documents and total < characters and self._refill():
@@ -190,7 +190,8 @@ class ShuffledDocuments:
 
     # --- windows -------------------------------------------------------------
 
-    def _fill(self, order: np.ndarray, shared: np.ndarray, readers: list[_UnitReader | None], next_unit: int) -> tuple[list[str], int]:
+    def _fill(self, order: np.ndarray, shared: np.ndarray, readers: list[_UnitReader | None], next_unit: int) -> tuple[
+        list[str], int]:
         """Read the next window: an equal share of documents (and characters) from each of the interleaved units."""
         window: list[str] = []
         share_documents = -(-self.buffer_documents // self.interleave)

@@ -16,7 +16,8 @@ from typing import Any
 from mlm_cli.errors import BadInputError, MlmError
 
 HF_SCHEME = "hf://"
-FORMATS = {".txt": "text", ".text": "text", ".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv", ".parquet": "parquet"}
+FORMATS = {".txt": "text", ".text": "text", ".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv",
+           ".parquet": "parquet"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
 SNIFF_BYTES = 1 << 16
 TEXT_FORMATS = ("text", "json", "csv")
@@ -82,13 +83,16 @@ def _files_of(entry: str) -> list[str]:
     if any(ch in entry for ch in "*?["):
         matches = sorted(p for p in glob.glob(os.path.expanduser(entry), recursive=True) if os.path.isfile(p))
         if not matches:
-            raise BadInputError(f"no files match {entry}", hint="check the pattern (quote it so the shell does not expand it)")
+            raise BadInputError(f"no files match {entry}",
+                                hint="check the pattern (quote it so the shell does not expand it)")
         return matches
     path = Path(entry).expanduser()
     if path.is_dir():
-        found = sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and file_format(p.name))
+        found = sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and file_format(
+            p.name))
         if not found:
-            raise BadInputError(f"folder {path} holds no data files", hint=f"mlm reads {', '.join(sorted(FORMATS))} (optionally compressed)")
+            raise BadInputError(f"folder {path} holds no data files",
+                                hint=f"mlm reads {', '.join(sorted(FORMATS))} (optionally compressed)")
         return found
     if not path.exists():
         raise BadInputError(f"data file {path} does not exist", hint="check the path given to --data")
@@ -135,7 +139,8 @@ def _check_local(source: LocalFiles, spec: CorpusSpec) -> int:
         total += 0 if blank else size
         if source.format in TEXT_FORMATS and not compressed:
             if b"\x00" in head:
-                raise BadInputError(f"{file} looks binary (it contains NUL bytes), not text", hint="pass text, JSONL, CSV or Parquet files")
+                raise BadInputError(f"{file} looks binary (it contains NUL bytes), not text",
+                                    hint="pass text, JSONL, CSV or Parquet files")
             if spec.encoding_errors == "strict":
                 _check_utf8_prefix(file, head)
     if source.format != "text" and total and not (spec.skip_bad_lines and source.format == "json"):
@@ -172,7 +177,12 @@ def _check_text_column(source: LocalFiles, spec: CorpusSpec) -> None:
 
 def _columns(source: LocalFiles) -> list[str] | None:
     if source.format == "json":
-        from mlm_cli.data.corpus_units import json_document_columns, json_lines_columns, mlm_reads_json, reads_json_lines_itself
+        from mlm_cli.data.corpus_units import (
+            json_document_columns,
+            json_lines_columns,
+            mlm_reads_json,
+            reads_json_lines_itself,
+        )
 
         if reads_json_lines_itself(source.files[0]):
             return json_lines_columns(source.files[0])
@@ -203,7 +213,8 @@ def _first_line(error: BaseException) -> str:
 def check_corpus(spec: CorpusSpec) -> None:
     """Fail fast, with one clear line, on anything that would stop training later."""
     if not spec.paths:
-        raise BadInputError("no training data given", hint="pass --data FILE (text, JSONL, CSV, Parquet, a folder, a glob or hf://dataset)")
+        raise BadInputError("no training data given",
+                            hint="pass --data FILE (text, JSONL, CSV, Parquet, a folder, a glob or hf://dataset)")
     sources = expand_sources(spec)
     local_bytes = sum(_check_local(s, spec) for s in sources if isinstance(s, LocalFiles))
     hub = [s for s in sources if isinstance(s, HubDataset)]
@@ -255,7 +266,8 @@ def _open_hub(source: HubDataset):
             hint="check the network; cached datasets load with HF_HUB_OFFLINE=1",
         ) from None
     except ValueError as error:  # unknown config or split
-        raise BadInputError(f"dataset {source}: {_first_line(error)}", hint="use hf://owner/name[/config][:split]") from None
+        raise BadInputError(f"dataset {source}: {_first_line(error)}",
+                            hint="use hf://owner/name[/config][:split]") from None
 
 
 def hub_shard_count(source: HubDataset) -> int:
@@ -327,11 +339,13 @@ class DocumentStream:
         if self.spec.skip_bad_lines and isinstance(source, LocalFiles) and source.format == "json":
             from mlm_cli.data.jsonl_lines import TolerantJsonLines
 
-            reader = self._tolerant.setdefault(source.files, TolerantJsonLines(source.files, column, self.spec.encoding_errors))
+            reader = self._tolerant.setdefault(source.files,
+                                               TolerantJsonLines(source.files, column, self.spec.encoding_errors))
             reader.skipped_by_file.clear()  # a new pass counts again
             yield from _every_nth(reader.batches(batch_size), *self.shard)
             return
-        if isinstance(source, LocalFiles) and source.format == "json" and (self.shard[1] == 1 or len(source.files) == 1):
+        if isinstance(source, LocalFiles) and source.format == "json" and (
+            self.shard[1] == 1 or len(source.files) == 1):
             from mlm_cli.data.corpus_units import mlm_reads_json
 
             if all(mlm_reads_json(file) for file in source.files):
@@ -356,14 +370,16 @@ class DocumentStream:
         except UnicodeDecodeError:
             if isinstance(source, LocalFiles):
                 locate_decode_error(source.files)
-            raise BadInputError(f"{_describe(source)} is not valid UTF-8", hint="pass --encoding-errors replace") from None
+            raise BadInputError(f"{_describe(source)} is not valid UTF-8",
+                                hint="pass --encoding-errors replace") from None
         except (BadInputError, MlmError):
             raise
         except ConnectionError as error:
             raise MlmError(f"lost the connection while streaming {_describe(source)}: {_first_line(error)}") from None
         except Exception as error:  # noqa: BLE001 - a malformed file surfaces as pyarrow/pandas/json errors
             if type(error).__module__.startswith(("pyarrow", "pandas", "json", "datasets")):
-                raise BadInputError(f"cannot parse {_describe(source)}: {_first_line(error)}", hint=_parse_hint(source)) from None
+                raise BadInputError(f"cannot parse {_describe(source)}: {_first_line(error)}",
+                                    hint=_parse_hint(source)) from None
             raise
 
     def _json_batches(self, files: tuple[str, ...], column: str, batch_size: int) -> Iterator[list[str]]:
@@ -404,5 +420,6 @@ def column_texts(values, column: str, source: Source) -> list[str]:
     if pa.types.is_null(kind):
         return [""] * len(values)
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        raise BadInputError(f"column {column!r} of {_describe(source)} holds {kind}, not text", hint="choose the text column with --text-column")
+        raise BadInputError(f"column {column!r} of {_describe(source)} holds {kind}, not text",
+                            hint="choose the text column with --text-column")
     return values.fill_null("").to_pylist()

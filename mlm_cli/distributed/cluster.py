@@ -24,7 +24,7 @@ class ClusterOptions:
     """What the user asked for: `--distribute`, `--model-shards` and the multi-host trio."""
 
     distribute: str = "auto"  # auto: data parallel when jax sees more than one device
-    model_shards: int | None = None  # devices holding one model replica (--distribute model); default: all local devices
+    model_shards: int | None = None  # devices holding one model replica (--distribute model); default: every local one
     coordinator: str | None = None  # HOST:PORT of process 0
     num_processes: int | None = None
     process_id: int | None = None
@@ -77,7 +77,8 @@ SINGLE_DEVICE = Cluster(kind="none")
 def validate(options: ClusterOptions, backend: str) -> None:
     """Refuse unusable combinations before anything is loaded."""
     if options.distribute not in DISTRIBUTE_CHOICES:
-        raise BadInputError(f"unknown --distribute {options.distribute!r}", hint=f"use one of: {', '.join(DISTRIBUTE_CHOICES)}")
+        raise BadInputError(f"unknown --distribute {options.distribute!r}",
+                            hint=f"use one of: {', '.join(DISTRIBUTE_CHOICES)}")
     trio = (options.coordinator, options.num_processes, options.process_id)
     if options.num_processes is not None and options.num_processes < 1:
         raise BadInputError("--num-processes must be at least 1")
@@ -87,7 +88,8 @@ def validate(options: ClusterOptions, backend: str) -> None:
                                 hint="or the environment variables MLM_COORDINATOR, MLM_NUM_PROCESSES, MLM_PROCESS_ID")
         address = COORDINATOR_PATTERN.match(options.coordinator or "")
         if not address or not 0 < int(address.group(1)) < 65536:
-            raise BadInputError(f"--coordinator {options.coordinator!r} is not HOST:PORT", hint="e.g. --coordinator 10.0.0.1:1234 (the address of process 0)")
+            raise BadInputError(f"--coordinator {options.coordinator!r} is not HOST:PORT",
+                                hint="e.g. --coordinator 10.0.0.1:1234 (the address of process 0)")
         if not 0 <= int(options.process_id) < int(options.num_processes):
             raise BadInputError(f"--process-id {options.process_id} is outside 0..{int(options.num_processes) - 1}",
                                 hint="number the processes 0 to --num-processes minus 1")
@@ -118,7 +120,8 @@ def start(options: ClusterOptions, backend: str) -> Cluster:
         kind = "data" if devices > 1 else "none"
     if kind == "none":
         if options.multi_process:
-            raise BadInputError("--distribute none cannot span several processes", hint="use --distribute data or model")
+            raise BadInputError("--distribute none cannot span several processes",
+                                hint="use --distribute data or model")
         return SINGLE_DEVICE
     shards = 1
     if kind == "model":
@@ -130,9 +133,9 @@ def start(options: ClusterOptions, backend: str) -> Cluster:
             )
     cluster = Cluster(kind=kind, process_id=jax.process_index(), num_processes=jax.process_count(),
                       devices=devices, local_devices=local, model_shards=shards)
-    from mlm_cli.distributed.layouts import make_distribution
-
     import keras
+
+    from mlm_cli.distributed.layouts import make_distribution
 
     keras.distribution.set_distribution(make_distribution(cluster))
     return cluster

@@ -12,7 +12,8 @@ import numpy as np
 from mlm_cli.errors import MlmError
 
 # Words in jaxlib's errors when another process of the run is gone.
-PEER_FAILURE_MARKERS = ("gloo", "connection closed", "connection reset", "unavailable", "heartbeat", "deadline_exceeded",
+PEER_FAILURE_MARKERS = ("gloo", "connection closed", "connection reset", "unavailable", "heartbeat",
+                        "deadline_exceeded",
                         "socket closed", "broken pipe", "coordination service")
 
 
@@ -75,7 +76,8 @@ def is_peer_failure(error: BaseException) -> bool:
     if isinstance(error, MlmError):
         return False
     text = str(error).lower()
-    return type(error).__module__.startswith(("jax", "jaxlib")) or any(marker in text for marker in PEER_FAILURE_MARKERS)
+    return type(error).__module__.startswith(("jax", "jaxlib")) or any(
+        marker in text for marker in PEER_FAILURE_MARKERS)
 
 
 @contextlib.contextmanager
@@ -89,5 +91,6 @@ def peer_failures() -> Iterator[None]:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise PeerLostError(
             f"lost contact with another process of the distributed run ({first[:200]})",
-            hint="a process died or the network failed; the last checkpoint is intact: restart every process with --resume",
+            hint="a process died or the network failed; the last checkpoint is intact: restart every process with "
+                 "--resume",
         ) from None

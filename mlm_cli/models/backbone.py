@@ -6,6 +6,7 @@ import math
 from typing import Any, ClassVar
 
 import keras
+
 from mlm_cli.models.preset.catalog import PresetCatalog
 
 # Bounds that no real checkpoint comes near; a config beyond them is corrupt or hostile,
@@ -128,7 +129,8 @@ class Backbone(keras.Model):
 
     @staticmethod
     def check_dropout(dropout: float) -> None:
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0 or math.isnan(dropout):
+        if isinstance(dropout, bool) or not isinstance(dropout,
+                                                       (int, float)) or not 0.0 <= dropout < 1.0 or math.isnan(dropout):
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
 
     @staticmethod
@@ -149,7 +151,7 @@ class Backbone(keras.Model):
             setattr(self, key, value)
 
     def start(self, default_name: str, dtype: Any, kwargs: dict[str, Any], **config: Any) -> None:
-        """Initialise the Keras model (called `default_name` unless `kwargs` names it), then `store_config(**config)`."""
+        """Initialise the Keras model (named `default_name` unless `kwargs` names it), then `store_config(**config)`."""
         kwargs.setdefault("name", default_name)
         super().__init__(dtype=dtype, **kwargs)
         self.store_config(**config)

@@ -170,7 +170,8 @@ class MaskedLM(keras.Model):
             batch_size = None
         validation = kwargs.get("validation_data")
         if self._is_text(validation):
-            kwargs["validation_data"] = self._text_batches(validation, kwargs.get("validation_batch_size") or batch_size or 32, shuffle=False)
+            kwargs["validation_data"] = self._text_batches(validation,
+                kwargs.get("validation_batch_size") or batch_size or 32, shuffle=False)
             kwargs.pop("validation_batch_size", None)
         return super().fit(x=x, y=y, batch_size=batch_size, **kwargs)
 
@@ -195,7 +196,8 @@ class MaskedLM(keras.Model):
             return True
         return _is_string_list(x)
 
-    def _text_batches(self, texts, batch_size: int, shuffle: bool, features_only: bool = False, flat_masks: bool = False):
+    def _text_batches(self, texts, batch_size: int, shuffle: bool, features_only: bool = False,
+                      flat_masks: bool = False):
         from mlm_cli.models.text_dataset import TextBatches
 
         if isinstance(texts, str):

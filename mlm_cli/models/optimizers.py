@@ -87,7 +87,8 @@ class FusedAdamW(keras.optimizers.AdamW):
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
         # rate/c1 * m / (sqrt(v)/sqrt(c2) + eps) == rate*sqrt(c2)/c1 * m / (sqrt(v) + eps*sqrt(c2))
         alpha = rate * root_correction_2 / correction_1
-        self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon * root_correction_2)))
+        self.assign_sub(variable, ops.divide(ops.multiply(m, alpha),
+                                             ops.add(ops.sqrt(v), self.epsilon * root_correction_2)))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         if keras.backend.backend() != "torch" or self.amsgrad or not trainable_variables:
@@ -137,6 +138,7 @@ def recipe_optimizer(learning_rate, weight_decay: float = DEFAULT_WEIGHT_DECAY,
                      max_grad_norm: float | None = DEFAULT_MAX_GRAD_NORM) -> FusedAdamW:
     """The optimizer of mlm's training recipe: AdamW (betas 0.9/0.999, epsilon 1e-8), no decay on biases
     and norms, global-norm clipping. `mlm train` and `MaskedLM.compile()` both use it."""
-    optimizer = FusedAdamW(learning_rate=learning_rate, weight_decay=weight_decay, global_clipnorm=max_grad_norm or None)
+    optimizer = FusedAdamW(learning_rate=learning_rate, weight_decay=weight_decay,
+                           global_clipnorm=max_grad_norm or None)
     optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer

@@ -47,7 +47,8 @@ class TokenPositionBackbone(Backbone):
     {'sequence_output': (2, 8, 8)}
     """
 
-    config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length")
+    config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout",
+                   "max_sequence_length")
     layer_norm_epsilon: float  # every layer norm: the embeddings' and each block's two
 
     def __init__(
@@ -75,7 +76,8 @@ class TokenPositionBackbone(Backbone):
         self.position_embedding = PositionEmbedding(
             max_sequence_length, hidden_dim, initializer=bert_initializer(), dtype=policy, name="position_embedding"
         )
-        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy, name="embeddings_norm")
+        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=policy,
+                                                               name="embeddings_norm")
         self.embeddings_dropout = Dropout(dropout, dtype=policy, name="embeddings_dropout")
         self.encoder_blocks = [
             TransformerEncoderBlock(

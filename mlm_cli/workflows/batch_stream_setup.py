@@ -15,7 +15,8 @@ def is_held_out(document: str, n: int) -> bool:
 
 
 class HeldOutSplit:
-    """Wrap a document stream, keeping only the held-out documents (or only the others): a streaming train/validation split.
+    """Wrap a document stream, keeping only the held-out documents (or only the others): a streaming train/validation
+    split.
 
     The split follows each document's text (its crc32), so the held-out documents are the
     same whatever the shuffle order, epoch or data shard, and never reach training.
@@ -46,9 +47,11 @@ class HeldOutSplit:
         self.documents.start_epoch(epoch)
 
 
-def documents_of(spec, split: tuple[int, bool] | None, shard: tuple[int, int] = (0, 1), *, shuffle_buffer: int | None = None,
+def documents_of(spec, split: tuple[int, bool] | None, shard: tuple[int, int] = (0, 1), *,
+                 shuffle_buffer: int | None = None,
                  seed: int = 0, units=None):
-    """The documents of `spec` (one shard of them): in file order, or shuffled (`shuffle_buffer` documents held, seeded);
+    """The documents of `spec` (one shard of them): in file order, or shuffled (`shuffle_buffer` documents held,
+    seeded);
     optionally only the held-out split or only the rest of it (`split` = (n, keep held-out))."""
     if shuffle_buffer:
         from mlm_cli.data.shuffling import ShuffledDocuments
@@ -106,8 +109,10 @@ def sharded_batch_stream(model, spec, *, shard_ids: Sequence[int], data_shards: 
 
         units = CorpusUnits(spec)  # found once, shared by this process's shards
     streams = [
-        masked_batch_stream(model, documents_of(spec, split, (shard, data_shards), shuffle_buffer=shuffle_buffer, seed=seed, units=units),
-                            batch_size=rows_per_shard, packing=packing, seed=seed + shard * SHARD_SEED_STRIDE, epochs=epochs)
+        masked_batch_stream(model, documents_of(spec, split, (shard, data_shards), shuffle_buffer=shuffle_buffer,
+                                                seed=seed, units=units),
+                            batch_size=rows_per_shard, packing=packing, seed=seed + shard * SHARD_SEED_STRIDE,
+                            epochs=epochs)
         for shard in shard_ids
     ]
     return ShardedBatchStream(streams, shard_ids)

@@ -44,9 +44,11 @@ def _kaggle_entries(root: Path, names_by_handle: dict[str, list[str]]) -> Iterab
         return
     for variation in sorted(p for p in models.glob("*/*/*/*") if p.is_dir()):
         owner, model, framework, name = variation.relative_to(models).parts
-        for version in sorted((p for p in variation.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
+        for version in sorted((p for p in variation.iterdir() if p.is_dir() and p.name.isdigit()),
+                              key=lambda p: int(p.name)):
             handle = f"kaggle://{owner}/{model}/{framework}/{name}/{version.name}"
-            yield CacheEntry("kaggle", handle, version, _size(version), (variation / f"{version.name}.complete").is_file(),
+            yield CacheEntry("kaggle", handle, version, _size(version),
+                             (variation / f"{version.name}.complete").is_file(),
                              tuple(names_by_handle.get(handle, ())))
 
 
@@ -92,14 +94,16 @@ def select(entries: Sequence[CacheEntry], targets: Sequence[str], *, everything:
            converted: bool = False) -> list[CacheEntry]:
     """The entries named by `targets` (handles, built-in names, or a handle without its version), or by the flags."""
     if not (targets or everything or incomplete or converted):
-        raise BadInputError("say what to remove", hint="name presets or handles, or pass --all, --incomplete or --converted")
+        raise BadInputError("say what to remove",
+                            hint="name presets or handles, or pass --all, --incomplete or --converted")
     chosen: list[CacheEntry] = []
     for target in targets:
         found = [e for e in entries if matches(e, target)]
         if not found:
             raise BadInputError(f"{target!r} is not in the cache", hint="see `mlm cache list`")
         chosen.extend(found)
-    chosen.extend(e for e in entries if everything or (incomplete and not e.complete) or (converted and e.kind == "converted"))
+    chosen.extend(e for e in entries if everything or (incomplete and not e.complete) or (
+        converted and e.kind == "converted"))
     unique = {e.path: e for e in chosen}
     return list(unique.values())
 

@@ -1,7 +1,8 @@
 """Training checkpoints: a loadable preset plus optimizer state and loop state, written atomically.
 
 Layout: RUN/checkpoints/step-00000100/ holds the preset files, `optimizer.weights.h5`,
-`rng_state.npz` (dropout random generators) and `state.json` (step, data stream position). A checkpoint directory only ever appears under its final name once
+`rng_state.npz` (dropout random generators) and `state.json` (step, data stream position). A checkpoint directory
+only ever appears under its final name once
 complete (staged in a hidden sibling, fsynced, renamed), so a crash at any moment
 leaves the previous checkpoints intact.
 """
@@ -53,16 +54,17 @@ def _save_optimizer(optimizer, path: Path) -> None:
 
 
 def _load_optimizer(optimizer, path: Path, trainable_variables) -> None:
-    from mlm_cli.models.preset.h5_weights import read_shapes
-
     import h5py
+
+    from mlm_cli.models.preset.h5_weights import read_shapes
 
     optimizer.build(trainable_variables)
     variables = optimizer.variables
     shapes = read_shapes(path)
     expected = {f"optimizer/vars/{i}": tuple(v.shape) for i, v in enumerate(variables)}
     if set(shapes) != set(expected) or any(shapes[k][0] != shape for k, shape in expected.items()):
-        raise PresetError(f"{path}: optimizer state does not match this model and optimizer", hint="resume with the same preset and options")
+        raise PresetError(f"{path}: optimizer state does not match this model and optimizer",
+                          hint="resume with the same preset and options")
     with h5py.File(path, "r") as f:
         for i, variable in enumerate(variables):
             variable.assign(np.asarray(f[f"optimizer/vars/{i}"][()]).astype(variable.dtype))
@@ -107,9 +109,12 @@ def restore_rng_state(checkpoint: Path, model) -> bool:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
     except (OSError, ValueError) as error:
-        raise PresetError(f"{path}: unreadable random-generator state ({error})", hint="delete that checkpoint to resume from the one before") from None
-    if set(arrays) != set(expected) or any(arrays[k].shape != v.shape or arrays[k].dtype != v.dtype for k, v in expected.items()):
-        raise PresetError(f"{path}: random-generator state does not match this model and backend", hint="resume with the same preset, options and backend")
+        raise PresetError(f"{path}: unreadable random-generator state ({error})",
+                          hint="delete that checkpoint to resume from the one before") from None
+    if set(arrays) != set(expected) or any(arrays[k].shape != v.shape or arrays[k].dtype != v.dtype for k,
+                                           v in expected.items()):
+        raise PresetError(f"{path}: random-generator state does not match this model and backend",
+                          hint="resume with the same preset, options and backend")
     for index, variable in enumerate(_seed_generator_states(model)):
         variable.assign(arrays[f"seed_generator/{index}"])
     if keras.backend.backend() == "torch":
@@ -169,7 +174,8 @@ def save_checkpoint(run_dir: Path, model, state: dict[str, Any], keep: int = 2) 
             os.close(fd)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise MlmError(f"could not write checkpoint {final}: {error.strerror or error}", hint="check free disk space and permissions") from None
+        raise MlmError(f"could not write checkpoint {final}: {error.strerror or error}",
+                       hint="check free disk space and permissions") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

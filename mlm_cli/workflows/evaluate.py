@@ -36,19 +36,21 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     import keras
 
     from mlm_cli.data.sources import CorpusSpec, DocumentStream, check_corpus
+    from mlm_cli.workflows.batch_stream_setup import masked_batch_stream
     from mlm_cli.workflows.masked_lm_metrics import masked_lm_metrics
     from mlm_cli.workflows.model_setup import is_scratch_preset, load_masked_lm
     from mlm_cli.workflows.precision import resolve_precision
-    from mlm_cli.workflows.batch_stream_setup import masked_batch_stream
 
     if options.batch_size < 1:
         raise BadInputError("--batch-size must be at least 1")
     if options.max_batches is not None and options.max_batches < 1:
         raise BadInputError("--max-batches must be at least 1")
     if options.pseudo_perplexity and options.mask_rate is not None:
-        raise BadInputError("--mask-rate does not apply to --pseudo-perplexity", hint="pseudo-perplexity masks every token in turn; drop --mask-rate")
+        raise BadInputError("--mask-rate does not apply to --pseudo-perplexity",
+                            hint="pseudo-perplexity masks every token in turn; drop --mask-rate")
     if is_scratch_preset(options.preset):
-        raise BadInputError(f"{options.preset} is a from-scratch preset without weights", hint="evaluate a trained model (the --output of mlm train)")
+        raise BadInputError(f"{options.preset} is a from-scratch preset without weights",
+                            hint="evaluate a trained model (the --output of mlm train)")
     from mlm_cli.hub import resolve
 
     resolve(options.preset)  # a missing or unknown preset is reported before the corpus is read
@@ -63,7 +65,8 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     precision = resolve_precision(options.precision, keras.backend.backend())
     model = load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision, **overrides)
     documents = DocumentStream(spec)
-    batches = masked_batch_stream(model, documents, batch_size=options.batch_size, packing=options.packing, seed=EVAL_MASK_SEED)
+    batches = masked_batch_stream(model, documents, batch_size=options.batch_size, packing=options.packing,
+                                  seed=EVAL_MASK_SEED)
     try:
         metrics = masked_lm_metrics(model, batches, options.max_batches)
     finally:

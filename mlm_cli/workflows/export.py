@@ -23,7 +23,7 @@ class ExportOptions:
 
 
 def export(options: ExportOptions) -> dict:
-    """Load the preset and write it to `output` (keras_hub preset, or transformers checkpoint) with weights in `dtype`."""
+    """Load the preset and write it to `output` (keras_hub preset or transformers checkpoint), weights in `dtype`."""
     from mlm_cli.workflows.model_setup import is_scratch_preset
 
     if options.dtype not in EXPORT_DTYPES:
@@ -42,19 +42,22 @@ def _export(options: ExportOptions, output: Path) -> dict:
     from mlm_cli.workflows.model_setup import load_masked_lm
 
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not options.overwrite:
-        raise BadInputError(f"output {output} already exists", hint="pass --overwrite to replace it or choose another --output")
+        raise BadInputError(f"output {output} already exists",
+                            hint="pass --overwrite to replace it or choose another --output")
     if options.format == "hf":
         from mlm_cli.models.convert.transformers_checkpoint import export_transformers
 
         model = load_masked_lm(options.preset, precision="float32")
         if model.preprocessor is None:
-            raise BadInputError(f"{options.preset} has no tokenizer to export", hint="export a preset that has tokenizer.json")
+            raise BadInputError(f"{options.preset} has no tokenizer to export",
+                                hint="export a preset that has tokenizer.json")
         export_transformers(model, output, dtype=options.dtype)
     else:
         model = load_masked_lm(options.preset, precision=options.dtype)
         model.save_to_preset(output, overwrite=options.overwrite)
     _write_export_card(options, output)
-    return {"output": str(output), "dtype": options.dtype, "format": options.format, "parameters": model.backbone.parameter_count()}
+    return {"output": str(output), "dtype": options.dtype, "format": options.format,
+            "parameters": model.backbone.parameter_count()}
 
 
 def _write_export_card(options: ExportOptions, output: Path) -> None:
@@ -64,5 +67,6 @@ def _write_export_card(options: ExportOptions, output: Path) -> None:
 
     source_card = Path(resolve(options.preset, progress=False)) / CARD_FILE
     text = source_card.read_text(encoding="utf-8", errors="replace") if source_card.is_file() else None
-    write_card(output, export_card(text, source=options.preset, dtype=options.dtype, format=options.format, version=__version__,
+    write_card(output, export_card(text, source=options.preset, dtype=options.dtype, format=options.format,
+                                   version=__version__,
                                    command=options.command_line))

@@ -27,7 +27,8 @@ class MaskedLMMetrics:
         if weight == 0:
             return cls(float("nan"), float("nan"), float("nan"), 0, tokens, batches)
         loss = loss_sum / weight
-        return cls(loss=loss, accuracy=correct / weight, perplexity=math.exp(min(loss, 700.0)), masked_tokens=int(weight),
+        return cls(loss=loss, accuracy=correct / weight, perplexity=math.exp(min(loss, 700.0)),
+                   masked_tokens=int(weight),
                    tokens=tokens, batches=batches)
 
 

@@ -48,7 +48,8 @@ def byte_size(count: int | None) -> str:
 
 
 def _number(value: Any, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+    return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value,
+        float) else f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: str, version: str) -> str:
@@ -63,7 +64,8 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
             data_lines.append(f"- `{record['source']}`")
     validation = config.get("validation_data") or []
     held_out = (f"{', '.join(f'`{v}`' for v in validation)}" if validation
-                else f"{config['validation_split']:.2%} of the training documents" if config.get("validation_split") else "none")
+                else f"{config['validation_split']:.2%} of the training documents" if config.get(
+                    "validation_split") else "none")
     metrics = [
         ("final training loss", _number(summary.get("final_loss"))),
         ("final training masked accuracy", _number(summary.get("final_accuracy"))),
@@ -83,7 +85,8 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("gradient clipping (global norm)", f"{config.get('max_grad_norm')}" if config.get("max_grad_norm") else "off"),
         ("mask rate", f"{config.get('mask_rate')}"),
         ("precision / backend", f"{config.get('precision')} / {config.get('backend')}"),
-        ("devices", f"{config.get('devices', 1)} ({config.get('distribution', 'none')} parallel)" if config.get("distribution", "none") != "none" else "1"),
+        ("devices", f"{config.get('devices', 1)} ({config.get('distribution', 'none')} parallel)" if config.get(
+            "distribution", "none") != "none" else "1"),
         ("seed", f"{config.get('seed')}"),
     ]
     command = config.get("command_line") or "(called from Python)"
@@ -129,7 +132,8 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
     return "\n".join(lines)
 
 
-def export_card(source_card: str | None, *, source: str, dtype: str, format: str, version: str, command: str | None) -> str:
+def export_card(source_card: str | None, *, source: str, dtype: str, format: str, version: str,
+                command: str | None) -> str:
     """The card of an exported model: the source's card (when it has one) plus how it was exported."""
     base = source_card.rstrip() + "\n" if source_card else (
         f"---\npipeline_tag: \"fill-mask\"\ntags: [\"mlm\", \"masked-lm\"]\n---\n\n# {Path(source).name}\n\n"

@@ -61,9 +61,9 @@ def build_scratch_masked_lm(
     dropout: float | None = None,
 ):
     """A freshly initialised model of a from-scratch preset, its WordPiece vocabulary trained on `texts`."""
-    from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import train_wordpiece_vocabulary
     from mlm_cli.hub import builtin_presets
     from mlm_cli.models import BertBackbone, BertMaskedLM, BertMaskedLMPreprocessor, BertTokenizer
+    from mlm_cli.models.tokenizers.wordpiece_vocabulary_trainer import train_wordpiece_vocabulary
 
     config = dict(builtin_presets()[preset].config)
     size = int(vocabulary_size or config.pop("vocabulary_size", 30522))

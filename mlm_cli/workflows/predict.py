@@ -50,9 +50,11 @@ def predict(options: PredictOptions) -> list[dict[str, Any]]:
     check_top_k(options.top_k)
     sentences = list(options.sentences) + (read_sentences(options.file) if options.file is not None else [])
     if not sentences:
-        raise BadInputError("no sentences given", hint='pass sentences such as "The capital of France is [MASK]." or --file FILE')
+        raise BadInputError("no sentences given",
+                            hint='pass sentences such as "The capital of France is [MASK]." or --file FILE')
     if is_scratch_preset(options.preset):
-        raise BadInputError(f"{options.preset} is a from-scratch preset without weights", hint="predict with a trained model (the --output of mlm train)")
+        raise BadInputError(f"{options.preset} is a from-scratch preset without weights",
+                            hint="predict with a trained model (the --output of mlm train)")
     resolve(options.preset)
     precision = resolve_precision(options.precision, keras.backend.backend())
     model = load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision)
@@ -71,7 +73,8 @@ def read_sentences(path: str) -> list[str]:
     except FileNotFoundError:
         raise BadInputError(f"sentence file {path} not found", hint="check the --file path") from None
     except IsADirectoryError:
-        raise BadInputError(f"{path} is a directory", hint="--file takes a text file with one sentence a line") from None
+        raise BadInputError(f"{path} is a directory",
+                            hint="--file takes a text file with one sentence a line") from None
     except UnicodeDecodeError as error:
         raise BadInputError(f"{path} is not UTF-8 text (byte {error.start})", hint="save the file as UTF-8") from None
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -102,7 +105,8 @@ def fill_mask(model, sentences: list[str], top_k: int = 5) -> list[dict[str, Any
             masks.append({
                 "position": index + 1,  # after the start token
                 "predictions": [
-                    {"token": tokenizer.id_to_token(int(i)), "token_id": int(i), "probability": float(np.exp(scores[slot, i]))}
+                    {"token": tokenizer.id_to_token(int(i)), "token_id": int(i),
+                     "probability": float(np.exp(scores[slot, i]))}
                     for i in best
                 ],
             })
@@ -148,7 +152,8 @@ def encode_masked_sentences(tokenizer, sentences: list[str], sequence_length: in
         row = np.concatenate(ids).astype(np.int32)
         if masks[-1] >= room:
             raise BadInputError(
-                f"sentence {number} has a mask at token {masks[-1] + 1}, beyond the model's {sequence_length}-token sequence: "
+                f"sentence {number} has a mask at token {masks[-1] + 1}, beyond the model's {sequence_length}-token "
+                "sequence: "
                 f"{_shorten(sentence)!r}",
                 hint="shorten the sentence or raise --sequence-length",
             )

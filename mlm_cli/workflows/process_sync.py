@@ -41,7 +41,8 @@ class ProcessSync:
 
     def agree_on_step(self, batch, signal_received: int | None) -> StepTurn:
         rows = self.gather([batch is not None, int(signal_received or 0),
-                            int(batch.token_ids.size) if batch is not None else 0, int(batch.real_tokens) if batch is not None else 0])
+                            int(batch.token_ids.size) if batch is not None else 0,
+                            int(batch.real_tokens) if batch is not None else 0])
         signals = [int(s) for s in rows[:, 1] if s]
         return StepTurn(any_data=bool(rows[:, 0].any()), signal=signals[0] if signals else 0,
                         tokens=int(rows[:, 2].sum()), real_tokens=int(rows[:, 3].sum()))

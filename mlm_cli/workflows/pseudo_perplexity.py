@@ -147,7 +147,8 @@ class MaskedCopyScorer:
         self._queue_rows = renumber[self._queue_rows]
 
 
-def pseudo_log_likelihood(model, documents: Iterable[np.ndarray], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def pseudo_log_likelihood(model, documents: Iterable[np.ndarray], batch_size: int = 32) -> tuple[np.ndarray,
+                                                                                                 np.ndarray]:
     """Per-document PLL (float64) and tokens scored (int64) of token-id documents (no special tokens)."""
     scorer = MaskedCopyScorer(model, batch_size)
     scorer.add(documents)
@@ -155,7 +156,8 @@ def pseudo_log_likelihood(model, documents: Iterable[np.ndarray], batch_size: in
     return np.asarray(scorer.pll, dtype=np.float64), np.asarray(scorer.counts, dtype=np.int64)
 
 
-def corpus_pseudo_perplexity(model, texts: Iterable[list[str]], batch_size: int = 32, max_batches: int | None = None) -> PseudoPerplexity:
+def corpus_pseudo_perplexity(model, texts: Iterable[list[str]], batch_size: int = 32,
+                             max_batches: int | None = None) -> PseudoPerplexity:
     """Pseudo-perplexity of a corpus given as chunks of documents (one document per row, cut to the sequence).
 
     With `max_batches`, only whole documents are scored: documents are taken in order
@@ -169,7 +171,8 @@ def corpus_pseudo_perplexity(model, texts: Iterable[list[str]], batch_size: int 
     budget = None if max_batches is None else max_batches * scorer.batch_size
     planned = 0
     for chunk in texts:
-        flat, offsets = encoder.encode_batch_flat(bounded_documents(list(chunk), MAX_DOCUMENT_CHARACTERS, packing=False))
+        flat, offsets = encoder.encode_batch_flat(bounded_documents(list(chunk), MAX_DOCUMENT_CHARACTERS,
+                                                                    packing=False))
         documents = [flat[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
         taken, full = [], False
         for ids in documents:

@@ -19,12 +19,13 @@ class PullOptions:
 
 
 def pull(options: PullOptions) -> Path:
-    """Resolve and download the preset (converting a transformers checkpoint), verify it loads, return its local path."""
+    """Resolve and download the preset (converting a transformers checkpoint), check it loads, return its path."""
     from mlm_cli.hub import resolve
-    from mlm_cli.models.preset.loader import load_preprocessor, open_preset
     from mlm_cli.models.preset.h5_weights import read_shapes
+    from mlm_cli.models.preset.loader import load_preprocessor, open_preset
 
-    directory = open_preset(resolve(options.preset, progress=options.progress))  # transformers checkpoints: converted once, in the cache
+    directory = open_preset(
+        resolve(options.preset, progress=options.progress))  # transformers checkpoints: converted once, in the cache
     path = Path(directory.root)
     load_preprocessor(directory)
     read_shapes(directory.require("model.weights.h5"))
@@ -38,7 +39,8 @@ def pull(options: PullOptions) -> Path:
 def _copy(path: Path, output: Path, overwrite: bool) -> Path:
     """Copy the preset to `output` through a staging sibling, so `output` is never half-written."""
     if output.exists() and not overwrite:
-        raise BadInputError(f"output {output} already exists", hint="pass --overwrite to replace it or choose another --output")
+        raise BadInputError(f"output {output} already exists",
+                            hint="pass --overwrite to replace it or choose another --output")
     staging = output.with_name(f".{output.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(path, staging, symlinks=False)

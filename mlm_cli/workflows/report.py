@@ -12,6 +12,7 @@ from typing import Any
 from mlm_cli.errors import BadInputError
 from mlm_cli.workflows.checkpoints import latest_checkpoint, read_state
 from mlm_cli.workflows.run_directory import CONFIG_FILE, METRICS_FILE, PRESET_CONFIG_FILE
+
 RUN_HINT = "pass the --output directory of an `mlm train` run"
 
 
@@ -86,9 +87,11 @@ def read_train_config(run_dir: Path) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise BadInputError(f"{path}: unreadable ({error})", hint="restore it or delete it to report from metrics.jsonl alone") from None
+        raise BadInputError(f"{path}: unreadable ({error})",
+                            hint="restore it or delete it to report from metrics.jsonl alone") from None
     if not isinstance(config, dict):
-        raise BadInputError(f"{path}: not a JSON object", hint="restore it or delete it to report from metrics.jsonl alone")
+        raise BadInputError(f"{path}: not a JSON object",
+                            hint="restore it or delete it to report from metrics.jsonl alone")
     return config
 
 

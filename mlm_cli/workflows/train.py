@@ -64,7 +64,8 @@ def draw_plot(output: Path, reporter: TrainReporter) -> None:
     try:
         draw_training_plot(output)
     except Exception as error:  # noqa: BLE001 - the model is saved; the plot can be redrawn with `mlm report`
-        reporter.message(f"could not draw training.png ({type(error).__name__}: {error}); `mlm report {output}` retries")
+        reporter.message(
+            f"could not draw training.png ({type(error).__name__}: {error}); `mlm report {output}` retries")
 
 
 def family_name(model) -> str:

@@ -87,15 +87,19 @@ class TrainOptions:
     shuffle: bool = option(True, "Shuffle documents (seeded by --seed, a new order each epoch); --no-shuffle reads "
                                  "them in file order.", fixed_on_resume=True)
     shuffle_buffer: int = option(
-        DEFAULT_SHUFFLE_BUFFER, "Documents held for shuffling (at most 64 M characters); more mixes further, costs memory.",
+        DEFAULT_SHUFFLE_BUFFER,
+        "Documents held for shuffling (at most 64 M characters); more mixes further, costs memory.",
         check=at_least(1), problem="--shuffle-buffer must be at least 1", fixed_on_resume=True)
     seed: int = option(0, "Random seed for masking, shuffling and initialisation.", fixed_on_resume=True)
     precision: str = option("auto", PRECISIONS_HELP)
     eval_every: int | None = option(None, "Evaluate every N steps [default: with each checkpoint].",
                                     check=at_least(1), problem="--eval-every must be at least 1")
-    eval_batches: int = option(20, "Batches per evaluation.", check=at_least(1), problem="--eval-batches must be at least 1")
-    save_every: int = option(1000, "Checkpoint every N steps.", check=at_least(1), problem="--save-every must be at least 1")
-    log_every: int = option(10, "Log metrics every N steps.", check=at_least(1), problem="--log-every must be at least 1")
+    eval_batches: int = option(20, "Batches per evaluation.", check=at_least(1),
+                               problem="--eval-batches must be at least 1")
+    save_every: int = option(1000, "Checkpoint every N steps.", check=at_least(1),
+                             problem="--save-every must be at least 1")
+    log_every: int = option(10, "Log metrics every N steps.", check=at_least(1),
+                            problem="--log-every must be at least 1")
     keep_checkpoints: int = option(2, "How many recent checkpoints to keep.", check=at_least(1),
                                    problem="--keep-checkpoints must be at least 1")
     resume: bool = option(False, "Continue the run in --output from its last checkpoint.", flags=("--resume",))
@@ -195,4 +199,5 @@ def check_resume_compatible(saved: dict[str, Any], options: TrainOptions, global
             hint="keep --batch-size x devices as in the original run",
         )
     if list(saved.get("data", [])) != list(options.data):
-        raise BadInputError("--resume with different --data than the original run", hint="resume with the original --data")
+        raise BadInputError("--resume with different --data than the original run",
+                            hint="resume with the original --data")

@@ -223,7 +223,8 @@ class TrainingLoop:
                      "data": data, "reason": reason}
             if not run.cluster.is_main:
                 return checkpoints.checkpoint_root(self.options.output) / f"step-{self.step:08d}"
-            return checkpoints.save_checkpoint(self.options.output, run.model, state, keep=self.options.keep_checkpoints)
+            return checkpoints.save_checkpoint(self.options.output, run.model, state,
+                                               keep=self.options.keep_checkpoints)
 
     def check_finite(self, loss: float) -> float:
         if not math.isfinite(loss):
@@ -251,7 +252,8 @@ class TrainingLoop:
         if skipped:
             raise BadInputError(f"every line of the corpus was bad: {skipped:,} skipped by --skip-bad-lines",
                                 hint="check the files and --text-column")
-        raise BadInputError("the corpus is empty: it produced no training batches", hint="check --data and --text-column")
+        raise BadInputError("the corpus is empty: it produced no training batches",
+                            hint="check --data and --text-column")
 
     def summary(self, seconds: float) -> dict[str, Any]:
         evaluation = self.last_eval or {}

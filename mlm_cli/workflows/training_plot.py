@@ -31,7 +31,8 @@ def _draw(axes, records: list[dict[str, Any]], key: str, label: str, color: str,
     if not any(v == v and abs(v) != float("inf") for v in values):
         return False
     marker = "o" if dashed or len(steps) < MARKERS_UP_TO else None
-    axes.plot(steps, values, label=label, color=color, marker=marker, markersize=4, linestyle="--" if dashed else "-", linewidth=1.5)
+    axes.plot(steps, values, label=label, color=color, marker=marker, markersize=4, linestyle="--" if dashed else "-",
+              linewidth=1.5)
     return True
 
 

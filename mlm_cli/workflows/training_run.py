@@ -64,7 +64,8 @@ class Run:
         data, options = self.data, self.options
         if data.validation_spec is None and not data.split:
             return None
-        spec, held_out = (data.validation_spec, None) if data.validation_spec is not None else (data.train_spec, (data.split, True))
+        spec, held_out = (data.validation_spec, None) if data.validation_spec is not None else (data.train_spec,
+                                                                                                (data.split, True))
         return sharded_batch_stream(self.model, spec, shard_ids=data.shard_ids, data_shards=data.data_shards,
                                     rows_per_shard=data.rows_per_shard, packing=options.packing,
                                     seed=VALIDATION_MASK_SEED, split=held_out)
@@ -111,12 +112,14 @@ def prepare_run(options: TrainOptions) -> Run:
     config = resolved_config(options, model, schedule, cluster, data, backend, precision)
     if cluster.is_main and not options.resume:
         run_directory.write_config(options.output, config)
-    card_config = {**config, **{key: saved_config[key] for key in ("data_sources", "command_line") if saved_config.get(key)}}
+    card_config = {**config, **{key: saved_config[key] for key in ("data_sources", "command_line") if saved_config.get(
+        key)}}
     stream = training_stream(options, model, data)
     if state:
         stream.load_state_dict(state["data"])
     metrics = run_directory.MetricsLog(options.output, enabled=cluster.is_main, tensorboard=options.tensorboard)
-    return Run(options, cluster, ProcessSync(cluster), model, schedule, data, stream, metrics, config, card_config, state,
+    return Run(options, cluster, ProcessSync(cluster), model, schedule, data, stream, metrics, config, card_config,
+               state,
                flat_mask_capacity=mask_capacity(cluster, model, global_batch))
 
 
@@ -178,24 +181,30 @@ def training_stream(options: TrainOptions, model, data: DataPlan):
 
 
 def build_model(options: TrainOptions, train_spec, precision: str, checkpoint):
-    """The model to train: restored from `checkpoint`, built from scratch (vocabulary learned from the corpus), or loaded."""
+    """The model to train: restored from `checkpoint`, built from scratch (vocabulary learned from the corpus), or
+    loaded.
+    """
     from mlm_cli.errors import BadInputError
     from mlm_cli.workflows.model_setup import build_scratch_masked_lm, is_scratch_preset, load_masked_lm
 
     masking = options.masking()
-    overrides = dict(mask_selection_rate=masking.rate, mask_selection_length=masking.selection_length(options.sequence_length),
-                     mask_token_rate=masking.mask_token_rate, random_token_rate=masking.random_token_rate, seed=options.seed)
+    overrides = dict(mask_selection_rate=masking.rate, mask_selection_length=masking.selection_length(
+        options.sequence_length),
+                     mask_token_rate=masking.mask_token_rate, random_token_rate=masking.random_token_rate,
+                     seed=options.seed)
     if options.dropout is not None:
         overrides["dropout"] = options.dropout
     if checkpoint is not None:
-        return load_masked_lm(str(checkpoint), sequence_length=options.sequence_length, precision=precision, **overrides)
+        return load_masked_lm(str(checkpoint), sequence_length=options.sequence_length, precision=precision,
+                              **overrides)
     if is_scratch_preset(options.preset):
         return build_scratch_masked_lm(
             options.preset, vocabulary_texts(train_spec), sequence_length=options.sequence_length, precision=precision,
             masking=masking, seed=options.seed, vocabulary_size=options.vocabulary_size, dropout=options.dropout,
         )
     if options.vocabulary_size is not None:
-        raise BadInputError("--vocabulary-size only applies to from-scratch presets", hint="run `mlm presets list` to see them")
+        raise BadInputError("--vocabulary-size only applies to from-scratch presets",
+                            hint="run `mlm presets list` to see them")
     return load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision, **overrides)
 
 

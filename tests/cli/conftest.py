@@ -69,7 +69,8 @@ def tiny_preset(tmp_path_factory):
 
     tokenizer = BertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
     preprocessor = BertMaskedLMPreprocessor(tokenizer, sequence_length=32, mask_selection_length=8)
-    backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64, max_sequence_length=64)
+    backbone = BertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, hidden_dim=32,
+                            intermediate_dim=64, max_sequence_length=64)
     path = tmp_path_factory.mktemp("presets") / "tiny"
     BertMaskedLM(backbone, preprocessor=preprocessor).save_to_preset(path)
     return path

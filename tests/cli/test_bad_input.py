@@ -40,7 +40,8 @@ def check(mlm_in_process, tmp_path):
 
 
 def train_args(preset, data, out, *extra):
-    return ["train", "--preset", str(preset), "--data", str(data), "--output", str(out), "--max-steps", "2", "--batch-size", "4", "--sequence-length", "32", *extra]
+    return ["train", "--preset", str(preset), "--data", str(data), "--output", str(out), "--max-steps", "2",
+            "--batch-size", "4", "--sequence-length", "32", *extra]
 
 
 def test_missing_data_file(check, tiny_preset, tmp_path):
@@ -113,7 +114,8 @@ def test_broken_jsonl_lines_are_refused_or_skipped_and_counted(check, mlm, tiny_
             lines.append('{"text": "cut off in the mid')
     data.write_text("\n".join(lines) + "\n")
     check(train_args(tiny_preset, data, tmp_path / "out"), 2, "notes.jsonl", "--skip-bad-lines")
-    result = mlm("train", "--preset", str(tiny_preset), "--data", str(data), "--output", str(tmp_path / "run"), "--batch-size", "4",
+    result = mlm("train", "--preset", str(tiny_preset), "--data", str(data), "--output", str(tmp_path / "run"),
+                 "--batch-size", "4",
                  "--sequence-length", "32", "--skip-bad-lines", "--json")
     assert result.code == 0, result.stderr
     assert "skipped 15 bad lines" in result.stderr

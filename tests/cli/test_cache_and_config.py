@@ -58,7 +58,8 @@ def test_cache_list_names_every_entry_with_size_and_state(mlm, tmp_path, filled_
     assert all(e["bytes"] > weights for e in listing["entries"])
     assert listing["bytes"] == sum(e["bytes"] for e in listing["entries"])
     table = mlm("cache", "list")
-    assert table.code == 0 and "bert_tiny_en_uncased" in table.stdout and "incomplete" in table.stdout and "4 entries" in table.stdout
+    assert table.code == 0
+    assert "bert_tiny_en_uncased" in table.stdout and "incomplete" in table.stdout and "4 entries" in table.stdout
 
 
 def test_cache_clean_removes_what_it_is_told_and_nothing_else(mlm, tmp_path, filled_cache):
@@ -75,7 +76,8 @@ def test_cache_clean_removes_what_it_is_told_and_nothing_else(mlm, tmp_path, fil
     by_name = mlm("cache", "clean", "bert_tiny_en_uncased", "--yes")
     assert by_name.code == 0, by_name.stderr
     assert "removed kaggle://keras/bert/keras/bert_tiny_en_uncased/3" in by_name.stdout
-    assert not (filled_cache / "kaggle" / "models" / "keras" / "bert" / "keras" / "bert_tiny_en_uncased" / "3.complete").exists()
+    kaggle_entry = filled_cache / "kaggle" / "models" / "keras" / "bert" / "keras" / "bert_tiny_en_uncased"
+    assert not (kaggle_entry / "3.complete").exists()
     presets = json.loads(mlm("presets", "list", "--family", "bert", "--json").stdout)
     assert next(p for p in presets if p["name"] == "bert_tiny_en_uncased")["cached"] is False
 
@@ -103,7 +105,8 @@ def test_cache_clean_mistakes_are_one_line(mlm, tmp_path, filled_cache, args, me
 def test_print_config_is_a_config_file_that_reads_back(mlm, tmp_path, corpus_files):
     config = tmp_path / "run.toml"
     config.write_text('batch-size = 7\nlearning-rate = 3e-4\ndata = ["a.txt", "b \\"quoted\\" ü.txt"]\n')
-    done = mlm("train", "--config", str(config), "--preset", "bert_tiny_scratch", "--output", "out", "--max-steps", "9", "--print-config")
+    done = mlm("train", "--config", str(config), "--preset", "bert_tiny_scratch", "--output", "out", "--max-steps",
+               "9", "--print-config")
     assert done.code == 0, done.stderr
     printed = tomllib.loads(done.stdout)
     assert printed["batch-size"] == 7 and printed["learning-rate"] == 3e-4 and printed["max-steps"] == 9

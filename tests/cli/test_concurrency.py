@@ -23,7 +23,8 @@ from tests.support.hub_caches import put_in_hf_cache, put_in_kaggle_cache
 pytestmark = [pytest.mark.run_once, pytest.mark.slow]  # several mlm processes at once, most of them training
 
 MLM = [sys.executable, "-c", "from mlm_cli.cli.app import main; main()"]
-TRAIN_FLAGS = ("--batch-size", "8", "--sequence-length", "32", "--log-every", "1", "--precision", "float32", "--seed", "3")
+TRAIN_FLAGS = ("--batch-size", "8", "--sequence-length", "32", "--log-every", "1", "--precision", "float32", "--seed",
+               "3")
 
 
 def environment(tmp_path: Path, backend: str, **extra: str) -> dict[str, str]:
@@ -47,7 +48,8 @@ def logged_steps(run: Path) -> list[int]:
     path = run / "metrics.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.endswith("}") and '"train"' in line]
+    return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.endswith(
+        "}") and '"train"' in line]
 
 
 def files_under(root: Path) -> dict[str, str]:
@@ -70,7 +72,8 @@ def refused_quickly(command: list[str], env: dict[str, str], holder_pid: int) ->
     assert seconds < 5, seconds
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "in use by another mlm process" in lines[0] and f"pid {holder_pid} on host {socket.gethostname()}" in lines[0]
+    assert "in use by another mlm process" in lines[0] and f"pid {holder_pid} on host {socket.gethostname()}" in lines[
+        0]
     assert "started 20" in lines[0] and "Traceback" not in done.stderr
     return lines[0]
 
@@ -79,23 +82,27 @@ def test_a_live_run_directory_has_one_writer_and_a_killed_one_none(tmp_path, tin
     run = tmp_path / "run"
     env = environment(tmp_path, backend)
     command = train_command(tiny_preset, corpus_files / "train.txt", run, "--save-every", "2")
-    first = subprocess.Popen([*command, "--max-steps", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    first = subprocess.Popen([*command, "--max-steps", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, env=env)
     try:
         wait_for(lambda: any((run / "checkpoints").glob("step-*")), first)
         refused_quickly([*command, "--max-steps", "100000", "--resume"], env, first.pid)  # while it trains
 
-        first.send_signal(signal.SIGSTOP)  # alive and holding the lock, but writing nothing: any change is the second process's
+        first.send_signal(
+            signal.SIGSTOP)  # alive and holding the lock, but writing nothing: any change is the second process's
         before = files_under(tmp_path)
         for extra in ([], ["--resume"], ["--overwrite"]):
             refused_quickly([*command, "--max-steps", "100000", *extra], env, first.pid)
-        refused_quickly([*MLM, "export", "--preset", str(tiny_preset), "--output", str(run), "--overwrite"], env, first.pid)
+        refused_quickly([*MLM, "export", "--preset", str(tiny_preset), "--output", str(run), "--overwrite"], env,
+                        first.pid)
         assert files_under(tmp_path) == before
     finally:
         first.kill()  # SIGKILL: no chance to release anything itself
         first.wait(timeout=60)
 
     step = max(int(p.name.removeprefix("step-")) for p in (run / "checkpoints").glob("step-*"))
-    resumed = subprocess.run([*command, "--max-steps", str(step + 2), "--resume"], capture_output=True, text=True, env=env, timeout=300)
+    resumed = subprocess.run([*command, "--max-steps", str(step + 2), "--resume"], capture_output=True, text=True,
+                             env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming at step {step}" in resumed.stderr
     assert logged_steps(run) == list(range(1, step + 3))  # one writer: each step once
@@ -106,7 +113,8 @@ def test_two_fresh_runs_started_together_get_one_writer(tmp_path, tiny_preset, c
     run = tmp_path / "new" / "run"  # neither the run directory nor its parent exists yet
     command = train_command(tiny_preset, corpus_files / "train.txt", run, "--max-steps", "3")
     env = environment(tmp_path, backend)
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env) for _ in range(2)]
     results = [(p, *p.communicate(timeout=300)) for p in processes]
     codes = sorted(p.returncode for p, _, _ in results)
     assert codes == [0, 2], [stderr for _, _, stderr in results]
@@ -118,7 +126,8 @@ def test_two_fresh_runs_started_together_get_one_writer(tmp_path, tiny_preset, c
 
 def test_parallel_pulls_of_one_transformers_checkpoint_share_one_conversion(tmp_path, tiny_transformers_mlm, backend):
     env = environment(tmp_path, backend)
-    processes = [subprocess.Popen([*MLM, "pull", str(tiny_transformers_mlm)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    processes = [subprocess.Popen([*MLM, "pull", str(tiny_transformers_mlm)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True,
                                   env=env) for _ in range(4)]
     results = [(*p.communicate(timeout=300), p.returncode) for p in processes]
     assert [code for _, _, code in results] == [0, 0, 0, 0], [stderr for _, stderr, _ in results]
@@ -165,10 +174,12 @@ def test_parallel_kaggle_downloads_take_turns(tmp_path, tiny_preset, backend):
     (fake / "__init__.py").write_text(FAKE_KAGGLEHUB)
     (fake / "exceptions.py").write_text(FAKE_KAGGLEHUB_EXCEPTIONS)
     log = tmp_path / "downloads.log"
-    env = environment(tmp_path, backend, PYTHONPATH=os.pathsep.join([str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")]),
+    env = environment(tmp_path, backend, PYTHONPATH=os.pathsep.join(
+        [str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")]),
                       FAKE_KAGGLE_LOG=str(log), FAKE_KAGGLE_SOURCE=str(tiny_preset))
     env.pop("KAGGLEHUB_CACHE", None)
-    processes = [subprocess.Popen([*MLM, "pull", "kaggle://keras/bert/keras/bert_tiny_en_uncased/3"], stdout=subprocess.PIPE,
+    processes = [subprocess.Popen([*MLM, "pull", "kaggle://keras/bert/keras/bert_tiny_en_uncased/3"],
+                                  stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
     results = [(*p.communicate(timeout=300), p.returncode) for p in processes]
     assert [code for _, _, code in results] == [0, 0, 0, 0], [stderr for _, stderr, _ in results]
@@ -186,40 +197,49 @@ def test_cache_clean_keeps_the_entries_running_processes_use(tmp_path, tiny_pres
     env = environment(tmp_path, backend)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys; from mlm_cli.hub import resolve; "
-         "[resolve(h) for h in ('bert_tiny_en_uncased', 'hf://mlm-tests/tiny-bert')]; print('ready', flush=True); sys.stdin.read()"],
+         "[resolve(h) for h in ('bert_tiny_en_uncased', 'hf://mlm-tests/tiny-bert')]; print('ready', flush=True); "
+         "sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
-        everything = subprocess.run([*MLM, "cache", "clean", "--all", "--yes", "--json"], capture_output=True, text=True, env=env)
+        everything = subprocess.run([*MLM, "cache", "clean", "--all", "--yes", "--json"], capture_output=True,
+                                    text=True, env=env)
         assert everything.returncode == 0, everything.stderr
         result = json.loads(everything.stdout)
         assert result["removed"] == ["hf://mlm-tests/unused"]
-        assert sorted(result["in_use"]) == ["hf://mlm-tests/tiny-bert", "kaggle://keras/bert/keras/bert_tiny_en_uncased/3"]
+        assert sorted(result["in_use"]) == ["hf://mlm-tests/tiny-bert",
+                                            "kaggle://keras/bert/keras/bert_tiny_en_uncased/3"]
         assert everything.stderr.count("a running process uses it") == 2
         assert (kaggle / "model.weights.h5").is_file() and (hub / "model.weights.h5").is_file()
 
-        named = subprocess.run([*MLM, "cache", "clean", "bert_tiny_en_uncased", "--yes"], capture_output=True, text=True, env=env)
+        named = subprocess.run([*MLM, "cache", "clean", "bert_tiny_en_uncased", "--yes"], capture_output=True,
+                               text=True, env=env)
         assert named.returncode == 1 and len(named.stderr.strip().splitlines()) == 1, named.stderr
         assert "kept kaggle://keras/bert/keras/bert_tiny_en_uncased/3" in named.stderr
     finally:
         holder.kill()
         holder.wait(timeout=60)
-    freed = subprocess.run([*MLM, "cache", "clean", "--all", "--yes", "--json"], capture_output=True, text=True, env=env)
+    freed = subprocess.run([*MLM, "cache", "clean", "--all", "--yes", "--json"], capture_output=True, text=True,
+                           env=env)
     assert freed.returncode == 0 and len(json.loads(freed.stdout)["removed"]) == 2, freed.stderr
     assert not kaggle.exists() and not hub.parent.exists()
 
 
-def test_cache_clean_during_a_train_keeps_its_converted_checkpoint(tmp_path, tiny_transformers_mlm, corpus_files, backend):
+def test_cache_clean_during_a_train_keeps_its_converted_checkpoint(tmp_path, tiny_transformers_mlm, corpus_files,
+                                                                   backend):
     run = tmp_path / "run"
     env = environment(tmp_path, backend)
-    command = train_command(tiny_transformers_mlm, corpus_files / "train.txt", run, "--max-steps", "100000", "--save-every", "100000")
+    command = train_command(tiny_transformers_mlm, corpus_files / "train.txt", run, "--max-steps", "100000",
+                            "--save-every", "100000")
     training = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     try:
         wait_for(lambda: len(logged_steps(run)) >= 1, training)
         converted = next((tmp_path / "cache" / "converted").iterdir())
-        cleaned = subprocess.run([*MLM, "cache", "clean", "--converted", "--yes", "--json"], capture_output=True, text=True, env=env)
+        cleaned = subprocess.run([*MLM, "cache", "clean", "--converted", "--yes", "--json"], capture_output=True,
+                                 text=True, env=env)
         assert cleaned.returncode == 0, cleaned.stderr
-        assert json.loads(cleaned.stdout) | {"bytes": 0} == {"removed": [], "would_remove": [], "in_use": [converted.name], "bytes": 0}
+        assert json.loads(cleaned.stdout) | {"bytes": 0} == {"removed": [], "would_remove": [],
+                                                             "in_use": [converted.name], "bytes": 0}
         assert (converted / "config.json").is_file() and (converted / "model.weights.h5").is_file()
         steps = len(logged_steps(run))
         wait_for(lambda: len(logged_steps(run)) > steps, training)  # still training

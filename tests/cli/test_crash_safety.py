@@ -21,12 +21,14 @@ import pytest
 pytestmark = pytest.mark.slow  # every test trains in subprocesses, most of them several times
 
 MAX_STEPS = 10
-FLAGS = ("--batch-size", "8", "--sequence-length", "32", "--log-every", "1", "--save-every", "2", "--keep-checkpoints", "2",
+FLAGS = ("--batch-size", "8", "--sequence-length", "32", "--log-every", "1", "--save-every", "2", "--keep-checkpoints",
+         "2",
          "--learning-rate", "3e-3", "--precision", "float32", "--seed", "5", "--max-steps", str(MAX_STEPS))
 
 
 def train_command(preset: Path, data: Path, output: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-c", "from mlm_cli.cli.app import main; main()", "train", "--preset", str(preset), "--data", str(data),
+    return [sys.executable, "-c", "from mlm_cli.cli.app import main; main()", "train", "--preset", str(preset),
+            "--data", str(data),
             "--output", str(output), *FLAGS, *extra]
 
 
@@ -52,7 +54,9 @@ def logged_step(run: Path) -> int:
 
 
 def kill_when(process: subprocess.Popen, run: Path, step: int, extra_delay: float, timeout: float = 120) -> bool:
-    """SIGKILL once `step` has been logged (plus a delay, to land anywhere in the following work); False if it finished first."""
+    """SIGKILL once `step` has been logged (plus a delay, to land anywhere in the following work); False if it finished
+    first.
+    """
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None and logged_step(run) < step:
         time.sleep(0.02)
@@ -75,8 +79,10 @@ def reference_weights(tmp_path_factory, tiny_preset, corpus_files, backend):
 
 
 # Trial 0 on both backends; the other kill patterns exercise the same (backend-free) checkpoint code, in the torch pass.
-@pytest.mark.parametrize("trial", [0, pytest.param(1, marks=pytest.mark.run_once), pytest.param(2, marks=pytest.mark.run_once)])
-def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(trial, tmp_path, tiny_preset, corpus_files, backend,
+@pytest.mark.parametrize("trial", [0, pytest.param(1, marks=pytest.mark.run_once),
+                                   pytest.param(2, marks=pytest.mark.run_once)])
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(trial, tmp_path, tiny_preset,
+                                                                               corpus_files, backend,
                                                                                 reference_weights):
     rng = random.Random(trial)
     run = tmp_path / "run"
@@ -85,7 +91,8 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     kills = 0
     # Kill points: before the first step is logged (start-up, vocabulary, model build), then at random later steps.
     for target in sorted(rng.sample(range(-1, MAX_STEPS - 1), 2)):
-        process = subprocess.Popen(command + (["--resume"] if kills else []), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        process = subprocess.Popen(command + (["--resume"] if kills else []), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE,
                                    text=True, env=env)
         if kill_when(process, run, target, extra_delay=rng.uniform(0.0, 0.4)):
             kills += 1
@@ -106,11 +113,15 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     assert worst <= 1e-6, worst
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.run_once)])
-def test_sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume(signum, code, tmp_path, tiny_preset, corpus_files, backend):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130),
+                                          pytest.param(signal.SIGTERM, 143, marks=pytest.mark.run_once)])
+def test_sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume(signum, code, tmp_path, tiny_preset, corpus_files,
+                                                                    backend):
     run = tmp_path / "run"
-    command = train_command(tiny_preset, corpus_files / "train.txt", run, "--max-steps", "100000", "--save-every", "100000")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(tmp_path, backend))
+    command = train_command(tiny_preset, corpus_files / "train.txt", run, "--max-steps", "100000", "--save-every",
+                            "100000")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment(tmp_path, backend))
     deadline = time.time() + 120
     while time.time() < deadline and logged_step(run) < 3:
         time.sleep(0.05)
@@ -130,15 +141,18 @@ def finished_four_step_run(tmp_path: Path, preset: Path, data: Path, backend: st
     """A completed 4-step run to resume from, and the environment used."""
     run = tmp_path / "run"
     env = environment(tmp_path, backend)
-    first = subprocess.run(train_command(preset, data, run, "--max-steps", "4"), capture_output=True, text=True, env=env, timeout=300)
+    first = subprocess.run(train_command(preset, data, run, "--max-steps", "4"), capture_output=True, text=True,
+                           env=env, timeout=300)
     assert first.returncode == 0, first.stderr
     return run, env
 
 
-def test_diverging_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tmp_path, tiny_preset, corpus_files, backend):
+def test_diverging_loss_stops_with_exit_1_and_keeps_the_last_good_checkpoint(tmp_path, tiny_preset, corpus_files,
+                                                                             backend):
     run, env = finished_four_step_run(tmp_path, tiny_preset, corpus_files / "train.txt", backend)
     # Resumed with an absurd learning rate, the next updates overflow.
-    command = train_command(tiny_preset, corpus_files / "train.txt", run, "--max-steps", "40", "--learning-rate", "1e30", "--resume")
+    command = train_command(tiny_preset, corpus_files / "train.txt", run, "--max-steps", "40", "--learning-rate",
+                            "1e30", "--resume")
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr

@@ -37,7 +37,8 @@ def environment(tmp_path: Path, devices: int = 1) -> dict[str, str]:
 
 
 def train_args(preset: Path, corpus: Path, output: Path, *extra: str, steps: int = 20) -> list[str]:
-    return ["train", "--backend", "jax", "--preset", str(preset), "--data", str(corpus / "train.txt"), "--output", str(output),
+    return ["train", "--backend", "jax", "--preset", str(preset), "--data", str(corpus / "train.txt"), "--output",
+            str(output),
             "--validation-data", str(corpus / "heldout.txt"), "--max-steps", str(steps), "--log-every", "1",
             "--save-every", "5", "--eval-every", "10", "--eval-batches", "2", "--sequence-length", "32", *extra]
 
@@ -60,7 +61,8 @@ def _weights(run: Path) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for name in ("model.weights.h5", "task.weights.h5"):
         with h5py.File(run / name, "r") as f:
-            f.visititems(lambda path, item: arrays.__setitem__(f"{name}/{path}", item[()]) if isinstance(item, h5py.Dataset) else None)
+            f.visititems(lambda path, item: arrays.__setitem__(f"{name}/{path}", item[()]) if isinstance(item,
+                h5py.Dataset) else None)
     return arrays
 
 
@@ -79,7 +81,8 @@ def one_device_run(tiny_preset, corpus_files, tmp_path_factory):
     """The reference: 20 steps of 8 sequences on one device, reading the corpus as two data shards."""
     tmp = tmp_path_factory.mktemp("reference")
     output = tmp / "run"
-    done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "8", "--data-shards", "2"), env=environment(tmp))
+    done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "8", "--data-shards", "2"),
+                   env=environment(tmp))
     assert done.code == 0, done.stderr
     assert config(output)["distribution"] == "none"
     return output
@@ -95,19 +98,24 @@ def one_device_one_shard_run(tiny_preset, corpus_files, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_data_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_files, one_device_one_shard_run, tmp_path):
+def test_data_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_files, one_device_one_shard_run,
+                                                          tmp_path):
     output = tmp_path / "run"
-    done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "2"), env=environment(tmp_path, devices=4))
+    done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "2"),
+                   env=environment(tmp_path, devices=4))
     assert done.code == 0, done.stderr
     settings = config(output)
-    assert (settings["distribution"], settings["devices"], settings["global_batch_size"]) == ("data", 4, 8)  # auto picks data parallel
+    assert (settings["distribution"], settings["devices"], settings["global_batch_size"]) == ("data", 4,
+        8)  # auto picks data parallel
     assert_same_training(output, one_device_one_shard_run)
 
 
 @pytest.mark.slow
-def test_model_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_files, one_device_one_shard_run, tmp_path):
+def test_model_parallel_on_four_devices_matches_one_device(tiny_preset, corpus_files, one_device_one_shard_run,
+                                                           tmp_path):
     output = tmp_path / "run"
-    done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "4", "--distribute", "model", "--model-shards", "2"),
+    done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "4", "--distribute", "model",
+                               "--model-shards", "2"),
                    env=environment(tmp_path, devices=4))
     assert done.code == 0, done.stderr
     settings = config(output)
@@ -121,7 +129,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_processes(args: list[str], tmp_path: Path, count: int = 2, via_environment: bool = False) -> list[subprocess.Popen]:
+def start_processes(args: list[str], tmp_path: Path, count: int = 2, via_environment: bool = False) -> list[
+    subprocess.Popen]:
     """`count` processes on 127.0.0.1, told their places by flags or by the MLM_* environment variables."""
     port = free_port()
     processes = []
@@ -132,7 +141,8 @@ def start_processes(args: list[str], tmp_path: Path, count: int = 2, via_environ
         if via_environment:
             env |= {f"MLM_{name.replace('-', '_').upper()}": value for name, value in place.items()}
         log = open(tmp_path / f"process-{index}.err", "w")
-        processes.append(subprocess.Popen([sys.executable, "-c", "from mlm_cli.cli.app import main; main()", *args, *flags],
+        processes.append(subprocess.Popen([sys.executable, "-c", "from mlm_cli.cli.app import main; main()", *args,
+                                           *flags],
                                           env=env, stdout=subprocess.PIPE, stderr=log, text=True))
     return processes
 
@@ -167,7 +177,8 @@ def test_two_processes_train_together_like_one(tiny_preset, corpus_files, one_de
 
 
 @pytest.mark.slow
-def test_killed_process_ends_the_run_with_one_error_and_resume_finishes_it(tiny_preset, corpus_files, one_device_run, tmp_path):
+def test_killed_process_ends_the_run_with_one_error_and_resume_finishes_it(tiny_preset, corpus_files, one_device_run,
+                                                                           tmp_path):
     output = tmp_path / "run"
     args = train_args(tiny_preset, corpus_files, output, "--batch-size", "4")
     survivor, victim = start_processes(args, tmp_path)
@@ -185,19 +196,22 @@ def test_killed_process_ends_the_run_with_one_error_and_resume_finishes_it(tiny_
 
     resumed = start_processes([*args, "--resume"], tmp_path)
     assert finish(resumed) == [0, 0], (tmp_path / "process-0.err").read_text()[-2000:]
-    assert _max_weight_difference(output, one_device_run) <= TOLERANCE  # resumed exactly: same weights as one uninterrupted run
+    assert _max_weight_difference(output,
+                                  one_device_run) <= TOLERANCE  # resumed exactly: same weights as one uninterrupted run
 
 
 @pytest.mark.slow
 def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one_device_run, tmp_path):
     """The data shards are fixed per run, so a run can continue on fewer hosts (same global batch)."""
     output = tmp_path / "run"
-    first = start_processes(train_args(tiny_preset, corpus_files, output, "--batch-size", "4"), tmp_path, via_environment=True)
+    first = start_processes(train_args(tiny_preset, corpus_files, output, "--batch-size", "4"), tmp_path,
+                            via_environment=True)
     assert finish(first) == [0, 0]
     assert config(output)["processes"] == 2
     (output / "config.json").unlink()  # as if both hosts had stopped after the step-15 checkpoint
     shutil.rmtree(output / "checkpoints" / "step-00000020")
-    done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "8", "--resume"), env=environment(tmp_path))
+    done = run_mlm(*train_args(tiny_preset, corpus_files, output, "--batch-size", "8", "--resume"),
+                   env=environment(tmp_path))
     assert done.code == 0, done.stderr
     assert "resuming at step 15" in done.stderr
     assert _max_weight_difference(output, one_device_run) <= TOLERANCE
@@ -206,9 +220,12 @@ def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--backend", "jax", "--num-processes", "2"], "needs --coordinator, --num-processes and --process-id together"),
-        (["--backend", "jax", "--coordinator", "nohost", "--num-processes", "2", "--process-id", "0"], "is not HOST:PORT"),
-        (["--backend", "jax", "--coordinator", "127.0.0.1:5", "--num-processes", "2", "--process-id", "2"], "outside 0..1"),
+        (["--backend", "jax", "--num-processes", "2"],
+         "needs --coordinator, --num-processes and --process-id together"),
+        (["--backend", "jax", "--coordinator", "nohost", "--num-processes", "2", "--process-id", "0"],
+         "is not HOST:PORT"),
+        (["--backend", "jax", "--coordinator", "127.0.0.1:5", "--num-processes", "2", "--process-id", "2"],
+         "outside 0..1"),
         (["--backend", "jax", "--distribute", "everywhere"], "unknown --distribute"),
         (["--backend", "jax", "--model-shards", "2"], "only applies with --distribute model"),
     ],

@@ -17,7 +17,8 @@ def train_losses(tiny_preset, corpus_files, tmp_path, backend: str, max_grad_nor
     run = tmp_path / f"run-{backend}-{max_grad_norm}"
     result = run_mlm(
         "train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output", str(run),
-        "--max-steps", str(STEPS), "--log-every", "1", "--batch-size", "4", "--sequence-length", "32", "--learning-rate", "3e-3", "--dropout", "0",
+        "--max-steps", str(STEPS), "--log-every", "1", "--batch-size", "4", "--sequence-length", "32",
+        "--learning-rate", "3e-3", "--dropout", "0",
         "--precision", "float32", "--max-grad-norm", max_grad_norm, "--save-every", "1000",
         env={"KERAS_BACKEND": backend, "MLM_CACHE_DIR": str(tmp_path / "cache")},
     )
@@ -38,7 +39,8 @@ def test_clipped_training_agrees_on_jax_and_torch(tiny_preset, corpus_files, tmp
     assert min(r["gradient_norm"] for r in torch_run) > 0.3
 
     unclipped = train_losses(tiny_preset, corpus_files, tmp_path, "torch", "0")
-    assert unclipped[0]["loss"] == pytest.approx(torch_run[0]["loss"], abs=1e-6)  # same first step: same data and weights
+    assert unclipped[0]["loss"] == pytest.approx(torch_run[0]["loss"],
+                                                 abs=1e-6)  # same first step: same data and weights
     # Clipping changed the updates (Adam undoes a constant scale, not one that varies step to step).
     assert max(abs(a["loss"] - b["loss"]) for a, b in zip(unclipped, torch_run)) > 1e-3
 

@@ -1,4 +1,6 @@
-"""transformers checkpoints through the real `mlm` commands: train from one, export for transformers, pull from the Hub cache."""
+"""transformers checkpoints through the real `mlm` commands: train from one, export for transformers, pull from the Hub
+cache.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +9,10 @@ import shutil
 
 import numpy as np
 import pytest
-
-from tests.support.hub_caches import put_in_hf_cache
-
 import torch
 import transformers
+
+from tests.support.hub_caches import put_in_hf_cache
 
 
 @pytest.mark.slow
@@ -22,20 +23,24 @@ def test_train_from_transformers_then_export_for_transformers(mlm, mlm_in_proces
     from mlm_cli.models import MaskedLM
 
     run = tmp_path / "run"
-    trained = mlm("train", "--preset", str(tiny_transformers_mlm), "--data", str(corpus_files / "train.txt"), "--output", str(run),
-                  "--max-steps", "4", "--batch-size", "8", "--sequence-length", "32", "--precision", "float32", "--learning-rate", "1e-3")
+    trained = mlm("train", "--preset", str(tiny_transformers_mlm), "--data", str(corpus_files / "train.txt"),
+                  "--output", str(run),
+                  "--max-steps", "4", "--batch-size", "8", "--sequence-length", "32", "--precision", "float32",
+                  "--learning-rate", "1e-3")
     assert trained.code == 0, trained.stderr
     exported = tmp_path / "hf"
     result = mlm("export", "--preset", str(run), "--format", "hf", "--output", str(exported))
     assert result.code == 0, result.stderr
-    assert {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"} <= {p.name for p in exported.iterdir()}
+    assert {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"} <= {
+        p.name for p in exported.iterdir()}
 
     ours = MaskedLM.from_preset(run)
     reference = transformers.AutoModelForMaskedLM.from_pretrained(exported).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(exported)
     sentences = ["the model will train on data", "A Word, of the DAY!", "Café [MASK] naïve"]
     for sentence in sentences:
-        assert list(ours.preprocessor.tokenizer.encoder.encode(sentence)) == tokenizer(sentence, add_special_tokens=False)["input_ids"]
+        assert list(ours.preprocessor.tokenizer.encoder.encode(sentence)) == tokenizer(sentence,
+            add_special_tokens=False)["input_ids"]
     x, _, _ = ours.preprocessor(sentences)
     with torch.no_grad():
         logits = reference(
@@ -57,7 +62,8 @@ def test_pull_converts_a_transformers_repo_once(mlm, tiny_transformers_mlm, tmp_
     assert first.code == 0, first.stderr
     converted = first.stdout.strip()
     assert converted.startswith(str(tmp_path / "cache" / "converted")) and converted != str(snapshot)
-    config = json.loads((tmp_path / "cache" / "converted").joinpath(converted.rsplit("/", 1)[1], "config.json").read_text())
+    config = json.loads((tmp_path / "cache" / "converted").joinpath(converted.rsplit("/", 1)[1],
+                                                                    "config.json").read_text())
     assert config["class_name"] == "BertBackbone"
     second = mlm("pull", "hf://mlm-tests/hf-bert", env=offline)
     assert second.stdout.strip() == converted

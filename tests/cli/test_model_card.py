@@ -17,8 +17,10 @@ def card_table(text: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_trained_and_exported_presets_have_model_cards(mlm, tiny_preset, corpus_files, tmp_path):
     output = tmp_path / "run"
-    args = ["train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--validation-data", str(corpus_files / "heldout.txt"),
-            "--output", str(output), "--max-steps", "6", "--batch-size", "4", "--sequence-length", "32", "--eval-batches", "2", "--log-every", "2", "--tensorboard", "--json"]
+    args = ["train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--validation-data",
+            str(corpus_files / "heldout.txt"),
+            "--output", str(output), "--max-steps", "6", "--batch-size", "4", "--sequence-length", "32",
+            "--eval-batches", "2", "--log-every", "2", "--tensorboard", "--json"]
     done = mlm(*args)
     assert done.code == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -46,8 +48,10 @@ def test_trained_and_exported_presets_have_model_cards(mlm, tiny_preset, corpus_
     (events,) = (output / "tensorboard").glob("events.out.tfevents.*")
     logged = [(event.step, scalars(event)) for event in read_events(events) if scalars(event)]
     metrics = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
-    assert [step for step, values in logged if "train/loss" in values] == [r["step"] for r in metrics if r["type"] == "train"] == [2, 4, 6]
-    assert [values["validation/loss"] for _, values in logged if "validation/loss" in values] == pytest.approx([summary["val_loss"]], rel=1e-6)
+    assert [step for step, values in logged if "train/loss" in values] == [
+        r["step"] for r in metrics if r["type"] == "train"] == [2, 4, 6]
+    assert [values["validation/loss"] for _, values in logged if "validation/loss" in values] == pytest.approx(
+        [summary["val_loss"]], rel=1e-6)
 
     exported = tmp_path / "exported"
     done = mlm("export", "--preset", str(output), "--output", str(exported), "--dtype", "bfloat16")

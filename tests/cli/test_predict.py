@@ -88,7 +88,8 @@ def test_long_sentence_is_cut_to_the_sequence(mlm, tiny_preset):
     assert result.code == 0, result.stderr
     (entry,) = json.loads(result.stdout)
     check_masks(entry, top_k=5)
-    assert entry["filled"].split().count("water") == 28  # the sequence's 32 tokens less [CLS], [SEP], "the" and the mask
+    assert entry["filled"].split().count(
+        "water") == 28  # the sequence's 32 tokens less [CLS], [SEP], "the" and the mask
     assert "only the first 30 are read" in result.stderr
 
 

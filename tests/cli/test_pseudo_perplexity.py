@@ -22,7 +22,8 @@ def token_counts(path) -> list[int]:
 
 def test_pseudo_perplexity_json_and_whole_documents(mlm, tiny_preset, corpus_files):
     heldout = corpus_files / "heldout.txt"
-    flags = ("--preset", str(tiny_preset), "--data", str(heldout), "--pseudo-perplexity", "--batch-size", "16", "--max-batches", "3")
+    flags = ("--preset", str(tiny_preset), "--data", str(heldout), "--pseudo-perplexity", "--batch-size", "16",
+             "--max-batches", "3")
     result = mlm("eval", *flags, "--json")
     assert result.code == 0, result.stderr
     scores = json.loads(result.stdout)
@@ -30,7 +31,8 @@ def test_pseudo_perplexity_json_and_whole_documents(mlm, tiny_preset, corpus_fil
             "truncated_documents", "batches"} <= set(scores)
     assert scores["sequence_length"] == 32 and scores["truncated_documents"] == 0
     assert scores["pseudo_log_likelihood"] < 0
-    assert scores["pseudo_perplexity"] == pytest.approx(math.exp(-scores["pseudo_log_likelihood"] / scores["scored_tokens"]))
+    assert scores["pseudo_perplexity"] == pytest.approx(math.exp(
+        -scores["pseudo_log_likelihood"] / scores["scored_tokens"]))
     # --max-batches 3 of 16 copies: the first documents whose tokens fit in 48 rows, each scored whole.
     counts = token_counts(heldout)
     taken = scores["documents"]
@@ -45,7 +47,8 @@ def test_pseudo_perplexity_json_and_whole_documents(mlm, tiny_preset, corpus_fil
 
 @pytest.mark.run_once  # CLI behaviour, the same on every backend
 def test_mask_rate_is_refused_with_pseudo_perplexity(mlm_in_process, tiny_preset, corpus_files):
-    result = mlm_in_process("eval", "--preset", str(tiny_preset), "--data", str(corpus_files / "heldout.txt"), "--pseudo-perplexity", "--mask-rate", "0.2")
+    result = mlm_in_process("eval", "--preset", str(tiny_preset), "--data", str(corpus_files / "heldout.txt"),
+                            "--pseudo-perplexity", "--mask-rate", "0.2")
     assert result.code == 2
     assert "--mask-rate does not apply to --pseudo-perplexity" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -66,7 +69,8 @@ def naive_pll(model, ids: np.ndarray) -> tuple[float, int]:
         masked = row.copy()
         masked[position] = tokenizer.mask_token_id
         features = {"token_ids": masked[None], "segment_ids": np.zeros((1, length), np.int32),
-                    "padding_mask": (np.arange(length) < len(ids) + 2)[None], "mask_positions": np.array([[position]], np.int32)}
+                    "padding_mask": (np.arange(length) < len(ids) + 2)[None],
+                    "mask_positions": np.array([[position]], np.int32)}
         logits = np.asarray(model.predict_on_batch(features), dtype=np.float64)[0, 0]
         log_probs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
         total += log_probs[row[position]]

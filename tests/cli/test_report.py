@@ -1,4 +1,6 @@
-"""`mlm report RUN_DIR`: the summary agrees with metrics.jsonl, training.png is a real plot, bad runs are one error line."""
+"""`mlm report RUN_DIR`: the summary agrees with metrics.jsonl, training.png is a real plot, bad runs are one error
+line.
+"""
 
 from __future__ import annotations
 
@@ -62,21 +64,26 @@ def test_json_summary_matches_metrics(mlm, trained_run, tiny_preset):
     assert summary["steps"] == 12 and summary["max_steps"] == 12 and summary["epochs"] == train[-1]["epoch"]
     assert summary["tokens_seen"] == train[-1]["tokens_seen"] > 0
     assert summary["train_seconds"] == pytest.approx(train[-1]["elapsed_seconds"])
-    assert summary["median_tokens_per_second"] == pytest.approx(statistics.median(r["tokens_per_second"] for r in train))
-    assert summary["first_loss"] == pytest.approx(train[0]["loss"]) and summary["final_loss"] == pytest.approx(train[-1]["loss"])
+    assert summary["median_tokens_per_second"] == pytest.approx(
+        statistics.median(r["tokens_per_second"] for r in train))
+    assert summary["first_loss"] == pytest.approx(train[0]["loss"]) and summary["final_loss"] == pytest.approx(
+        train[-1]["loss"])
     best = min(train, key=lambda r: r["loss"])
     assert summary["best_loss"] == pytest.approx(best["loss"]) and summary["best_loss_step"] == best["step"]
     peak = max(train, key=lambda r: r["learning_rate"])
-    assert summary["peak_learning_rate"] == pytest.approx(peak["learning_rate"]) and summary["peak_learning_rate_step"] == peak["step"]
+    assert summary["peak_learning_rate"] == pytest.approx(peak["learning_rate"]) and summary[
+        "peak_learning_rate_step"] == peak["step"]
     largest = max(train, key=lambda r: r["gradient_norm"])
     assert summary["max_grad_norm"] == 1.0 and train[-1]["gradient_norm"] > 0
     assert summary["final_gradient_norm"] == pytest.approx(train[-1]["gradient_norm"])
-    assert summary["largest_gradient_norm"] == pytest.approx(largest["gradient_norm"]) and summary["largest_gradient_norm_step"] == largest["step"]
+    assert summary["largest_gradient_norm"] == pytest.approx(largest["gradient_norm"]) and summary[
+        "largest_gradient_norm_step"] == largest["step"]
     assert summary["final_val_step"] == 12
     for name in ("loss", "accuracy", "perplexity"):
         assert summary[f"final_val_{name}"] == pytest.approx(evals[-1][f"val_{name}"])
     best_val = min(evals, key=lambda r: r["val_loss"])
-    assert summary["best_val_loss"] == pytest.approx(best_val["val_loss"]) and summary["best_val_loss_step"] == best_val["step"]
+    assert summary["best_val_loss"] == pytest.approx(best_val["val_loss"]) and summary[
+        "best_val_loss_step"] == best_val["step"]
     assert summary["best_val_perplexity"] == pytest.approx(min(r["val_perplexity"] for r in evals))
     assert summary["best_val_accuracy"] == pytest.approx(max(r["val_accuracy"] for r in evals))
 
@@ -109,7 +116,8 @@ def test_training_png_is_a_plot_of_the_run(mlm, trained_run):
     pixels = matplotlib.image.imread(plot)
     assert pixels.shape[:2] == (height, width)
     assert pixels[..., :3].std() > 0.05  # not blank
-    assert has_colour(pixels, TRAIN_BLUE) and has_colour(pixels, VALIDATION_RED) and has_colour(pixels, LEARNING_RATE_GREEN)
+    assert has_colour(pixels, TRAIN_BLUE) and has_colour(pixels, VALIDATION_RED) and has_colour(pixels,
+                                                                                                LEARNING_RATE_GREEN)
     assert not [p.name for p in trained_run.iterdir() if p.name.startswith(".training.png")]  # no temporary left behind
 
 
@@ -147,7 +155,8 @@ def eval_record(step: int, loss: float) -> dict:
 
 def test_unfinished_run_with_nan_and_a_cut_short_line(mlm, tmp_path):
     run = tmp_path / "run"
-    write_run(run, [train_record(2, 5.0, accuracy=float("nan")), train_record(4, float("nan")), train_record(6, 4.0, lr=3e-4)],
+    write_run(run, [train_record(2, 5.0, accuracy=float("nan")), train_record(4, float("nan")),
+                    train_record(6, 4.0, lr=3e-4)],
               extra_lines='{"type": "train", "step": 8, "lo')
     checkpoint = run / "checkpoints" / "step-00000004"
     checkpoint.mkdir(parents=True)
@@ -157,7 +166,8 @@ def test_unfinished_run_with_nan_and_a_cut_short_line(mlm, tmp_path):
     summary = strict_json(done.stdout)
     assert summary["status"] == "stopped" and summary["checkpoint_step"] == 4
     assert summary["steps"] == 6 and summary["max_steps"] == 100
-    assert summary["first_loss"] == 5.0 and summary["final_loss"] == 4.0 and summary["best_loss"] == 4.0 and summary["best_loss_step"] == 6
+    assert summary["first_loss"] == 5.0 and summary["final_loss"] == 4.0 and summary["best_loss"] == 4.0 and summary[
+        "best_loss_step"] == 6
     assert summary["peak_learning_rate"] == 3e-4
     assert summary["final_val_loss"] is None and summary["best_val_loss"] is None and summary["eval_records"] == 0
     assert png_size(run / "training.png")[0] > 0

@@ -23,13 +23,15 @@ def test_shuffle_flags_and_config_keys_resolve(mlm_in_process, tmp_path):
     assert from_file["shuffle"] is False and from_file["shuffle-buffer"] == 500
     flags_win = tomllib.loads(mlm(*base, "--config", str(config), "--shuffle", "--shuffle-buffer", "64").stdout)
     assert flags_win["shuffle"] is True and flags_win["shuffle-buffer"] == 64
-    refused = mlm("train", "--preset", "bert_tiny_scratch", "--data", "a.txt", "--output", str(tmp_path / "out"), "--shuffle-buffer", "0")
+    refused = mlm("train", "--preset", "bert_tiny_scratch", "--data", "a.txt", "--output", str(tmp_path / "out"),
+                  "--shuffle-buffer", "0")
     assert refused.code == 2 and "--shuffle-buffer" in refused.stderr
 
 
 def test_resume_keeps_the_shuffle_settings_of_the_run(mlm, mlm_in_process, tmp_path, tiny_preset, corpus_files):
     run = tmp_path / "run"
-    train = ("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output", str(run), *FLAGS,
+    train = ("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output", str(run),
+             *FLAGS,
              "--validation-split", "0.2", "--eval-every", "2", "--shuffle-buffer", "50")
     first = mlm(*train, "--max-steps", "2", "--save-every", "1")
     assert first.code == 0, first.stderr

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.run_once  # file format only: no Keras backend involved
 
 TRAIN = {"type": "train", "step": 2, "epoch": 1, "loss": 5.123456789, "accuracy": 0.1, "learning_rate": 3.3e-4,
          "tokens_per_second": 1234.5, "real_tokens_per_second": 1000.0, "tokens_seen": 128, "elapsed_seconds": 0.5}
-EVAL = {"type": "eval", "step": 2, "val_loss": 4.9876, "val_accuracy": 0.25, "val_perplexity": 146.5, "val_masked_tokens": 40,
+EVAL = {"type": "eval", "step": 2, "val_loss": 4.9876, "val_accuracy": 0.25, "val_perplexity": 146.5,
+        "val_masked_tokens": 40,
         "val_tokens": 256, "val_batches": 2}
 
 

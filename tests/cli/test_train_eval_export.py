@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-TRAIN_FLAGS = ("--batch-size", "8", "--sequence-length", "32", "--log-every", "2", "--learning-rate", "3e-3", "--precision", "float32")
+TRAIN_FLAGS = ("--batch-size", "8", "--sequence-length", "32", "--log-every", "2", "--learning-rate", "3e-3",
+               "--precision", "float32")
 
 
 def read_metrics(run):
@@ -20,12 +21,15 @@ def read_metrics(run):
 @pytest.mark.slow
 def test_train_eval_export_round_trip(mlm, tiny_preset, corpus_files, tmp_path):
     run = tmp_path / "run"
-    trained = mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output", str(run),
-                  "--max-steps", "12", "--validation-data", str(corpus_files / "heldout.txt"), "--eval-every", "6", "--json", *TRAIN_FLAGS)
+    trained = mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.txt"), "--output",
+                  str(run),
+                  "--max-steps", "12", "--validation-data", str(corpus_files / "heldout.txt"), "--eval-every", "6",
+                  "--json", *TRAIN_FLAGS)
     assert trained.code == 0, trained.stderr
     summary = json.loads(trained.stdout)
     assert summary["steps"] == 12 and summary["output"] == str(run)
-    for name in ("config.json", "task.json", "model.weights.h5", "task.weights.h5", "metrics.jsonl", "train_config.json"):
+    for name in ("config.json", "task.json", "model.weights.h5", "task.weights.h5", "metrics.jsonl",
+                 "train_config.json"):
         assert (run / name).is_file(), name
     assert (run / "checkpoints").is_dir()
     records = read_metrics(run)
@@ -37,8 +41,10 @@ def test_train_eval_export_round_trip(mlm, tiny_preset, corpus_files, tmp_path):
     config = json.loads((run / "train_config.json").read_text())
     assert config["max_steps"] == 12 and config["batch_size"] == 8 and config["precision"] == "float32"
 
-    first = mlm("eval", "--preset", str(run), "--data", str(corpus_files / "heldout.txt"), "--json", "--batch-size", "8")
-    second = mlm("eval", "--preset", str(run), "--data", str(corpus_files / "heldout.txt"), "--json", "--batch-size", "8")
+    first = mlm("eval", "--preset", str(run), "--data", str(corpus_files / "heldout.txt"), "--json", "--batch-size",
+                "8")
+    second = mlm("eval", "--preset", str(run), "--data", str(corpus_files / "heldout.txt"), "--json", "--batch-size",
+                 "8")
     assert first.code == 0, first.stderr
     a, b = json.loads(first.stdout), json.loads(second.stdout)
     assert a == b
@@ -69,7 +75,8 @@ def check_keras_hub_logits(preset):
 @pytest.mark.slow
 def test_train_on_jsonl_with_text_column_and_bfloat16_export(mlm, tiny_preset, corpus_files, tmp_path):
     run = tmp_path / "run"
-    trained = mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.jsonl"), "--text-column", "body",
+    trained = mlm("train", "--preset", str(tiny_preset), "--data", str(corpus_files / "train.jsonl"), "--text-column",
+                  "body",
                   "--output", str(run), "--max-steps", "4", "--no-packing", *TRAIN_FLAGS)
     assert trained.code == 0, trained.stderr
     assert json.loads((run / "train_config.json").read_text())["packing"] is False
@@ -83,7 +90,9 @@ def test_train_on_jsonl_with_text_column_and_bfloat16_export(mlm, tiny_preset, c
 @pytest.mark.run_once  # option merging is backend-free; training on both backends is checked above
 def test_config_file_and_flags_win(mlm, tiny_preset, corpus_files, tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text(f'preset = "{tiny_preset}"\ndata = ["{corpus_files / "train.txt"}"]\nmax-steps = 3\nbatch-size = 4\nsequence-length = 32\nprecision = "float32"\n')
+    config.write_text(
+        f'preset = "{tiny_preset}"\ndata = ["{corpus_files / "train.txt"}"]\nmax-steps = 3\nbatch-size = '
+        '4\nsequence-length = 32\nprecision = "float32"\n')
     run = tmp_path / "run"
     result = mlm("train", "--config", str(config), "--output", str(run), "--batch-size", "6")
     assert result.code == 0, result.stderr
@@ -97,9 +106,11 @@ def test_config_file_and_flags_win(mlm, tiny_preset, corpus_files, tmp_path):
 def test_interrupt_then_resume(tiny_preset, corpus_files, tmp_path, backend):
     run = tmp_path / "run"
     base = [sys.executable, "-c", "from mlm_cli.cli.app import main; main()", "train", "--preset", str(tiny_preset),
-            "--data", str(corpus_files / "train.txt"), "--output", str(run), "--epochs", "1000", "--save-every", "1000", *TRAIN_FLAGS]
+            "--data", str(corpus_files / "train.txt"), "--output", str(run), "--epochs", "1000", "--save-every",
+            "1000", *TRAIN_FLAGS]
     env = {**os.environ, "KERAS_BACKEND": backend, "MLM_CACHE_DIR": str(tmp_path / "cache")}
-    process = subprocess.Popen(base + ["--max-steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(base + ["--max-steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
     deadline = time.time() + 120
     while time.time() < deadline:
         if (run / "metrics.jsonl").exists() and len(read_metrics(run)) >= 2:
@@ -114,7 +125,8 @@ def test_interrupt_then_resume(tiny_preset, corpus_files, tmp_path, backend):
     assert saved_step >= 4
     assert not (run / "config.json").exists()  # no final preset from an interrupted run
 
-    resumed = subprocess.run(base + ["--max-steps", str(saved_step + 4), "--resume"], capture_output=True, text=True, env=env, timeout=300)
+    resumed = subprocess.run(base + ["--max-steps", str(saved_step + 4), "--resume"], capture_output=True, text=True,
+                             env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     steps = [r["step"] for r in read_metrics(run) if r["type"] == "train"]
     assert steps == sorted(steps) and steps[-1] == saved_step + 4
@@ -128,8 +140,10 @@ def test_interrupt_then_resume(tiny_preset, corpus_files, tmp_path, backend):
 @pytest.mark.run_once  # the vocabulary and the scratch config are backend-free; training is checked on both above
 def test_pretrain_from_scratch_with_corpus_vocabulary(mlm, corpus_files, tmp_path):
     run = tmp_path / "scratch"
-    trained = mlm("train", "--preset", "bert_tiny_scratch", "--vocabulary-size", "150", "--data", str(corpus_files / "train.txt"),
-                  "--output", str(run), "--max-steps", "6", "--validation-split", "0.1", "--eval-every", "3", "--json", *TRAIN_FLAGS)
+    trained = mlm("train", "--preset", "bert_tiny_scratch", "--vocabulary-size", "150", "--data",
+                  str(corpus_files / "train.txt"),
+                  "--output", str(run), "--max-steps", "6", "--validation-split", "0.1", "--eval-every", "3", "--json",
+                  *TRAIN_FLAGS)
     assert trained.code == 0, trained.stderr
     vocabulary = (run / "assets" / "tokenizer" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
     assert 100 <= len(vocabulary) <= 150 and {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"} <= set(vocabulary)

@@ -1,4 +1,6 @@
-"""Hostile corpora: broken JSONL, binary bytes, NUL bytes, huge lines, random files. Clean errors or correct batches, bounded memory."""
+"""Hostile corpora: broken JSONL, binary bytes, NUL bytes, huge lines, random files. Clean errors or correct batches,
+bounded memory.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +31,11 @@ def stream_for(tokenizer, spec: CorpusSpec, packing: bool = True, sequence_lengt
                **kwargs) -> MaskedBatchStream:
     masker = MaskGenerator(vocabulary_size=tokenizer.vocabulary_size(), mask_token_id=tokenizer.mask_token_id,
                            unselectable_token_ids=tokenizer.special_token_ids, selection_length=4, seed=0)
-    return MaskedBatchStream(DocumentStream(spec), tokenizer.encoder, sequence_length=sequence_length, batch_size=batch_size,
+    return MaskedBatchStream(DocumentStream(spec), tokenizer.encoder, sequence_length=sequence_length,
+                             batch_size=batch_size,
                              cls_id=tokenizer.cls_token_id,
-                             sep_id=tokenizer.sep_token_id, pad_id=tokenizer.pad_token_id, mask_generator=masker, packing=packing, **kwargs)
+                             sep_id=tokenizer.sep_token_id, pad_id=tokenizer.pad_token_id, mask_generator=masker,
+                             packing=packing, **kwargs)
 
 
 def test_skip_bad_lines_counts_exactly_and_keeps_the_good_ones(tmp_path):
@@ -40,7 +44,8 @@ def test_skip_bad_lines_counts_exactly_and_keeps_the_good_ones(tmp_path):
     lines = []
     for i, text in enumerate(good):
         lines.append(json.dumps({"text": text}))
-        lines.append(['{"text": "cut off', "[1, 2]", '{"body": "no text column"}', '{"text": 42}', "not json at all"][i % 5])
+        lines.append(['{"text": "cut off', "[1, 2]", '{"body": "no text column"}', '{"text": 42}', "not json at all"][
+            i % 5])
     lines.append(json.dumps({"text": None}))  # null: an empty document, not a bad line
     path.write_text("\n".join(lines) + "\n\n")
     with pytest.raises(BadInputError) as caught:
@@ -75,7 +80,8 @@ def test_long_documents_are_split_at_whitespace():
     assert all(len(p) <= 100 for p in pieces) and "".join(pieces[:-1]) == text and pieces[-1] == "short"
     assert all(p.endswith(" ") for p in pieces[:-2])  # cut after a space: no word is split
     assert bounded_documents([text], 100, packing=False) == [pieces[0]]
-    assert bounded_documents(["x" * 250], 100, packing=True) == ["x" * 100, "x" * 100, "x" * 50]  # no whitespace: cut anyway
+    assert bounded_documents(["x" * 250], 100, packing=True) == ["x" * 100, "x" * 100,
+                                                                 "x" * 50]  # no whitespace: cut anyway
 
 
 def traced_peak(work) -> tuple[int, object]:
@@ -98,7 +104,8 @@ def test_a_huge_single_line_streams_in_bounded_memory(tmp_path, tokenizer):
     reading, _ = traced_peak(lambda: [len(b) for b in DocumentStream(spec).batches(1000)])
     # Long rows: the same tokens in few batches (the per-batch work is not what this test is about).
     streaming, tokens = traced_peak(lambda: sum(int(batch.padding_mask.sum())
-                                                for batch in stream_for(tokenizer, spec, sequence_length=512, batch_size=64)))
+                                                for batch in stream_for(tokenizer, spec, sequence_length=512,
+                                                                        batch_size=64)))
     assert tokens >= 3_600_000  # every word became a token (plus [CLS]/[SEP])
     assert streaming - reading < 64 * 2**20, (reading / 2**20, streaming / 2**20)
 
@@ -114,8 +121,10 @@ def test_nul_bytes_after_the_sniffed_prefix_are_just_text(tmp_path, tokenizer):
 
 HOSTILE_BYTES = st.one_of(
     st.binary(max_size=400),
-    st.lists(st.sampled_from([b"the model", b"\xff\xfe", b"\x00", b'{"text": "ok"}', b'{"text": 1}', b"{", b"text,label",
-                              b'"quoted, text",1', b"\n", b"\r\n", b",", b'"', b"\xe2\x82", b"\xf0\x9f\x98\x80", b" " * 50]),
+    st.lists(st.sampled_from([b"the model", b"\xff\xfe", b"\x00", b'{"text": "ok"}', b'{"text": 1}', b"{",
+                              b"text,label",
+                              b'"quoted, text",1', b"\n", b"\r\n", b",", b'"', b"\xe2\x82", b"\xf0\x9f\x98\x80",
+                              b" " * 50]),
              max_size=40).map(b"".join),
 )
 
@@ -124,7 +133,8 @@ HOSTILE_BYTES = st.one_of(
 @pytest.mark.parametrize("skip_bad_lines", [False, True])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=HOSTILE_BYTES, encoding_errors=st.sampled_from(["strict", "replace"]))
-def test_random_files_give_a_clean_error_or_valid_batches(tmp_path, tokenizer, suffix, skip_bad_lines, content, encoding_errors):
+def test_random_files_give_a_clean_error_or_valid_batches(tmp_path, tokenizer, suffix, skip_bad_lines, content,
+                                                          encoding_errors):
     path = tmp_path / f"fuzz{suffix}"
     path.write_bytes(content)
     before = sorted(p.name for p in tmp_path.iterdir())

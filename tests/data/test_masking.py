@@ -104,7 +104,8 @@ def test_same_seed_same_batches_and_state_restores():
     assert not np.array_equal(generator(seed=6)(ids).mask_positions, first.mask_positions)
 
 
-@pytest.mark.parametrize("bad", [dict(selection_rate=1.5), dict(mask_token_rate=0.8, random_token_rate=0.3), dict(selection_length=0)])
+@pytest.mark.parametrize("bad", [dict(selection_rate=1.5), dict(mask_token_rate=0.8, random_token_rate=0.3),
+                                 dict(selection_length=0)])
 def test_invalid_rates_are_refused(bad):
     with pytest.raises(ValueError):
         generator(**bad)

@@ -65,9 +65,11 @@ def test_shard_index_must_be_inside_the_count(corpus):
 
 def shard_streams(spec, shard_ids, count, rows_per_shard, epochs=1):
     streams = [
-        MaskedBatchStream(DocumentStream(spec, shard=(shard, count)), CharacterEncoder(), sequence_length=8, batch_size=rows_per_shard,
+        MaskedBatchStream(DocumentStream(spec, shard=(shard, count)), CharacterEncoder(), sequence_length=8,
+                          batch_size=rows_per_shard,
                           cls_id=1, sep_id=2, pad_id=0, packing=False, epochs=epochs,
-                          mask_generator=MaskGenerator(vocabulary_size=200, mask_token_id=3, unselectable_token_ids=[0, 1, 2],
+                          mask_generator=MaskGenerator(vocabulary_size=200, mask_token_id=3,
+                                                       unselectable_token_ids=[0, 1, 2],
                                                        selection_length=3, seed=shard))
         for shard in shard_ids
     ]
@@ -100,7 +102,8 @@ def test_an_exhausted_shard_contributes_filler_rows_with_nothing_to_predict(corp
     last = batches[-1]
     assert last.token_ids.shape == (8, 8)
     assert last.mask_weights[:1].sum() > 0  # shard 0's 17th document
-    assert last.mask_weights[4:].sum() == 0 and last.token_ids[4:, 2:].max() == 0  # shard 1 ran out after 4 batches: [CLS] [SEP] rows
+    assert last.mask_weights[4:].sum() == 0 and last.token_ids[4:,
+        2:].max() == 0  # shard 1 ran out after 4 batches: [CLS] [SEP] rows
     assert stream.next_batch() is None
     filler = stream.filler()
     assert filler.token_ids.shape == (8, 8) and filler.mask_weights.sum() == 0 and filler.real_tokens == 0

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mlm_cli.data import corpus_units
-from mlm_cli.data.masked_batch_stream import MaskedBatchStream
 from mlm_cli.data.corpus_units import CorpusUnits
+from mlm_cli.data.masked_batch_stream import MaskedBatchStream
 from mlm_cli.data.masking import MaskGenerator
 from mlm_cli.data.shuffling import ShuffledDocuments
 from mlm_cli.data.sources import CorpusSpec, DocumentStream
@@ -40,7 +40,8 @@ def corpus(tmp_path_factory):
     docs = {name: [document(name, i) for i in range(count)] for name, count in SIZES.items()}
     (root / "alpha.txt").write_text("".join(d + "\n" for d in docs["alpha"]))
     (root / "beta.txt").write_text("".join(d + "\n" for d in docs["beta"]))
-    (root / "gamma.jsonl").write_text("".join(json.dumps({"text": d, "id": i}) + "\n" for i, d in enumerate(docs["gamma"])))
+    (root / "gamma.jsonl").write_text("".join(json.dumps({"text": d, "id": i}) + "\n" for i,
+                                              d in enumerate(docs["gamma"])))
     with gzip.open(root / "delta.jsonl.gz", "wt") as f:
         f.write("".join(json.dumps({"text": d}) + "\n" for d in docs["delta"]))
     (root / "epsilon.csv").write_text("id,text\n" + "".join(f"{i},{d}\n" for i, d in enumerate(docs["epsilon"])))
@@ -75,14 +76,18 @@ def test_an_epoch_holds_every_document_once(corpus):
 def decoded_rows(batch) -> list[str]:
     """The documents of an unpacked CharacterEncoder batch, with the masked characters put back."""
     ids = batch.token_ids.copy()
-    for row, (positions, originals, weights) in enumerate(zip(batch.mask_positions, batch.mask_ids, batch.mask_weights)):
+    for row, (positions, originals, weights) in enumerate(zip(batch.mask_positions, batch.mask_ids,
+                                                              batch.mask_weights)):
         ids[row, positions[weights > 0]] = originals[weights > 0]
-    return [bytes((ids[row, 1:][ids[row, 1:] > 2] - 10).astype(np.uint8)).decode() for row in range(len(ids)) if batch.padding_mask[row, 2]]
+    return [bytes((ids[row, 1:][ids[row, 1:] > 2] - 10).astype(np.uint8)).decode() for row in range(
+        len(ids)) if batch.padding_mask[row, 2]]
 
 
 def batch_stream(documents, *, batch_size=32, epochs=1, packing=False) -> MaskedBatchStream:
-    masker = MaskGenerator(vocabulary_size=200, mask_token_id=3, unselectable_token_ids=[0, 1, 2], selection_length=4, seed=3)
-    return MaskedBatchStream(documents, CharacterEncoder(), sequence_length=18, batch_size=batch_size, cls_id=1, sep_id=2, pad_id=0,
+    masker = MaskGenerator(vocabulary_size=200, mask_token_id=3, unselectable_token_ids=[0, 1, 2], selection_length=4,
+                           seed=3)
+    return MaskedBatchStream(documents, CharacterEncoder(), sequence_length=18, batch_size=batch_size, cls_id=1,
+                             sep_id=2, pad_id=0,
                              mask_generator=masker, packing=packing, epochs=epochs, documents_per_chunk=37)
 
 
@@ -100,7 +105,8 @@ def test_every_batch_mixes_files_and_distant_parts_of_a_file(corpus):
         regions = {region(doc) for doc in rows}
         files = {name for name, _ in regions}
         assert len(files) >= 4 and len(regions) >= 12, sorted(regions)
-        spread = max(max(t for f, t in regions if f == name) - min(t for f, t in regions if f == name) for name in files)
+        spread = max(max(t for f, t in regions if f == name) - min(t for f,
+                                                                   t in regions if f == name) for name in files)
         assert spread >= 5, sorted(regions)  # the start and the second half of one file, side by side
     unshuffled = first_batches(documents_of(spec, None), 1)[0]
     assert {region(doc) for doc in unshuffled} == {("alpha", 0)}  # --no-shuffle: file order
@@ -126,7 +132,8 @@ def test_each_epoch_draws_a_new_order_and_the_seed_fixes_it(corpus):
     assert read_epoch(other, 0) != epochs[0]
 
 
-@pytest.mark.parametrize("files", [("alpha.txt",), ("gamma.jsonl",), ("delta.jsonl.gz",), ("epsilon.csv",), ("zeta.parquet",), FILES])
+@pytest.mark.parametrize("files", [("alpha.txt",), ("gamma.jsonl",), ("delta.jsonl.gz",), ("epsilon.csv",),
+                                   ("zeta.parquet",), FILES])
 def test_resume_from_a_state_continues_with_the_same_batches(corpus, files):
     spec = spec_of(corpus, *files)
 
@@ -159,7 +166,8 @@ def test_a_held_out_split_stays_the_same_documents_and_never_reaches_training(co
     assert 0.08 < len(held_out) / len(everything) < 0.22
     for seed in (0, 1):
         for epoch in (0, 1):
-            training = read_epoch(HeldOutSplit(ShuffledDocuments(spec, seed=seed, buffer_documents=120), 7, False), epoch)
+            training = read_epoch(HeldOutSplit(ShuffledDocuments(spec, seed=seed, buffer_documents=120), 7, False),
+                                  epoch)
             assert not set(training) & set(held_out)
             assert len(training) + len(held_out) == len(everything) and set(training) | set(held_out) == everything
     shuffled_held_out = read_epoch(HeldOutSplit(ShuffledDocuments(spec, seed=3), 7, True), 1)
@@ -170,7 +178,8 @@ def test_the_buffer_bounds_characters_as_well_as_documents(corpus):
     spec = spec_of(corpus)
     documents = ShuffledDocuments(spec, seed=0, buffer_documents=10_000, buffer_characters=2_000)
     batches = list(documents.batches(10_000))  # one batch per window
-    assert max(sum(map(len, batch)) for batch in batches) < 2_000 + 8 * 40  # each of 8 units may cross its share by a document
+    assert max(
+        sum(map(len, batch)) for batch in batches) < 2_000 + 8 * 40  # each of 8 units may cross its share by a document
     assert Counter(doc for batch in batches for doc in batch) == Counter(read_epoch(DocumentStream(spec)))
 
 
@@ -191,7 +200,8 @@ def test_byte_blocks_read_exactly_the_lines_of_the_file(tmp_path, tiny_blocks):
     text.write_bytes("first\n\nthird has a line much longer than one block of bytes\r\nsplit\u2028here\nx\r\ry\r\n"
                      "caf\u00e9 \u4e2d\u6587\n\n\nno newline at the end".encode())
     jsonl = tmp_path / "edges.jsonl"
-    jsonl.write_text('{"text": "one"}\n\n{"text": null}\n{"other": 1}\n  \n{"text": "a long record spanning blocks \\u2028 ok"}\n'
+    jsonl.write_text(
+        '{"text": "one"}\n\n{"text": null}\n{"other": 1}\n  \n{"text": "a long record spanning blocks \\u2028 ok"}\n'
                      '{"text": "last"}')
     for path in (text, jsonl):
         spec = CorpusSpec((str(path),))
@@ -201,7 +211,8 @@ def test_byte_blocks_read_exactly_the_lines_of_the_file(tmp_path, tiny_blocks):
 
 def test_jsonl_blocks_refuse_bad_lines_or_skip_and_count_them(tmp_path, tiny_blocks):
     path = tmp_path / "broken.jsonl"
-    lines = [json.dumps({"text": f"good {i}"}) if i % 4 else ['{"text": "cut', "[1, 2]", '{"body": "x"}', '{"text": 42}'][i // 4 % 4]
+    lines = [json.dumps({"text": f"good {i}"}) if i % 4 else ['{"text": "cut', "[1, 2]", '{"body": "x"}',
+                                                              '{"text": 42}'][i // 4 % 4]
              for i in range(40)]
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(BadInputError) as caught:
@@ -226,7 +237,8 @@ def test_hub_datasets_shuffle_their_shards(tmp_path, monkeypatch):
     for shard in range(3):
         files.append(str(tmp_path / f"shard{shard}.txt"))
         (tmp_path / f"shard{shard}.txt").write_text("".join(f"hub {shard} {i}\n" for i in range(120)))
-    monkeypatch.setattr(sources, "_open_hub", lambda source: datasets.load_dataset("text", data_files=files, split="train", streaming=True))
+    monkeypatch.setattr(sources, "_open_hub", lambda source: datasets.load_dataset("text", data_files=files,
+                                                                                   split="train", streaming=True))
     spec = CorpusSpec(("hf://owner/name",))
     units = CorpusUnits(spec)
     assert len(units) == 3

@@ -22,7 +22,8 @@ def mixed_corpus(tmp_path):
     import pyarrow.parquet as pq
 
     (tmp_path / "a.txt").write_text("first line\n\nthird line\n", encoding="utf-8")
-    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"body": f"json {i}", "id": i}) + "\n" for i in range(4)), encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"body": f"json {i}", "id": i}) + "\n" for i in range(4)),
+                                      encoding="utf-8")
     (tmp_path / "c.csv").write_text('id,body\n1,csv one\n2,"csv, two"\n', encoding="utf-8")
     pq.write_table(pa.table({"body": ["parquet a", None]}), tmp_path / "d.parquet")
     return tmp_path

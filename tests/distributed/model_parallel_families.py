@@ -1,6 +1,7 @@
 """Run as a script under XLA_FLAGS=--xla_force_host_platform_device_count=4 (see test_model_parallel_families.py).
 
-For every family named on the command line (all when none is): build a tiny masked LM on one device, copy its weights into the same
+For every family named on the command line (all when none is): build a tiny masked LM on one device, copy its weights
+into the same
 model built under mlm's model-parallel distribution (2 replicas x 2 shards), check that
 the embedding, attention and feed-forward kernels are sharded, train both three steps on
 one batch and print the largest loss difference as JSON.
@@ -55,8 +56,10 @@ def main(names: list[str]) -> None:
         keras.utils.set_random_seed(1)
         reference = build(name)
         weights = [v.numpy() for v in reference.weights]
-        expected_losses = [float(reference.train_on_batch(x, y, sample_weight=w, return_dict=True)["loss"]) for _ in range(3)]
-        keras.distribution.set_distribution(make_distribution(Cluster(kind="model", devices=4, local_devices=4, model_shards=2)))
+        expected_losses = [float(reference.train_on_batch(x, y, sample_weight=w, return_dict=True)[
+            "loss"]) for _ in range(3)]
+        keras.distribution.set_distribution(make_distribution(
+            Cluster(kind="model", devices=4, local_devices=4, model_shards=2)))
         sharded = build(name)
         for variable, value in zip(sharded.weights, weights):
             variable.assign(value)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 import transformers
 
@@ -34,11 +33,13 @@ def minilm() -> Path:
 def varied_sentences(count: int = 300) -> list[str]:
     rng = random.Random(11)
     pieces = [
-        "The", "quick", "BROWN", "fox", "naïve", "Café", "résumé", "ÉCOLE", "Zürich", "façade", "東京", "北京大学", "日本語",
+        "The", "quick", "BROWN", "fox", "naïve", "Café", "résumé", "ÉCOLE", "Zürich", "façade",
+        "東京", "北京大学", "日本語",
         "don't", "U.S.A.", "e-mail", "3.14", "1,000", "(brackets)", "[CLS]", "#hashtag", "@user", "🙂", "—", "“quotes”",
         "supercalifragilisticexpialidocious", "xqzjv", "tokenization", "Ünïcödé", "ñandú", "İstanbul", "straße", "ﬁne",
     ]
-    return [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) + rng.choice(["", ".", "!", "?"]) for _ in range(count)]
+    return [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) + rng.choice(
+        ["", ".", "!", "?"]) for _ in range(count)]
 
 
 def test_minilm_backbone_equals_transformers(minilm, caplog):
@@ -66,7 +67,8 @@ def test_minilm_tokenization_equals_transformers(minilm):
     model = MaskedLM.from_preset(minilm, load_weights=False)
     reference = transformers.AutoTokenizer.from_pretrained(minilm)
     ours = model.preprocessor.tokenizer.encoder
-    mismatches = [s for s in varied_sentences(300) if list(ours.encode(s)) != reference(s, add_special_tokens=False)["input_ids"]]
+    mismatches = [s for s in varied_sentences(300) if list(ours.encode(s)) != reference(s, add_special_tokens=False)[
+        "input_ids"]]
     assert not mismatches, mismatches[:5]
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 import transformers
 
-from tests.support.corpus import sample_sentences
+from mlm_cli.errors import PresetError
+from mlm_cli.models import AlbertBackbone, AlbertMaskedLM, AlbertMaskedLMPreprocessor, AlbertTokenizer, MaskedLM
+from mlm_cli.models.convert.safetensors_io import read_safetensors
+from mlm_cli.models.convert.transformers_checkpoint import export_transformers
 from tests.models.family_checks import (
     assert_encode_batch_flat,
     logits,
@@ -21,17 +23,14 @@ from tests.models.family_checks import (
     update_json,
 )
 from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES, albert_proto
-
-from mlm_cli.errors import PresetError
-from mlm_cli.models import AlbertBackbone, AlbertMaskedLM, AlbertMaskedLMPreprocessor, AlbertTokenizer, MaskedLM
-from mlm_cli.models.convert.safetensors_io import read_safetensors
-from mlm_cli.models.convert.transformers_checkpoint import export_transformers
+from tests.support.corpus import sample_sentences
 
 TOKENIZER_TEXTS = ALBERT_SENTENCES + [
     "Hello ``world''", "x [MASK] y", " [CLS]x", "naïve ÉCOLE ÀÁÂ", "a\u0301 Ǆ İ", "\u3000ideographic space",
 ]
 # Text on which SentencePiece alone (keras_hub) and transformers' uncased-off, accents-kept tokenizer agree.
-PLAIN_TEXTS = [t for t in TOKENIZER_TEXTS if not any(mark in t for mark in ("``", "''", "[CLS]", "[SEP]", "[MASK]", "<pad>", "<unk>"))]
+PLAIN_TEXTS = [t for t in TOKENIZER_TEXTS if not any(mark in t for mark in ("``", "''", "[CLS]", "[SEP]", "[MASK]",
+                                                                            "<pad>", "<unk>"))]
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +53,11 @@ def save_transformers_tokenizer(proto: bytes, path: Path, **settings) -> None:
 
 @pytest.fixture()
 def hf_albert(proto, tmp_path) -> Path:
-    """A random AlbertForMaskedLM (4 layers: 2 groups of 2 shared blocks) and its tokenizer, saved with save_pretrained."""
+    """A random AlbertForMaskedLM (4 layers: 2 groups of 2 shared blocks) and its tokenizer, via save_pretrained."""
     torch.manual_seed(3)
     config = transformers.AlbertConfig(
-        vocab_size=AlbertTokenizer(proto=proto).vocabulary_size(), embedding_size=8, hidden_size=16, num_hidden_layers=4,
+        vocab_size=AlbertTokenizer(proto=proto).vocabulary_size(), embedding_size=8, hidden_size=16,
+        num_hidden_layers=4,
         num_hidden_groups=2, inner_group_num=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
     )
     model = transformers.AlbertForMaskedLM(config)
@@ -69,7 +69,9 @@ def hf_albert(proto, tmp_path) -> Path:
 
 
 def albert_logits(path: Path, x: dict) -> np.ndarray:
-    """The logits of the AlbertForMaskedLM saved at `path`, at the masked positions of mlm batch `x` (segments included)."""
+    """The logits of the AlbertForMaskedLM saved at `path`, at the masked positions of mlm batch `x` (segments
+    included).
+    """
     return transformers_logits(transformers.AlbertForMaskedLM.from_pretrained(path).eval(), x, segments=True)
 
 
@@ -83,13 +85,15 @@ def test_checkpoint_loads_with_transformers_logits_and_token_ids(hf_albert):
     x, _, _ = model.preprocessor(["The Model will TRAIN on data", "a word of the day, naïve", "Café 12 ok!"])
     assert np.abs(logits(model, x) - albert_logits(hf_albert, x)).max() <= 1e-4
     reference = transformers.AutoTokenizer.from_pretrained(hf_albert)
-    assert [ids.tolist() for ids in model.preprocessor.tokenizer(TOKENIZER_TEXTS)] == transformers_ids(reference, TOKENIZER_TEXTS)
+    assert [ids.tolist() for ids in model.preprocessor.tokenizer(TOKENIZER_TEXTS)] == transformers_ids(reference,
+                                                                                                       TOKENIZER_TEXTS)
     packed, _ = model.preprocessor.pack(("The Model", "will TRAIN"))
     expected = reference("The Model", "will TRAIN")["input_ids"]  # [CLS] A [SEP] B [SEP]
     assert packed["token_ids"][0, : len(expected)].tolist() == expected
 
 
-@pytest.mark.parametrize("settings", [{}, {"do_lower_case": False}, {"keep_accents": True}, {"do_lower_case": False, "keep_accents": True}])
+@pytest.mark.parametrize("settings", [{}, {"do_lower_case": False}, {"keep_accents": True},
+                                      {"do_lower_case": False, "keep_accents": True}])
 @pytest.mark.parametrize("source", ["tokenizer.json", "spiece.model"])
 def test_tokenizer_settings_and_files_convert_with_equal_ids(proto, hf_albert, settings, source):
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
@@ -130,14 +134,17 @@ def test_trained_model_exports_to_transformers_with_equal_logits_and_ids(hf_albe
     assert isinstance(reloaded, transformers.AlbertForMaskedLM)
     assert np.abs(logits(model, x) - albert_logits(tmp_path / "exported", x)).max() <= 1e-4
     reference = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
-    assert [ids.tolist() for ids in model.preprocessor.tokenizer(TOKENIZER_TEXTS)] == transformers_ids(reference, TOKENIZER_TEXTS)
+    assert [ids.tolist() for ids in model.preprocessor.tokenizer(TOKENIZER_TEXTS)] == transformers_ids(reference,
+                                                                                                       TOKENIZER_TEXTS)
 
 
 def test_keras_hub_style_model_exports_with_warnings(proto, tmp_path, caplog):
     tokenizer = AlbertTokenizer(proto=proto)
-    backbone = AlbertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, embedding_dim=8, hidden_dim=16,
+    backbone = AlbertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2, embedding_dim=8,
+                              hidden_dim=16,
                               intermediate_dim=32, max_sequence_length=64)
-    model = AlbertMaskedLM(backbone, preprocessor=AlbertMaskedLMPreprocessor(tokenizer, sequence_length=32, mask_selection_length=6))
+    model = AlbertMaskedLM(backbone, preprocessor=AlbertMaskedLMPreprocessor(tokenizer, sequence_length=32,
+                                                                             mask_selection_length=6))
     with caplog.at_level(logging.WARNING, logger="mlm"):
         export_transformers(model, tmp_path / "exported")
     messages = " ".join(record.getMessage() for record in caplog.records)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 import transformers
 
@@ -18,10 +17,10 @@ from mlm_cli.errors import PresetError
 from mlm_cli.models import DebertaV3MaskedLM, MaskedLM
 from mlm_cli.models.convert.safetensors_io import read_safetensors
 from mlm_cli.models.convert.transformers_checkpoint import export_transformers
-from tests.support.corpus import sample_sentences
 from tests.models.family_checks import logits, update_json
 from tests.models.sentencepiece_fixtures import deberta_v3_proto
 from tests.models.test_deberta_v3 import SENTENCES
+from tests.support.corpus import sample_sentences
 
 EXTRA_EMBEDDING_ROWS = 6  # real DeBERTaV3 checkpoints have more embedding rows than tokens (128100 for 128001)
 
@@ -41,17 +40,22 @@ def spm_model(tmp_path_factory) -> Path:
 def varied_sentences(count: int = 200) -> list[str]:
     rng = random.Random(11)
     pieces = [
-        "The", "quick", "BROWN", "fox", "naïve", "Café", "résumé", "Zürich", "東京", "北京大学", "日本語", "don't", "U.S.A.",
-        "e-mail", "3.14", "1,000", "(brackets)", "[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]", "#hashtag", "🙂", "—", "“quotes”",
+        "The", "quick", "BROWN", "fox", "naïve", "Café", "résumé", "Zürich", "東京", "北京大学", "日本語",
+        "don't", "U.S.A.",
+        "e-mail", "3.14", "1,000", "(brackets)", "[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]", "#hashtag", "🙂", "—",
+        "“quotes”",
         "ﬁne", "ＡＢＣ", "１２３", "İstanbul", "straße", "model", "train", "data", "  ", "\t", "\n",
     ]
-    return SENTENCES + [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) + rng.choice(["", ".", "!", "?"]) for _ in range(count)]
+    return SENTENCES + [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) + rng.choice(
+        ["", ".", "!", "?"]) for _ in range(count)]
 
 
-def write_checkpoint(path: Path, spm_model: Path, *, legacy: bool = True, tokenizer_files: str = "save_pretrained") -> Path:
+def write_checkpoint(path: Path, spm_model: Path, *, legacy: bool = True,
+                     tokenizer_files: str = "save_pretrained") -> Path:
     """A random DebertaV2ForMaskedLM (DeBERTaV3 settings) saved by transformers, every parameter perturbed.
 
-    tokenizer_files: "save_pretrained" (tokenizer.json, as transformers 5 writes it) or "hub" (spm.model, as on the Hub).
+    tokenizer_files: "save_pretrained" (tokenizer.json, as transformers 5 writes it) or "hub" (spm.model, as on the
+    Hub).
     """
     torch.manual_seed(3)
     staging = path.parent / f"{path.name}-tokenizer"
@@ -61,7 +65,8 @@ def write_checkpoint(path: Path, spm_model: Path, *, legacy: bool = True, tokeni
     tokenizer = transformers.AutoTokenizer.from_pretrained(staging)
     config = transformers.DebertaV2Config(
         vocab_size=len(tokenizer) + EXTRA_EMBEDDING_ROWS, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64, relative_attention=True, position_buckets=16, max_relative_positions=-1,
+        intermediate_size=64, max_position_embeddings=64, relative_attention=True, position_buckets=16,
+        max_relative_positions=-1,
         pos_att_type=["p2c", "c2p"], norm_rel_ebd="layer_norm", share_att_key=True, position_biased_input=False,
         type_vocab_size=0, layer_norm_eps=1e-7, legacy=legacy, pad_token_id=tokenizer.pad_token_id,
     )
@@ -72,7 +77,8 @@ def write_checkpoint(path: Path, spm_model: Path, *, legacy: bool = True, tokeni
     model.save_pretrained(path, safe_serialization=True)
     if tokenizer_files == "hub":
         shutil.copy(spm_model, path / "spm.model")
-        (path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False}))
+        (path / "tokenizer_config.json").write_text(json.dumps(
+            {"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False}))
     else:
         tokenizer.save_pretrained(path)
     return path
@@ -97,7 +103,8 @@ def reference_logits(model, tokenizer, sentences, mask_positions: np.ndarray) ->
 
 
 MASK_POSITIONS = np.array([[1, 2, 5, 9, 17, 22], [1, 2, 3, 4, 6, 7], [0, 1, 2, 3, 3, 3]], dtype="int32")
-LOGIT_SENTENCES = [" ".join(["the model will train on data and then mask a token for the day"] * 3), "Café naïve 東京 [MASK] x", "a word"]
+LOGIT_SENTENCES = [" ".join(["the model will train on data and then mask a token for the day"] * 3),
+                   "Café naïve 東京 [MASK] x", "a word"]
 
 
 def test_masked_lm_logits_equal_transformers(checkpoint):
@@ -127,7 +134,9 @@ def test_tokenization_equals_transformers(checkpoint):
 
 
 def test_tokenizer_json_without_a_normalisation_table_tokenizes_as_transformers(tmp_path, spm_model):
-    """A tokenizer.json normalising with NFC (as early transformers 5 releases wrote it) keeps NFC: ids as transformers gives them."""
+    """A tokenizer.json normalising with NFC (as early transformers 5 releases wrote it) keeps NFC: ids as transformers
+    gives them.
+    """
     checkpoint = write_checkpoint(tmp_path / "hf-deberta", spm_model)
     data = json.loads((checkpoint / "tokenizer.json").read_text())
     data["normalizer"] = {"type": "Sequence", "normalizers": [
@@ -140,7 +149,8 @@ def test_tokenizer_json_without_a_normalisation_table_tokenizes_as_transformers(
     sentences = varied_sentences()
     mismatches = [s for s in sentences if tokenizer(s).tolist() != reference(s, add_special_tokens=False)["input_ids"]]
     assert not mismatches, mismatches[:5]
-    assert tokenizer("ﬁne").tolist() != MaskedLM.from_preset(write_checkpoint(tmp_path / "with-table", spm_model), load_weights=False).preprocessor.tokenizer("ﬁne").tolist()
+    assert tokenizer("ﬁne").tolist() != MaskedLM.from_preset(write_checkpoint(tmp_path / "with-table", spm_model),
+                                                             load_weights=False).preprocessor.tokenizer("ﬁne").tolist()
 
 
 def test_round_trip_reproduces_every_weight(checkpoint, tmp_path):
@@ -164,16 +174,18 @@ def test_export_after_training_loads_in_transformers_with_equal_logits_and_ids(t
     exported = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
     expected, batch = reference_logits(exported, tokenizer, LOGIT_SENTENCES, MASK_POSITIONS)
-    before, _ = reference_logits(transformers.AutoModelForMaskedLM.from_pretrained(checkpoint).eval(), tokenizer, LOGIT_SENTENCES, MASK_POSITIONS)
+    before, _ = reference_logits(transformers.AutoModelForMaskedLM.from_pretrained(checkpoint).eval(), tokenizer,
+                                 LOGIT_SENTENCES, MASK_POSITIONS)
     assert np.abs(expected - before).max() > 1e-3  # the fit moved the weights
     assert np.abs(logits(model, batch) - expected).max() <= 1e-4
     ours = model.preprocessor.tokenizer
-    mismatches = [s for s in varied_sentences() if ours(s).tolist() != tokenizer(s, add_special_tokens=False)["input_ids"]]
+    mismatches = [s for s in varied_sentences() if ours(s).tolist() != tokenizer(s, add_special_tokens=False)[
+        "input_ids"]]
     assert not mismatches, mismatches[:5]
 
 
 def test_keras_hub_style_model_exports_with_a_warning(tmp_path, spm_model, caplog):
-    """A model tokenizing like keras_hub (sentencepiece) exports; ids agree on ordinary text, the differences are named."""
+    """A model tokenizing like keras_hub (sentencepiece) exports; ids agree on ordinary text, differences are named."""
     from mlm_cli.models import DebertaV3Backbone, DebertaV3MaskedLMPreprocessor, DebertaV3Tokenizer
 
     tokenizer = DebertaV3Tokenizer(proto=spm_model)
@@ -190,7 +202,8 @@ def test_keras_hub_style_model_exports_with_a_warning(tmp_path, spm_model, caplo
     exported = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
     positions = np.array([[1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 3, 3]], dtype="int32")  # real tokens only
     expected, batch = reference_logits(exported, reference, ["the model will train on data", "a word"], positions)
-    # Only the head's layer-norm epsilon differs (1e-5 here, 1e-7 there): large on this fresh head's tiny variances, still close.
+    # Only the head's layer-norm epsilon differs (1e-5 here, 1e-7 there): large on this fresh head's tiny variances,
+    # still close.
     assert np.abs(logits(model, batch) - expected).max() <= 0.02 * np.abs(expected).max()
 
 
@@ -199,7 +212,8 @@ def test_non_legacy_head_is_read(tmp_path, spm_model):
     assert any(name.startswith("lm_predictions.") for name in read_safetensors(checkpoint / "model.safetensors"))
     model = MaskedLM.from_preset(checkpoint)
     reference = transformers.AutoModelForMaskedLM.from_pretrained(checkpoint).eval()
-    expected, batch = reference_logits(reference, transformers.AutoTokenizer.from_pretrained(checkpoint), LOGIT_SENTENCES, MASK_POSITIONS)
+    expected, batch = reference_logits(reference, transformers.AutoTokenizer.from_pretrained(checkpoint),
+                                       LOGIT_SENTENCES, MASK_POSITIONS)
     assert np.abs(logits(model, batch) - expected).max() <= 1e-4
 
 
@@ -227,18 +241,21 @@ def test_unsupported_configs_are_named(tmp_path, spm_model, change, message):
         MaskedLM.from_preset(checkpoint)
 
 
-@pytest.mark.parametrize("change", [{"pos_att_type": "p2c|c2p"}, {"max_relative_positions": 64}, {"norm_rel_ebd": "Layer_Norm"}])
+@pytest.mark.parametrize("change", [{"pos_att_type": "p2c|c2p"}, {"max_relative_positions": 64},
+                                    {"norm_rel_ebd": "Layer_Norm"}])
 def test_equivalent_config_spellings_are_accepted(tmp_path, spm_model, change):
-    """The Hub's own configs write pos_att_type as "p2c|c2p"; max_relative_positions may repeat max_position_embeddings."""
+    """Hub configs write pos_att_type as "p2c|c2p"; max_relative_positions may repeat max_position_embeddings."""
     checkpoint = write_checkpoint(tmp_path / "hf-deberta", spm_model)
     update_json(checkpoint / "config.json", change)
     model = MaskedLM.from_preset(checkpoint)
     reference = transformers.AutoModelForMaskedLM.from_pretrained(checkpoint).eval()
-    expected, batch = reference_logits(reference, transformers.AutoTokenizer.from_pretrained(checkpoint), LOGIT_SENTENCES, MASK_POSITIONS)
+    expected, batch = reference_logits(reference, transformers.AutoTokenizer.from_pretrained(checkpoint),
+                                       LOGIT_SENTENCES, MASK_POSITIONS)
     assert np.abs(logits(model, batch) - expected).max() <= 1e-4
 
 
-@pytest.mark.parametrize(("change", "message"), [({"do_lower_case": True}, "do_lower_case"), ({"mask_token": "<mask>"}, "mask_token")])
+@pytest.mark.parametrize(("change", "message"), [({"do_lower_case": True}, "do_lower_case"),
+                                                 ({"mask_token": "<mask>"}, "mask_token")])
 def test_unsupported_tokenizer_settings_are_named(tmp_path, spm_model, change, message):
     checkpoint = write_checkpoint(tmp_path / "hf-deberta", spm_model)
     update_json(checkpoint / "tokenizer_config.json", change)

@@ -12,7 +12,10 @@ import pytest
 import torch
 import transformers
 
-from tests.support.corpus import tiny_vocabulary
+from mlm_cli.errors import PresetError
+from mlm_cli.models import DistilBertMaskedLM, MaskedLM
+from mlm_cli.models.convert.safetensors_io import read_safetensors
+from mlm_cli.models.convert.transformers_checkpoint import export_transformers
 from tests.models.family_checks import (
     assert_encode_batch_flat,
     assert_mlm_reads_transformers_checkpoint,
@@ -20,16 +23,13 @@ from tests.models.family_checks import (
     perturb_weights,
     update_json,
 )
-
-from mlm_cli.errors import PresetError
-from mlm_cli.models import DistilBertMaskedLM, MaskedLM
-from mlm_cli.models.convert.safetensors_io import read_safetensors
-from mlm_cli.models.convert.transformers_checkpoint import export_transformers
+from tests.support.corpus import tiny_vocabulary
 
 EXTRA_TOKENS = ["café", "naïve", "é", "##é", "東", "京", "日", "本", "語", "🙂", "straße", "zurich", "##ich"]
 PIECES = [
     "The", "quick", "BROWN", "fox", "naïve", "Café", "résumé", "Zürich", "東京", "日本語", "don't", "U.S.A.", "e-mail",
-    "3.14", "1,000", "(brackets)", "[CLS]", "[MASK]", "[SEP]", "[PAD]", "#hashtag", "🙂", "—", "“quotes”", "straße", "ﬁne",
+    "3.14", "1,000", "(brackets)", "[CLS]", "[MASK]", "[SEP]", "[PAD]", "#hashtag", "🙂", "—", "“quotes”", "straße",
+    "ﬁne",
     "model", "trained", "\t", "\n", "  ",
 ]
 
@@ -41,7 +41,8 @@ def vocabulary() -> list[str]:
 
 def varied_sentences(count: int = 200) -> list[str]:
     rng = random.Random(5)
-    texts = [" ".join(rng.choice(PIECES) for _ in range(rng.randint(1, 12))) + rng.choice(["", ".", "!", "?"]) for _ in range(count)]
+    texts = [" ".join(rng.choice(PIECES) for _ in range(rng.randint(1, 12))) + rng.choice(
+        ["", ".", "!", "?"]) for _ in range(count)]
     return texts + ["", "   ", "a[MASK]b", "x" * 120]
 
 
@@ -53,7 +54,8 @@ def isolated_cache(tmp_path, monkeypatch):
 def save_checkpoint(model, path: Path) -> Path:
     """A transformers model plus a DistilBERT WordPiece tokenizer, both written with save_pretrained."""
     model.save_pretrained(path, safe_serialization=True)
-    tokenizer = transformers.DistilBertTokenizer(vocab={token: index for index, token in enumerate(vocabulary())}, do_lower_case=True)
+    tokenizer = transformers.DistilBertTokenizer(vocab={token: index for index, token in enumerate(vocabulary())},
+                                                 do_lower_case=True)
     tokenizer.save_pretrained(path)
     return path
 
@@ -79,7 +81,8 @@ def tiny_distilbert(tmp_path) -> Path:
 
 def test_masked_lm_logits_equal_transformers(tiny_distilbert):
     texts = ["the model will train on data", "a word of the day, naïve café", "東京"]
-    model, x = assert_mlm_reads_transformers_checkpoint(tiny_distilbert, DistilBertMaskedLM, transformers.DistilBertForMaskedLM, texts)
+    model, x = assert_mlm_reads_transformers_checkpoint(tiny_distilbert, DistilBertMaskedLM,
+                                                        transformers.DistilBertForMaskedLM, texts)
     assert model.backbone.head_layer_norm_epsilon == 1e-12
     assert set(x) == {"token_ids", "padding_mask", "mask_positions"}
 
@@ -98,7 +101,8 @@ def test_tokenization_equals_transformers(tiny_distilbert):
 
 def test_export_loads_in_transformers_auto_classes_with_equal_logits_and_ids(tiny_distilbert, tmp_path):
     model = MaskedLM.from_preset(tiny_distilbert)
-    perturb_weights(model.weights, seed=0, stddev=0.05)  # weights no longer the checkpoint's: the export is about mlm's writer
+    perturb_weights(model.weights, seed=0,
+                    stddev=0.05)  # weights no longer the checkpoint's: the export is about mlm's writer
     export_transformers(model, tmp_path / "exported")
     texts = ["the model will train on data", "a word of the day, naïve café"]
     class_names = ("DistilBertForMaskedLM", "DistilBertTokenizer")
@@ -122,7 +126,8 @@ def test_export_of_keras_hub_numerics_warns(tmp_path, caplog):
     from mlm_cli.models import DistilBertBackbone, DistilBertMaskedLMPreprocessor, DistilBertTokenizer
 
     tokenizer = DistilBertTokenizer(vocabulary=vocabulary(), lowercase=True)
-    backbone = DistilBertBackbone(vocabulary_size=len(vocabulary()), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32)
+    backbone = DistilBertBackbone(vocabulary_size=len(vocabulary()), num_layers=1, num_heads=2, hidden_dim=16,
+                                  intermediate_dim=32)
     model = DistilBertMaskedLM(backbone, preprocessor=DistilBertMaskedLMPreprocessor(tokenizer, sequence_length=16))
     with caplog.at_level(logging.WARNING, logger="mlm"):
         export_transformers(model, tmp_path / "exported")

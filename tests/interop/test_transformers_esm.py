@@ -1,4 +1,6 @@
-"""ESM interop with Hugging Face transformers (EsmForMaskedLM, EsmTokenizer), checked against transformers itself; the CLI on a converted checkpoint."""
+"""ESM interop with Hugging Face transformers (EsmForMaskedLM, EsmTokenizer), checked against transformers itself; the
+CLI on a converted checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 import transformers
 
@@ -33,11 +34,13 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MLM_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def write_checkpoint(path: Path, position_embedding_type="rotary", token_dropout=True, emb_layer_norm_before=False, tie=True) -> Path:
+def write_checkpoint(path: Path, position_embedding_type="rotary", token_dropout=True, emb_layer_norm_before=False,
+                     tie=True) -> Path:
     """A tiny random EsmForMaskedLM and its EsmTokenizer, written with save_pretrained."""
     torch.manual_seed(3)
     config = transformers.EsmConfig(
-        vocab_size=len(ESM_VOCABULARY), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        vocab_size=len(ESM_VOCABULARY), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64,
         max_position_embeddings=48, position_embedding_type=position_embedding_type, pad_token_id=1, mask_token_id=32,
         token_dropout=token_dropout, emb_layer_norm_before=emb_layer_norm_before, tie_word_embeddings=tie,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
@@ -65,7 +68,8 @@ def proteins(count: int = 6, seed: int = 0) -> list[str]:
 
 def varied_texts() -> list[str]:
     return [
-        *proteins(20, seed=1), "M K T A Y", "MKT AYI\tAK\nLL", "mkta", "aBc", "MK<mask>TA", "<cls>MK<eos>", "A <pad> <unk> <null_1>",
+        *proteins(20, seed=1), "M K T A Y", "MKT AYI\tAK\nLL", "mkta", "aBc", "MK<mask>TA", "<cls>MK<eos>",
+        "A <pad> <unk> <null_1>",
         "<mas", "A.B-C#D", "Zürich 東京 🙂", "", "   ", "A\x1cB\x1fC", "A\u00a0K\u2003L\u200bM", "XBUZO", "1 2 3",
     ]
 
@@ -95,7 +99,8 @@ def masked_batch(preprocessor, texts: list[str], seed: int = 0) -> dict[str, np.
     rows = np.broadcast_to(np.arange(len(texts))[:, None], positions.shape)
     token_ids[rows[masked], positions[masked]] = preprocessor.tokenizer.mask_token_id
     padding_mask = token_ids != preprocessor.tokenizer.pad_token_id
-    return {"token_ids": token_ids, "segment_ids": packed["segment_ids"], "padding_mask": padding_mask, "mask_positions": positions}
+    return {"token_ids": token_ids, "segment_ids": packed["segment_ids"], "padding_mask": padding_mask,
+            "mask_positions": positions}
 
 
 def test_masked_lm_logits_and_token_ids_equal_transformers(checkpoint):
@@ -119,10 +124,13 @@ def test_tokenization_equals_transformers(checkpoint):
     texts = varied_texts()
     mismatches = [t for t in texts if tokenizer(t).tolist() != reference(t, add_special_tokens=False)["input_ids"]]
     assert not mismatches, mismatches[:5]
-    flat, offsets = tokenizer.encoder.encode_batch_flat(texts * 80)  # non-ASCII: the Rust route, in several joined parts
-    assert [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))] == [tokenizer(t).tolist() for t in texts]
+    flat, offsets = tokenizer.encoder.encode_batch_flat(
+        texts * 80)  # non-ASCII: the Rust route, in several joined parts
+    assert [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))] == [
+        tokenizer(t).tolist() for t in texts]
     assert offsets[-1] == len(flat) and len(offsets) == 80 * len(texts) + 1
-    plain = [t for t in texts if t.isascii() and "<" not in t] + ["a\x0bb\x7fC", "MK\x1f\x1fta-", "-"]  # the byte-table route
+    plain = [t for t in texts if t.isascii() and "<" not in t] + ["a\x0bb\x7fC", "MK\x1f\x1fta-",
+                                                                  "-"]  # the byte-table route
     flat, offsets = tokenizer.encoder.encode_batch_flat(plain)
     expected = [reference(t, add_special_tokens=False)["input_ids"] for t in plain]
     assert [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(plain))] == expected
@@ -133,8 +141,10 @@ def test_round_trip_reproduces_every_weight(tmp_path):
     export_transformers(MaskedLM.from_preset(source), tmp_path / "back")
     original = read_safetensors(source / "model.safetensors")
     returned = read_safetensors(tmp_path / "back" / "model.safetensors")
-    dropped = {n for n in original if ".contact_head." in n or n.endswith("inv_freq")}  # no masked-LM role, not in keras_hub's format
-    renamed = {n.replace(".LayerNorm.gamma", ".LayerNorm.weight").replace(".LayerNorm.beta", ".LayerNorm.bias"): n for n in original}
+    dropped = {n for n in original if ".contact_head." in n or n.endswith(
+        "inv_freq")}  # no masked-LM role, not in keras_hub's format
+    renamed = {n.replace(".LayerNorm.gamma", ".LayerNorm.weight").replace(".LayerNorm.beta",
+                                                                          ".LayerNorm.bias"): n for n in original}
     assert set(returned) == set(renamed) - dropped
     for name, array in returned.items():
         np.testing.assert_array_equal(array, original[renamed[name]], err_msg=name)
@@ -162,7 +172,8 @@ def test_export_loads_in_transformers_with_equal_logits_and_token_ids(source, tm
     tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
     x = masked_batch(model.preprocessor, texts, seed=1)
     assert [tokenizer(t)["input_ids"] for t in texts] == [
-        [model.preprocessor.tokenizer.cls_token_id, *model.preprocessor.tokenizer(t).tolist(), model.preprocessor.tokenizer.sep_token_id]
+        [model.preprocessor.tokenizer.cls_token_id, *model.preprocessor.tokenizer(t).tolist(),
+         model.preprocessor.tokenizer.sep_token_id]
         for t in texts
     ]
     expected = at_positions(transformers_logits(reference.eval(), x["token_ids"]), x["mask_positions"])
@@ -197,19 +208,27 @@ def test_foreign_special_tokens_are_refused(tmp_path):
 @pytest.mark.slow  # converts, trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_transformers_esm_checkpoint(tmp_path):
-    """The real `mlm` entry point: train a few steps from a transformers checkpoint on unspaced sequences, then evaluate."""
+    """The real `mlm` entry point: train a few steps from a transformers checkpoint on unspaced sequences, then
+    evaluate.
+    """
     from tests.support.cli import UNREACHABLE, run_mlm
 
     checkpoint = write_checkpoint(tmp_path / "esm", token_dropout=True)  # as every ESM-2 checkpoint
     (tmp_path / "proteins.txt").write_text("\n".join(proteins(150, seed=9)) + "\n", encoding="utf-8")
-    env = {"MLM_CACHE_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": "jax", "KAGGLE_API_ENDPOINT": UNREACHABLE, "HF_ENDPOINT": UNREACHABLE}
-    trained = run_mlm("train", "--preset", str(checkpoint), "--data", str(tmp_path / "proteins.txt"), "--output", str(tmp_path / "run"),
-                      "--max-steps", "3", "--batch-size", "8", "--sequence-length", "32", "--precision", "mixed_bfloat16", "--json", env=env)
+    env = {"MLM_CACHE_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": "jax", "KAGGLE_API_ENDPOINT": UNREACHABLE,
+           "HF_ENDPOINT": UNREACHABLE}
+    trained = run_mlm("train", "--preset", str(checkpoint), "--data", str(tmp_path / "proteins.txt"), "--output",
+                      str(tmp_path / "run"),
+                      "--max-steps", "3", "--batch-size", "8", "--sequence-length", "32", "--precision",
+                      "mixed_bfloat16", "--json", env=env)
     assert trained.code == 0, trained.stderr
     assert json.loads(trained.stdout)["steps"] == 3
-    evaluated = run_mlm("eval", "--preset", str(tmp_path / "run"), "--data", str(tmp_path / "proteins.txt"), "--json", "--batch-size", "8", env=env)
+    evaluated = run_mlm("eval", "--preset", str(tmp_path / "run"), "--data", str(tmp_path / "proteins.txt"), "--json",
+                        "--batch-size", "8", env=env)
     assert evaluated.code == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
-    assert result["masked_tokens"] > 0 and np.isfinite(result["loss"]) and result["perplexity"] == pytest.approx(np.exp(result["loss"]))
-    # One id per residue (transformers' splitting carried into the preset): about 0.15 of ~16.5 residues per line are masked.
+    assert result["masked_tokens"] > 0 and np.isfinite(result["loss"]) and result["perplexity"] == pytest.approx(
+        np.exp(result["loss"]))
+    # One id per residue (transformers' splitting carried into the preset): about 0.15 of ~16.5 residues per line are
+    # masked.
     assert result["masked_tokens"] >= 150 and result["tokens"] > 150 * 10

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 import transformers
 
@@ -27,7 +26,8 @@ from tests.models.test_roberta import SENTENCES, read_bpe, tiny_bpe
 
 TEXTS = ["the model will train on data", "hello  world <mask> it's 2024!", "a word", "東京 naïve   café\t<mask>"]
 # A tiny RoBERTa-style transformers config: 64 positions after the two reserved ones, one token type.
-CONFIG_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=66,
+CONFIG_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                    max_position_embeddings=66,
                     layer_norm_eps=1e-5, type_vocab_size=1)
 
 
@@ -44,12 +44,15 @@ def bpe_dir(tmp_path_factory) -> Path:
 
 
 def hub_style_tokenizer(bpe_dir: Path):
-    """transformers' RobertaTokenizer as the Hub's RoBERTa checkpoints configure it (<mask> absorbs the space before it)."""
+    """transformers' RobertaTokenizer as the Hub's RoBERTa checkpoints configure it (<mask> absorbs the space before
+    it).
+    """
     from tokenizers import AddedToken
 
     vocabulary, merges = read_bpe(bpe_dir)
     mask = AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True)
-    return transformers.RobertaTokenizer(vocab=vocabulary, merges=[tuple(rule.split(" ")) for rule in merges], mask_token=mask)
+    return transformers.RobertaTokenizer(vocab=vocabulary, merges=[tuple(rule.split(" ")) for rule in merges],
+                                         mask_token=mask)
 
 
 @pytest.fixture()
@@ -70,7 +73,8 @@ def assert_export_folds_token_types_into_positions(checkpoint: Path, exported: P
     single token-type row added to the positions past the two reserved ones."""
     original = read_safetensors(checkpoint / "model.safetensors")
     returned = read_safetensors(exported / "model.safetensors")
-    positions, token_type = "roberta.embeddings.position_embeddings.weight", "roberta.embeddings.token_type_embeddings.weight"
+    positions = "roberta.embeddings.position_embeddings.weight"
+    token_type = "roberta.embeddings.token_type_embeddings.weight"
     assert set(returned) == set(original) - {"lm_head.decoder.weight", "lm_head.decoder.bias"}
     for name in set(returned) - {positions, token_type}:
         np.testing.assert_array_equal(returned[name], original[name], err_msg=name)
@@ -79,7 +83,8 @@ def assert_export_folds_token_types_into_positions(checkpoint: Path, exported: P
 
 
 def test_masked_lm_logits_equal_transformers(hf_roberta):
-    model, x = assert_mlm_reads_transformers_checkpoint(hf_roberta, RobertaMaskedLM, transformers.RobertaForMaskedLM, TEXTS)
+    model, x = assert_mlm_reads_transformers_checkpoint(hf_roberta, RobertaMaskedLM, transformers.RobertaForMaskedLM,
+                                                        TEXTS)
     assert model.backbone.max_sequence_length == 64 and not x["padding_mask"].all()  # the batch has padding
 
 
@@ -101,7 +106,8 @@ def test_export_loads_in_transformers_with_equal_logits_and_ids(hf_roberta, tmp_
     export_transformers(model, tmp_path / "exported")
     class_names = ("RobertaForMaskedLM", "RobertaTokenizer")
     tokenizer = assert_transformers_reads_export(model, tmp_path / "exported", TEXTS, SENTENCES + TEXTS, class_names)
-    assert (tokenizer.mask_token_id, tokenizer.pad_token_id) == (model.preprocessor.tokenizer.mask_token_id, model.preprocessor.tokenizer.pad_token_id)
+    assert (tokenizer.mask_token_id, tokenizer.pad_token_id) == (model.preprocessor.tokenizer.mask_token_id,
+                                                                 model.preprocessor.tokenizer.pad_token_id)
 
 
 def test_round_trip_keeps_weights_with_token_types_folded_into_positions(hf_roberta, tmp_path):
@@ -110,14 +116,17 @@ def test_round_trip_keeps_weights_with_token_types_folded_into_positions(hf_robe
 
 
 def test_keras_hub_tokenization_exports_as_its_own_pipeline(bpe_dir, tmp_path):
-    """A model with keras_hub's tokenization (no word split before BPE) keeps its token ids in transformers, and back."""
+    """A model with keras_hub's tokenization (no word split before BPE) keeps its token ids in transformers and back."""
     vocabulary, merges = read_bpe(bpe_dir)
     tokenizer = RobertaTokenizer(vocabulary=vocabulary, merges=merges)
-    backbone = RobertaBackbone(vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32)
-    model = RobertaMaskedLM(backbone, preprocessor=RobertaMaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=4))
+    backbone = RobertaBackbone(vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
+                               intermediate_dim=32, max_sequence_length=32)
+    model = RobertaMaskedLM(backbone, preprocessor=RobertaMaskedLMPreprocessor(tokenizer, sequence_length=24,
+                                                                               mask_selection_length=4))
     export_transformers(model, tmp_path / "exported")
     reference = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
-    differs = [t for t in SENTENCES if tokenizer(t).tolist() != hub_style_tokenizer(bpe_dir)(t, add_special_tokens=False)["input_ids"]]
+    differs = [t for t in SENTENCES if tokenizer(t).tolist() != hub_style_tokenizer(bpe_dir)(t,
+        add_special_tokens=False)["input_ids"]]
     assert differs  # the two tokenizations really differ on this set, so the check below means something
     for text in SENTENCES:
         assert tokenizer(text).tolist() == reference(text, add_special_tokens=False)["input_ids"], repr(text)

@@ -6,12 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 import transformers
 
 from mlm_cli.errors import PresetError
-from mlm_cli.models import MaskedLM, XLMRobertaBackbone, XLMRobertaMaskedLM, XLMRobertaMaskedLMPreprocessor, XLMRobertaTokenizer
+from mlm_cli.models import (
+    MaskedLM,
+    XLMRobertaBackbone,
+    XLMRobertaMaskedLM,
+    XLMRobertaMaskedLMPreprocessor,
+    XLMRobertaTokenizer,
+)
 from mlm_cli.models.convert.transformers_checkpoint import export_transformers
 from tests.interop.test_transformers_roberta import CONFIG_SIZES, TEXTS, assert_export_folds_token_types_into_positions
 from tests.models.family_checks import (
@@ -38,21 +43,24 @@ def proto() -> bytes:
 
 @pytest.fixture()
 def hf_xlm_roberta(proto, tmp_path) -> Path:
-    """A random XLMRobertaForMaskedLM with its SentencePiece model and the tokenizer files transformers writes for it."""
+    """A random XLMRobertaForMaskedLM with its SentencePiece model and the tokenizer files transformers writes."""
     torch.manual_seed(4)
     path = tmp_path / "hf-xlm-roberta"
     path.mkdir()
     (path / "sentencepiece.bpe.model").write_bytes(proto)
     vocabulary_size = XLMRobertaTokenizer(proto=proto).vocabulary_size()
-    model = transformers.XLMRobertaForMaskedLM(transformers.XLMRobertaConfig(vocab_size=vocabulary_size, **CONFIG_SIZES))
+    model = transformers.XLMRobertaForMaskedLM(transformers.XLMRobertaConfig(vocab_size=vocabulary_size,
+                                                                             **CONFIG_SIZES))
     perturb_norms_biases_and_token_types(model)
     model.save_pretrained(path, safe_serialization=True)
-    transformers.AutoTokenizer.from_pretrained(path).save_pretrained(path)  # converted from the .model file, as on the Hub
+    transformers.AutoTokenizer.from_pretrained(path).save_pretrained(
+        path)  # converted from the .model file, as on the Hub
     return path
 
 
 def test_masked_lm_logits_equal_transformers(hf_xlm_roberta):
-    model, x = assert_mlm_reads_transformers_checkpoint(hf_xlm_roberta, XLMRobertaMaskedLM, transformers.XLMRobertaForMaskedLM, TEXTS)
+    model, x = assert_mlm_reads_transformers_checkpoint(hf_xlm_roberta, XLMRobertaMaskedLM,
+                                                        transformers.XLMRobertaForMaskedLM, TEXTS)
     assert model.backbone.max_sequence_length == 64 and not x["padding_mask"].all()  # the batch has padding
 
 
@@ -62,8 +70,10 @@ def test_tokenization_equals_transformers(hf_xlm_roberta):
     assert tokenizer.normalization == "transformers" and tokenizer.vocabulary_size() == len(reference)
     for text in SENTENCES + TEXTS:
         assert tokenizer(text).tolist() == reference(text, add_special_tokens=False)["input_ids"], repr(text)
-    packed, _ = XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=32).pack((["a word of the day"], ["the model"]))
-    assert packed["token_ids"][0].tolist() == reference("a word of the day", "the model", padding="max_length", max_length=32)["input_ids"]
+    packed, _ = XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=32).pack(
+        (["a word of the day"], ["the model"]))
+    assert packed["token_ids"][0].tolist() == reference("a word of the day", "the model", padding="max_length",
+                                                        max_length=32)["input_ids"]
 
 
 def test_export_loads_in_transformers_with_equal_logits_and_ids(hf_xlm_roberta, tmp_path):
@@ -80,7 +90,8 @@ def test_export_loads_in_transformers_with_equal_logits_and_ids(hf_xlm_roberta, 
 def test_round_trip_keeps_weights_with_token_types_folded_into_positions(hf_xlm_roberta, tmp_path):
     export_transformers(MaskedLM.from_preset(hf_xlm_roberta), tmp_path / "back")
     assert_export_folds_token_types_into_positions(hf_xlm_roberta, tmp_path / "back")
-    assert (tmp_path / "back" / "sentencepiece.bpe.model").read_bytes() == (hf_xlm_roberta / "sentencepiece.bpe.model").read_bytes()
+    assert (tmp_path / "back" / "sentencepiece.bpe.model").read_bytes() == (
+        hf_xlm_roberta / "sentencepiece.bpe.model").read_bytes()
 
 
 def test_keras_hub_tokenization_exports_with_equal_ids_on_ordinary_text(proto, tmp_path):
@@ -88,7 +99,8 @@ def test_keras_hub_tokenization_exports_with_equal_ids_on_ordinary_text(proto, t
     tokenizer = XLMRobertaTokenizer(proto=proto)
     backbone = XLMRobertaBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, hidden_dim=16,
                                   intermediate_dim=32, max_sequence_length=32)
-    model = XLMRobertaMaskedLM(backbone, preprocessor=XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=4))
+    model = XLMRobertaMaskedLM(backbone, preprocessor=XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=24,
+                                                                                     mask_selection_length=4))
     export_transformers(model, tmp_path / "exported")
     reference = transformers.AutoTokenizer.from_pretrained(tmp_path / "exported")
     for text in [t for t in SENTENCES + TEXTS if "<" not in t]:

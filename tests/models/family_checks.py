@@ -29,7 +29,8 @@ Batch = dict[str, np.ndarray]
 AnyTokenizer = Any  # an mlm or a keras_hub tokenizer: the checks call both the same way
 # The masking settings keras_hub's and mlm's MaskedLM preprocessors both keep.
 PREPROCESSOR_SETTINGS = (
-    "sequence_length", "truncate", "mask_selection_rate", "mask_selection_length", "mask_token_rate", "random_token_rate",
+    "sequence_length", "truncate", "mask_selection_rate", "mask_selection_length", "mask_token_rate",
+    "random_token_rate",
 )
 
 
@@ -43,7 +44,8 @@ def fixed_batch(vocabulary_size: int, seed: int = 0, *, lengths: Sequence[int] =
     rng = np.random.default_rng(seed)
     rows, length = np.array(lengths)[:, None], max(lengths)
     padding_mask = np.arange(length)[None, :] < rows
-    token_ids = np.where(padding_mask, rng.integers(lowest_id, vocabulary_size, (len(lengths), length)), pad_id).astype("int32")
+    token_ids = np.where(padding_mask, rng.integers(lowest_id, vocabulary_size, (len(lengths), length)),
+                         pad_id).astype("int32")
     positions = np.sort(rng.integers(1, 5, (len(lengths), 6)), axis=1).astype("int32")
     batch = {"token_ids": token_ids}
     if segments:
@@ -69,21 +71,26 @@ def perturb_weights(variables: Iterable[keras.Variable], seed: int, stddev: floa
     """Add normal noise to every variable, so that a weight read or written in the wrong place shows in the logits."""
     rng = np.random.default_rng(seed)
     for variable in variables:
-        variable.assign(keras.ops.convert_to_numpy(variable) + rng.normal(0.0, stddev, variable.shape).astype("float32"))
+        variable.assign(keras.ops.convert_to_numpy(variable) + rng.normal(0.0, stddev, variable.shape).astype(
+            "float32"))
 
 
-def build_masked_lm(task_class: type[keras.Model], tokenizer: AnyTokenizer, sizes: Mapping[str, Any], *, sequence_length: int,
+def build_masked_lm(task_class: type[keras.Model], tokenizer: AnyTokenizer, sizes: Mapping[str, Any], *,
+                    sequence_length: int,
                     mask_selection_length: int) -> keras.Model:
     """A keras_hub or mlm `task_class` around `tokenizer`, with the backbone and preprocessor classes the task names."""
-    preprocessor = task_class.preprocessor_cls(tokenizer, sequence_length=sequence_length, mask_selection_length=mask_selection_length)
+    preprocessor = task_class.preprocessor_cls(tokenizer, sequence_length=sequence_length,
+                                               mask_selection_length=mask_selection_length)
     backbone = task_class.backbone_cls(vocabulary_size=tokenizer.vocabulary_size(), **sizes)
     return task_class(backbone, preprocessor=preprocessor)
 
 
-def save_keras_hub_preset(path: Path, task_class: type[keras.Model], tokenizer: AnyTokenizer, sizes: Mapping[str, Any], seed: int,
+def save_keras_hub_preset(path: Path, task_class: type[keras.Model], tokenizer: AnyTokenizer, sizes: Mapping[str, Any],
+                          seed: int,
                           used_preprocessor: bool = True) -> Path:
     """A tiny random keras_hub `task_class` (24 tokens, 6 masks) saved by keras_hub, every weight perturbed so a mapping
-    mistake shows. With `used_preprocessor` the preprocessor has run once, so keras_hub also saves its packer and masker."""
+    mistake shows. With `used_preprocessor` the preprocessor has run once, so keras_hub also saves its packer and
+    masker."""
     set_seed(seed)
     model = build_masked_lm(task_class, tokenizer, sizes, sequence_length=24, mask_selection_length=6)
     if used_preprocessor:
@@ -93,7 +100,8 @@ def save_keras_hub_preset(path: Path, task_class: type[keras.Model], tokenizer: 
     return path
 
 
-def assert_mlm_loads_keras_hub_preset(preset: Path, task_class: type[MaskedLM], make_batch: BatchMaker) -> tuple[MaskedLM, np.ndarray]:
+def assert_mlm_loads_keras_hub_preset(preset: Path, task_class: type[MaskedLM], make_batch: BatchMaker) -> tuple[
+    MaskedLM, np.ndarray]:
     """mlm reads keras_hub's preset as `task_class` with keras_hub's parameter count and float32 logits within 1e-4 of
     keras_hub's on make_batch(vocabulary_size). Returns mlm's model and those logits."""
     import keras_hub
@@ -137,7 +145,8 @@ def assert_same_preprocessor_settings(ours: keras.layers.Layer, reference: keras
         assert getattr(reference, key) == getattr(ours, key), key
 
 
-def assert_keras_hub_loads_trained_preset(trained: TrainedPreset, task_class: type[MaskedLM], sentences: Sequence[str]) -> keras.Model:
+def assert_keras_hub_loads_trained_preset(trained: TrainedPreset, task_class: type[MaskedLM],
+                                          sentences: Sequence[str]) -> keras.Model:
     """keras_hub reads mlm's trained preset as `task_class` with mlm's logits, preprocessor settings, vocabulary and
     token ids for `sentences`. Returns keras_hub's model, for a family's own further checks."""
     import keras_hub
@@ -156,7 +165,9 @@ def assert_keras_hub_loads_trained_preset(trained: TrainedPreset, task_class: ty
 
 
 def assert_keras_hub_logits_equal(preset: Path) -> None:
-    """keras_hub reads an mlm preset with mlm's logits on a batch mlm's preprocessor made (the inputs keras_hub's model takes)."""
+    """keras_hub reads an mlm preset with mlm's logits on a batch mlm's preprocessor made (the inputs keras_hub's model
+    takes).
+    """
     import keras_hub
 
     ours = MaskedLM.from_preset(preset)
@@ -177,7 +188,9 @@ def assert_same_weights(*models: keras.Model) -> None:
 
 
 def assert_round_trip_keeps_every_weight(preset: Path, copy: Path) -> tuple[MaskedLM, MaskedLM]:
-    """mlm loads `preset`, saves it to `copy` and loads that again, every weight bit-for-bit the same; returns both models."""
+    """mlm loads `preset`, saves it to `copy` and loads that again, every weight bit-for-bit the same; returns both
+    models.
+    """
     first = MaskedLM.from_preset(preset)
     first.save_to_preset(copy)
     second = MaskedLM.from_preset(copy)
@@ -195,7 +208,8 @@ def assert_configs_equal_keras_hub(ours: Path, keras_hub_preset: Path, task_clas
     assert "mlm_backbone_extensions" not in metadata and "mlm_tokenizer_extensions" not in metadata
 
 
-def assert_backbone_config_refused(preset: Path, copy: Path, changes: Mapping[str, Any], match: str | None = None) -> PresetError:
+def assert_backbone_config_refused(preset: Path, copy: Path, changes: Mapping[str, Any],
+                                   match: str | None = None) -> PresetError:
     """mlm refuses a copy of `preset` with `changes` written into its backbone config (config.json's "config") with one
     PresetError matching `match`; returns the error."""
     shutil.copytree(preset, copy)
@@ -225,8 +239,11 @@ def assert_encode_batch_flat(tokenizer: AnyTokenizer, texts: Sequence[str], expe
     assert [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(texts))] == expected
 
 
-def assert_token_ids_equal_keras_hub(ours: AnyTokenizer, reference: AnyTokenizer, texts: Sequence[str]) -> list[list[int]]:
-    """mlm's tokenizer gives keras_hub's ids text by text, for the whole list at once and joined; returns keras_hub's ids."""
+def assert_token_ids_equal_keras_hub(ours: AnyTokenizer, reference: AnyTokenizer, texts: Sequence[str]) -> list[
+    list[int]]:
+    """mlm's tokenizer gives keras_hub's ids text by text, for the whole list at once and joined; returns keras_hub's
+    ids.
+    """
     expected = [np.asarray(reference(text)).tolist() for text in texts]
     assert [ours(text).tolist() for text in texts] == expected
     assert [ids.tolist() for ids in ours(list(texts))] == expected
@@ -234,7 +251,8 @@ def assert_token_ids_equal_keras_hub(ours: AnyTokenizer, reference: AnyTokenizer
     return expected
 
 
-def float32_and_mixed_bfloat16(task_class: type[MaskedLM], vocabulary_size: int, sizes: Mapping[str, Any]) -> tuple[MaskedLM, MaskedLM]:
+def float32_and_mixed_bfloat16(task_class: type[MaskedLM], vocabulary_size: int, sizes: Mapping[str, Any]) -> tuple[
+    MaskedLM, MaskedLM]:
     """Two `task_class` models without preprocessors, float32 and mixed_bfloat16, holding the same weights."""
     full = task_class(task_class.backbone_cls(vocabulary_size=vocabulary_size, **sizes))
     mixed = task_class(task_class.backbone_cls(vocabulary_size=vocabulary_size, dtype="mixed_bfloat16", **sizes))
@@ -255,9 +273,11 @@ def assert_mixed_bfloat16_close(full: MaskedLM, mixed: MaskedLM, batch: Batch, t
 # --- the command line ----------------------------------------------------------------
 
 
-def assert_cli_trains_and_evaluates(task_class: type[MaskedLM], tokenizer: AnyTokenizer, sizes: Mapping[str, Any], directory: Path,
+def assert_cli_trains_and_evaluates(task_class: type[MaskedLM], tokenizer: AnyTokenizer, sizes: Mapping[str, Any],
+                                    directory: Path,
                                     backend: str, precision: str = "mixed_bfloat16") -> Path:
-    """The real `mlm` entry point trains a tiny `task_class` preset and evaluates the run, on `backend`, off the network.
+    """The real `mlm` entry point trains a tiny `task_class` preset and evaluates the run, on `backend`, off the
+    network.
 
     Writes the preset (32 tokens, 8 masks) to directory/preset, trains it for three steps under `precision` on 200
     sample sentences, evaluates on 40 others; checks the step count, the saved task class and finite metrics.
@@ -269,12 +289,14 @@ def assert_cli_trains_and_evaluates(task_class: type[MaskedLM], tokenizer: AnyTo
     (directory / "heldout.txt").write_text("\n".join(sample_sentences(40, seed=2)) + "\n", encoding="utf-8")
     env = {"MLM_CACHE_DIR": str(directory / "cache"), "KERAS_BACKEND": backend}
     env.update(KAGGLE_API_ENDPOINT=UNREACHABLE, HF_ENDPOINT=UNREACHABLE)  # nothing may reach the network
-    trained = run_mlm("train", "--preset", str(preset), "--data", str(directory / "train.txt"), "--output", str(run), "--max-steps", "3",
+    trained = run_mlm("train", "--preset", str(preset), "--data", str(directory / "train.txt"), "--output", str(run),
+                      "--max-steps", "3",
                       "--batch-size", "8", "--sequence-length", "32", "--precision", precision, "--json", env=env)
     assert trained.code == 0, trained.stderr
     assert json.loads(trained.stdout)["steps"] == 3
     assert json.loads((run / "task.json").read_text())["class_name"] == task_class.__name__
-    evaluated = run_mlm("eval", "--preset", str(run), "--data", str(directory / "heldout.txt"), "--json", "--batch-size", "8", env=env)
+    evaluated = run_mlm("eval", "--preset", str(run), "--data", str(directory / "heldout.txt"), "--json",
+                        "--batch-size", "8", env=env)
     assert evaluated.code == 0, evaluated.stderr
     metrics = json.loads(evaluated.stdout)
     assert metrics["masked_tokens"] > 0 and np.isfinite(metrics["loss"]) and 0 <= metrics["accuracy"] <= 1
@@ -290,7 +312,8 @@ def update_json(path: Path, changes: Mapping[str, Any]) -> None:
 
 
 def perturb_norms_biases_and_token_types(model: torch.nn.Module, stddev: float = 0.1) -> None:
-    """Add normal noise to a transformers model's layer norms, biases and token-type embeddings, which start out constant
+    """Add normal noise to a transformers model's layer norms, biases and token-type embeddings, which start out
+    constant
     or unused, so that a mapping mistake in them shows."""
     import torch
 
@@ -309,7 +332,8 @@ def transformers_logits(model: torch.nn.Module, x: Mapping[str, np.ndarray], *, 
     if segments:
         inputs["token_type_ids"] = x["segment_ids"]
     with torch.no_grad():
-        out = model(**{name: torch.tensor(np.asarray(value), dtype=torch.long) for name, value in inputs.items()}).logits.numpy()
+        out = model(**{name: torch.tensor(np.asarray(value), dtype=torch.long) for name,
+                       value in inputs.items()}).logits.numpy()
     return np.take_along_axis(out, np.asarray(x["mask_positions"])[..., None].astype(np.int64), axis=1)
 
 
@@ -325,7 +349,8 @@ def assert_mlm_reads_transformers_checkpoint(checkpoint: Path, task_class: type[
     return model, x
 
 
-def assert_transformers_reads_export(model: MaskedLM, exported: Path, logit_texts: Sequence[str], id_texts: Sequence[str],
+def assert_transformers_reads_export(model: MaskedLM, exported: Path, logit_texts: Sequence[str],
+                                     id_texts: Sequence[str],
                                      class_names: tuple[str, str]) -> AnyTokenizer:
     """transformers' auto classes read mlm's export at `exported` as `class_names` (model, tokenizer), with mlm's logits
     on a batch of `logit_texts` and mlm's token ids for each of `id_texts`. Returns transformers' tokenizer."""
@@ -337,5 +362,6 @@ def assert_transformers_reads_export(model: MaskedLM, exported: Path, logit_text
     x, _, _ = model.preprocessor(list(logit_texts))
     assert np.abs(logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
     for text in id_texts:
-        assert model.preprocessor.tokenizer(text).tolist() == tokenizer(text, add_special_tokens=False)["input_ids"], repr(text)
+        assert model.preprocessor.tokenizer(text).tolist() == tokenizer(text, add_special_tokens=False)[
+            "input_ids"], repr(text)
     return tokenizer

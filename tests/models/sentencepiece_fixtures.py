@@ -18,13 +18,16 @@ ALBERT_SENTENCES = [
 ]
 # Words DeBERTaV3's model learns beyond WORDS: accents, CJK, emoji, numbers, punctuation.
 DEBERTA_V3_TRAINING_TEXT = [
-    "Café naïve résumé coöperate façade Zürich", "日本語のテキスト 中文字符 東京", "emoji 😀👍 ok 🙂", "12,345.67 and 3.14 (brackets) e-mail",
+    "Café naïve résumé coöperate façade Zürich", "日本語のテキスト 中文字符 東京", "emoji 😀👍 ok 🙂",
+    "12,345.67 and 3.14 (brackets) e-mail",
     "don't stop — “quotes” « guillemets »", "MiXeD CaSe WoRdS İstanbul straße",
 ]
 
 
 def train_sentencepiece(texts: Iterable[str], vocabulary_size: int, **options: object) -> bytes:
-    """A unigram SentencePiece model file trained on `texts`; `options` (special pieces, coverage) go to the trainer as they are."""
+    """A unigram SentencePiece model file trained on `texts`; `options` (special pieces, coverage) go to the trainer as
+    they are.
+    """
     import sentencepiece
 
     model = io.BytesIO()
@@ -36,8 +39,9 @@ def train_sentencepiece(texts: Iterable[str], vocabulary_size: int, **options: o
 
 
 def albert_proto() -> bytes:
-    """160 pieces with the special pieces keras_hub's ALBERT and FNet tokenizers expect: <pad> <unk> [CLS] [SEP] [MASK]."""
-    texts = sample_sentences(300, seed=4) + [" ".join(WORDS[i : i + 9]).title() for i in range(0, len(WORDS), 3)] + ALBERT_SENTENCES[:6]
+    """160 pieces incl. the specials keras_hub's ALBERT and FNet tokenizers expect: <pad> <unk> [CLS] [SEP] [MASK]."""
+    texts = sample_sentences(300, seed=4) + [" ".join(WORDS[i : i + 9]).title() for i in range(0, len(WORDS),
+        3)] + ALBERT_SENTENCES[:6]
     return train_sentencepiece(
         texts, 160, pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
         eos_piece="[SEP]", user_defined_symbols="[MASK]",
@@ -59,6 +63,9 @@ def deberta_v3_proto(mask_piece: bool = False) -> bytes:
 
 
 def xlm_roberta_proto(sentences: Sequence[str]) -> bytes:
-    """400 pieces numbered like XLM-R's (<unk>=0, <s>=1, </s>=2), trained on `sentences` and sample text; rare characters stay unknown."""
-    corpus = list(sentences) * 4 + sample_sentences(400, seed=5) + [" ".join(WORDS[i : i + 12]) for i in range(0, len(WORDS), 6)]
+    """400 pieces numbered like XLM-R's (<unk>=0, <s>=1, </s>=2), trained on `sentences` and sample text; rare
+    characters stay unknown.
+    """
+    corpus = list(sentences) * 4 + sample_sentences(400, seed=5) + [
+        " ".join(WORDS[i : i + 12]) for i in range(0, len(WORDS), 6)]
     return train_sentencepiece(corpus, 400, character_coverage=0.995)

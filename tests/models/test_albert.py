@@ -1,12 +1,12 @@
-"""ALBERT: presets move both ways between keras-hub 0.32 and mlm; shared layers, tokens and packing equal keras_hub's."""
+"""ALBERT: presets move both ways between keras-hub 0.32 and mlm; shared layers, tokens, packing equal keras_hub's."""
 
 from __future__ import annotations
 
 from functools import partial
+
 import numpy as np
 import pytest
 
-from tests.support.corpus import sample_sentences
 from tests.family_sizes import tiny_sizes
 from tests.models.family_checks import (
     assert_cli_trains_and_evaluates,
@@ -18,7 +18,9 @@ from tests.models.family_checks import (
     save_keras_hub_preset,
 )
 from tests.models.keras_hub_preset_tests import KerasHubPresetTests
-from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES as SENTENCES, albert_proto
+from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES as SENTENCES
+from tests.models.sentencepiece_fixtures import albert_proto
+from tests.support.corpus import sample_sentences
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -47,9 +49,11 @@ albert_batch = partial(fixed_batch, segments=True)  # ALBERT reads segment ids
 def keras_hub_preset(proto, tmp_path_factory):
     """A tiny random AlbertMaskedLM saved by keras-hub, every weight perturbed so a mapping mistake shows."""
     path = tmp_path_factory.mktemp("keras_hub") / "tiny_albert"
-    # Saved before first use: mlm writes this family's preprocessor without the packer and masker keras_hub adds once used.
+    # Saved before first use: mlm writes this family's preprocessor without the packer and masker keras_hub adds once
+    # used.
     tokenizer = keras_hub.models.AlbertTokenizer(proto=proto)
-    return save_keras_hub_preset(path, keras_hub.models.AlbertMaskedLM, tokenizer, SIZES, seed=5, used_preprocessor=False)
+    return save_keras_hub_preset(path, keras_hub.models.AlbertMaskedLM, tokenizer, SIZES, seed=5,
+                                 used_preprocessor=False)
 
 
 class TestKerasHubPresets(KerasHubPresetTests):
@@ -90,14 +94,20 @@ def test_tokenizer_ids_equal_keras_hub(proto):
 
 
 def test_sentencepiece_model_file_round_trips_and_rejects_corruption(proto):
-    from mlm_cli.models.tokenizers.sentencepiece_model_file import CONTROL, USER_DEFINED, read_sentencepiece_model, write_sentencepiece_model
+    from mlm_cli.models.tokenizers.sentencepiece_model_file import (
+        CONTROL,
+        USER_DEFINED,
+        read_sentencepiece_model,
+        write_sentencepiece_model,
+    )
 
     model = read_sentencepiece_model(proto)
     assert [p.text for p in model.pieces] == AlbertTokenizer(proto=proto).get_vocabulary() and model.unk_id == 1
     assert model.pieces[2].type == CONTROL and model.pieces[4].type == USER_DEFINED and model.precompiled_charsmap
     rewritten = write_sentencepiece_model(model)
     assert read_sentencepiece_model(rewritten) == model
-    assert [AlbertTokenizer(proto=rewritten)(t).tolist() for t in SENTENCES] == [AlbertTokenizer(proto=proto)(t).tolist() for t in SENTENCES]
+    assert [AlbertTokenizer(proto=rewritten)(t).tolist() for t in SENTENCES] == [
+        AlbertTokenizer(proto=proto)(t).tolist() for t in SENTENCES]
     for cut in (1, 7, len(proto) // 2, len(proto) - 3):
         with pytest.raises(ValueError):
             read_sentencepiece_model(proto[:cut] + b"\xff")
@@ -105,7 +115,8 @@ def test_sentencepiece_model_file_round_trips_and_rejects_corruption(proto):
 
 def test_preprocessor_packs_like_keras_hub(proto):
     ours = AlbertMaskedLMPreprocessor(AlbertTokenizer(proto=proto), sequence_length=12, mask_selection_length=4, seed=0)
-    reference = keras_hub.models.AlbertMaskedLMPreprocessor(keras_hub.models.AlbertTokenizer(proto=proto), sequence_length=12, mask_selection_length=4)
+    reference = keras_hub.models.AlbertMaskedLMPreprocessor(keras_hub.models.AlbertTokenizer(proto=proto),
+                                                            sequence_length=12, mask_selection_length=4)
     texts = sample_sentences(6, seed=3) + [""]
     pairs = (texts, sample_sentences(7, seed=5))
     for x in (texts, pairs):

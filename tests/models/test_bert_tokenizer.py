@@ -13,7 +13,8 @@ keras_hub = pytest.importorskip("keras_hub")
 
 SENTENCES = [
     "Hello, World! It's 3:45pm.", "Café naïve résumé coöperate", "Straße STRASSE ΣΟΦΟΣ σοφος ς",
-    "日本語のテキスト 中文字符 한국어 텍스트", "emoji 😀👍 ok", "ｆｕｌｌｗｉｄｔｈ ＡＢＣ！", "nbsp\u00a0here and\u3000ideographic",
+    "日本語のテキスト 中文字符 한국어 텍스트", "emoji 😀👍 ok", "ｆｕｌｌｗｉｄｔｈ ＡＢＣ！",
+    "nbsp\u00a0here and\u3000ideographic",
     "zero\u200bwidth soft\u00adhyphen", "tabs\tand\nnewlines\r\nend", "ctrl\x00\x07chars\x7f",
     "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", "[MASK] is [CLS] and [SEP] [PAD]", "a[MASK]b", "x" * 120, "é" * 60, "", "   ",
     "http://example.com/a?b=c&d=e", "12,345.67 and 3.14", "e\u0301 combining", "İstanbul I ı", "ﬁne ligature ﬀ",
@@ -42,7 +43,8 @@ def vocabulary(seed=0):
 @pytest.mark.parametrize("special_tokens_in_strings", [True, False])
 def test_same_ids_as_keras_hub(lowercase, strip_accents, special_tokens_in_strings):
     vocab = vocabulary()
-    settings = dict(lowercase=lowercase, strip_accents=strip_accents, special_tokens_in_strings=special_tokens_in_strings)
+    settings = dict(lowercase=lowercase, strip_accents=strip_accents,
+                    special_tokens_in_strings=special_tokens_in_strings)
     reference = keras_hub.models.BertTokenizer(vocabulary=vocab, **settings)
     ours = BertTokenizer(vocabulary=vocab, **settings)
     unknown = 0
@@ -73,7 +75,8 @@ def test_sequence_length_pads_and_truncates():
 def test_ascii_fast_path_matches_keras_hub_on_every_ascii_character(special_tokens_in_strings):
     """The batched all-Rust path (joined documents) splits every ASCII character as keras_hub does."""
     vocab = vocabulary()
-    reference = keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=True, special_tokens_in_strings=special_tokens_in_strings)
+    reference = keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=True,
+                                               special_tokens_in_strings=special_tokens_in_strings)
     ours = BertTokenizer(vocabulary=vocab, lowercase=True, special_tokens_in_strings=special_tokens_in_strings)
     rng = random.Random(1)
     alphabet = [chr(c) for c in range(128)]

@@ -1,4 +1,6 @@
-"""DeBERTaV3: presets move both ways between keras-hub 0.32 and mlm; tokens, packing and relative positions equal keras_hub's."""
+"""DeBERTaV3: presets move both ways between keras-hub 0.32 and mlm; tokens, packing and relative positions equal
+keras_hub's.
+"""
 
 from __future__ import annotations
 
@@ -91,7 +93,8 @@ def test_detokenize_equals_keras_hub(proto):
     reference = keras_hub.models.DebertaV3Tokenizer(proto=proto)
     ours = DebertaV3Tokenizer(proto=proto)
     for text in ("the models trained quickly", "Café naïve 東京"):
-        ids = np.concatenate([[ours.cls_token_id], ours(text), [ours.mask_token_id, ours.sep_token_id, ours.pad_token_id]])
+        ids = np.concatenate([[ours.cls_token_id], ours(text),
+                              [ours.mask_token_id, ours.sep_token_id, ours.pad_token_id]])
         assert ours.detokenize(ids) == reference.detokenize(ids) == text
     with pytest.raises(ValueError):
         ours.id_to_token(ours.vocabulary_size())
@@ -107,7 +110,8 @@ def test_tokenizer_refuses_unknown_options_and_models_without_special_pieces(pro
 
 
 def test_preprocessor_packs_like_keras_hub(proto):
-    ours = DebertaV3MaskedLMPreprocessor(DebertaV3Tokenizer(proto=proto), sequence_length=12, mask_selection_length=4, seed=0)
+    ours = DebertaV3MaskedLMPreprocessor(DebertaV3Tokenizer(proto=proto), sequence_length=12, mask_selection_length=4,
+                                         seed=0)
     reference = keras_hub.models.DebertaV3MaskedLMPreprocessor(
         keras_hub.models.DebertaV3Tokenizer(proto=proto), sequence_length=12, mask_selection_length=4
     )
@@ -123,15 +127,18 @@ def test_preprocessor_packs_like_keras_hub(proto):
     selected = np.take_along_axis(packed["token_ids"], x["mask_positions"], axis=1)[mask_weights > 0]
     assert not np.isin(selected, ours.tokenizer.special_token_ids).any()
     # keras_hub numbers the name per process (…_1 when another was made first); every other key is equal.
-    assert ours.get_config() == {k: v for k, v in reference.get_config().items() if k not in ("tokenizer", "dtype", "name")} | {
+    assert ours.get_config() == {k: v for k, v in reference.get_config().items() if k not in ("tokenizer", "dtype",
+                                                                                              "name")} | {
         "dtype": "float32", "name": "deberta_v3_masked_lm_preprocessor"}
 
 
-@pytest.mark.parametrize(("bucket_size", "max_sequence_length", "length"), [(8, 32, 32), (16, 64, 50), (256, 512, 512), (7, 40, 40)])
+@pytest.mark.parametrize(("bucket_size", "max_sequence_length", "length"),
+                         [(8, 32, 32), (16, 64, 50), (256, 512, 512), (7, 40, 40)])
 def test_relative_position_buckets_equal_keras_hub(bucket_size, max_sequence_length, length):
     from keras_hub.src.models.deberta_v3.disentangled_self_attention import DisentangledSelfAttention
 
-    attention = DisentangledSelfAttention(num_heads=1, hidden_dim=4, max_position_embeddings=max_sequence_length, bucket_size=bucket_size)
+    attention = DisentangledSelfAttention(num_heads=1, hidden_dim=4, max_position_embeddings=max_sequence_length,
+                                          bucket_size=bucket_size)
     relative = keras.ops.convert_to_numpy(attention._get_rel_pos(length))[0, 0]
     expected = np.clip(relative + bucket_size, 0, 2 * bucket_size - 1)
     ours = keras.ops.convert_to_numpy(relative_position_index(length, bucket_size, max_sequence_length))
@@ -172,5 +179,6 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits():
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_deberta_v3_preset(proto, tmp_path):
     tokenizer = DebertaV3Tokenizer(proto=proto)
-    run = assert_cli_trains_and_evaluates(DebertaV3MaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64}, tmp_path, "torch")
+    run = assert_cli_trains_and_evaluates(DebertaV3MaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64}, tmp_path,
+                                          "torch")
     assert_keras_hub_logits_equal(run)

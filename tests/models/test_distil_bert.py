@@ -17,8 +17,8 @@ from tests.models.family_checks import (
     float32_and_mixed_bfloat16,
     save_keras_hub_preset,
 )
-from tests.support.corpus import sample_sentences, tiny_vocabulary
 from tests.models.keras_hub_preset_tests import KerasHubPresetTests
+from tests.support.corpus import sample_sentences, tiny_vocabulary
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -36,7 +36,8 @@ SENTENCES = [
     "Hello, World! It's 3:45pm.", "Café naïve résumé coöperate", "日本語のテキスト 中文字符", "emoji 😀👍 ok",
     "tabs\tand\nnewlines\r\nend", "repeated   spaces    here", "", "   ", "12,345.67 and 3.14",
     "[MASK] is [CLS] and [SEP] [PAD]", "a[MASK]b [UNK]", "the models trained quickly", "MiXeD CaSe WoRdS",
-    "« guillemets » – dash — “quotes”", "İstanbul straße ﬁne", "x" * 120, "the model will train on data, then mask a token!",
+    "« guillemets » – dash — “quotes”", "İstanbul straße ﬁne", "x" * 120,
+    "the model will train on data, then mask a token!",
 ]
 
 
@@ -77,7 +78,8 @@ def test_preprocessor_packs_like_keras_hub():
     tokenizer = DistilBertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
     ours = DistilBertMaskedLMPreprocessor(tokenizer, sequence_length=12, mask_selection_length=4, seed=0)
     reference = keras_hub.models.DistilBertMaskedLMPreprocessor(
-        keras_hub.models.DistilBertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True), sequence_length=12, mask_selection_length=4
+        keras_hub.models.DistilBertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True), sequence_length=12,
+        mask_selection_length=4
     )
     texts = sample_sentences(6, seed=3) + [""]
     x, mask_ids, mask_weights = ours(texts)
@@ -121,8 +123,11 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits():
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_a_distil_bert_preset(tmp_path):
     tokenizer = DistilBertTokenizer(vocabulary=tiny_vocabulary(), lowercase=True)
-    run = assert_cli_trains_and_evaluates(DistilBertMaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64}, tmp_path, "torch")
+    run = assert_cli_trains_and_evaluates(DistilBertMaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64},
+                                          tmp_path, "torch")
     kernel = "layers/transformer_encoder/_feedforward_output_dense/vars/0"
-    with h5py.File(tmp_path / "preset" / "model.weights.h5") as initial, h5py.File(run / "model.weights.h5") as trained_weights:
-        assert not np.array_equal(initial[kernel][()], trained_weights[kernel][()])  # the three steps trained the encoder
+    with h5py.File(tmp_path / "preset" / "model.weights.h5") as initial, h5py.File(
+        run / "model.weights.h5") as trained_weights:
+        assert not np.array_equal(initial[kernel][()], trained_weights[kernel][
+            ()])  # the three steps trained the encoder
     assert (run / "checkpoints").is_dir()

@@ -1,4 +1,6 @@
-"""ESM presets move both ways between keras-hub 0.32 and mlm with equal masked-PLM logits; weights layout, configs, tokens."""
+"""ESM presets move both ways between keras-hub 0.32 and mlm with equal masked-PLM logits; weights layout, configs,
+tokens.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ PAD = 1
 # rotary: ESM-2; absolute: ESM-1b style (embedding layer norm), here also without biases and with ReLU.
 VARIANTS = {
     "rotary": {"position_embedding_type": "rotary"},
-    "absolute": {"position_embedding_type": "absolute", "use_pre_layer_norm": True, "use_bias": False, "activation": "relu"},
+    "absolute": {"position_embedding_type": "absolute", "use_pre_layer_norm": True, "use_bias": False,
+                 "activation": "relu"},
 }
 TINY = {"vocabulary_size": len(ESM_VOCABULARY), **tiny_sizes("esm", max_sequence_length=40, pad_token_id=PAD)}
 
@@ -95,7 +98,8 @@ def fixed_batch(selections: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def keras_hub_logits(model, batch) -> np.ndarray:
-    return keras.ops.convert_to_numpy(model({"token_ids": batch["token_ids"], "mask_positions": batch["mask_positions"]}))
+    return keras.ops.convert_to_numpy(model({"token_ids": batch["token_ids"],
+                                             "mask_positions": batch["mask_positions"]}))
 
 
 # --- presets, both ways -------------------------------------------------------
@@ -122,7 +126,8 @@ def test_rows_without_padding_equal_keras_hub_unpatched(keras_hub_esm_preset):
 def test_padding_does_not_leak_into_real_tokens(keras_hub_esm_preset):
     ours = MaskedLM.from_preset(keras_hub_esm_preset)
     batch = fixed_batch()
-    longer = {k: np.concatenate([v, np.full_like(v[:, :8], PAD if k == "token_ids" else 0)], axis=1) if k != "mask_positions" else v
+    longer = {k: np.concatenate([v, np.full_like(v[:, :8], PAD if k == "token_ids" else 0)],
+                                axis=1) if k != "mask_positions" else v
               for k, v in batch.items()}
     longer["padding_mask"] = longer["token_ids"] != PAD
     assert np.abs(logits(ours, batch) - logits(ours, longer)).max() <= 1e-5
@@ -133,7 +138,8 @@ def test_mlm_preset_loads_in_keras_hub_with_equal_logits(keras_hub_esm_preset, k
     before = [np.array(keras.ops.convert_to_numpy(w)) for w in ours.weights]
     ours.compile(optimizer=keras.optimizers.Adam(1e-2))
     ours.fit(protein_texts(16), batch_size=8, epochs=1, verbose=0)
-    assert any(not np.array_equal(a, keras.ops.convert_to_numpy(w)) for a, w in zip(before, ours.masked_lm_head.weights))
+    assert any(not np.array_equal(a, keras.ops.convert_to_numpy(w)) for a,
+               w in zip(before, ours.masked_lm_head.weights))
     ours.save_to_preset(tmp_path / "ours")
     reference = keras_hub.models.ESMMaskedPLM.from_preset(str(tmp_path / "ours"))
     batch = fixed_batch(seed=1)
@@ -157,8 +163,10 @@ def test_weights_layout_matches_keras_hub(keras_hub_esm_preset, tmp_path):
     ours = MaskedLM.from_preset(keras_hub_esm_preset)
     ours.save_to_preset(tmp_path / "ours")
     config = ours.backbone.get_config()
-    for name, expected in (("model.weights.h5", esm_weights.backbone_shapes(config)), ("task.weights.h5", esm_weights.head_shapes(config))):
-        theirs = {k: s for k, (s, _) in read_shapes(keras_hub_esm_preset / name).items() if not k.startswith("optimizer/")}
+    for name, expected in (("model.weights.h5", esm_weights.backbone_shapes(config)),
+                           ("task.weights.h5", esm_weights.head_shapes(config))):
+        theirs = {k: s for k, (s, _) in read_shapes(keras_hub_esm_preset / name).items() if not k.startswith(
+            "optimizer/")}
         assert theirs == {k: tuple(v) for k, v in expected.items()}
         assert_same_h5_layout(tmp_path / "ours" / name, keras_hub_esm_preset / name)
 
@@ -172,14 +180,17 @@ def test_configs_have_keras_hub_keys_and_values(variant):
     theirs = keras_hub.models.ESMBackbone(**TINY, **VARIANTS[variant], name="esm_backbone")
     ours = ESMBackbone(**TINY, **VARIANTS[variant])
     assert list(ours.get_config()) == list(theirs.get_config())
-    assert {k: v for k, v in ours.get_config().items() if k != "dtype"} == {k: v for k, v in theirs.get_config().items() if k != "dtype"}
+    assert {k: v for k, v in ours.get_config().items() if k != "dtype"} == {k: v for k,
+        v in theirs.get_config().items() if k != "dtype"}
     assert ours.parameter_count() == theirs.count_params()
 
     tokenizer = ESMTokenizer(ESM_VOCABULARY)
     reference = keras_hub.models.ESMTokenizer(vocabulary=ESM_VOCABULARY, name="esm_tokenizer")
-    assert {k: v for k, v in tokenizer.get_config().items() if k != "dtype"} == {k: v for k, v in reference.get_config().items() if k != "dtype"}
+    assert {k: v for k, v in tokenizer.get_config().items() if k != "dtype"} == {k: v for k,
+        v in reference.get_config().items() if k != "dtype"}
     preprocessor = ESMMaskedPLMPreprocessor(tokenizer, sequence_length=24)
-    reference_preprocessor = keras_hub.models.ESMMaskedPLMPreprocessor(reference, sequence_length=24, name="esm_masked_plm_preprocessor")
+    reference_preprocessor = keras_hub.models.ESMMaskedPLMPreprocessor(reference, sequence_length=24,
+                                                                       name="esm_masked_plm_preprocessor")
     theirs_config = {k: v for k, v in reference_preprocessor.get_config().items() if k not in ("dtype", "tokenizer")}
     assert {k: v for k, v in preprocessor.get_config().items() if k != "dtype"} == theirs_config
 
@@ -202,7 +213,8 @@ def test_configs_have_keras_hub_keys_and_values(variant):
 )
 def test_hostile_backbone_configs_fail_with_one_line(tmp_path, change, message):
     tokenizer = ESMTokenizer(ESM_VOCABULARY)
-    ESMMaskedPLM(ESMBackbone(**TINY), preprocessor=ESMMaskedPLMPreprocessor(tokenizer, sequence_length=16)).save_to_preset(tmp_path / "p")
+    ESMMaskedPLM(ESMBackbone(**TINY), preprocessor=ESMMaskedPLMPreprocessor(tokenizer,
+        sequence_length=16)).save_to_preset(tmp_path / "p")
     for name in ("config.json",):
         path = tmp_path / "p" / name
         data = json.loads(path.read_text())
@@ -217,7 +229,8 @@ def test_absolute_positions_refuse_sequences_past_the_table():
     model = ESMMaskedPLM(ESMBackbone(**{**TINY, "max_sequence_length": 12}, position_embedding_type="absolute"))
     ids = np.full((1, 12), 5, "int32")  # positions 1 .. 12 with pad_token_id 1: one past the 12-row table
     with pytest.raises(ValueError, match="positions"):
-        model({"token_ids": ids, "padding_mask": ids != PAD, "segment_ids": ids * 0, "mask_positions": np.zeros((1, 2), "int32")})
+        model({"token_ids": ids, "padding_mask": ids != PAD, "segment_ids": ids * 0,
+               "mask_positions": np.zeros((1, 2), "int32")})
 
 
 def test_mismatched_pad_ids_are_reported(caplog):
@@ -226,7 +239,8 @@ def test_mismatched_pad_ids_are_reported(caplog):
     with caplog.at_level("WARNING", logger="mlm"):
         ESMMaskedPLM(ESMBackbone(**{**TINY, "pad_token_id": 0}), preprocessor=preprocessor)
         ESMMaskedPLM(ESMBackbone(**TINY), preprocessor=preprocessor)
-    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["the backbone masks token 0 as padding but the tokenizer pads with 1"]
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "the backbone masks token 0 as padding but the tokenizer pads with 1"]
 
 
 def test_mixed_precision_keeps_float32_variables_and_logits():
@@ -248,8 +262,10 @@ def varied_texts() -> list[str]:
     return [
         *protein_texts(20, seed=4), *protein_texts(5, seed=5, spaced=False),
         "M K T A Y", "mktay", "m k t a", "MKT AYI AK", "A  B\t\tC\r\nD", "  L  ", "", " ", "\t\n",
-        "A.B-C", "A, B; C!", "L 123 K 4.5", "Zürich café ÉCOLE naïve", "東京 日本語 北京", "🙂 A 🧬 K", "A\u00a0K\u200bL",
-        "<mask>", "A <mask> K", "A<mask>K", "<cls> M K <eos>", "<pad> <unk> <null_1>", "<mas k>", "##A ##K", "X B U Z O",
+        "A.B-C", "A, B; C!", "L 123 K 4.5", "Zürich café ÉCOLE naïve", "東京 日本語 北京", "🙂 A 🧬 K",
+        "A\u00a0K\u200bL",
+        "<mask>", "A <mask> K", "A<mask>K", "<cls> M K <eos>", "<pad> <unk> <null_1>", "<mas k>", "##A ##K",
+        "X B U Z O",
         "A\x1cB", "A\x00K\x7fL",
     ]
 
@@ -257,14 +273,16 @@ def varied_texts() -> list[str]:
 @pytest.mark.parametrize("special_tokens_in_strings", [False, True])
 def test_tokenization_equals_keras_hub(special_tokens_in_strings):
     ours = ESMTokenizer(ESM_VOCABULARY, special_tokens_in_strings=special_tokens_in_strings)
-    reference = keras_hub.models.ESMTokenizer(vocabulary=ESM_VOCABULARY, special_tokens_in_strings=special_tokens_in_strings)
+    reference = keras_hub.models.ESMTokenizer(vocabulary=ESM_VOCABULARY,
+                                              special_tokens_in_strings=special_tokens_in_strings)
     texts = varied_texts()
     mismatches = [t for t in texts if ours(t).tolist() != np.asarray(reference(t)).tolist()]
     assert not mismatches, mismatches[:5]
     flat, offsets = ours.encoder.encode_batch_flat(texts)
     assert flat.dtype == np.int32 and offsets.dtype == np.int64 and len(offsets) == len(texts) + 1
     assert [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))] == [ours(t).tolist() for t in texts]
-    assert ours.special_token_ids == [0, 2, 1, 32] and sorted(ours.special_token_ids) == sorted(reference.special_token_ids)
+    assert ours.special_token_ids == [0, 2, 1, 32] and sorted(ours.special_token_ids) == sorted(
+        reference.special_token_ids)
     assert (ours.cls_token_id, ours.sep_token_id, ours.pad_token_id, ours.mask_token_id) == (
         reference.cls_token_id, reference.sep_token_id, reference.pad_token_id, reference.mask_token_id)
     assert ours.detokenize(ours("M K <mask>")) == reference.detokenize(reference("M K <mask>"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.support.corpus import sample_sentences
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import (
     Batch,
@@ -18,7 +17,9 @@ from tests.models.family_checks import (
     save_keras_hub_preset,
 )
 from tests.models.keras_hub_preset_tests import KerasHubPresetTests
-from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES as SENTENCES, albert_proto
+from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES as SENTENCES
+from tests.models.sentencepiece_fixtures import albert_proto
+from tests.support.corpus import sample_sentences
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -34,7 +35,9 @@ def proto() -> bytes:
 
 
 def f_net_batch(vocabulary_size: int, seed: int = 0) -> Batch:
-    """fixed_batch in four segments (each a quarter of the length, zero on padding), without a padding mask: FNet takes none."""
+    """fixed_batch in four segments (each a quarter of the length, zero on padding), without a padding mask: FNet takes
+    none.
+    """
     batch = fixed_batch(vocabulary_size, seed)
     real = batch["padding_mask"]
     length = real.shape[1]
@@ -46,7 +49,8 @@ def f_net_batch(vocabulary_size: int, seed: int = 0) -> Batch:
 def keras_hub_preset(proto, tmp_path_factory):
     """A tiny random FNetMaskedLM saved by keras-hub, every weight perturbed so a mapping mistake shows."""
     path = tmp_path_factory.mktemp("keras_hub") / "tiny_f_net"
-    # Saved before first use: mlm writes this family's preprocessor without the packer and masker keras_hub adds once used.
+    # Saved before first use: mlm writes this family's preprocessor without the packer and masker keras_hub adds once
+    # used.
     tokenizer = keras_hub.models.FNetTokenizer(proto=proto)
     return save_keras_hub_preset(path, keras_hub.models.FNetMaskedLM, tokenizer, SIZES, seed=5, used_preprocessor=False)
 
@@ -87,7 +91,8 @@ def test_tokenizer_ids_equal_keras_hub(proto):
 
 def test_preprocessor_packs_like_keras_hub_without_padding_mask(proto):
     ours = FNetMaskedLMPreprocessor(FNetTokenizer(proto=proto), sequence_length=12, mask_selection_length=4, seed=0)
-    reference = keras_hub.models.FNetMaskedLMPreprocessor(keras_hub.models.FNetTokenizer(proto=proto), sequence_length=12, mask_selection_length=4)
+    reference = keras_hub.models.FNetMaskedLMPreprocessor(keras_hub.models.FNetTokenizer(proto=proto),
+                                                          sequence_length=12, mask_selection_length=4)
     texts = sample_sentences(6, seed=3) + [""]
     x, mask_ids, mask_weights = ours(texts)
     expected, _, _ = reference(texts)
@@ -102,7 +107,8 @@ def test_preprocessor_packs_like_keras_hub_without_padding_mask(proto):
 
 @pytest.mark.parametrize(
     "change",
-    [{"vocabulary_size": 10**12}, {"hidden_dim": 10**9}, {"num_layers": 0}, {"num_segments": 0}, {"max_sequence_length": "512"}, {"dropout": 1.5}],
+    [{"vocabulary_size": 10**12}, {"hidden_dim": 10**9}, {"num_layers": 0}, {"num_segments": 0},
+     {"max_sequence_length": "512"}, {"dropout": 1.5}],
 )
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
@@ -120,4 +126,5 @@ def test_mixed_bfloat16_keeps_float32_variables_and_mixes_in_float32(keras_hub_p
 @pytest.mark.slow  # trains and evaluates in subprocesses
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_an_f_net_preset(proto, tmp_path):
-    assert_cli_trains_and_evaluates(FNetMaskedLM, FNetTokenizer(proto=proto), {**SIZES, "max_sequence_length": 64}, tmp_path, "jax")
+    assert_cli_trains_and_evaluates(FNetMaskedLM, FNetTokenizer(proto=proto), {**SIZES, "max_sequence_length": 64},
+                                    tmp_path, "jax")

@@ -33,8 +33,10 @@ def test_family_classes_follow_the_base_classes(name):
     task = family.mlm_class(family.masked_lm)
     preprocessor = family.mlm_class(family.preprocessor)
     tokenizer = family.mlm_class(family.tokenizer)
-    assert issubclass(backbone, Backbone) and issubclass(task, MaskedLM) and issubclass(preprocessor, MaskedLMPreprocessor)
-    assert task.backbone_cls is backbone and task.preprocessor_cls is preprocessor and preprocessor.tokenizer_cls is tokenizer
+    assert issubclass(backbone, Backbone) and issubclass(task, MaskedLM) and issubclass(preprocessor,
+                                                                                        MaskedLMPreprocessor)
+    assert task.backbone_cls is backbone and task.preprocessor_cls is preprocessor
+    assert preprocessor.tokenizer_cls is tokenizer
     assert all(callable(getattr(tokenizer, method, None)) for method in TOKENIZER_API)
     assert tokenizer.asset_files, "a tokenizer needs its vocabulary files as assets"
     assert isinstance(family.weights(), WeightsLayout)
@@ -50,7 +52,8 @@ def test_class_preset_listings_are_per_family(name):
 
 def test_tokenizers_and_preprocessors_never_import_keras():
     """Data workers build batches with tokenizers and preprocessors alone; keras must stay out."""
-    modules = [family.mlm_module(getattr(family, role)) for family in FAMILIES.values() for role in ("tokenizer", "preprocessor")]
+    modules = [family.mlm_module(getattr(family, role)) for family in FAMILIES.values() for role in ("tokenizer",
+                                                                                                     "preprocessor")]
     code = (
         "import importlib, sys\n"
         f"for module in {modules!r}:\n"

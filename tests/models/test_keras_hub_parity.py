@@ -16,7 +16,6 @@ keras_hub = pytest.importorskip("keras_hub")
 
 from mlm_cli.models import BertMaskedLM  # noqa: E402
 
-
 bert_batch = partial(fixed_batch, segments=True)  # BERT reads segment ids
 
 

@@ -1,14 +1,13 @@
 """The MaskedLM task API: from_preset, compile defaults, fit/evaluate/predict, save_to_preset."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 from mlm_cli.errors import BadInputError
 from mlm_cli.models import BertMaskedLM, BertMaskedLMPreprocessor, MaskedLM
-from tests.support.corpus import sample_sentences
 from mlm_cli.seeding import set_seed
+from tests.support.corpus import sample_sentences
 
 
 def test_compile_auto_defaults(tiny_model):
@@ -20,7 +19,8 @@ def test_compile_auto_defaults(tiny_model):
     weights = np.array([[1, 1, 0], [1, 0, 0]], dtype="float32")
     reference = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
     ours = keras.ops.convert_to_numpy(tiny_model.loss(labels, logits, sample_weight=weights))
-    assert ours == pytest.approx(float(keras.ops.convert_to_numpy(reference(labels, logits, sample_weight=weights))), rel=1e-6)
+    assert ours == pytest.approx(float(keras.ops.convert_to_numpy(reference(labels, logits, sample_weight=weights))),
+                                 rel=1e-6)
     tiny_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     assert isinstance(tiny_model.optimizer, keras.optimizers.SGD)
 
@@ -57,12 +57,14 @@ def test_properties_and_save_reload(tiny_model, tmp_path):
     assert isinstance(tiny_model.preprocessor, BertMaskedLMPreprocessor)
     assert tiny_model.backbone.num_layers == 2
     tiny_model.save_to_preset(tmp_path / "p")
-    for name in ["config.json", "task.json", "preprocessor.json", "tokenizer.json", "metadata.json", "model.weights.h5", "task.weights.h5", "assets/tokenizer/vocabulary.txt"]:
+    for name in ["config.json", "task.json", "preprocessor.json", "tokenizer.json", "metadata.json",
+                 "model.weights.h5", "task.weights.h5", "assets/tokenizer/vocabulary.txt"]:
         assert (tmp_path / "p" / name).is_file(), name
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging leftovers
     loaded = MaskedLM.from_preset(tmp_path / "p")
     batch, _, _ = tiny_model.preprocessor(["the model will train on data"])
-    assert np.allclose(keras.ops.convert_to_numpy(loaded(batch)), keras.ops.convert_to_numpy(tiny_model(batch)), atol=1e-6)
+    assert np.allclose(keras.ops.convert_to_numpy(loaded(batch)), keras.ops.convert_to_numpy(tiny_model(batch)),
+                       atol=1e-6)
 
 
 def test_save_refuses_to_overwrite_without_flag(tiny_model, tmp_path):

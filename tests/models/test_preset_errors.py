@@ -41,7 +41,8 @@ def test_missing_directory(tmp_path):
         MaskedLM.from_preset(tmp_path / "nope")
 
 
-@pytest.mark.parametrize("name", ["config.json", "model.weights.h5", "tokenizer.json", "assets/tokenizer/vocabulary.txt"])
+@pytest.mark.parametrize("name", ["config.json", "model.weights.h5", "tokenizer.json",
+                                  "assets/tokenizer/vocabulary.txt"])
 def test_missing_file_is_named(preset, name):
     (preset / name).unlink()
     assert name.split("/")[-1] in load_error(preset)

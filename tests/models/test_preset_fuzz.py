@@ -27,13 +27,16 @@ JSON_FILES = ["config.json", "tokenizer.json", "preprocessor.json", "task.json",
 BINARY_FILES = ["model.weights.h5", "task.weights.h5", "assets/tokenizer/vocabulary.txt"]
 
 HOSTILE_STRINGS = st.sampled_from([
-    "../../outside.txt", "/etc/passwd", "assets/../../outside.txt", CANARY_MODULE, f"{CANARY_MODULE}>Evil", "keras_hub.models.BertBackbone",
+    "../../outside.txt", "/etc/passwd", "assets/../../outside.txt", CANARY_MODULE, f"{CANARY_MODULE}>Evil",
+    "keras_hub.models.BertBackbone",
     "os", "system", "builtins>eval", "", "\x00", "x" * 5000, "bert_backbone", "float16", "mixed_bfloat16", "int8",
 ])
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63) | st.sampled_from([0, -1, 1, 10**12, 2**31])
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63) | st.sampled_from(
+        [0, -1, 1, 10**12, 2**31])
     | st.floats(allow_nan=True, allow_infinity=True) | HOSTILE_STRINGS | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8) | HOSTILE_STRINGS, children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8) | HOSTILE_STRINGS, children,
+                                                                      max_size=4),
     max_leaves=8,
 )
 
@@ -51,10 +54,13 @@ def json_paths(value, prefix=()):
 
 @st.composite
 def mutations(draw):
-    kind = draw(st.sampled_from(["json_value", "json_delete", "json_add", "truncate", "flip", "symlink", "replace_bytes"]))
+    kind = draw(st.sampled_from(["json_value", "json_delete", "json_add", "truncate", "flip", "symlink",
+                                 "replace_bytes"]))
     if kind.startswith("json"):
-        return kind, draw(st.sampled_from(JSON_FILES)), draw(st.integers(0, 10**6)), draw(JSON_VALUES), draw(HOSTILE_STRINGS | st.text(max_size=8))
-    return kind, draw(st.sampled_from(BINARY_FILES + JSON_FILES)), draw(st.integers(0, 10**6)), draw(st.binary(max_size=64)), None
+        return kind, draw(st.sampled_from(JSON_FILES)), draw(st.integers(0, 10**6)), draw(JSON_VALUES), draw(
+            HOSTILE_STRINGS | st.text(max_size=8))
+    return kind, draw(st.sampled_from(BINARY_FILES + JSON_FILES)), draw(st.integers(0, 10**6)), draw(
+        st.binary(max_size=64)), None
 
 
 def apply(mutation, preset: Path, outside: Path) -> None:
@@ -131,7 +137,8 @@ def test_mutated_presets_load_or_fail_cleanly(pristine, tmp_path_factory, mutati
         message = str(error)
         assert message and "\n" not in message
     else:
-        assert mutation[0] != "symlink" or not (preset / mutation[1]).is_symlink(), "loaded through a link leaving the preset"
+        assert mutation[0] != "symlink" or not (preset / mutation[
+            1]).is_symlink(), "loaded through a link leaving the preset"
         x = {"token_ids": np.full((1, 8), 5, "int32"), "segment_ids": np.zeros((1, 8), "int32"),
              "padding_mask": np.ones((1, 8), bool), "mask_positions": np.array([[1, 2]], "int32")}
         import keras

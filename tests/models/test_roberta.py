@@ -23,8 +23,8 @@ from tests.models.family_checks import (
     logits,
     save_keras_hub_preset,
 )
-from tests.support.corpus import WORDS, sample_sentences
 from tests.models.keras_hub_preset_tests import KerasHubPresetTests
+from tests.support.corpus import WORDS, sample_sentences
 
 keras_hub = pytest.importorskip("keras_hub")
 import keras  # noqa: E402
@@ -45,7 +45,8 @@ PAD_ID = SPECIAL_TOKENS.index("<pad>")  # tiny_bpe numbers the special tokens fi
 SENTENCES = [
     "Hello, World! It's 3:45pm.", "Café naïve résumé coöperate ÉCOLE", "日本語のテキスト 中文字符", "emoji 😀👍 ok 🙂",
     "tabs\tand\nnewlines\r\nend", "repeated   spaces    here", "", " ", "   ", "12,345.67 and 3.14 and 2024",
-    "<mask> is <s> and </s> <pad>", "a<mask>b <unk> x</s>y", " <mask> ", "the models trained quickly", "MiXeD CaSe WoRdS",
+    "<mask> is <s> and </s> <pad>", "a<mask>b <unk> x</s>y", " <mask> ", "the models trained quickly",
+    "MiXeD CaSe WoRdS",
     "« guillemets » – dash — “quotes”", "İstanbul straße ﬁne", "x" * 120, "don't I'M we'll (brackets) e-mail U.S.A.",
     "the model will train on data, then mask a token!", "trailing space ", "\u00a0nbsp\u3000ideographic\u2009thin",
 ]
@@ -57,7 +58,8 @@ def tiny_bpe(directory: Path, vocabulary_size: int = 700) -> tuple[Path, Path]:
 
     corpus = SENTENCES * 4 + sample_sentences(300, seed=5) + [" ".join(WORDS)] * 5
     trainer = ByteLevelBPETokenizer()
-    trainer.train_from_iterator(corpus, vocab_size=vocabulary_size, min_frequency=2, special_tokens=SPECIAL_TOKENS, show_progress=False)
+    trainer.train_from_iterator(corpus, vocab_size=vocabulary_size, min_frequency=2, special_tokens=SPECIAL_TOKENS,
+                                show_progress=False)
     directory.mkdir(parents=True, exist_ok=True)
     vocabulary, merges = trainer.save_model(str(directory))
     return Path(vocabulary), Path(merges)
@@ -106,20 +108,23 @@ class TestKerasHubPresets(KerasHubPresetTests):
     def check_files(self, ours, keras_hub_preset):
         assert json.loads((ours / "assets/tokenizer/vocabulary.json").read_text()) == json.loads(
             (keras_hub_preset / "assets/tokenizer/vocabulary.json").read_text())
-        assert (ours / "assets/tokenizer/merges.txt").read_text() == (keras_hub_preset / "assets/tokenizer/merges.txt").read_text()
+        assert (ours / "assets/tokenizer/merges.txt").read_text() == (
+            keras_hub_preset / "assets/tokenizer/merges.txt").read_text()
 
 
 @pytest.mark.parametrize("add_prefix_space", [False, True])
 def test_tokenizer_ids_equal_keras_hub(bpe, add_prefix_space):
     vocabulary, merges = bpe
-    reference = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges, add_prefix_space=add_prefix_space)
+    reference = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges,
+                                                  add_prefix_space=add_prefix_space)
     ours = RobertaTokenizer(vocabulary=vocabulary, merges=merges, add_prefix_space=add_prefix_space)
     assert_token_ids_equal_keras_hub(ours, reference, SENTENCES)
     assert all(ours(text).dtype == np.int32 for text in SENTENCES)
     assert (ours.cls_token_id, ours.sep_token_id, ours.pad_token_id, ours.mask_token_id) == (
         reference.start_token_id, reference.end_token_id, reference.pad_token_id, reference.mask_token_id)
     assert sorted(ours.special_token_ids) == sorted(reference.special_token_ids)
-    assert ours.get_vocabulary() == list(reference.get_vocabulary()) and ours.vocabulary_size() == reference.vocabulary_size()
+    assert ours.get_vocabulary() == list(
+        reference.get_vocabulary()) and ours.vocabulary_size() == reference.vocabulary_size()
     for token in ("<mask>", "Ġthe", "the", "<s>"):
         assert ours.token_to_id(token) == reference.token_to_id(token)
         assert ours.id_to_token(ours.token_to_id(token)) == reference.id_to_token(reference.token_to_id(token))
@@ -141,7 +146,8 @@ def test_preprocessor_packs_like_keras_hub(bpe, truncate):
     ours = RobertaMaskedLMPreprocessor(RobertaTokenizer(vocabulary=vocabulary, merges=merges), sequence_length=12,
                                        truncate=truncate, mask_selection_length=4, seed=0)
     reference = keras_hub.models.RobertaMaskedLMPreprocessor(
-        keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges), sequence_length=12, truncate=truncate, mask_selection_length=4
+        keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges), sequence_length=12, truncate=truncate,
+        mask_selection_length=4
     )
     reference(["warm up"])  # builds keras_hub's packer
     first, second = sample_sentences(7, seed=3) + [""], ["a word", ""] + sample_sentences(6, seed=4)
@@ -150,7 +156,8 @@ def test_preprocessor_packs_like_keras_hub(bpe, truncate):
         token_ids, segment_ids = reference.packer(tuple(reference.tokenizer(segment) for segment in inputs))
         assert packed["token_ids"].tolist() == keras.ops.convert_to_numpy(token_ids).tolist()
         assert packed["segment_ids"].tolist() == keras.ops.convert_to_numpy(segment_ids).tolist()
-        assert packed["padding_mask"].tolist() == (keras.ops.convert_to_numpy(token_ids) != ours.tokenizer.pad_token_id).tolist()
+        assert packed["padding_mask"].tolist() == (keras.ops.convert_to_numpy(
+            token_ids) != ours.tokenizer.pad_token_id).tolist()
     x, mask_ids, mask_weights = ours((first, second))
     assert x["mask_positions"].shape == mask_ids.shape == mask_weights.shape == (8, 4)
     chosen = np.take_along_axis(packed["token_ids"], x["mask_positions"], axis=1)[mask_weights > 0]
@@ -160,7 +167,8 @@ def test_preprocessor_packs_like_keras_hub(bpe, truncate):
 
 @pytest.mark.parametrize(
     "change",
-    [{"vocabulary_size": 10**12}, {"hidden_dim": 10**9}, {"num_layers": 0}, {"num_heads": 3}, {"max_sequence_length": "512"}, {"dropout": 1.5}],
+    [{"vocabulary_size": 10**12}, {"hidden_dim": 10**9}, {"num_layers": 0}, {"num_heads": 3},
+     {"max_sequence_length": "512"}, {"dropout": 1.5}],
 )
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
@@ -170,7 +178,8 @@ def test_bad_sizes_raise_before_allocating(change):
 def test_bad_tokenizer_inputs_raise_value_error(bpe):
     vocabulary, merges = bpe
     with pytest.raises(ValueError, match="special tokens"):
-        RobertaTokenizer(vocabulary={k: v for k, v in vocabulary.items() if k != "<mask>"} | {"<mask>x": vocabulary["<mask>"]}, merges=merges)
+        RobertaTokenizer(vocabulary={k: v for k, v in vocabulary.items() if k != "<mask>"} | {
+            "<mask>x": vocabulary["<mask>"]}, merges=merges)
     with pytest.raises(ValueError, match="ids"):
         RobertaTokenizer(vocabulary={**vocabulary, "<s>": 10**9}, merges=merges)
     with pytest.raises(ValueError, match="merge rule"):
@@ -198,5 +207,6 @@ def test_mixed_bfloat16_keeps_float32_variables_and_logits(bpe):
 def test_cli_trains_and_evaluates_a_roberta_preset(bpe, tmp_path):
     vocabulary, merges = bpe
     tokenizer = RobertaTokenizer(vocabulary=vocabulary, merges=merges)
-    run = assert_cli_trains_and_evaluates(RobertaMaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64}, tmp_path, "torch")
+    run = assert_cli_trains_and_evaluates(RobertaMaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64}, tmp_path,
+                                          "torch")
     assert_keras_hub_logits_equal(run)

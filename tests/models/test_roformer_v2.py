@@ -59,7 +59,8 @@ def keras_hub_preset(request, tmp_path_factory):
     keras.utils.set_random_seed(11)
     vocabulary = tiny_vocabulary()
     tokenizer = keras_hub.models.RoformerV2Tokenizer(vocabulary=vocabulary, lowercase=True)
-    preprocessor = keras_hub.models.RoformerV2MaskedLMPreprocessor(tokenizer, sequence_length=24, mask_selection_length=6)
+    preprocessor = keras_hub.models.RoformerV2MaskedLMPreprocessor(tokenizer, sequence_length=24,
+                                                                   mask_selection_length=6)
     backbone = keras_hub.models.RoformerV2Backbone(vocabulary_size=len(vocabulary), **TINY, **CONFIGS[request.param])
     model = keras_hub.models.RoformerV2MaskedLM(backbone, preprocessor=preprocessor)
     sharpen(backbone.weights)
@@ -126,7 +127,8 @@ def test_mlm_preset_loads_in_keras_hub_with_equal_logits(keras_hub_preset, tmp_p
     before = keras.ops.convert_to_numpy(ours.backbone.encoder_blocks[0].attention.qkv_dense.kernel).copy()
     ours.compile()
     ours.fit(sample_sentences(16), batch_size=8, epochs=1, verbose=0)
-    assert not np.allclose(before, keras.ops.convert_to_numpy(ours.backbone.encoder_blocks[0].attention.qkv_dense.kernel))
+    assert not np.allclose(before, keras.ops.convert_to_numpy(
+        ours.backbone.encoder_blocks[0].attention.qkv_dense.kernel))
     ours.save_to_preset(tmp_path / "ours")
 
     reference = keras_hub_model(tmp_path / "ours")
@@ -157,7 +159,8 @@ def test_round_trip_keeps_every_weight_and_keras_hub_layout(keras_hub_preset, tm
     assert_round_trip_keeps_every_weight(keras_hub_preset, tmp_path / "copy")
     assert _h5_layout(tmp_path / "copy" / "model.weights.h5") == _h5_layout(keras_hub_preset / "model.weights.h5")
     for name in ("config.json", "tokenizer.json", "preprocessor.json"):
-        assert json.loads((tmp_path / "copy" / name).read_text()) == json.loads((keras_hub_preset / name).read_text()), name
+        assert json.loads((tmp_path / "copy" / name).read_text()) == json.loads(
+            (keras_hub_preset / name).read_text()), name
 
 
 SENTENCES = [
@@ -197,7 +200,8 @@ def test_encode_batch_flat_equals_tokenize():
     texts = SENTENCES + sample_sentences(40)
     ids, offsets = tokenizer.encoder.encode_batch_flat(texts)
     assert ids.dtype == np.int32 and offsets.dtype == np.int64 and len(offsets) == len(texts) + 1
-    assert [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(texts))] == [tokenizer(t).tolist() for t in texts]
+    assert [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(texts))] == [
+        tokenizer(t).tolist() for t in texts]
 
 
 def test_preprocessor_config_has_keras_hubs_keys():

@@ -11,7 +11,6 @@ from mlm_cli.models.layers.dropout import dropout
 from mlm_cli.models.optimizers import FusedAdamW
 from mlm_cli.seeding import set_seed
 
-
 BETA_1, BETA_2 = 0.9, 0.999
 
 
@@ -72,7 +71,8 @@ def test_clipping_a_non_finite_gradient_makes_the_update_non_finite():
 
 def train(optimizer, steps: int = 6):
     set_seed(0)
-    backbone = BertBackbone(vocabulary_size=300, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, dropout=0.0)
+    backbone = BertBackbone(vocabulary_size=300, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+                            dropout=0.0)
     model = BertMaskedLM(backbone)
     model.compile(optimizer=optimizer)
     rng = np.random.default_rng(0)

@@ -11,7 +11,8 @@ from tests.support.corpus import tiny_vocabulary
 
 pytestmark = pytest.mark.run_once
 
-ASCII_PIECES = ["the", "Model", "TRAIN", "data", "word", "[MASK]", "[cls]", "[CLS]", "x", "...", "!", "3.14", "\t", "  ", "a\x0bb",
+ASCII_PIECES = ["the", "Model", "TRAIN", "data", "word", "[MASK]", "[cls]", "[CLS]", "x", "...", "!", "3.14", "\t",
+                "  ", "a\x0bb",
                 "c\x1fd", "\x7f", "\r\n", "e\x0cf", "", "x" * 101, "tok-en_ized"]
 PIECES = ASCII_PIECES + ["café", "東京", "\ufdd0", "straße", "\x00", "nul\x00byte"]
 

@@ -63,9 +63,11 @@ def test_tokenizer_ids_equal_keras_hub(proto):
     expected = assert_token_ids_equal_keras_hub(ours, reference, SENTENCES)
     assert any(3 in ids for ids in expected)  # an unknown character takes fairseq's <unk> id
     assert (ours.cls_token_id, ours.sep_token_id, ours.pad_token_id, ours.mask_token_id) == (
-        reference.start_token_id, reference.end_token_id, reference.pad_token_id, reference.mask_token_id) == (0, 2, 1, ours.vocabulary_size() - 1)
+        reference.start_token_id, reference.end_token_id, reference.pad_token_id, reference.mask_token_id) == (0, 2, 1,
+            ours.vocabulary_size() - 1)
     assert sorted(ours.special_token_ids) == sorted(reference.special_token_ids)
-    assert ours.get_vocabulary() == list(reference.get_vocabulary()) and ours.vocabulary_size() == reference.vocabulary_size()
+    assert ours.get_vocabulary() == list(
+        reference.get_vocabulary()) and ours.vocabulary_size() == reference.vocabulary_size()
     for token in ("<s>", "<pad>", "</s>", "<unk>", "<mask>", "▁the", "not-a-piece"):
         assert ours.token_to_id(token) == reference.token_to_id(token), token
     for token_id in (0, 1, 2, 3, 4, 50, ours.vocabulary_size() - 1):
@@ -79,16 +81,20 @@ def test_transformers_normalization_turns_special_token_strings_into_ids(proto):
     transformers_way = XLMRobertaTokenizer(proto=proto, normalization="transformers")
     mask = transformers_way.mask_token_id
     assert transformers_way("a<mask>b <unk> x</s>y").tolist() == [
-        *keras_hub_way("a").tolist(), mask, *keras_hub_way("b").tolist(), 3, *keras_hub_way(" x").tolist(), 2, *keras_hub_way("y").tolist()]
+        *keras_hub_way("a").tolist(), mask, *keras_hub_way("b").tolist(), 3, *keras_hub_way(" x").tolist(), 2,
+        *keras_hub_way("y").tolist()]
     plain = [text for text in SENTENCES if "<" not in text]
     assert [transformers_way(t).tolist() for t in plain] == [keras_hub_way(t).tolist() for t in plain]
     assert_encode_batch_flat(transformers_way, SENTENCES, [transformers_way(t).tolist() for t in SENTENCES])
-    assert transformers_way.extension_config() == {"normalization": "transformers"} and keras_hub_way.extension_config() == {}
+    assert transformers_way.extension_config() == {
+        "normalization": "transformers"} and keras_hub_way.extension_config() == {}
 
 
 def test_preprocessor_packs_like_keras_hub(proto):
-    ours = XLMRobertaMaskedLMPreprocessor(XLMRobertaTokenizer(proto=proto), sequence_length=12, mask_selection_length=4, seed=0)
-    reference = keras_hub.models.XLMRobertaMaskedLMPreprocessor(keras_hub.models.XLMRobertaTokenizer(proto=proto), sequence_length=12, mask_selection_length=4)
+    ours = XLMRobertaMaskedLMPreprocessor(XLMRobertaTokenizer(proto=proto), sequence_length=12,
+                                          mask_selection_length=4, seed=0)
+    reference = keras_hub.models.XLMRobertaMaskedLMPreprocessor(keras_hub.models.XLMRobertaTokenizer(proto=proto),
+                                                                sequence_length=12, mask_selection_length=4)
     reference(["warm up"])  # builds keras_hub's packer
     first, second = sample_sentences(7, seed=3) + [""], ["a word", ""] + sample_sentences(6, seed=4)
     for inputs in ((first,), (first, second)):
@@ -117,6 +123,7 @@ def test_bad_inputs_raise(proto, keras_hub_preset, tmp_path):
 @pytest.mark.run_once  # the CLI families are split between the backends, each trained once
 def test_cli_trains_and_evaluates_an_xlm_roberta_preset(proto, tmp_path):
     tokenizer = XLMRobertaTokenizer(proto=proto)
-    run = assert_cli_trains_and_evaluates(XLMRobertaMaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64}, tmp_path, "torch",
+    run = assert_cli_trains_and_evaluates(XLMRobertaMaskedLM, tokenizer, {**SIZES, "max_sequence_length": 64},
+                                          tmp_path, "torch",
                                           precision="float32")
     assert_keras_hub_logits_equal(run)

@@ -102,17 +102,23 @@ class AlbertBackbone(Backbone):
         **kwargs,
     ):
         if feedforward_activation not in FEEDFORWARD_ACTIVATIONS:
-            raise ValueError(f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got {feedforward_activation!r}")
+            raise ValueError(
+                f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got "
+                f"{feedforward_activation!r}")
         self.check_head_layer_norm_epsilon(head_layer_norm_epsilon)
         config = self.checked_config(
             dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads,
-            embedding_dim=embedding_dim, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
+            embedding_dim=embedding_dim, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim,
+            max_sequence_length=max_sequence_length,
             num_segments=num_segments, num_groups=num_groups, num_inner_repetitions=num_inner_repetitions,
         )
         if num_layers % num_groups:
             raise ValueError(f"num_layers ({num_layers}) must be divisible by num_groups ({num_groups})")
-        if num_groups * num_inner_repetitions > MAX_SIZES["num_layers"] or num_layers * num_inner_repetitions > MAX_SIZES["num_layers"]:
-            raise ValueError(f"num_groups x num_inner_repetitions and num_layers x num_inner_repetitions must be at most {MAX_SIZES['num_layers']}")
+        if num_groups * num_inner_repetitions > MAX_SIZES[
+            "num_layers"] or num_layers * num_inner_repetitions > MAX_SIZES["num_layers"]:
+            raise ValueError(
+                "num_groups x num_inner_repetitions and num_layers x num_inner_repetitions must be at most "
+                f"{MAX_SIZES['num_layers']}")
         self.start(
             "albert_backbone", dtype, kwargs, **config,
             feedforward_activation=feedforward_activation, head_layer_norm_epsilon=float(head_layer_norm_epsilon),
@@ -123,12 +129,14 @@ class AlbertBackbone(Backbone):
             vocabulary_size, embedding_dim, initializer=albert_initializer(), dtype=policy, name="token_embedding"
         )
         self.position_embedding = PositionEmbedding(
-            max_sequence_length, embedding_dim, initializer=albert_initializer(), dtype=policy, name="position_embedding"
+            max_sequence_length, embedding_dim, initializer=albert_initializer(), dtype=policy,
+            name="position_embedding"
         )
         self.segment_embedding = TokenEmbedding(
             num_segments, embedding_dim, initializer=albert_initializer(), dtype=policy, name="segment_embedding"
         )
-        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=ENCODER_LAYER_NORM_EPSILON, dtype=policy, name="embeddings_norm")
+        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=ENCODER_LAYER_NORM_EPSILON, dtype=policy,
+                                                               name="embeddings_norm")
         self.embeddings_dropout = Dropout(dropout, dtype=policy, name="embeddings_dropout")
         self.embeddings_projection = keras.layers.Dense(
             hidden_dim, kernel_initializer=albert_initializer(), dtype=policy, name="embeddings_projection"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mlm_cli.models.albert.albert_transformers_tokenizer import TRANSFORMERS_NORMALIZATIONS, build_transformers_tokenizer
+from mlm_cli.models.albert.albert_transformers_tokenizer import (
+    TRANSFORMERS_NORMALIZATIONS,
+    build_transformers_tokenizer,
+)
 from mlm_cli.models.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 
 KERAS_HUB_NORMALIZATION = "keras_hub"
@@ -60,7 +63,8 @@ class AlbertTokenizer(SentencePieceTokenizer):
     pad_token = "<pad>"
     mask_token = "[MASK]"
 
-    def __init__(self, proto: bytes | str | os.PathLike | None = None, normalization: str = KERAS_HUB_NORMALIZATION, **kwargs: Any):
+    def __init__(self, proto: bytes | str | os.PathLike | None = None, normalization: str = KERAS_HUB_NORMALIZATION,
+                 **kwargs: Any):
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
         self.normalization = normalization
@@ -79,7 +83,8 @@ class AlbertTokenizer(SentencePieceTokenizer):
             return super().piece_ids(texts)
         if self.add_bos or self.add_eos:
             raise ValueError("add_bos / add_eos are not supported with transformers' ALBERT normalization")
-        return [encoding.ids for encoding in self._transformers_tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+        return [encoding.ids for encoding in self._transformers_tokenizer.encode_batch_fast(texts,
+                                                                                            add_special_tokens=False)]
 
     def extension_config(self) -> dict:
         """The normalization, when it is not keras_hub's (keras_hub's config has no key for it)."""

@@ -51,7 +51,8 @@ def build_transformers_tokenizer(proto: bytes, normalization: TransformersNormal
         raise ValueError("transformers' ALBERT tokenizer needs a unigram SentencePiece model")
     if not 0 <= model.unk_id < len(model.pieces):
         raise ValueError(f"the SentencePiece model's unknown-token id {model.unk_id} is out of range")
-    tokenizer = Tokenizer(Unigram([(piece.text, piece.score) for piece in model.pieces], unk_id=model.unk_id, byte_fallback=False))
+    tokenizer = Tokenizer(Unigram([(piece.text, piece.score) for piece in model.pieces], unk_id=model.unk_id,
+                                  byte_fallback=False))
     steps = [normalizers.Replace("``", '"'), normalizers.Replace("''", '"')]
     if normalization.strip_accents:
         steps += [normalizers.NFKD(), normalizers.StripAccents()]
@@ -64,7 +65,8 @@ def build_transformers_tokenizer(proto: bytes, normalization: TransformersNormal
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement=WORD_BOUNDARY, prepend_scheme="always")]
     )
     control = [piece.text for piece in model.pieces if piece.type == CONTROL]
-    user_defined = [piece.text for piece in model.pieces if piece.type == USER_DEFINED and piece.text not in special_tokens]
+    user_defined = [
+        piece.text for piece in model.pieces if piece.type == USER_DEFINED and piece.text not in special_tokens]
     unknown = model.pieces[model.unk_id].text
     specials = list(dict.fromkeys([*control, unknown, *special_tokens]))
     tokenizer.add_special_tokens([AddedToken(token, normalized=False, special=True) for token in specials])

@@ -6,9 +6,9 @@ import keras
 from keras import ops
 
 from mlm_cli.models.backbone import Backbone
+from mlm_cli.models.layers.dropout import Dropout
 from mlm_cli.models.layers.embeddings import PositionEmbedding, TokenEmbedding
 from mlm_cli.models.layers.transformer_encoder import TransformerEncoderBlock
-from mlm_cli.models.layers.dropout import Dropout
 
 
 def bert_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
@@ -86,7 +86,8 @@ class BertBackbone(Backbone):
     {'feedforward_activation': 'gelu', 'head_layer_norm_epsilon': 1e-12}
     """
 
-    config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "num_segments")
+    config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout",
+                   "max_sequence_length", "num_segments")
     extension_defaults = {"feedforward_activation": "gelu_approximate", "head_layer_norm_epsilon": 1e-5}
 
     def __init__(
@@ -105,7 +106,9 @@ class BertBackbone(Backbone):
         **kwargs,
     ):
         if feedforward_activation not in FEEDFORWARD_ACTIVATIONS:
-            raise ValueError(f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got {feedforward_activation!r}")
+            raise ValueError(
+                f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got "
+                f"{feedforward_activation!r}")
         if not 0 < float(head_layer_norm_epsilon) <= 0.1:
             raise ValueError(f"head_layer_norm_epsilon must be in (0, 0.1], got {head_layer_norm_epsilon}")
         config = self.checked_config(

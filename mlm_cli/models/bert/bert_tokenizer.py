@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlm_cli.models.tokenizers.wordpiece_encoder import TransformersWordPieceEncoder, WordPieceEncoder, read_vocabulary
 from mlm_cli.models.tokenizers.base import Tokenizer, check_normalization
+from mlm_cli.models.tokenizers.wordpiece_encoder import TransformersWordPieceEncoder, WordPieceEncoder, read_vocabulary
 
 VOCABULARY_FILE = "vocabulary.txt"
 # keras_hub: NFKC case folding, special tokens in text split like words (unless

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
 from mlm_cli.models.preset import embeddings_layout, masked_lm_head_layout, task_layout
 from mlm_cli.models.preset.embeddings_layout import embedding_pairs, embedding_shapes
+from mlm_cli.models.preset.encoder_layout import encoder_group_names, encoder_shapes, export_encoders, import_encoders
 from mlm_cli.models.preset.variable_pairs import export_pairs, import_pairs
 
 # The head is keras_hub's MaskedLMHead, stored as every such family stores it.

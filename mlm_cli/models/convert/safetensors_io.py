@@ -49,7 +49,8 @@ def read_safetensors(path: str | os.PathLike, names: set[str] | None = None) -> 
     if not isinstance(header, dict):
         raise PresetError(f"{path}: corrupt safetensors header")
     data_start = 8 + header_length
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start, shape=(size - data_start,)) if size > data_start else np.zeros(0, np.uint8)
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start,
+                     shape=(size - data_start,)) if size > data_start else np.zeros(0, np.uint8)
     tensors = {}
     for name, entry in header.items():
         if name == "__metadata__" or (names is not None and name not in names):
@@ -83,7 +84,8 @@ def read_checkpoint_tensors(directory: PresetDirectory) -> dict[str, np.ndarray]
     if directory.exists("model.safetensors.index.json"):
         index = directory.read_json("model.safetensors.index.json")
         weight_map = index.get("weight_map")
-        if not isinstance(weight_map, dict) or not all(isinstance(v, str) and "/" not in v and "\\" not in v for v in weight_map.values()):
+        if not isinstance(weight_map, dict) or not all(isinstance(v,
+            str) and "/" not in v and "\\" not in v for v in weight_map.values()):
             raise PresetError(f"{directory.path('model.safetensors.index.json')}: malformed safetensors index")
         tensors: dict[str, np.ndarray] = {}
         for shard in sorted(set(weight_map.values())):
@@ -124,7 +126,8 @@ def write_safetensors(
                 raise ValueError(f"cannot store dtype {array.dtype} of {name}")
             array = array.astype(array.dtype.newbyteorder("<"), copy=False)
             dtype_name = reverse[array.dtype]
-        header[name] = {"dtype": dtype_name, "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
+        header[name] = {"dtype": dtype_name, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
         offset += array.nbytes
         arrays.append(array)
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")

@@ -36,7 +36,8 @@ LAYER_NORM_EPSILON = 1e-12  # every ALBERT encoder layer norm (keras_hub's and m
 # transformers' hidden_act -> mlm's feedforward_activation (tanh-approximate GELU has two names there)
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_approximate", "gelu_pytorch_tanh": "gelu_approximate"}
 SPIECE_FILE = "spiece.model"
-SPECIAL_TOKENS = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "<pad>", "mask_token": "[MASK]", "unk_token": "<unk>"}
+SPECIAL_TOKENS = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "<pad>", "mask_token": "[MASK]",
+                  "unk_token": "<unk>"}
 MAX_SPIECE_BYTES = 1 << 30
 
 
@@ -64,7 +65,8 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
     if abs(config["head_layer_norm_epsilon"] - LAYER_NORM_EPSILON) > 1e-15:
         problems.append(f"layer_norm_eps {hf_config.get('layer_norm_eps')} (mlm's ALBERT uses 1e-12)")
     if config["num_groups"] < 1 or config["num_layers"] % config["num_groups"]:
-        problems.append(f"num_hidden_layers {config['num_layers']} not divisible by num_hidden_groups {config['num_groups']}")
+        problems.append(
+            f"num_hidden_layers {config['num_layers']} not divisible by num_hidden_groups {config['num_groups']}")
     if problems:
         raise PresetError(f"{source}: unsupported ALBERT variant: {'; '.join(problems)}")
     return config
@@ -169,7 +171,8 @@ def proto_from_tokenizer_json(data: dict[str, Any], source: str) -> bytes:
     if not isinstance(model, dict) or model.get("type") != "Unigram" or model.get("byte_fallback"):
         raise PresetError(f"{source}: not a SentencePiece unigram tokenizer (without byte fallback), as ALBERT's is")
     vocab, unk_id = model.get("vocab"), model.get("unk_id")
-    if not isinstance(vocab, list) or not all(isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], (int, float)) for e in vocab):
+    if not isinstance(vocab, list) or not all(isinstance(e, list) and len(e) == 2 and isinstance(e[0],
+        str) and isinstance(e[1], (int, float)) for e in vocab):
         raise PresetError(f"{source}: malformed unigram vocabulary")
     if isinstance(unk_id, bool) or not isinstance(unk_id, int) or not 0 <= unk_id < len(vocab):
         raise PresetError(f"{source}: malformed unk_id {unk_id!r}")
@@ -178,7 +181,8 @@ def proto_from_tokenizer_json(data: dict[str, Any], source: str) -> bytes:
         index = token.get("id") if isinstance(token, dict) else None
         if not isinstance(index, int) or not 0 <= index < len(vocab) or vocab[index][0] != token.get("content"):
             raise PresetError(f"{source}: added token {token!r} is not in the unigram vocabulary")
-        # ALBERT's SentencePiece models define [MASK] as a user symbol (read in raw text), the other specials as controls.
+        # ALBERT's SentencePiece models define [MASK] as a user symbol (read in raw text), the other specials as
+        # controls.
         control = token.get("special") and token.get("content") != SPECIAL_TOKENS["mask_token"]
         types.setdefault(index, CONTROL if control else USER_DEFINED)
     charsmap_bytes = precompiled_charsmap(data, source)
@@ -206,8 +210,11 @@ def tokenizer_from_checkpoint(source: PresetDirectory):
     settings = source.read_json("tokenizer_config.json") if source.exists("tokenizer_config.json") else {}
     for key, expected in SPECIAL_TOKENS.items():
         if key in settings and token_text(settings[key]) != expected:
-            raise PresetError(f"{source.path('tokenizer_config.json')}: {key} {token_text(settings[key])!r} differs from ALBERT's {expected!r}")
-    normalization = normalization_name(bool(settings.get("do_lower_case", True)), bool(settings.get("keep_accents", False)))
+            raise PresetError(
+                f"{source.path('tokenizer_config.json')}: {key} {token_text(settings[key])!r} differs from ALBERT's "
+                f"{expected!r}")
+    normalization = normalization_name(bool(settings.get("do_lower_case", True)),
+                                       bool(settings.get("keep_accents", False)))
     try:
         return AlbertTokenizer(proto=_checkpoint_proto(source), normalization=normalization)
     except ValueError as error:
@@ -223,7 +230,8 @@ def _tokenizer_settings(tokenizer) -> tuple[bool, bool]:
 
     if tokenizer.normalization not in TRANSFORMERS_NORMALIZATIONS:
         log.warning(
-            "this ALBERT tokenizer runs SentencePiece on raw text (keras_hub); transformers' AlbertTokenizer is written "
+            "this ALBERT tokenizer runs SentencePiece on raw text (keras_hub); transformers' AlbertTokenizer is "
+            "written "
             "without lowercasing or accent stripping, but it still turns `` and '' into \" and reads special tokens "
             "such as [CLS] written in text, so token ids differ on such text"
         )
@@ -236,7 +244,8 @@ def _check_export(model) -> None:
     backbone = model.backbone
     if backbone.head_layer_norm_epsilon != LAYER_NORM_EPSILON:
         log.warning(
-            "this model's masked-LM head uses keras_hub's layer-norm epsilon %g; transformers applies layer_norm_eps=%g "
+            "this model's masked-LM head uses keras_hub's layer-norm epsilon %g; transformers applies "
+            "layer_norm_eps=%g "
             "everywhere, so its masked-LM logits differ slightly",
             backbone.head_layer_norm_epsilon, LAYER_NORM_EPSILON,
         )

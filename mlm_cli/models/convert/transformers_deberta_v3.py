@@ -48,7 +48,7 @@ TOKENIZER_SPECIAL_TOKENS = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_tok
 
 
 def _variant_problems(hf_config: dict[str, Any]) -> list[str]:
-    """What in a DebertaV2Config differs from the DeBERTaV3 architecture mlm implements (transformers' defaults apply)."""
+    """What in a DebertaV2Config differs from the DeBERTaV3 mlm implements (transformers' defaults apply)."""
     get = hf_config.get
     hidden, heads = get("hidden_size"), get("num_attention_heads")
     pos_att_type = get("pos_att_type") or []
@@ -60,11 +60,14 @@ def _variant_problems(hf_config: dict[str, Any]) -> list[str]:
     head_size_fits = not sizes_known or get("attention_head_size", hidden // heads) == hidden // heads
     checks = [
         (get("relative_attention") is True, "relative_attention must be true"),
-        (isinstance(get("position_buckets"), int) and get("position_buckets") > 0, "position_buckets must be positive (log-bucketed positions)"),
-        ({str(t).strip().lower() for t in pos_att_type} == ATTENTION_TERMS, f"pos_att_type {get('pos_att_type')!r} (supported: p2c and c2p)"),
+        (isinstance(get("position_buckets"), int) and get("position_buckets") > 0,
+         "position_buckets must be positive (log-bucketed positions)"),
+        ({str(t).strip().lower() for t in pos_att_type} == ATTENTION_TERMS,
+         f"pos_att_type {get('pos_att_type')!r} (supported: p2c and c2p)"),
         (get("share_att_key") is True, "share_att_key must be true"),
         (norm_rel_ebd == ["layer_norm"], f"norm_rel_ebd {get('norm_rel_ebd')!r} (supported: layer_norm)"),
-        (get("position_biased_input", True) is False, "position_biased_input must be false (no absolute position embeddings)"),
+        (get("position_biased_input", True) is False,
+         "position_biased_input must be false (no absolute position embeddings)"),
         (get("type_vocab_size", 0) == 0, "type_vocab_size must be 0 (no segment embeddings)"),
         (get("embedding_size", hidden) == hidden, "embedding_size must equal hidden_size"),
         (not get("conv_kernel_size", 0), "conv_kernel_size (a convolution layer) is not supported"),
@@ -72,7 +75,8 @@ def _variant_problems(hf_config: dict[str, Any]) -> list[str]:
         (head_size_fits, "attention_head_size must equal hidden_size / num_attention_heads"),
         (max_relative_positions < 1 or max_relative_positions == get("max_position_embeddings"),
          "max_relative_positions must be -1 or max_position_embeddings"),
-        (get("layer_norm_eps", LAYER_NORM_EPSILON) == LAYER_NORM_EPSILON, f"layer_norm_eps {get('layer_norm_eps')} (mlm's DeBERTaV3 uses 1e-7)"),
+        (get("layer_norm_eps", LAYER_NORM_EPSILON) == LAYER_NORM_EPSILON,
+         f"layer_norm_eps {get('layer_norm_eps')} (mlm's DeBERTaV3 uses 1e-7)"),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -160,7 +164,7 @@ TIED_DECODER = "cls.predictions.decoder.weight"
 
 
 def _head_names(prefix: str) -> Names:
-    """The masked-LM head under `prefix`: "cls.predictions." (legacy=True) or "lm_predictions.lm_head." (legacy=False)."""
+    """The masked-LM head under `prefix`: "cls.predictions." (legacy) or "lm_predictions.lm_head." (not legacy)."""
     transform = "transform." if prefix == LEGACY_HEAD else ""
     return head_names(f"{prefix}{transform}dense", f"{prefix}{transform}LayerNorm", f"{prefix}bias")
 
@@ -194,7 +198,8 @@ def check_tokenizer_settings(directory: PresetDirectory) -> None:
     source = str(directory.path("tokenizer_config.json"))
     settings = directory.read_json("tokenizer_config.json")
     problems = [
-        f"{key} {settings[key]!r}" for key, default in (("do_lower_case", False), ("split_by_punct", False), ("add_prefix_space", True))
+        f"{key} {settings[key]!r}" for key, default in (("do_lower_case", False), ("split_by_punct", False),
+                                                        ("add_prefix_space", True))
         if key in settings and settings[key] != default
     ]
     problems += [
@@ -220,7 +225,8 @@ def tokenizer_from_checkpoint(directory: PresetDirectory):
     elif directory.exists(TOKENIZER_JSON):
         proto, source = proto_from_tokenizer_json(directory), str(directory.path(TOKENIZER_JSON))
     else:
-        raise PresetError(f"{directory.root}: no {SPM_FILE} or {TOKENIZER_JSON}", hint="a DeBERTa-v2 checkpoint needs its tokenizer files")
+        raise PresetError(f"{directory.root}: no {SPM_FILE} or {TOKENIZER_JSON}",
+                          hint="a DeBERTa-v2 checkpoint needs its tokenizer files")
     try:
         return DebertaV3Tokenizer(proto=proto, normalization="transformers")
     except ValueError as error:
@@ -228,7 +234,9 @@ def tokenizer_from_checkpoint(directory: PresetDirectory):
 
 
 def proto_from_tokenizer_json(directory: PresetDirectory) -> bytes:
-    """A SentencePiece model with the Unigram pieces, scores, special pieces and normalisation table of transformers' tokenizer.json."""
+    """A SentencePiece model with the Unigram pieces, scores, special pieces and normalisation table of transformers'
+    tokenizer.json.
+    """
     from mlm_cli.models.convert.tokenizer_json import precompiled_charsmap
 
     path = directory.require(TOKENIZER_JSON)
@@ -248,7 +256,8 @@ def proto_from_tokenizer_json(directory: PresetDirectory) -> bytes:
     return sentencepiece_proto(pieces, unk_id, special, precompiled_charsmap(data, str(path)))
 
 
-def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: set[str], charsmap: bytes = b"") -> bytes:
+def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: set[str],
+                        charsmap: bytes = b"") -> bytes:
     """A serialized unigram SentencePiece model for these pieces, normalising by `charsmap` (none when empty).
 
     Pieces named in `control` become control pieces (never produced from text, as in
@@ -264,7 +273,8 @@ def sentencepiece_proto(pieces: list[tuple[str, float]], unk_id: int, control: s
         write_sentencepiece_model,
     )
 
-    typed = [Piece(text, score, UNKNOWN if i == unk_id else CONTROL if text in control else NORMAL) for i, (text, score) in enumerate(pieces)]
+    typed = [Piece(text, score, UNKNOWN if i == unk_id else CONTROL if text in control else NORMAL) for i,
+             (text, score) in enumerate(pieces)]
     return write_sentencepiece_model(SentencePieceModel(typed, UNIGRAM, unk_id, charsmap))
 
 

@@ -1,4 +1,5 @@
-"""DistilBERT in Hugging Face transformers' layout (model_type "distilbert"): config keys, tensor names, tokenizer files.
+"""DistilBERT in Hugging Face transformers' layout (model_type "distilbert"): config keys, tensor names, tokenizer
+files.
 
 Weights are mapped to and from keras_hub's `.weights.h5` layout, which mlm already reads
 and writes, so a transformers checkpoint becomes an ordinary keras_hub preset.
@@ -31,7 +32,8 @@ from mlm_cli.models.preset.encoder_layout import encoder_prefix
 LAYER_NORM_EPSILON = 1e-12  # every layer norm of transformers' DistilBERT, the head's included
 ACTIVATION = "gelu"  # exact GELU: keras_hub's DistilBERT uses it in the encoder and the head
 MODEL_PREFIX = "distilbert."
-SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                  "mask_token": "[MASK]"}
 
 
 def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
@@ -101,7 +103,8 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     h, a = config["hidden_dim"], config["num_heads"]
     names = [
         ("embeddings.word_embeddings.weight", "layers/token_and_position_embedding/token_embedding/vars/0", SAME),
-        ("embeddings.position_embeddings.weight", "layers/token_and_position_embedding/position_embedding/vars/0", SAME),
+        ("embeddings.position_embeddings.weight", "layers/token_and_position_embedding/position_embedding/vars/0",
+         SAME),
         ("embeddings.LayerNorm.weight", "layers/layer_normalization/vars/0", SAME),
         ("embeddings.LayerNorm.bias", "layers/layer_normalization/vars/1", SAME),
     ]

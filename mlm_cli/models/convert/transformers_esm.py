@@ -38,7 +38,8 @@ from mlm_cli.models.preset.directory import PresetDirectory
 log = logging.getLogger("mlm")
 
 MODEL_PREFIX = "esm."
-SPECIAL_TOKENS = {"unk_token": "<unk>", "cls_token": "<cls>", "pad_token": "<pad>", "mask_token": "<mask>", "eos_token": "<eos>"}
+SPECIAL_TOKENS = {"unk_token": "<unk>", "cls_token": "<cls>", "pad_token": "<pad>", "mask_token": "<mask>",
+                  "eos_token": "<eos>"}
 # Tensors of EsmForMaskedLM that a masked-LM model does not use: the contact-prediction head, rotary buffers.
 IGNORED_SUFFIXES = ("rotary_embeddings.inv_freq", "position_ids")
 IGNORED_PREFIXES = ("contact_head.", "pooler.")
@@ -54,7 +55,8 @@ def _vocabulary_id(vocabulary: list[str], token: str, source: str) -> int:
 
 def backbone_config(hf_config: dict[str, Any], vocabulary: list[str], source: str) -> dict[str, Any]:
     """ESMBackbone keyword arguments for a transformers EsmConfig; refuses what ESM here cannot represent."""
-    problems = [f"{key}={hf_config[key]!r}" for key, value in REQUIRED_FLAGS.items() if hf_config.get(key, value) != value]
+    problems = [f"{key}={hf_config[key]!r}" for key, value in REQUIRED_FLAGS.items() if hf_config.get(key,
+                                                                                                      value) != value]
     position_type = hf_config.get("position_embedding_type", "absolute")
     if position_type not in ("rotary", "absolute"):
         problems.append(f"position_embedding_type {position_type!r} (supported: rotary, absolute)")
@@ -72,11 +74,13 @@ def backbone_config(hf_config: dict[str, Any], vocabulary: list[str], source: st
             "use_pre_layer_norm": bool(hf_config.get("emb_layer_norm_before") or False),
             "position_embedding_type": position_type,
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 1026)),
-            "pad_token_id": int(pad_token_id) if pad_token_id is not None else _vocabulary_id(vocabulary, "<pad>", source),
+            "pad_token_id": int(pad_token_id) if pad_token_id is not None else _vocabulary_id(vocabulary, "<pad>",
+                                                                                              source),
             "token_dropout": bool(hf_config.get("token_dropout") or False),
         }
         if config["token_dropout"]:
-            config["mask_token_id"] = int(mask_token_id) if mask_token_id is not None else _vocabulary_id(vocabulary, "<mask>", source)
+            config["mask_token_id"] = int(mask_token_id) if mask_token_id is not None else _vocabulary_id(vocabulary,
+                "<mask>", source)
     except (KeyError, TypeError, ValueError) as error:
         raise PresetError(f"{source}: incomplete ESM config ({error})") from None
     return config
@@ -143,7 +147,9 @@ ESM_ENCODER = {
 
 
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
-    """(transformers name without the `esm.` prefix, keras_hub path, transform) for every backbone tensor with a keras_hub home."""
+    """(transformers name without the `esm.` prefix, keras_hub path, transform) for every backbone tensor with a
+    keras_hub home.
+    """
     embeddings_norm, output_norm = _norm_groups(config)
     names = [("embeddings.word_embeddings.weight", "layers/embedding/vars/0", SAME)]
     if config["position_embedding_type"] == "absolute":
@@ -173,7 +179,8 @@ def _check_rotary_frequencies(tensors: dict[str, np.ndarray], config: dict[str, 
     head_dim = config["hidden_dim"] // config["num_heads"]
     expected = 1.0 / (float(config["max_wavelength"]) ** (np.arange(0, head_dim, 2, dtype=np.float32) / head_dim))
     for name, array in tensors.items():
-        if name.endswith("rotary_embeddings.inv_freq") and (array.shape != expected.shape or not np.allclose(array, expected, rtol=1e-5, atol=0)):
+        if name.endswith("rotary_embeddings.inv_freq") and (
+            array.shape != expected.shape or not np.allclose(array, expected, rtol=1e-5, atol=0)):
             log.warning("%s: %s differs from rope_theta's frequencies; mlm computes them from rope_theta in float32, "
                         "so logits may differ slightly from transformers on long sequences", source, name)
             return
@@ -186,7 +193,8 @@ def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dic
         _check_rotary_frequencies(tensors.tensors, config, tensors.source)
     expected = {name for name, _, _ in backbone_names(config) + HEAD_NAMES} | {DECODER}
     if config["position_embedding_type"] == "rotary":
-        expected.add("embeddings.position_embeddings.weight")  # left in some rotary checkpoints; transformers ignores it too
+        expected.add(
+            "embeddings.position_embeddings.weight")  # left in some rotary checkpoints; transformers ignores it too
     unused = [
         name for name in tensors.tensors
         if name not in expected and not name.endswith(IGNORED_SUFFIXES) and not name.startswith(IGNORED_PREFIXES)
@@ -249,14 +257,17 @@ def read_esm_vocabulary(directory: PresetDirectory) -> list[str]:
         value = tokenizer_config.get(key, expected)
         value = value.get("content") if isinstance(value, dict) else value
         if value != expected:
-            raise PresetError(f"{source}: tokenizer {key} {value!r} differs from ESM's {expected!r}, which mlm's ESM tokenizer requires")
+            raise PresetError(
+                f"{source}: tokenizer {key} {value!r} differs from ESM's {expected!r}, which mlm's ESM tokenizer "
+                "requires")
     return vocabulary
 
 
 def write_tokenizer_files(tokenizer, directory: Path, sequence_length: int) -> None:
     """vocab.txt, tokenizer_config.json and special_tokens_map.json for transformers' EsmTokenizer."""
     if tokenizer.normalization != "transformers":
-        log.warning("transformers' EsmTokenizer reads unspaced sequences residue by residue, where this model's keras_hub "
+        log.warning(
+            "transformers' EsmTokenizer reads unspaced sequences residue by residue, where this model's keras_hub "
                     "tokenizer reads each unspaced word as one <unk>; token ids agree on space-separated residues")
     (directory / "vocab.txt").write_text("\n".join(tokenizer.get_vocabulary()), encoding="utf-8")
     tokenizer_config = {"tokenizer_class": "EsmTokenizer", "model_max_length": sequence_length, **SPECIAL_TOKENS}
@@ -297,7 +308,8 @@ def _check_export(model) -> None:
     if model.preprocessor is None:
         raise BadInputError("this ESM model has no tokenizer to export", hint="export a preset that has tokenizer.json")
     if backbone.activation != "gelu":
-        raise BadInputError(f"this ESM model uses the {backbone.activation!r} activation; transformers' ESM only has GELU",
+        raise BadInputError(
+            f"this ESM model uses the {backbone.activation!r} activation; transformers' ESM only has GELU",
                             hint="export it with --format keras_hub")
 
 

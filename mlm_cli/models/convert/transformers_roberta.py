@@ -72,7 +72,9 @@ def backbone_config(hf_config: dict[str, Any], source: str, family: str = "RoBER
     if hf_config.get("is_decoder") or hf_config.get("add_cross_attention"):
         problems.append("a decoder with cross-attention")
     if position_offset < 1 or config["max_sequence_length"] < 1:
-        problems.append(f"max_position_embeddings {hf_config.get('max_position_embeddings')} with pad_token_id {position_offset - 1}")
+        problems.append(
+            f"max_position_embeddings {hf_config.get('max_position_embeddings')} with pad_token_id "
+            f"{position_offset - 1}")
     if problems:
         raise PresetError(f"{source}: unsupported {family} variant: {'; '.join(problems)}")
     return config
@@ -148,7 +150,8 @@ def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str, model_typ
     tensors = transformers_tensors(backbone_names(config), backbone, "roberta.")
     h = config["hidden_dim"]
     unused_rows = np.zeros((PAD_TOKEN_ID + 1, h), dtype=np.float32)
-    tensors["roberta.embeddings.position_embeddings.weight"] = np.concatenate([unused_rows, backbone[POSITION_EMBEDDING]])
+    tensors["roberta.embeddings.position_embeddings.weight"] = np.concatenate(
+        [unused_rows, backbone[POSITION_EMBEDDING]])
     tensors["roberta.embeddings.token_type_embeddings.weight"] = np.zeros((1, h), dtype=np.float32)
     tensors.update(transformers_tensors(HEAD_NAMES, head))
     return tensors, transformers_config(config, dtype, model_type, architecture)
@@ -180,8 +183,10 @@ def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
     model = model if isinstance(model, dict) else {}
     try:
         if directory.exists("vocab.json") and directory.exists("merges.txt"):
-            vocabulary, merges = read_vocabulary(directory.path("vocab.json")), read_merges(directory.path("merges.txt"))
-        elif model.get("type") == "BPE" and isinstance(model.get("vocab"), dict) and isinstance(model.get("merges"), list):
+            vocabulary, merges = read_vocabulary(directory.path("vocab.json")), read_merges(
+                directory.path("merges.txt"))
+        elif model.get("type") == "BPE" and isinstance(model.get("vocab"), dict) and isinstance(model.get("merges"),
+                                                                                                list):
             vocabulary = model["vocab"]
             merges = [rule if isinstance(rule, str) else " ".join(rule) for rule in model["merges"]]
         else:
@@ -190,19 +195,25 @@ def tokenizer_settings(directory: PresetDirectory) -> dict[str, Any]:
         raise PresetError(f"{source}: unreadable BPE vocabulary ({error})") from None
     named = {key: token_text(tokenizer_config.get(key, token)) for key, token in SPECIAL_TOKENS.items()}
     if named != SPECIAL_TOKENS:
-        raise PresetError(f"{source}: special tokens {named} differ from RoBERTa's {SPECIAL_TOKENS}, which mlm requires")
+        raise PresetError(
+            f"{source}: special tokens {named} differ from RoBERTa's {SPECIAL_TOKENS}, which mlm requires")
     pre_tokenizer = tokenizer_json.get("pre_tokenizer") if isinstance(tokenizer_json, dict) else None
     add_prefix_space = tokenizer_config.get("add_prefix_space")
     if tokenizer_config.get("tokenizer_class", "RobertaTokenizer") in ROBERTA_TOKENIZER_CLASSES or not tokenizer_json:
         normalization = "transformers"
-    elif isinstance(pre_tokenizer, dict) and pre_tokenizer.get("type") == "ByteLevel" and not tokenizer_json.get("normalizer"):
+    elif isinstance(pre_tokenizer, dict) and pre_tokenizer.get("type") == "ByteLevel" and not tokenizer_json.get(
+        "normalizer"):
         normalization = "transformers" if pre_tokenizer.get("use_regex", True) else "keras_hub"
-        add_prefix_space = pre_tokenizer.get("add_prefix_space", False) if add_prefix_space is None else add_prefix_space
+        add_prefix_space = pre_tokenizer.get("add_prefix_space",
+                                             False) if add_prefix_space is None else add_prefix_space
     else:
-        raise PresetError(f"{source}: tokenizer.json's pipeline is not plain byte-level BPE, which mlm's RoBERTa requires")
+        raise PresetError(
+            f"{source}: tokenizer.json's pipeline is not plain byte-level BPE, which mlm's RoBERTa requires")
     if normalization == "transformers" and _mask_keeps_left_space(tokenizer_json):
-        log.warning("%s: its tokenizer keeps the space before <mask>; mlm's transformers tokenization absorbs it, as the "
-                    "Hub's RoBERTa tokenizers do, so text containing ' <mask>' tokenizes differently", directory.root.name)
+        log.warning(
+            "%s: its tokenizer keeps the space before <mask>; mlm's transformers tokenization absorbs it, as the "
+                    "Hub's RoBERTa tokenizers do, so text containing ' <mask>' tokenizes differently",
+                    directory.root.name)
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"] if normalization == "transformers" else None
     return {
         "vocabulary": vocabulary,
@@ -231,7 +242,8 @@ def write_tokenizer_files(tokenizer, directory: Path, model_max_length: int) -> 
 
     vocabulary = {token: token_id for token_id, token in enumerate(tokenizer.get_vocabulary())}
     (directory / "vocab.json").write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
-    (directory / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{rule}\n" for rule in tokenizer.merges), encoding="utf-8")
+    (directory / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{rule}\n" for rule in tokenizer.merges),
+                                          encoding="utf-8")
     pipeline = Tokenizer.from_str(tokenizer.encoder.tokenizer.to_str())
     pipeline.post_processor = processors.RobertaProcessing(
         (tokenizer.end_token, tokenizer.end_token_id), (tokenizer.start_token, tokenizer.start_token_id),
@@ -241,7 +253,9 @@ def write_tokenizer_files(tokenizer, directory: Path, model_max_length: int) -> 
     # transformers matches every named special token in raw text: name only those mlm's tokenizer keeps whole.
     special = {key: token for key, token in SPECIAL_TOKENS.items() if token in tokenizer.unsplittable_tokens}
     tokenizer_config = {
-        "tokenizer_class": "RobertaTokenizer" if tokenizer.normalization == "transformers" else "PreTrainedTokenizerFast",
+        "tokenizer_class": (
+            "RobertaTokenizer" if tokenizer.normalization == "transformers" else "PreTrainedTokenizerFast"
+        ),
         "add_prefix_space": tokenizer.add_prefix_space,
         "model_max_length": model_max_length,
         **special,

@@ -24,11 +24,14 @@ def tokenizer_proto(directory: PresetDirectory) -> bytes:
     from mlm_cli.models.tokenizers.sentencepiece_tokenizer import MAX_PROTO_BYTES
 
     if not directory.exists(SENTENCEPIECE_FILE):
-        raise PresetError(f"{directory.root}: no {SENTENCEPIECE_FILE}", hint="mlm reads XLM-RoBERTa's tokenizer from its SentencePiece model file")
+        raise PresetError(f"{directory.root}: no {SENTENCEPIECE_FILE}",
+                          hint="mlm reads XLM-RoBERTa's tokenizer from its SentencePiece model file")
     tokenizer_config = directory.read_json("tokenizer_config.json") if directory.exists("tokenizer_config.json") else {}
     named = {key: token_text(tokenizer_config.get(key, token)) for key, token in roberta.SPECIAL_TOKENS.items()}
     if named != roberta.SPECIAL_TOKENS:
-        raise PresetError(f"{directory.root}: special tokens {named} differ from {FAMILY}'s {roberta.SPECIAL_TOKENS}, which mlm requires")
+        raise PresetError(
+            f"{directory.root}: special tokens {named} differ from {FAMILY}'s {roberta.SPECIAL_TOKENS}, which mlm "
+            "requires")
     path = directory.path(SENTENCEPIECE_FILE)
     if path.stat().st_size > MAX_PROTO_BYTES:
         raise PresetError(f"{path}: too large for a SentencePiece model")

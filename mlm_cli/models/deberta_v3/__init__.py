@@ -1,1 +1,1 @@
-"""DeBERTaV3: SentencePiece tokenizer, disentangled-attention encoder with shared relative embeddings, masked-LM task."""
+"""DeBERTaV3: SentencePiece tokenizer, disentangled-attention encoder (shared relative embeddings), masked-LM task."""

@@ -64,7 +64,8 @@ class DebertaV3Backbone(Backbone):
     {'sequence_output': (2, 8, 8)}
     """
 
-    config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "bucket_size")
+    config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout",
+                   "max_sequence_length", "bucket_size")
     extension_defaults = {"head_layer_norm_epsilon": KERAS_HUB_HEAD_LAYER_NORM_EPSILON}
 
     def __init__(
@@ -87,8 +88,11 @@ class DebertaV3Backbone(Backbone):
             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
         )
         # The log buckets need a half-width of at least 1; the [2K, H] table stays within a position table's size.
-        if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or not 2 <= bucket_size <= max_sequence_length:
-            raise ValueError(f"bucket_size must be an integer between 2 and max_sequence_length ({max_sequence_length}), got {bucket_size!r}")
+        if isinstance(bucket_size, bool) or not isinstance(bucket_size,
+                                                           int) or not 2 <= bucket_size <= max_sequence_length:
+            raise ValueError(
+                f"bucket_size must be an integer between 2 and max_sequence_length ({max_sequence_length}), got "
+                f"{bucket_size!r}")
         self.start(
             "deberta_v3_backbone", dtype, kwargs, **config,
             bucket_size=int(bucket_size), head_layer_norm_epsilon=float(head_layer_norm_epsilon),
@@ -98,10 +102,12 @@ class DebertaV3Backbone(Backbone):
         self.token_embedding = TokenEmbedding(
             vocabulary_size, hidden_dim, initializer=deberta_initializer(), dtype=policy, name="token_embedding"
         )
-        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, dtype=policy, name="embeddings_norm")
+        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, dtype=policy,
+                                                               name="embeddings_norm")
         self.embeddings_dropout = Dropout(dropout, dtype=policy, name="embeddings_dropout")
         self.relative_embedding = RelativeEmbedding(
-            bucket_size, hidden_dim, layer_norm_epsilon=LAYER_NORM_EPSILON, initializer=deberta_initializer(), dtype=policy, name="relative_embedding"
+            bucket_size, hidden_dim, layer_norm_epsilon=LAYER_NORM_EPSILON, initializer=deberta_initializer(),
+            dtype=policy, name="relative_embedding"
         )
         self.encoder_blocks = [
             DisentangledAttentionEncoder(

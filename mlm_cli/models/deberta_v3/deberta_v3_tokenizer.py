@@ -84,7 +84,8 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     ):
         self.normalization = check_normalization(normalization)
         self._transformers_pipeline = None
-        super().__init__(proto, sequence_length=sequence_length, add_bos=add_bos, add_eos=add_eos, name=name, config_file=config_file, **kwargs)
+        super().__init__(proto, sequence_length=sequence_length, add_bos=add_bos, add_eos=add_eos, name=name,
+                         config_file=config_file, **kwargs)
 
     def set_proto(self, proto: bytes | str | os.PathLike) -> None:
         super().set_proto(proto)
@@ -115,7 +116,9 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
         return super().id_to_token(token_id)
 
     def unmap_ids(self, ids: np.ndarray) -> np.ndarray:
-        """Ids for sentencepiece's decoder: [MASK] is dropped (as keras_hub's detokenize does; an appended one has no piece)."""
+        """Ids for sentencepiece's decoder: [MASK] is dropped (as keras_hub's detokenize does; an appended one has no
+        piece).
+        """
         return ids[ids != self.mask_token_id]
 
     # --- encoding ----------------------------------------------------------------------
@@ -136,7 +139,8 @@ def transformers_pipeline(processor, proto: bytes, special_tokens: list[str]):
     normalisation table (DeBERTaV3's has NFKC): that table, trailing spaces stripped, runs
     of spaces made one (transformers 4's fast tokenizer and current transformers 5); without
     one (and in early transformers 5 releases, whatever the file): whitespace runs, tabs and
-    newlines become one space, NFC, trailing spaces stripped. "▁" marks every word start (one is always prepended); the special tokens are
+    newlines become one space, NFC, trailing spaces stripped. "▁" marks every word start (one is always prepended);
+    the special tokens are
     matched whole in raw text, and [MASK], when the model lacks it, takes the next id.
     """
     from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
@@ -147,11 +151,14 @@ def transformers_pipeline(processor, proto: bytes, special_tokens: list[str]):
     pipeline = Tokenizer(models.Unigram(pieces, unk_id=processor.unk_id(), byte_fallback=False))
     charsmap = read_sentencepiece_model(proto).precompiled_charsmap
     if charsmap:
-        steps = [normalizers.Precompiled(charsmap), normalizers.Strip(left=False, right=True), normalizers.Replace(Regex(" {2,}"), " ")]
+        steps = [normalizers.Precompiled(charsmap), normalizers.Strip(left=False, right=True),
+                 normalizers.Replace(Regex(" {2,}"), " ")]
     else:
-        steps = [normalizers.Replace(Regex(r"\s{2,}|[\n\r\t]"), " "), normalizers.NFC(), normalizers.Strip(left=False, right=True)]
+        steps = [normalizers.Replace(Regex(r"\s{2,}|[\n\r\t]"), " "), normalizers.NFC(),
+                 normalizers.Strip(left=False, right=True)]
     pipeline.normalizer = normalizers.Sequence(steps)
     pipeline.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always")
     unknown = processor.IdToPiece(processor.unk_id())
-    pipeline.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in [*special_tokens, unknown]])
+    pipeline.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in [*special_tokens,
+                                                                                                 unknown]])
     return pipeline

@@ -22,7 +22,8 @@ class DisentangledSelfAttention(keras.layers.Layer):
     are float32 whatever the compute dtype.
     """
 
-    def __init__(self, hidden_dim: int, num_heads: int, dropout: float = 0.0, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(self, hidden_dim: int, num_heads: int, dropout: float = 0.0, kernel_initializer="glorot_uniform",
+                 **kwargs):
         super().__init__(**kwargs)
         if hidden_dim % num_heads:
             raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")
@@ -59,7 +60,8 @@ class DisentangledSelfAttention(keras.layers.Layer):
         position_to_content = ops.take_along_axis(ops.einsum("bknd,rnd->bnkr", key, position_query), key_index, axis=3)
         position_to_content = ops.transpose(position_to_content, (0, 1, 3, 2))
 
-        scores = ops.cast(content, "float32") + ops.cast(content_to_position, "float32") + ops.cast(position_to_content, "float32")
+        scores = ops.cast(content, "float32") + ops.cast(content_to_position, "float32") + ops.cast(
+            position_to_content, "float32")
         scores = ops.where(padding_mask[:, None, None, :], scores, MASKED_SCORE)
         probs = ops.softmax(scores, axis=-1)
         if training and self.dropout > 0:

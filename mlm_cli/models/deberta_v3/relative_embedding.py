@@ -14,12 +14,14 @@ class RelativeEmbedding(keras.layers.Layer):
     `table()` rather than called.
     """
 
-    def __init__(self, bucket_size: int, hidden_dim: int, layer_norm_epsilon: float = 1e-7, initializer="glorot_uniform", **kwargs):
+    def __init__(self, bucket_size: int, hidden_dim: int, layer_norm_epsilon: float = 1e-7,
+                 initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.bucket_size = int(bucket_size)
         self.hidden_dim = int(hidden_dim)
         self.initializer = keras.initializers.get(initializer)
-        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy,
+                                                          name="layer_norm")
 
     def build(self, input_shape=None):
         self.embeddings = self.add_weight(

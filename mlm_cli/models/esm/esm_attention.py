@@ -18,7 +18,8 @@ class ESMSelfAttention(keras.layers.Layer):
     to padding — mlm follows keras_hub's torch backend and transformers.
     """
 
-    def __init__(self, hidden_dim: int, num_heads: int, use_bias: bool = True, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(self, hidden_dim: int, num_heads: int, use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 **kwargs):
         super().__init__(**kwargs)
         self.hidden_dim = int(hidden_dim)
         self.num_heads = int(num_heads)
@@ -28,7 +29,8 @@ class ESMSelfAttention(keras.layers.Layer):
             3 * self.hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy, name="qkv"
         )
         self.output_dense = keras.layers.Dense(
-            self.hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy, name="attention_output"
+            self.hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy,
+            name="attention_output"
         )
 
     def build(self, input_shape=None):

@@ -49,7 +49,9 @@ def check_esm_settings(
 ) -> None:
     """Raise ValueError unless ESM's settings (beyond the sizes) describe a model mlm can build."""
     if position_embedding_type not in POSITION_EMBEDDING_TYPES:
-        raise ValueError(f"position_embedding_type must be one of {', '.join(POSITION_EMBEDDING_TYPES)}, got {position_embedding_type!r}")
+        raise ValueError(
+            f"position_embedding_type must be one of {', '.join(POSITION_EMBEDDING_TYPES)}, got "
+            f"{position_embedding_type!r}")
     if position_embedding_type == "rotary" and head_dim % 2:
         raise ValueError(f"rotary positions need an even head size, got {head_dim}")
     for key, value in {**flags, "token_dropout": token_dropout}.items():
@@ -59,14 +61,17 @@ def check_esm_settings(
         raise ValueError(f"max_wavelength must be a number above 1, got {max_wavelength!r}")
     if not _is_number(layer_norm_eps) or not 0 < layer_norm_eps <= 0.1:
         raise ValueError(f"layer_norm_eps must be in (0, 0.1], got {layer_norm_eps!r}")
-    token_ids = {"pad_token_id": pad_token_id, **({"mask_token_id": mask_token_id} if mask_token_id is not None else {})}
+    token_ids = {"pad_token_id": pad_token_id,
+                 **({"mask_token_id": mask_token_id} if mask_token_id is not None else {})}
     for key, value in token_ids.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocabulary_size:
             raise ValueError(f"{key} must be a token id below vocabulary_size ({vocabulary_size}), got {value!r}")
     if token_dropout and mask_token_id is None:
         raise ValueError("token_dropout needs mask_token_id")
     if position_embedding_type == "absolute" and pad_token_id >= max_sequence_length:
-        raise ValueError(f"absolute positions start at pad_token_id ({pad_token_id}), beyond max_sequence_length ({max_sequence_length})")
+        raise ValueError(
+            f"absolute positions start at pad_token_id ({pad_token_id}), beyond max_sequence_length "
+            f"({max_sequence_length})")
 
 
 class ESMBackbone(Backbone):
@@ -123,8 +128,10 @@ class ESMBackbone(Backbone):
     """
 
     config_keys = (
-        "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_wavelength", "use_bias",
-        "activation", "layer_norm_eps", "use_pre_layer_norm", "position_embedding_type", "max_sequence_length", "pad_token_id",
+        "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "max_wavelength",
+        "use_bias",
+        "activation", "layer_norm_eps", "use_pre_layer_norm", "position_embedding_type", "max_sequence_length",
+        "pad_token_id",
     )
     extension_defaults = {"token_dropout": False, "mask_token_id": None}  # mask_token_id is set only with token_dropout
 
@@ -154,7 +161,8 @@ class ESMBackbone(Backbone):
             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,
         )
         check_esm_settings(
-            vocabulary_size, hidden_dim // num_heads, max_sequence_length, max_wavelength, layer_norm_eps, position_embedding_type,
+            vocabulary_size, hidden_dim // num_heads, max_sequence_length, max_wavelength, layer_norm_eps,
+            position_embedding_type,
             pad_token_id, token_dropout, mask_token_id, use_bias=use_bias, use_pre_layer_norm=use_pre_layer_norm,
         )
         activation_function = resolve_activation(activation)
@@ -179,12 +187,14 @@ class ESMBackbone(Backbone):
             vocabulary_size, hidden_dim, initializer=esm_initializer(), dtype=policy, name="token_embedding"
         )
         self.position_embedding = (
-            OffsetPositionEmbedding(max_sequence_length, hidden_dim, initializer=esm_initializer(), dtype=policy, name="position_embedding")
+            OffsetPositionEmbedding(max_sequence_length, hidden_dim, initializer=esm_initializer(), dtype=policy,
+                                    name="position_embedding")
             if position_embedding_type == "absolute"
             else None
         )
         self.embeddings_norm = (
-            keras.layers.LayerNormalization(epsilon=layer_norm_eps, dtype=policy, name="embeddings_norm") if use_pre_layer_norm else None
+            keras.layers.LayerNormalization(epsilon=layer_norm_eps, dtype=policy,
+                                            name="embeddings_norm") if use_pre_layer_norm else None
         )
         self.encoder_blocks = [
             ESMEncoderBlock(

@@ -18,7 +18,8 @@ class OffsetPositionEmbedding(PositionEmbedding):
         length = inputs.shape[1]
         if start + length > self.sequence_length:
             raise ValueError(
-                f"sequences of {length} tokens need position {start + length - 1}, but the model has {self.sequence_length} positions"
+                f"sequences of {length} tokens need position {start + length - 1}, but the model has "
+                f"{self.sequence_length} positions"
             )
         table = ops.cast(self.embeddings, self.compute_dtype)
         return ops.expand_dims(table[start : start + length], 0)

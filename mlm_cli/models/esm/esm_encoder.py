@@ -31,16 +31,21 @@ class ESMEncoderBlock(keras.layers.Layer):
         self.hidden_dim = int(hidden_dim)
         self.intermediate_dim = int(intermediate_dim)
         policy = self.dtype_policy
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="attention_norm")
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                              name="attention_norm")
         self.attention = ESMSelfAttention(
-            hidden_dim, num_heads, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy, name="self_attention"
+            hidden_dim, num_heads, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy,
+            name="self_attention"
         )
-        self.feedforward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="feedforward_norm")
+        self.feedforward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                                name="feedforward_norm")
         self.intermediate_dense = keras.layers.Dense(
-            intermediate_dim, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy, name="intermediate"
+            intermediate_dim, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+            dtype=policy, name="intermediate"
         )
         self.output_dense = keras.layers.Dense(
-            hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy, name="feedforward_output"
+            hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy,
+            name="feedforward_output"
         )
         self.dropout = Dropout(dropout, dtype=policy, name="dropout")
 

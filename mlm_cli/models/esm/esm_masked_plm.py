@@ -52,7 +52,8 @@ class ESMMaskedPLM(MaskedLM):
         if tokenizer is not None and tokenizer.encoder is not None and tokenizer.pad_token_id != backbone.pad_token_id:
             # keras_hub's ESMBackbone defaults to pad_token_id 0, which is <cls> in ESM's vocabulary.
             log.warning("the backbone masks token %d as padding but the tokenizer pads with %d: attention will skip "
-                        "real tokens and attend to padding (set the backbone's pad_token_id)", backbone.pad_token_id, tokenizer.pad_token_id)
+                        "real tokens and attend to padding (set the backbone's pad_token_id)", backbone.pad_token_id,
+                        tokenizer.pad_token_id)
 
     def make_head(self, backbone: ESMBackbone) -> ESMMaskedPLMHead:
         return ESMMaskedPLMHead(

@@ -30,14 +30,17 @@ class ESMMaskedPLMHead(keras.layers.Layer):
         self.vocabulary_size = int(vocabulary_size)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.dense = keras.layers.Dense(
-            self.hidden_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="transform"
+            self.hidden_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=self.dtype_policy,
+            name="transform"
         )
-        self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="transform_norm")
+        self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy,
+                                                    name="transform_norm")
 
     def build(self, input_shape=None):
         self.dense.build((None, self.hidden_dim))
         self.norm.build((None, self.hidden_dim))
-        self.output_kernel = self.add_weight(name="output_kernel", shape=(self.hidden_dim, self.vocabulary_size), initializer=self.kernel_initializer)
+        self.output_kernel = self.add_weight(name="output_kernel", shape=(self.hidden_dim, self.vocabulary_size),
+                                             initializer=self.kernel_initializer)
         self.output_bias = self.add_weight(name="output_bias", shape=(self.vocabulary_size,), initializer="zeros")
         self.built = True
 

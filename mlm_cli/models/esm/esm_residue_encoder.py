@@ -36,7 +36,8 @@ class ResidueEncoder:
         self._ids: dict[str, int] = {}
         for index, token in enumerate(self.vocabulary):
             if token in self._ids:
-                raise ValueError(f"vocabulary has the token {token!r} twice (lines {self._ids[token] + 1} and {index + 1})")
+                raise ValueError(
+                    f"vocabulary has the token {token!r} twice (lines {self._ids[token] + 1} and {index + 1})")
             self._ids[token] = index
         if oov_token not in self._ids:
             raise ValueError(f"the oov token {oov_token!r} is not in the vocabulary")
@@ -46,7 +47,8 @@ class ResidueEncoder:
             raise ValueError("vocabulary tokens made only of whitespace are not supported")
         self.oov_token = oov_token
         separators_in_tokens = any(c in token for token in self.vocabulary for c in PYTHON_ONLY_WHITESPACE)
-        self._whitespace = None if separators_in_tokens else str.maketrans(PYTHON_ONLY_WHITESPACE, " " * len(PYTHON_ONLY_WHITESPACE))
+        self._whitespace = None if separators_in_tokens else str.maketrans(PYTHON_ONLY_WHITESPACE,
+                                                                           " " * len(PYTHON_ONLY_WHITESPACE))
         self._single = self._pipeline([])
         self._joined = self._pipeline([DOCUMENT_MARKER])
         self._marker_id = self._joined.token_to_id(DOCUMENT_MARKER)
@@ -108,10 +110,12 @@ class ResidueEncoder:
         if not texts:
             return np.zeros(0, np.int32), np.zeros(1, np.int64)
         joined = BYTE_JOINER.join(texts) + BYTE_JOINER
-        if joined.isascii() and joined.count(BYTE_JOINER) == len(texts) and not any(c in joined for c in self._multi_character_starts):
+        if joined.isascii() and joined.count(BYTE_JOINER) == len(texts) and not any(
+            c in joined for c in self._multi_character_starts):
             return self._encode_bytes(joined, len(texts))
         bounds = np.linspace(0, len(texts), -(-len(texts) // DOCUMENTS_PER_PART) + 1).astype(int)
-        parts = [self._prepared(DOCUMENT_MARKER.join(texts[a:b]) + DOCUMENT_MARKER) for a, b in zip(bounds[:-1], bounds[1:])]
+        parts = [self._prepared(DOCUMENT_MARKER.join(texts[a:b]) + DOCUMENT_MARKER) for a,
+                 b in zip(bounds[:-1], bounds[1:])]
         if sum(part.count(DOCUMENT_MARKER) for part in parts) != len(texts):
             return _flatten(self.encode_batch(texts))  # a document holds the marker itself
         encodings = self._joined.encode_batch_fast(parts, add_special_tokens=False)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from mlm_cli.models.tokenizers.wordpiece_encoder import WordPieceEncoder
 from mlm_cli.models.bert.bert_tokenizer import BertTokenizer
 from mlm_cli.models.esm.esm_residue_encoder import ResidueEncoder
+from mlm_cli.models.tokenizers.wordpiece_encoder import WordPieceEncoder
 
 ESM_SPECIAL_TOKENS = {"cls": "<cls>", "sep": "<eos>", "pad": "<pad>", "mask": "<mask>"}
 # transformers' EsmTokenizer has none of WordPiece's options: its mode needs these values.
@@ -98,7 +98,9 @@ class ESMTokenizer(BertTokenizer):
         if normalization == "transformers":
             different = [key for key, value in TRANSFORMERS_SETTINGS.items() if getattr(self, key) != value]
             if different:
-                raise ValueError(f"transformers' ESM tokenization needs {', '.join(f'{k}={TRANSFORMERS_SETTINGS[k]}' for k in different)}")
+                raise ValueError(
+                    "transformers' ESM tokenization needs "
+                    f"{', '.join(f'{k}={TRANSFORMERS_SETTINGS[k]}' for k in different)}")
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
 

@@ -57,7 +57,8 @@ class FNetBackbone(Backbone):
     """
 
     num_heads = None
-    config_keys = ("vocabulary_size", "num_layers", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length", "num_segments")
+    config_keys = ("vocabulary_size", "num_layers", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length",
+                   "num_segments")
 
     def __init__(
         self,
@@ -87,9 +88,11 @@ class FNetBackbone(Backbone):
         self.segment_embedding = TokenEmbedding(
             num_segments, hidden_dim, initializer=f_net_initializer(), dtype=policy, name="segment_embedding"
         )
-        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, dtype=policy, name="embeddings_norm")
+        self.embeddings_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, dtype=policy,
+                                                               name="embeddings_norm")
         self.embeddings_projection = keras.layers.Dense(
-            hidden_dim, kernel_initializer=f_net_initializer(), bias_initializer=f_net_initializer(), dtype=policy, name="embeddings_projection"
+            hidden_dim, kernel_initializer=f_net_initializer(), bias_initializer=f_net_initializer(), dtype=policy,
+            name="embeddings_projection"
         )
         self.embeddings_dropout = Dropout(dropout, dtype=policy, name="embeddings_dropout")
         self.encoder_blocks = [
@@ -107,7 +110,8 @@ class FNetBackbone(Backbone):
             for i in range(num_layers)
         ]
         self.pooler = keras.layers.Dense(
-            hidden_dim, activation="tanh", kernel_initializer=f_net_initializer(), bias_initializer=f_net_initializer(), dtype=policy, name="pooler"
+            hidden_dim, activation="tanh", kernel_initializer=f_net_initializer(),
+            bias_initializer=f_net_initializer(), dtype=policy, name="pooler"
         )
         self.build_all()
 

@@ -50,7 +50,8 @@ class FNetEncoderBlock(keras.layers.Layer):
             name="intermediate",
         )
         self.output_dense = keras.layers.Dense(
-            hidden_dim, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=policy, name="feedforward_output"
+            hidden_dim, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=policy,
+            name="feedforward_output"
         )
         self.output_dropout = Dropout(dropout, dtype=policy, name="output_dropout")
         self.output_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="output_norm")

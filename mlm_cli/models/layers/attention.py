@@ -45,7 +45,8 @@ def scaled_dot_product_attention(query, key, value, padding_mask, dropout_rate: 
 class SelfAttention(keras.layers.Layer):
     """Self-attention: fused QKV dense -> per-head attention -> output dense."""
 
-    def __init__(self, hidden_dim: int, num_heads: int, dropout: float = 0.0, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(self, hidden_dim: int, num_heads: int, dropout: float = 0.0, kernel_initializer="glorot_uniform",
+                 **kwargs):
         super().__init__(**kwargs)
         if hidden_dim % num_heads:
             raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by num_heads ({num_heads})")

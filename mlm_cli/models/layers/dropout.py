@@ -26,7 +26,8 @@ def dropout(x, rate: float, seed_generator=None):
     import torch
 
     count = x.numel()
-    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=x.device).random_(INT64_MIN, None)  # all 64 bits random
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=x.device).random_(INT64_MIN,
+                                                                                      None)  # all 64 bits random
     lanes = words.view(torch.int16)[:count].view(x.shape)
     keep = lanes >= INT16_MIN + round(rate * MASK_RESOLUTION)
     return torch.where(keep, x * (1.0 / (1.0 - rate)), torch.zeros((), dtype=x.dtype, device=x.device))

@@ -41,7 +41,8 @@ class TokenEmbedding(keras.layers.Layer):
             # bert_small step on CPU). The projection's dense gradient absorbs it in place.
             import torch
 
-            rows = torch.nn.functional.embedding(ops.convert_to_tensor(token_ids).long(), self.embeddings.value, sparse=True)
+            rows = torch.nn.functional.embedding(ops.convert_to_tensor(token_ids).long(), self.embeddings.value,
+                                                 sparse=True)
             return ops.cast(rows, self.compute_dtype)
         return ops.cast(ops.take(self.embeddings, token_ids, axis=0), self.compute_dtype)
 

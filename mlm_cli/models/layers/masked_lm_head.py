@@ -44,9 +44,11 @@ class MaskedLMHead(keras.layers.Layer):
         self.hidden_dim = token_embedding.hidden_dim
         self.vocabulary_size = token_embedding.vocabulary_size
         self.dense = keras.layers.Dense(
-            self.hidden_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="transform"
+            self.hidden_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=self.dtype_policy,
+            name="transform"
         )
-        self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="transform_norm")
+        self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy,
+                                                    name="transform_norm")
 
     def build(self, input_shape=None):
         self.dense.build((None, self.hidden_dim))

@@ -35,18 +35,22 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.normalize_first = normalize_first
         policy = self.dtype_policy
         self.attention = self.attention_class(
-            hidden_dim, num_heads, dropout=dropout, kernel_initializer=kernel_initializer, dtype=policy, name="self_attention"
+            hidden_dim, num_heads, dropout=dropout, kernel_initializer=kernel_initializer, dtype=policy,
+            name="self_attention"
         )
         self.attention_dropout = Dropout(dropout, dtype=policy)
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="attention_norm")
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                              name="attention_norm")
         self.intermediate_dense = keras.layers.Dense(
-            intermediate_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=policy, name="intermediate"
+            intermediate_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=policy,
+            name="intermediate"
         )
         self.output_dense = keras.layers.Dense(
             hidden_dim, kernel_initializer=kernel_initializer, dtype=policy, name="feedforward_output"
         )
         self.feedforward_dropout = Dropout(dropout, dtype=policy)
-        self.feedforward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="feedforward_norm")
+        self.feedforward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
+                                                                name="feedforward_norm")
 
     def build(self, input_shape=None):
         hidden = (None, self.hidden_dim)

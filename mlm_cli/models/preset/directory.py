@@ -29,7 +29,8 @@ class PresetDirectory:
     def __init__(self, root: str | os.PathLike):
         path = Path(root).expanduser()
         if not path.exists():
-            raise PresetError(f"preset directory {path} does not exist", hint="check the path or use a built-in preset name")
+            raise PresetError(f"preset directory {path} does not exist",
+                              hint="check the path or use a built-in preset name")
         if not path.is_dir():
             raise PresetError(f"preset {path} is not a directory", hint="pass the directory that holds config.json")
         self.root = path.resolve()

@@ -121,7 +121,8 @@ def import_encoders(
     import_pairs(_pairs(blocks, naming), arrays)
     for k, block in enumerate(blocks):
         p = naming.prefix(k)
-        kernel = np.concatenate([arrays[f"{p}/{naming.dense(part)}/vars/0"].reshape(h, h) for part in ATTENTION_PARTS], axis=1)
+        kernel = np.concatenate([arrays[f"{p}/{naming.dense(part)}/vars/0"].reshape(h, h) for part in ATTENTION_PARTS],
+                                axis=1)
         bias = np.concatenate([arrays[f"{p}/{naming.dense(part)}/vars/1"].reshape(h) for part in ATTENTION_PARTS])
         assign(block.attention.qkv_dense.kernel, kernel)
         assign(block.attention.qkv_dense.bias, bias)

@@ -34,7 +34,8 @@ def read_shapes(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     except PresetError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError) as error:
-        raise PresetError(f"{path}: not a readable weights file ({error})", hint="the file is corrupt or truncated; download it again") from None
+        raise PresetError(f"{path}: not a readable weights file ({error})",
+                          hint="the file is corrupt or truncated; download it again") from None
     return found
 
 
@@ -63,7 +64,8 @@ def read_arrays(path: Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str
     shapes = read_shapes(path)
     missing = [name for name in expected if name not in shapes]
     if missing:
-        raise PresetError(f"{path}: missing weights {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}", hint="the preset does not match its config")
+        raise PresetError(f"{path}: missing weights {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}",
+                          hint="the preset does not match its config")
     for name, shape in expected.items():
         if shapes[name][0] != tuple(shape):
             raise PresetError(f"{path}: weight {name!r} has shape {shapes[name][0]}, expected {tuple(shape)}")

@@ -30,7 +30,8 @@ def open_preset(preset: str | os.PathLike) -> PresetDirectory:
     if isinstance(preset, PresetDirectory):
         return preset
     text = os.fspath(preset)
-    looks_like_path = isinstance(preset, os.PathLike) or os.sep in text or text.startswith((".", "~")) or os.path.exists(text)
+    looks_like_path = isinstance(preset, os.PathLike) or os.sep in text or text.startswith(
+        (".", "~")) or os.path.exists(text)
     if looks_like_path and "://" not in text:
         return PresetDirectory(_keras_hub_layout(text))
     from mlm_cli.hub import resolve
@@ -59,7 +60,8 @@ def _construct(cls: type, config: dict[str, Any], source: str):
 
 def _check_family(requested: Family | None, found: Family, cls: type, source: str) -> None:
     if requested is not None and requested.name != found.name:
-        raise PresetError(f"{source}: this is a {found.name} preset, not {requested.name}", hint=f"load it with MaskedLM.from_preset or the {found.name} class")
+        raise PresetError(f"{source}: this is a {found.name} preset, not {requested.name}",
+                          hint=f"load it with MaskedLM.from_preset or the {found.name} class")
 
 
 def _split_overrides(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -105,7 +107,8 @@ def _extensions(directory: PresetDirectory, section: str) -> dict[str, Any]:
     metadata = directory.read_json("metadata.json")
     extensions = metadata.get(section, {}) if isinstance(metadata, dict) else {}
     if not isinstance(extensions, dict) or set(extensions) - set(EXTENSION_KEYS[section]):
-        raise PresetError(f"{directory.path('metadata.json')}: unknown {section}", hint=f"allowed keys: {', '.join(EXTENSION_KEYS[section])}")
+        raise PresetError(f"{directory.path('metadata.json')}: unknown {section}",
+                          hint=f"allowed keys: {', '.join(EXTENSION_KEYS[section])}")
     return extensions
 
 
@@ -139,9 +142,11 @@ def _tokenizer_from(directory: PresetDirectory, parsed: ParsedObject, source: st
     for key in INLINE_ASSET_KEYS:
         if isinstance(config.get(key), (str, bytes)):
             # keras_hub would read a file named here; mlm reads tokenizer files only from assets/tokenizer/.
-            raise PresetError(f"{source}: the tokenizer's {key!r} names a file", hint="tokenizer files belong in the preset's assets/tokenizer/")
+            raise PresetError(f"{source}: the tokenizer's {key!r} names a file",
+                              hint="tokenizer files belong in the preset's assets/tokenizer/")
     if config.get("proto") is not None or config.get("merges") is not None:
-        raise PresetError(f"{source}: inline tokenizer models are not supported", hint="tokenizer files belong in the preset's assets/tokenizer/")
+        raise PresetError(f"{source}: inline tokenizer models are not supported",
+                          hint="tokenizer files belong in the preset's assets/tokenizer/")
     inline_vocabulary = config.pop("vocabulary", None)
     tokenizer = _construct(cls, {**config, **_extensions(directory, "mlm_tokenizer_extensions")}, source)
     try:
@@ -157,7 +162,7 @@ def _tokenizer_from(directory: PresetDirectory, parsed: ParsedObject, source: st
 
 
 def load_preprocessor(preset, cls: type | None = None, **overrides):
-    """The masked-LM preprocessor of a preset: its preprocessor.json when that is a masked-LM one, defaults otherwise."""
+    """The masked-LM preprocessor of a preset: its preprocessor.json when a masked-LM one, defaults otherwise."""
     directory = open_preset(preset)
     requested = family_of_class(cls) if cls is not None else None
     tokenizer = load_tokenizer(directory, requested)
@@ -168,7 +173,8 @@ def load_preprocessor(preset, cls: type | None = None, **overrides):
         if parsed.role == "preprocessor":
             config = {k: v for k, v in parsed.config.items() if k != "tokenizer"}
     pre_cls = family.mlm_class(family.preprocessor)
-    return _construct(pre_cls, {**config, **overrides, "tokenizer": tokenizer}, str(directory.path("preprocessor.json")))
+    return _construct(pre_cls, {**config, **overrides, "tokenizer": tokenizer},
+                      str(directory.path("preprocessor.json")))
 
 
 def load_masked_lm(preset, cls: type, load_weights: bool = True, **kwargs):
@@ -197,7 +203,8 @@ def load_masked_lm(preset, cls: type, load_weights: bool = True, **kwargs):
         )
     if preprocessor.sequence_length > backbone.max_sequence_length:
         raise PresetError(
-            f"sequence_length {preprocessor.sequence_length} exceeds the model's maximum of {backbone.max_sequence_length}",
+            f"sequence_length {preprocessor.sequence_length} exceeds the model's maximum of "
+            f"{backbone.max_sequence_length}",
             hint=f"use a sequence length of at most {backbone.max_sequence_length}",
         )
     task_cls = family.mlm_class(family.masked_lm)

@@ -63,7 +63,8 @@ def write_preset_files(model, directory: Path) -> None:
     if model.preprocessor is not None:
         preprocessor = model.preprocessor
         tokenizer_json = object_json(family, family.tokenizer, preprocessor.tokenizer.get_config())
-        preprocessor_json = object_json(family, family.preprocessor, {**preprocessor.get_config(), "tokenizer": tokenizer_json})
+        preprocessor_json = object_json(family, family.preprocessor,
+                                        {**preprocessor.get_config(), "tokenizer": tokenizer_json})
         # keras_hub orders the preprocessor's keys: base keys, tokenizer, then its own.
         config = preprocessor_json["config"]
         ordered = {k: config[k] for k in ("name", "trainable", "dtype", "tokenizer")}
@@ -76,7 +77,8 @@ def write_preset_files(model, directory: Path) -> None:
         preprocessor.tokenizer.save_assets(assets)
     _write_json(directory / "task.json", object_json(family, family.masked_lm, objects))
 
-    write_arrays(directory / "model.weights.h5", weights.export_backbone(backbone), weights.backbone_group_names(backbone_config))
+    write_arrays(directory / "model.weights.h5", weights.export_backbone(backbone),
+                 weights.backbone_group_names(backbone_config))
     task_arrays = {**weights.export_head(model.masked_lm_head), **FRESH_OPTIMIZER_ARRAYS}
     write_arrays(directory / "task.weights.h5", task_arrays, {**weights.task_group_names(), **FRESH_OPTIMIZER_GROUPS})
     _write_json(
@@ -116,7 +118,8 @@ def save_masked_lm(model, preset_dir: str | os.PathLike, overwrite: bool = False
     if target.exists() and not target.is_dir():
         raise BadInputError(f"{target} exists and is not a directory", hint="choose another output path")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise BadInputError(f"{target} already exists and is not empty", hint="choose another directory or pass overwrite=True (--overwrite)")
+        raise BadInputError(f"{target} already exists and is not empty",
+                            hint="choose another directory or pass overwrite=True (--overwrite)")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_directory(target.parent, f".{target.name}.partial-")
     try:

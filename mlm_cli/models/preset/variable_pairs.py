@@ -31,7 +31,7 @@ def norm_shapes(path: str, width: int) -> Shapes:
 
 
 def export_fused_dense(dense, paths: list[str]) -> dict[str, np.ndarray]:
-    """A Dense layer fused from equal parts (query, key, value) as one Dense layer's datasets per part, under `paths`."""
+    """A Dense layer fused from equal parts (query, key, value) as one Dense layer's datasets a part, under `paths`."""
     kernels = np.split(np.asarray(dense.kernel.numpy()), len(paths), axis=1)
     biases = np.split(np.asarray(dense.bias.numpy()), len(paths)) if dense.use_bias else None
     arrays = {}

@@ -23,12 +23,14 @@ def pack_doubled_separators(
     budget = sequence_length - 2 - 2 * (num_segments - 1)
     if budget < 0:
         raise ValueError(f"sequence_length {sequence_length} is too short for {num_segments} segment(s)")
-    lengths = np.array([[len(segment[b]) for segment in segments] for b in range(batch)], dtype=np.int64).reshape(batch, num_segments)
+    lengths = np.array([[len(segment[b]) for segment in segments] for b in range(batch)], dtype=np.int64).reshape(
+        batch, num_segments)
     kept = trim_lengths(lengths, budget, truncate)
     separator = np.array([end_id], dtype=np.int32)
     trimmed = [
         [
-            np.concatenate([np.asarray(segment[b][: kept[b, k]], dtype=np.int32), separator]) if k < num_segments - 1 else segment[b][: kept[b, k]]
+            np.concatenate([np.asarray(segment[b][: kept[b, k]], dtype=np.int32),
+                            separator]) if k < num_segments - 1 else segment[b][: kept[b, k]]
             for b in range(batch)
         ]
         for k, segment in enumerate(segments)

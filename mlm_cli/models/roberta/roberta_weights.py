@@ -13,7 +13,8 @@ import_head = masked_lm_head_layout.import_head
 
 def backbone_group_names(config: dict) -> dict[str, str]:
     """keras_hub's `vars` groups (with their layer names) in model.weights.h5, empty ones included."""
-    return token_position_layout.group_names(config.get("name") or "roberta_backbone", "embeddings", config["num_layers"])
+    return token_position_layout.group_names(config.get("name") or "roberta_backbone", "embeddings",
+                                             config["num_layers"])
 
 
 def task_group_names(family: str = "roberta") -> dict[str, str]:

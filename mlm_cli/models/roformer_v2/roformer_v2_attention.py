@@ -38,7 +38,8 @@ class RotarySelfAttention(keras.layers.Layer):
             3 * inner, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="qkv"
         )
         self.output_dense = keras.layers.Dense(
-            inner, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="attention_output"
+            inner, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=self.dtype_policy,
+            name="attention_output"
         )
 
     def build(self, input_shape=None):

@@ -16,7 +16,8 @@ from mlm_cli.models.roformer_v2.roformer_v2_norm import RMSNorm
 # Feed-forward activations a preset may name (keras_hub stores keras's serialized name).
 ACTIVATIONS = {
     name: getattr(keras.activations, name)
-    for name in ("relu", "gelu", "silu", "tanh", "sigmoid", "elu", "selu", "softplus", "relu6", "leaky_relu", "mish", "linear")
+    for name in ("relu", "gelu", "silu", "tanh", "sigmoid", "elu", "selu", "softplus", "relu6", "leaky_relu", "mish",
+                 "linear")
 }
 MAX_WAVELENGTH_LIMIT = 1e12
 
@@ -32,7 +33,8 @@ def _check_flag(name: str, value) -> None:
 
 
 def _check_max_wavelength(value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 < value <= MAX_WAVELENGTH_LIMIT or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int,
+        float)) or not 1 < value <= MAX_WAVELENGTH_LIMIT or math.isnan(value):
         raise ValueError(f"max_wavelength must be a number in (1, {MAX_WAVELENGTH_LIMIT:g}], got {value!r}")
 
 
@@ -82,7 +84,8 @@ class RoformerV2Backbone(Backbone):
 
     max_sequence_length = MAX_SIZES["max_sequence_length"]
     config_keys = (
-        "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "num_segments", "max_wavelength",
+        "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout", "num_segments",
+        "max_wavelength",
         "head_size", "use_bias", "activation",
     )
 
@@ -115,7 +118,8 @@ class RoformerV2Backbone(Backbone):
         if head_size % 2:
             raise ValueError(f"head_size must be even for rotary position embeddings, got {head_size}")
         self.start(
-            "roformer_v2_backbone", dtype, kwargs, **config, use_bias=use_bias, activation=activation, max_wavelength=max_wavelength
+            "roformer_v2_backbone", dtype, kwargs, **config, use_bias=use_bias, activation=activation,
+            max_wavelength=max_wavelength
         )
         policy = self.dtype_policy
 

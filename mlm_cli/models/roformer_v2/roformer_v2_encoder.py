@@ -53,7 +53,8 @@ class RoformerV2EncoderBlock(keras.layers.Layer):
             name="intermediate",
         )
         self.output_dense = keras.layers.Dense(
-            hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy, name="feedforward_output"
+            hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy,
+            name="feedforward_output"
         )
         self.feedforward_dropout = Dropout(dropout, dtype=policy, name="feedforward_dropout")
         self.feedforward_norm = RMSNorm(dtype=policy, name="feedforward_norm")

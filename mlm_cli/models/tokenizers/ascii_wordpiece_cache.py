@@ -100,10 +100,11 @@ class AsciiWordPieceCache:
         self._index.update(zip(words, range(base, base + len(words))))
         self._starts.extend(self._pieces.size + np.cumsum(lengths) - lengths)
         self._lengths.extend(lengths)
-        self._pieces.extend(np.fromiter((i for word_ids in ids for i in word_ids), dtype=np.int32, count=int(lengths.sum())))
+        self._pieces.extend(np.fromiter((i for word_ids in ids for i in word_ids), dtype=np.int32,
+                                        count=int(lengths.sum())))
 
     def _codes(self, words: list[str]) -> np.ndarray:
-        """The cache index of every word, learning the words not seen before (one dictionary pass when all are known)."""
+        """The cache index of every word, learning new words (one dictionary pass when all are known)."""
         codes = np.fromiter(map(self._index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
         unknown = np.flatnonzero(codes < 0).tolist()
         if not unknown:

@@ -98,7 +98,8 @@ class Tokenizer:
         unknown = set(kwargs) - {"trainable", "dtype"}
         if unknown:
             raise ValueError(f"unknown tokenizer options: {', '.join(sorted(unknown))}")
-        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, Integral) or sequence_length < 1):
+        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length,
+            Integral) or sequence_length < 1):
             raise ValueError(f"sequence_length must be a positive integer or None, got {sequence_length!r}")
         self.name = name
         self.config_file = config_file
@@ -107,7 +108,8 @@ class Tokenizer:
     @property
     def _encoder(self) -> Any:
         if self.encoder is None:
-            raise ValueError(f"this tokenizer has no vocabulary yet: pass {self.vocabulary_arguments} or load it from a preset")
+            raise ValueError(
+                f"this tokenizer has no vocabulary yet: pass {self.vocabulary_arguments} or load it from a preset")
         return self.encoder
 
     # --- vocabulary (delegated to the encoder unless a subclass knows better) -----

@@ -146,7 +146,8 @@ class BytePairEncoder:
 
     def encode_batch_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All ids concatenated (int32) and the document offsets (int64, len(texts) + 1); encoded in Rust."""
-        id_lists = [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
+        id_lists = [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts),
+                                                                                  add_special_tokens=False)]
         offsets = np.zeros(len(id_lists) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists)), out=offsets[1:])
         flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(offsets[-1]))
@@ -229,7 +230,8 @@ class BytePairTokenizer(Tokenizer):
         normalization: str = "keras_hub",
         **kwargs: Any,
     ):
-        super().__init__(name=name or snake_case(type(self).__name__), config_file=config_file, sequence_length=sequence_length, **kwargs)
+        super().__init__(name=name or snake_case(type(self).__name__), config_file=config_file,
+                         sequence_length=sequence_length, **kwargs)
         if not isinstance(add_prefix_space, bool):
             raise ValueError(f"add_prefix_space must be true or false, got {add_prefix_space!r}")
         if unsplittable_tokens is not None and (
@@ -249,14 +251,17 @@ class BytePairTokenizer(Tokenizer):
 
     # --- vocabulary ---------------------------------------------------------
 
-    def set_vocabulary(self, vocabulary: Mapping[str, int] | str | os.PathLike, merges: Sequence[str] | str | os.PathLike | None = None) -> None:
+    def set_vocabulary(self, vocabulary: Mapping[str, int] | str | os.PathLike,
+                       merges: Sequence[str] | str | os.PathLike | None = None) -> None:
         """Use `vocabulary` with `merges` (or the merges given to the constructor)."""
         if merges is not None:
             self._merges = read_merges(merges) if isinstance(merges, (str, os.PathLike)) else list(merges)
         if self._merges is None:
             raise ValueError("a byte-pair tokenizer needs merge rules as well as a vocabulary")
-        vocabulary = read_vocabulary(vocabulary) if isinstance(vocabulary, (str, os.PathLike)) else validate_vocabulary(vocabulary)
-        missing = [token for token in dict.fromkeys([*self.special_tokens, *self.unsplittable_tokens]) if token not in vocabulary]
+        vocabulary = read_vocabulary(vocabulary) if isinstance(vocabulary,
+                                                               (str, os.PathLike)) else validate_vocabulary(vocabulary)
+        missing = [token for token in dict.fromkeys([*self.special_tokens,
+                                                     *self.unsplittable_tokens]) if token not in vocabulary]
         if missing:
             raise ValueError(f"the vocabulary lacks the special tokens {missing}")
         self.encoder = BytePairEncoder(

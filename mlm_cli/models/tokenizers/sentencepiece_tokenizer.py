@@ -110,7 +110,8 @@ class SentencePieceTokenizer(Tokenizer):
         config_file: str = "tokenizer.json",
         **kwargs: Any,
     ):
-        super().__init__(name=name or snake_case(type(self).__name__), config_file=config_file, sequence_length=sequence_length, **kwargs)
+        super().__init__(name=name or snake_case(type(self).__name__), config_file=config_file,
+                         sequence_length=sequence_length, **kwargs)
         self.add_bos = bool(add_bos)
         self.add_eos = bool(add_eos)
         self.proto: bytes | None = None

@@ -104,7 +104,8 @@ class WordPieceEncoder:
         self._ids = {}
         for index, token in enumerate(self.vocabulary):
             if token in self._ids:
-                raise ValueError(f"vocabulary has the token {token!r} twice (lines {self._ids[token] + 1} and {index + 1})")
+                raise ValueError(
+                    f"vocabulary has the token {token!r} twice (lines {self._ids[token] + 1} and {index + 1})")
             self._ids[token] = index
         if oov_token not in self._ids:
             raise ValueError(f"the oov token {oov_token!r} is not in the vocabulary")
@@ -138,7 +139,8 @@ class WordPieceEncoder:
         else:
             self._ascii.pre_tokenizer = None
         if self.protected_tokens:
-            self._ascii.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in self.protected_tokens])
+            self._ascii.add_special_tokens([AddedToken(t, normalized=False,
+                                                       special=True) for t in self.protected_tokens])
         self._joined = Tokenizer(self._model())
         self._joined.normalizer = self._ascii.normalizer
         self._joined.pre_tokenizer = self._ascii.pre_tokenizer
@@ -152,7 +154,8 @@ class WordPieceEncoder:
         """keras_hub's ASCII splitting: control characters separate words like whitespace."""
         if not self.split:
             return None
-        return AsciiWordPieceCache(self._word_pieces, lowercase=self.lowercase, separator=CACHE_SEPARATOR, separator_id=self._marker_id)
+        return AsciiWordPieceCache(self._word_pieces, lowercase=self.lowercase, separator=CACHE_SEPARATOR,
+                                   separator_id=self._marker_id)
 
     def _model(self) -> models.WordPiece:
         return models.WordPiece(
@@ -201,13 +204,15 @@ class WordPieceEncoder:
         slow = [i for i, t in enumerate(texts) if not self._uses_rust_pipeline(t)]
         results: list[list[int]] = [[] for _ in texts]
         if fast:
-            for index, encoding in zip(fast, self._ascii.encode_batch_fast([_rust_ready(texts[i]) for i in fast], add_special_tokens=False)):
+            for index, encoding in zip(fast, self._ascii.encode_batch_fast([_rust_ready(texts[i]) for i in fast],
+                                                                           add_special_tokens=False)):
                 results[index] = encoding.ids
         if slow:
             words = [self.pretokenize(texts[i]) for i in slow]
             non_empty = [(i, w) for i, w in zip(slow, words) if w]
             if non_empty:
-                encodings = self._wordpiece.encode_batch_fast([w for _, w in non_empty], is_pretokenized=True, add_special_tokens=False)
+                encodings = self._wordpiece.encode_batch_fast([w for _, w in non_empty], is_pretokenized=True,
+                                                              add_special_tokens=False)
                 for (index, _), encoding in zip(non_empty, encodings):
                     results[index] = encoding.ids
         return results
@@ -241,7 +246,8 @@ class WordPieceEncoder:
         for index, text in enumerate(texts):
             if DOCUMENT_MARKER in text or not self._uses_rust_pipeline(text):
                 slow.append(index)
-            elif self._word_cache is not None and text.isascii() and CACHE_SEPARATOR not in text and not self._has_protected_token(text):
+            elif (self._word_cache is not None and text.isascii() and CACHE_SEPARATOR not in text
+                  and not self._has_protected_token(text)):
                 cached.append(index)
             else:
                 joined.append(index)
@@ -257,7 +263,9 @@ class WordPieceEncoder:
         return _merge_routes(routes, len(texts))
 
     def _encode_mostly_ascii(self, texts: list[str], others: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The whole chunk through the word cache, with the few non-ASCII documents (`others`) encoded apart and spliced in."""
+        """The whole chunk through the word cache, with the few non-ASCII documents (`others`) encoded apart and spliced
+        in.
+        """
         ascii_texts = list(texts)
         for index in others:
             ascii_texts[index] = ""
@@ -267,7 +275,8 @@ class WordPieceEncoder:
         lengths[others] = np.diff(other_offsets)
         pieces, previous = [], 0
         for rank, index in enumerate(others):
-            pieces += [flat[offsets[previous] : offsets[index]], other_flat[other_offsets[rank] : other_offsets[rank + 1]]]
+            pieces += [flat[offsets[previous] : offsets[index]],
+                       other_flat[other_offsets[rank] : other_offsets[rank + 1]]]
             previous = index + 1
         pieces.append(flat[offsets[previous] :])
         spliced_offsets = np.zeros(len(texts) + 1, dtype=np.int64)
@@ -287,7 +296,8 @@ class WordPieceEncoder:
         """Encode documents joined by DOCUMENT_MARKER in Rust, in parts of about DOCUMENTS_PER_PART."""
         parts = max(1, -(-len(texts) // DOCUMENTS_PER_PART))
         bounds = np.linspace(0, len(texts), parts + 1).astype(int)
-        joined = [self._rust_ready(DOCUMENT_MARKER.join(texts[a:b]) + DOCUMENT_MARKER) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        joined = [self._rust_ready(DOCUMENT_MARKER.join(texts[a:b]) + DOCUMENT_MARKER) for a,
+                  b in zip(bounds[:-1], bounds[1:]) if b > a]
         encodings = self._joined.encode_batch_fast(joined, add_special_tokens=False)
         ids = np.concatenate([np.asarray(e.ids, dtype=np.int32) for e in encodings])
         return _split_at_markers(ids, self._marker_id, len(texts))
@@ -298,7 +308,8 @@ class WordPieceEncoder:
 
     def _word_pieces(self, words: list[str]) -> list[list[int]]:
         """WordPiece ids of each (already normalised) word."""
-        encodings = self._wordpiece.encode_batch_fast([[w] for w in words], is_pretokenized=True, add_special_tokens=False)
+        encodings = self._wordpiece.encode_batch_fast([[w] for w in words], is_pretokenized=True,
+                                                      add_special_tokens=False)
         return [e.ids for e in encodings]
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
@@ -333,7 +344,8 @@ def _flatten(id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return flat, offsets
 
 
-def _merge_routes(routes: list[tuple[list[int], tuple[np.ndarray, np.ndarray]]], count: int) -> tuple[np.ndarray, np.ndarray]:
+def _merge_routes(routes: list[tuple[list[int], tuple[np.ndarray, np.ndarray]]], count: int) -> tuple[np.ndarray,
+                                                                                                      np.ndarray]:
     """Put documents encoded by different routes back in their original order."""
     pieces: list[np.ndarray] = [np.empty(0, np.int32)] * count
     for indices, (flat, offsets) in routes:
@@ -385,7 +397,8 @@ class TransformersWordPieceEncoder(WordPieceEncoder):
                 clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents, lowercase=lowercase
             )
             tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-            tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in [*extra_special, *self.protected_tokens]])
+            tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in [*extra_special,
+                *self.protected_tokens]])
             return tokenizer
 
         self._transformers = pipeline([])
@@ -408,4 +421,5 @@ class TransformersWordPieceEncoder(WordPieceEncoder):
         return text  # BertNormalizer cleans control characters itself
 
     def _encode_id_lists(self, texts: Sequence[str]) -> list[list[int]]:
-        return [encoding.ids for encoding in self._transformers.encode_batch_fast(list(texts), add_special_tokens=False)]
+        return [encoding.ids for encoding in self._transformers.encode_batch_fast(list(texts),
+                                                                                  add_special_tokens=False)]

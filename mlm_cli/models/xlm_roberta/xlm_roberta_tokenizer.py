@@ -113,7 +113,7 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
 
     @property
     def special_token_ids(self) -> list[int]:
-        """Ids that masking never selects: `<s>`, `<pad>`, `</s>` and `<unk>` (keras_hub's list; `<mask>` is not in it)."""
+        """Ids that masking never selects: `<s>`, `<pad>`, `</s>`, `<unk>` (keras_hub's list; `<mask>` is not in it)."""
         return list(range(len(FAIRSEQ_PREFIX)))
 
     # --- fairseq's ids --------------------------------------------------------------

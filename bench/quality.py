@@ -377,6 +377,7 @@ def transformers_child(spec: dict[str, Any]) -> dict[str, Any]:
     counts.
     """
     started = time.perf_counter()
+    import torch
     from datasets import load_dataset
     from transformers import (
         AutoTokenizer,
@@ -412,6 +413,7 @@ def transformers_child(spec: dict[str, Any]) -> dict[str, Any]:
         seed=spec["seed"],
         bf16=precision == "mixed_bfloat16",
         fp16=precision == "mixed_float16",
+        use_cpu=not torch.cuda.is_available(),  # transformers refuses bf16 on a CPU unless told it is one
         dataloader_num_workers=0,
         eval_strategy="no",
         save_strategy="no",

@@ -22,3 +22,12 @@ TINY_SIZES: dict[str, dict[str, Any]] = {
 def tiny_sizes(family: str, **changes: Any) -> dict[str, Any]:
     """A copy of `family`'s tiny size with `changes` applied."""
     return {**TINY_SIZES[family], **changes}
+
+
+# Sizes every backbone refuses before allocating (a ValueError), each a change to the family's tiny size.
+BAD_SIZES: list[dict[str, Any]] = [
+    {"vocabulary_size": 10**12}, {"hidden_dim": 10**9}, {"num_layers": 0}, {"max_sequence_length": "512"},
+    {"dropout": 1.5},
+]
+BAD_ATTENTION_SIZES = [{"num_heads": 3}]  # heads that do not divide hidden_dim 16 (not FNet: it has no heads)
+BAD_HEAD_EPSILONS = [{"head_layer_norm_epsilon": 0.0}]  # families whose head epsilon is a backbone setting

@@ -51,18 +51,8 @@ class TokenPositionBackbone(Backbone):
                    "max_sequence_length")
     layer_norm_epsilon: float  # every layer norm: the embeddings' and each block's two
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        num_layers: int,
-        num_heads: int,
-        hidden_dim: int,
-        intermediate_dim: int,
-        dropout: float = 0.1,
-        max_sequence_length: int = 512,
-        dtype=None,
-        **kwargs,
-    ):
+    def __init__(self, vocabulary_size: int, num_layers: int, num_heads: int, hidden_dim: int, intermediate_dim: int,
+                 dropout: float = 0.1, max_sequence_length: int = 512, dtype=None, **kwargs):
         config = self.checked_config(
             dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,

@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from tests.family_sizes import tiny_sizes
+from tests.family_sizes import BAD_ATTENTION_SIZES, BAD_HEAD_EPSILONS, BAD_SIZES, tiny_sizes
 from tests.models.family_checks import (
     assert_cli_trains_and_evaluates,
     assert_keras_hub_logits_equal,
@@ -132,23 +132,10 @@ def test_preprocessor_packs_like_keras_hub(proto):
     assert_same_config(ours, reference, ignoring=("tokenizer", "dtype", "name"))
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"vocabulary_size": 10**12},
-        {"hidden_dim": 10**9},
-        {"embedding_dim": 0},
-        {"num_layers": 0},
-        {"num_heads": 3},
-        {"num_groups": 3},
-        {"num_groups": 4, "num_inner_repetitions": 10**6},
-        {"num_inner_repetitions": 10**9},
-        {"max_sequence_length": "512"},
-        {"dropout": 1.5},
-        {"head_layer_norm_epsilon": 0.0},
-        {"feedforward_activation": "relu"},
-    ],
-)
+@pytest.mark.parametrize("change", BAD_SIZES + BAD_ATTENTION_SIZES + BAD_HEAD_EPSILONS + [
+    {"embedding_dim": 0}, {"num_groups": 3}, {"num_groups": 4, "num_inner_repetitions": 10**6},
+    {"num_inner_repetitions": 10**9}, {"feedforward_activation": "relu"},
+])
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         AlbertBackbone(**{"vocabulary_size": 100, **SIZES, **change})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.family_sizes import TINY_SIZES
+from tests.family_sizes import BAD_ATTENTION_SIZES, BAD_HEAD_EPSILONS, BAD_SIZES, TINY_SIZES
 from tests.models.family_checks import (
     Batch,
     assert_cli_trains_and_evaluates,
@@ -146,21 +146,9 @@ def test_relative_position_buckets_equal_keras_hub(bucket_size, max_sequence_len
     assert len(np.unique(ours)) > min(length, bucket_size // 2)  # near distances keep their own rows
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"vocabulary_size": 10**12},
-        {"hidden_dim": 10**9},
-        {"num_layers": 0},
-        {"num_heads": 3},
-        {"max_sequence_length": "512"},
-        {"bucket_size": 10**9},
-        {"bucket_size": 1},
-        {"bucket_size": 8.0},
-        {"dropout": 1.5},
-        {"head_layer_norm_epsilon": 0.0},
-    ],
-)
+@pytest.mark.parametrize("change", BAD_SIZES + BAD_ATTENTION_SIZES + BAD_HEAD_EPSILONS + [
+    {"bucket_size": 10**9}, {"bucket_size": 1}, {"bucket_size": 8.0},
+])
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         DebertaV3Backbone(**{"vocabulary_size": 100, **SIZES, **change})

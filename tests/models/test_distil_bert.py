@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.family_sizes import TINY_SIZES
+from tests.family_sizes import BAD_ATTENTION_SIZES, BAD_HEAD_EPSILONS, BAD_SIZES, TINY_SIZES
 from tests.models.family_checks import (
     assert_cli_trains_and_evaluates,
     assert_mixed_bfloat16_close,
@@ -93,18 +93,7 @@ def test_preprocessor_packs_like_keras_hub():
     assert_same_config(ours, reference, ignoring=("tokenizer", "dtype", "name"))
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"vocabulary_size": 10**12},
-        {"hidden_dim": 10**9},
-        {"num_layers": 0},
-        {"num_heads": 3},
-        {"max_sequence_length": "512"},
-        {"dropout": 1.5},
-        {"head_layer_norm_epsilon": 0.0},
-    ],
-)
+@pytest.mark.parametrize("change", BAD_SIZES + BAD_ATTENTION_SIZES + BAD_HEAD_EPSILONS)
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         DistilBertBackbone(**{"vocabulary_size": 100, **SIZES, **change})

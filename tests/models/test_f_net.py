@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.family_sizes import TINY_SIZES
+from tests.family_sizes import BAD_SIZES, TINY_SIZES
 from tests.models.family_checks import (
     Batch,
     assert_cli_trains_and_evaluates,
@@ -105,11 +105,7 @@ def test_preprocessor_packs_like_keras_hub_without_padding_mask(proto):
     assert_same_config(ours, reference, ignoring=("tokenizer", "dtype", "name"))
 
 
-@pytest.mark.parametrize(
-    "change",
-    [{"vocabulary_size": 10**12}, {"hidden_dim": 10**9}, {"num_layers": 0}, {"num_segments": 0},
-     {"max_sequence_length": "512"}, {"dropout": 1.5}],
-)
+@pytest.mark.parametrize("change", BAD_SIZES + [{"num_segments": 0}])
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         FNetBackbone(**{"vocabulary_size": 100, **SIZES, **change})

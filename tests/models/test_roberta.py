@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.family_sizes import TINY_SIZES
+from tests.family_sizes import BAD_ATTENTION_SIZES, BAD_SIZES, TINY_SIZES
 from tests.models.family_checks import (
     assert_cli_trains_and_evaluates,
     assert_keras_hub_logits_equal,
@@ -165,11 +165,7 @@ def test_preprocessor_packs_like_keras_hub(bpe, truncate):
     assert_same_config(ours, reference, ignoring=("tokenizer", "dtype", "name"))
 
 
-@pytest.mark.parametrize(
-    "change",
-    [{"vocabulary_size": 10**12}, {"hidden_dim": 10**9}, {"num_layers": 0}, {"num_heads": 3},
-     {"max_sequence_length": "512"}, {"dropout": 1.5}],
-)
+@pytest.mark.parametrize("change", BAD_SIZES + BAD_ATTENTION_SIZES)
 def test_bad_sizes_raise_before_allocating(change):
     with pytest.raises(ValueError):
         RobertaBackbone(**{"vocabulary_size": 100, **SIZES, **change})

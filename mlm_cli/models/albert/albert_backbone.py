@@ -83,24 +83,10 @@ class AlbertBackbone(Backbone):
     )
     extension_defaults = KERAS_HUB_NUMERICS
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        num_layers: int,
-        num_heads: int,
-        embedding_dim: int,
-        hidden_dim: int,
-        intermediate_dim: int,
-        num_groups: int = 1,
-        num_inner_repetitions: int = 1,
-        dropout: float = 0.0,
-        max_sequence_length: int = 512,
-        num_segments: int = 2,
-        dtype=None,
-        feedforward_activation: str = "gelu_approximate",
-        head_layer_norm_epsilon: float = 1e-5,
-        **kwargs,
-    ):
+    def __init__(self, vocabulary_size: int, num_layers: int, num_heads: int, embedding_dim: int, hidden_dim: int,
+                 intermediate_dim: int, num_groups: int = 1, num_inner_repetitions: int = 1, dropout: float = 0.0,
+                 max_sequence_length: int = 512, num_segments: int = 2, dtype=None,
+                 feedforward_activation: str = "gelu_approximate", head_layer_norm_epsilon: float = 1e-5, **kwargs):
         if feedforward_activation not in FEEDFORWARD_ACTIVATIONS:
             raise ValueError(
                 f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got "

@@ -36,22 +36,14 @@ class AlbertTokenizer(SentencePieceTokenizer):
 
     Examples:
 
-    >>> import io
-    >>> import sentencepiece
-    >>> model = io.BytesIO()  # a word-level model with ALBERT's special pieces
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
-    ...          "a bird sang"]
-    >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, minloglevel=2,
-    ...     pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
-    ...     eos_piece="[SEP]", user_defined_symbols="[MASK]")
+    >>> from mlm_cli.models.family_examples import SENTENCEPIECE_TEXTS as texts  # five short sentences
     >>> from mlm_cli.models import AlbertTokenizer
-    >>> tokenizer = AlbertTokenizer(proto=model.getvalue())
+    >>> tokenizer = AlbertTokenizer.train_on(texts, vocabulary_size=20, model_type="word")
+    >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id
+    (2, 3, 0, 4)
     >>> ids = tokenizer("the quick fox")
     >>> ids.tolist(), tokenizer.detokenize(ids)
     ([6, 18, 9], 'the quick fox')
-    >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id
-    (2, 3, 0, 4)
 
     A preset's model file loads by path:
 

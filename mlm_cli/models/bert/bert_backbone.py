@@ -90,21 +90,9 @@ class BertBackbone(Backbone):
                    "max_sequence_length", "num_segments")
     extension_defaults = {"feedforward_activation": "gelu_approximate", "head_layer_norm_epsilon": 1e-5}
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        num_layers: int,
-        num_heads: int,
-        hidden_dim: int,
-        intermediate_dim: int,
-        dropout: float = 0.1,
-        max_sequence_length: int = 512,
-        num_segments: int = 2,
-        dtype=None,
-        feedforward_activation: str = "gelu_approximate",
-        head_layer_norm_epsilon: float = 1e-5,
-        **kwargs,
-    ):
+    def __init__(self, vocabulary_size: int, num_layers: int, num_heads: int, hidden_dim: int, intermediate_dim: int,
+                 dropout: float = 0.1, max_sequence_length: int = 512, num_segments: int = 2, dtype=None,
+                 feedforward_activation: str = "gelu_approximate", head_layer_norm_epsilon: float = 1e-5, **kwargs):
         if feedforward_activation not in FEEDFORWARD_ACTIVATIONS:
             raise ValueError(
                 f"feedforward_activation must be one of {', '.join(FEEDFORWARD_ACTIVATIONS)}, got "

@@ -72,22 +72,12 @@ class BertTokenizer(Tokenizer):
     family_label = "BERT"  # names the family in errors about its special tokens
     asset_files = (VOCABULARY_FILE,)
 
-    def __init__(
-        self,
-        vocabulary: Sequence[str] | str | os.PathLike | None = None,
-        lowercase: bool = False,
-        strip_accents: bool = False,
-        split: bool = True,
-        suffix_indicator: str = "##",
-        oov_token: str = "[UNK]",
-        special_tokens: Sequence[str] | None = None,
-        special_tokens_in_strings: bool = False,
-        sequence_length: int | None = None,
-        name: str = "bert_tokenizer",
-        config_file: str = "tokenizer.json",
-        normalization: str = "keras_hub",
-        **kwargs,
-    ):
+    def __init__(self, vocabulary: Sequence[str] | str | os.PathLike | None = None, lowercase: bool = False,
+                 strip_accents: bool = False, split: bool = True, suffix_indicator: str = "##",
+                 oov_token: str = "[UNK]", special_tokens: Sequence[str] | None = None,
+                 special_tokens_in_strings: bool = False, sequence_length: int | None = None,
+                 name: str = "bert_tokenizer", config_file: str = "tokenizer.json", normalization: str = "keras_hub",
+                 **kwargs):
         super().__init__(name=name, config_file=config_file, sequence_length=sequence_length, **kwargs)
         self.lowercase = bool(lowercase)
         self.strip_accents = bool(strip_accents)

@@ -14,18 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert import transformers_driver as driver
 from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, TRANSFORMER_ENCODER, encoder_layer, linear
-from mlm_cli.models.convert.transformers_driver import (
-    Arrays,
-    CheckpointTensors,
-    TransformersConverter,
-    encoder_sizes,
-    from_config_json,
-    head_names,
-    transformers_sizes,
-    transformers_tensors,
-    write_tokenizer_config,
-)
 from mlm_cli.models.convert.weight_transforms import Transform, token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
@@ -45,7 +35,7 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
     """AlbertBackbone keyword arguments for a transformers AlbertConfig; refuses what ALBERT here cannot represent."""
     try:
         config = {
-            **encoder_sizes(hf_config),
+            **driver.encoder_sizes(hf_config),
             "embedding_dim": int(hf_config.get("embedding_size", 128)),
             "num_groups": int(hf_config.get("num_hidden_groups", 1)),
             "num_inner_repetitions": int(hf_config.get("inner_group_num", 1)),
@@ -77,7 +67,7 @@ def transformers_config(backbone_config: dict[str, Any], tokenizer) -> dict[str,
     return {
         "architectures": ["AlbertForMaskedLM"],
         "model_type": "albert",
-        **transformers_sizes(backbone_config),
+        **driver.transformers_sizes(backbone_config),
         "embedding_size": backbone_config["embedding_dim"],
         "num_hidden_groups": backbone_config["num_groups"],
         "inner_group_num": backbone_config["num_inner_repetitions"],
@@ -124,11 +114,12 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     return names
 
 
-HEAD_NAMES = head_names("predictions.dense", "predictions.LayerNorm", "predictions.bias")
+HEAD_NAMES = driver.head_names("predictions.dense", "predictions.LayerNorm", "predictions.bias")
 POOLER_NAMES = ("pooler.weight", "pooler.bias")
 
 
-def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
+def to_keras_hub_arrays(tensors: driver.CheckpointTensors, config: dict,
+                        hf_config: dict) -> tuple[driver.Arrays, driver.Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict.
 
     AlbertForMaskedLM has no pooler: the backbone then keeps its fresh (frozen, unused) one.
@@ -140,11 +131,12 @@ def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dic
     return backbone, head
 
 
-def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+def to_transformers(model, backbone: driver.Arrays, head: driver.Arrays,
+                    dtype: str) -> tuple[driver.Arrays, dict[str, Any]]:
     """An AlbertForMaskedLM state dict (decoder tied, stored once as transformers does) and its config."""
     config = {**model.backbone.get_config(), "feedforward_activation": model.backbone.feedforward_activation}
-    tensors = transformers_tensors(backbone_names(config), backbone, "albert.")
-    tensors.update(transformers_tensors(HEAD_NAMES, head))
+    tensors = driver.transformers_tensors(backbone_names(config), backbone, "albert.")
+    tensors.update(driver.transformers_tensors(HEAD_NAMES, head))
     return tensors, {**transformers_config(config, model.preprocessor.tokenizer), "torch_dtype": dtype}
 
 
@@ -267,15 +259,15 @@ def write_tokenizer(model, directory: Path) -> None:
         **SPECIAL_TOKENS,
     }
     special_map = {key: tokenizer_config[key] for key in ("bos_token", "eos_token", *SPECIAL_TOKENS)}
-    write_tokenizer_config(directory, tokenizer_config, special_map)
+    driver.write_tokenizer_config(directory, tokenizer_config, special_map)
 
 
-CONVERTER = TransformersConverter(
+CONVERTER = driver.TransformersConverter(
     family="albert",
     name="ALBERT",
     prefix="albert.",
     base_model="AlbertModel",
-    backbone_config=from_config_json(backbone_config),
+    backbone_config=driver.from_config_json(backbone_config),
     tokenizer=lambda source, config: tokenizer_from_checkpoint(source),
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

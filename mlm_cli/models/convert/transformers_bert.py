@@ -11,18 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert import transformers_driver as driver
 from mlm_cli.models.convert.tensor_names import BERT_EMBEDDINGS, BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer, linear
-from mlm_cli.models.convert.transformers_driver import (
-    Arrays,
-    CheckpointTensors,
-    TransformersConverter,
-    encoder_sizes,
-    from_config_json,
-    head_names,
-    transformers_sizes,
-    transformers_tensors,
-    write_tokenizer_config,
-)
 from mlm_cli.models.convert.weight_transforms import Transform
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
@@ -41,7 +31,7 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
     """BertBackbone keyword arguments for a transformers BertConfig; refuses what BERT here cannot represent."""
     try:
         config = {
-            **encoder_sizes(hf_config),
+            **driver.encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
             "num_segments": int(hf_config.get("type_vocab_size", 2)),
@@ -67,7 +57,7 @@ def transformers_config(backbone_config: dict[str, Any], architecture: str = "Be
     return {
         "architectures": [architecture],
         "model_type": "bert",
-        **transformers_sizes(backbone_config),
+        **driver.transformers_sizes(backbone_config),
         "hidden_act": "gelu" if backbone_config.get("feedforward_activation") == "gelu" else "gelu_pytorch_tanh",
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -94,12 +84,13 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     return names
 
 
-HEAD_NAMES = head_names(
+HEAD_NAMES = driver.head_names(
     "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias"
 )
 
 
-def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
+def to_keras_hub_arrays(tensors: driver.CheckpointTensors, config: dict,
+                        hf_config: dict) -> tuple[driver.Arrays, driver.Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict.
 
     BertForMaskedLM has no pooler: the backbone then keeps its fresh (frozen, unused) one.
@@ -111,10 +102,14 @@ def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dic
     return backbone, head
 
 
-def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+def to_transformers(model, backbone: driver.Arrays, head: driver.Arrays,
+                    dtype: str) -> tuple[driver.Arrays, dict[str, Any]]:
     """A BertForMaskedLM state dict (decoder weight tied, stored once as in transformers) and its config."""
     config = {**model.backbone.get_config(), "feedforward_activation": model.backbone.feedforward_activation}
-    tensors = transformers_tensors(backbone_names(config), backbone, "bert.") | transformers_tensors(HEAD_NAMES, head)
+    tensors = (
+        driver.transformers_tensors(backbone_names(config), backbone, "bert.")
+        | driver.transformers_tensors(HEAD_NAMES, head)
+    )
     return tensors, {**transformers_config(config), "torch_dtype": dtype}
 
 
@@ -180,7 +175,7 @@ def write_wordpiece_files(model, directory: Path, tokenizer_class: str, strip_ac
         "model_max_length": model.preprocessor.sequence_length,
         **special,
     }
-    write_tokenizer_config(directory, tokenizer_config, special)
+    driver.write_tokenizer_config(directory, tokenizer_config, special)
 
 
 def _write_tokenizer(model, directory: Path) -> None:
@@ -189,12 +184,12 @@ def _write_tokenizer(model, directory: Path) -> None:
     write_wordpiece_files(model, directory, "BertTokenizer", strip_accents, SPECIAL_TOKENS)
 
 
-CONVERTER = TransformersConverter(
+CONVERTER = driver.TransformersConverter(
     family="bert",
     name="BERT",
     prefix="bert.",
     base_model="BertModel",
-    backbone_config=from_config_json(backbone_config),
+    backbone_config=driver.from_config_json(backbone_config),
     tokenizer=lambda source, config: _read_tokenizer(source),
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

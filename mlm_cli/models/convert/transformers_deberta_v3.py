@@ -17,20 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert import transformers_driver as driver
 from mlm_cli.models.convert.tensor_names import BERT_LAYER, TRANSFORMER_ENCODER, encoder_layer
-from mlm_cli.models.convert.transformers_driver import (
-    Arrays,
-    CheckpointTensors,
-    Names,
-    TransformersConverter,
-    encoder_sizes,
-    from_config_json,
-    head_names,
-    transformers_sizes,
-    transformers_tensors,
-    warn_head_epsilon,
-    write_tokenizer_config,
-)
 from mlm_cli.models.convert.weight_transforms import SAME, Transform, token_text
 from mlm_cli.models.deberta_v3 import deberta_v3_weights
 from mlm_cli.models.preset.directory import PresetDirectory
@@ -91,7 +79,7 @@ def backbone_config(hf_config: dict[str, Any], source: str) -> dict[str, Any]:
         raise PresetError(f"{source}: unsupported DeBERTa-v2 variant: {'; '.join(problems)}")
     try:
         return {
-            **encoder_sizes(hf_config),
+            **driver.encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 512)),
             "bucket_size": int(hf_config["position_buckets"]),
@@ -106,7 +94,7 @@ def transformers_config(backbone_config: dict[str, Any], pad_token_id: int, dtyp
     return {
         "architectures": ["DebertaV2ForMaskedLM"],
         "model_type": "deberta-v2",
-        **transformers_sizes(backbone_config),
+        **driver.transformers_sizes(backbone_config),
         "hidden_act": ACTIVATION,
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -163,13 +151,14 @@ HEAD_PREFIXES = (LEGACY_HEAD, "lm_predictions.lm_head.")  # what DebertaV2ForMas
 TIED_DECODER = "cls.predictions.decoder.weight"
 
 
-def _head_names(prefix: str) -> Names:
+def _head_names(prefix: str) -> driver.Names:
     """The masked-LM head under `prefix`: "cls.predictions." (legacy) or "lm_predictions.lm_head." (not legacy)."""
     transform = "transform." if prefix == LEGACY_HEAD else ""
-    return head_names(f"{prefix}{transform}dense", f"{prefix}{transform}LayerNorm", f"{prefix}bias")
+    return driver.head_names(f"{prefix}{transform}dense", f"{prefix}{transform}LayerNorm", f"{prefix}bias")
 
 
-def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
+def to_keras_hub_arrays(tensors: driver.CheckpointTensors, config: dict,
+                        hf_config: dict) -> tuple[driver.Arrays, driver.Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
     backbone = tensors.convert(backbone_names(config))
     head = next((arrays for prefix in HEAD_PREFIXES if (arrays := tensors.convert_head(_head_names(prefix)))), None)
@@ -178,11 +167,12 @@ def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dic
     return backbone, head
 
 
-def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+def to_transformers(model, backbone: driver.Arrays, head: driver.Arrays,
+                    dtype: str) -> tuple[driver.Arrays, dict[str, Any]]:
     """A DebertaV2ForMaskedLM (legacy head) state dict, the tied decoder not stored, and its config."""
     config = model.backbone.get_config()
-    tensors = transformers_tensors(backbone_names(config), backbone, MODEL_PREFIX)
-    tensors.update(transformers_tensors(_head_names(LEGACY_HEAD), head))
+    tensors = driver.transformers_tensors(backbone_names(config), backbone, MODEL_PREFIX)
+    tensors.update(driver.transformers_tensors(_head_names(LEGACY_HEAD), head))
     return tensors, transformers_config(config, model.preprocessor.tokenizer.pad_token_id, dtype)
 
 
@@ -295,14 +285,14 @@ def write_tokenizer_files(tokenizer, directory: Path, sequence_length: int) -> N
         "model_max_length": sequence_length,
         **special,
     }
-    write_tokenizer_config(directory, tokenizer_config, special)
+    driver.write_tokenizer_config(directory, tokenizer_config, special)
 
 
 # --- whole checkpoints --------------------------------------------------------
 
 
 def _check_export(model) -> None:
-    warn_head_epsilon(model.backbone, LAYER_NORM_EPSILON, "DeBERTa-v2")
+    driver.warn_head_epsilon(model.backbone, LAYER_NORM_EPSILON, "DeBERTa-v2")
     if model.preprocessor.tokenizer.normalization != "transformers":
         log.warning(
             "this tokenizer splits text as sentencepiece does (keras_hub); transformers' DebertaV2Tokenizer keeps "
@@ -312,12 +302,12 @@ def _check_export(model) -> None:
         )
 
 
-CONVERTER = TransformersConverter(
+CONVERTER = driver.TransformersConverter(
     family="deberta_v3",
     name="DeBERTaV3",
     prefix=MODEL_PREFIX,
     base_model="DebertaV2Model",
-    backbone_config=from_config_json(backbone_config),
+    backbone_config=driver.from_config_json(backbone_config),
     tokenizer=lambda source, config: tokenizer_from_checkpoint(source),
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

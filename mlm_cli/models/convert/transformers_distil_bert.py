@@ -14,17 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert import transformers_driver as driver
 from mlm_cli.models.convert.tensor_names import TRANSFORMER_ENCODER, encoder_layer
 from mlm_cli.models.convert.transformers_bert import tokenizer_settings, write_wordpiece_files
-from mlm_cli.models.convert.transformers_driver import (
-    Arrays,
-    CheckpointTensors,
-    TransformersConverter,
-    from_config_json,
-    head_names,
-    transformers_tensors,
-    warn_head_epsilon,
-)
 from mlm_cli.models.convert.weight_transforms import SAME, Transform
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.encoder_layout import encoder_prefix
@@ -114,11 +106,12 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     return names
 
 
-HEAD_NAMES = head_names("vocab_transform", "vocab_layer_norm", "vocab_projector.bias")
+HEAD_NAMES = driver.head_names("vocab_transform", "vocab_layer_norm", "vocab_projector.bias")
 TIED_PROJECTION = "vocab_projector.weight"
 
 
-def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
+def to_keras_hub_arrays(tensors: driver.CheckpointTensors, config: dict,
+                        hf_config: dict) -> tuple[driver.Arrays, driver.Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict, shapes checked."""
     backbone = tensors.convert(backbone_names(config))
     head = tensors.convert_head(HEAD_NAMES)
@@ -127,11 +120,12 @@ def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dic
     return backbone, head
 
 
-def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+def to_transformers(model, backbone: driver.Arrays, head: driver.Arrays,
+                    dtype: str) -> tuple[driver.Arrays, dict[str, Any]]:
     """A DistilBertForMaskedLM state dict (vocab_projector.weight tied, not stored) and its config."""
     config = model.backbone.get_config()
-    tensors = transformers_tensors(backbone_names(config), backbone, MODEL_PREFIX)
-    tensors.update(transformers_tensors(HEAD_NAMES, head))
+    tensors = driver.transformers_tensors(backbone_names(config), backbone, MODEL_PREFIX)
+    tensors.update(driver.transformers_tensors(HEAD_NAMES, head))
     return tensors, transformers_config(config, model.preprocessor.tokenizer.pad_token_id, dtype)
 
 
@@ -149,15 +143,15 @@ def _write_tokenizer(model, directory: Path) -> None:
     write_wordpiece_files(model, directory, "DistilBertTokenizer", tokenizer.strip_accents, SPECIAL_TOKENS)
 
 
-CONVERTER = TransformersConverter(
+CONVERTER = driver.TransformersConverter(
     family="distil_bert",
     name="DistilBERT",
     prefix=MODEL_PREFIX,
     base_model="DistilBertModel",
-    backbone_config=from_config_json(backbone_config),
+    backbone_config=driver.from_config_json(backbone_config),
     tokenizer=_read_tokenizer,
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,
     write_tokenizer=_write_tokenizer,
-    check_export=lambda model: warn_head_epsilon(model.backbone, LAYER_NORM_EPSILON, "DistilBERT"),
+    check_export=lambda model: driver.warn_head_epsilon(model.backbone, LAYER_NORM_EPSILON, "DistilBERT"),
 )

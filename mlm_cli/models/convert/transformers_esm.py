@@ -22,16 +22,8 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.errors import BadInputError, PresetError
+from mlm_cli.models.convert import transformers_driver as driver
 from mlm_cli.models.convert.tensor_names import BERT_LAYER, encoder_layer
-from mlm_cli.models.convert.transformers_driver import (
-    Arrays,
-    CheckpointTensors,
-    TransformersConverter,
-    encoder_sizes,
-    head_names,
-    transformers_sizes,
-    write_tokenizer_config,
-)
 from mlm_cli.models.convert.weight_transforms import SAME, Transform
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -67,7 +59,7 @@ def backbone_config(hf_config: dict[str, Any], vocabulary: list[str], source: st
         mask_token_id = hf_config.get("mask_token_id")
         rope_theta = float(hf_config.get("rope_theta", 10000.0))
         config = {
-            **encoder_sizes(hf_config),
+            **driver.encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_wavelength": int(rope_theta) if rope_theta.is_integer() else rope_theta,
             "layer_norm_eps": float(hf_config.get("layer_norm_eps", 1e-12)),
@@ -91,7 +83,7 @@ def transformers_config(backbone_config: dict[str, Any], mask_token_id: int, tie
     return {
         "architectures": ["EsmForMaskedLM"],
         "model_type": "esm",
-        **transformers_sizes(backbone_config),
+        **driver.transformers_sizes(backbone_config),
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": 0.0,  # keras_hub's ESM has no attention dropout
         "max_position_embeddings": backbone_config["max_sequence_length"],
@@ -168,7 +160,8 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     return names
 
 
-HEAD_NAMES = head_names("lm_head.dense", "lm_head.layer_norm", "lm_head.bias", bias_path="layers/masked_lm_head/vars/1")
+HEAD_NAMES = driver.head_names("lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
+                               bias_path="layers/masked_lm_head/vars/1")
 DECODER = "lm_head.decoder.weight"
 HEAD_KERNEL = "layers/masked_lm_head/vars/0"
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
@@ -186,7 +179,8 @@ def _check_rotary_frequencies(tensors: dict[str, np.ndarray], config: dict[str, 
             return
 
 
-def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
+def to_keras_hub_arrays(tensors: driver.CheckpointTensors, config: dict,
+                        hf_config: dict) -> tuple[driver.Arrays, driver.Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
     tied = bool(hf_config.get("tie_word_embeddings", True))
     if config["position_embedding_type"] == "rotary":
@@ -271,7 +265,7 @@ def write_tokenizer_files(tokenizer, directory: Path, sequence_length: int) -> N
                     "tokenizer reads each unspaced word as one <unk>; token ids agree on space-separated residues")
     (directory / "vocab.txt").write_text("\n".join(tokenizer.get_vocabulary()), encoding="utf-8")
     tokenizer_config = {"tokenizer_class": "EsmTokenizer", "model_max_length": sequence_length, **SPECIAL_TOKENS}
-    write_tokenizer_config(directory, tokenizer_config, SPECIAL_TOKENS)
+    driver.write_tokenizer_config(directory, tokenizer_config, SPECIAL_TOKENS)
 
 
 # --- whole checkpoints --------------------------------------------------------
@@ -313,7 +307,8 @@ def _check_export(model) -> None:
                             hint="export it with --format keras_hub")
 
 
-def to_transformers(model, backbone_arrays: Arrays, head_arrays: Arrays, dtype: str) -> tuple[Arrays, dict[str, Any]]:
+def to_transformers(model, backbone_arrays: driver.Arrays, head_arrays: driver.Arrays,
+                    dtype: str) -> tuple[driver.Arrays, dict[str, Any]]:
     """An EsmForMaskedLM state dict and its config (with the backbone's token-dropout settings)."""
     backbone = model.backbone
     config = {**backbone.get_config(), "token_dropout": backbone.token_dropout}
@@ -322,7 +317,7 @@ def to_transformers(model, backbone_arrays: Arrays, head_arrays: Arrays, dtype: 
     return tensors, transformers_config(config, mask_token_id, tied, dtype)
 
 
-CONVERTER = TransformersConverter(
+CONVERTER = driver.TransformersConverter(
     family="esm",
     name="ESM",
     prefix=MODEL_PREFIX,

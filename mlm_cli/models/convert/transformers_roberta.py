@@ -24,18 +24,8 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert import transformers_driver as driver
 from mlm_cli.models.convert.transformers_bert import backbone_names as bert_backbone_names
-from mlm_cli.models.convert.transformers_driver import (
-    Arrays,
-    CheckpointTensors,
-    TransformersConverter,
-    encoder_sizes,
-    from_config_json,
-    head_names,
-    transformers_sizes,
-    transformers_tensors,
-    write_tokenizer_config,
-)
 from mlm_cli.models.convert.weight_transforms import SAME, Transform, token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.token_position_layout import EMBEDDINGS_NORM, POSITION_EMBEDDING, TOKEN_EMBEDDING
@@ -56,7 +46,7 @@ def backbone_config(hf_config: dict[str, Any], source: str, family: str = "RoBER
     try:
         position_offset = int(hf_config.get("pad_token_id", PAD_TOKEN_ID)) + 1
         config = {
-            **encoder_sizes(hf_config),
+            **driver.encoder_sizes(hf_config),
             "dropout": float(hf_config.get("hidden_dropout_prob", 0.1)),
             "max_sequence_length": int(hf_config.get("max_position_embeddings", 514)) - position_offset,
         }
@@ -87,7 +77,7 @@ def transformers_config(
     return {
         "architectures": [architecture],
         "model_type": model_type,
-        **transformers_sizes(backbone_config),
+        **driver.transformers_sizes(backbone_config),
         "hidden_act": "gelu",
         "hidden_dropout_prob": backbone_config["dropout"],
         "attention_probs_dropout_prob": backbone_config["dropout"],
@@ -107,7 +97,7 @@ def transformers_config(
 # --- weights -----------------------------------------------------------------
 
 
-HEAD_NAMES = head_names("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")
+HEAD_NAMES = driver.head_names("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")
 
 
 def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
@@ -123,7 +113,8 @@ def backbone_names(config: dict[str, Any]) -> list[tuple[str, str, Transform]]:
     return names + [entry for entry in bert_backbone_names(config) if entry[0].startswith("encoder.")]
 
 
-def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dict) -> tuple[Arrays, Arrays | None]:
+def to_keras_hub_arrays(tensors: driver.CheckpointTensors, config: dict,
+                        hf_config: dict) -> tuple[driver.Arrays, driver.Arrays | None]:
     """(backbone arrays, head arrays or None) in keras_hub's layout from a transformers state dict."""
     backbone = tensors.convert(backbone_names(config))
     h, length = config["hidden_dim"], config["max_sequence_length"]
@@ -142,18 +133,18 @@ def to_keras_hub_arrays(tensors: CheckpointTensors, config: dict, hf_config: dic
     return backbone, head
 
 
-def to_transformers(model, backbone: Arrays, head: Arrays, dtype: str, model_type: str = "roberta",
-                    architecture: str = "RobertaForMaskedLM") -> tuple[Arrays, dict[str, Any]]:
+def to_transformers(model, backbone: driver.Arrays, head: driver.Arrays, dtype: str, model_type: str = "roberta",
+                    architecture: str = "RobertaForMaskedLM") -> tuple[driver.Arrays, dict[str, Any]]:
     """A RobertaForMaskedLM (or XLM-R) state dict, decoder tied to the embeddings as transformers stores it, and
     its config."""
     config = model.backbone.get_config()
-    tensors = transformers_tensors(backbone_names(config), backbone, "roberta.")
+    tensors = driver.transformers_tensors(backbone_names(config), backbone, "roberta.")
     h = config["hidden_dim"]
     unused_rows = np.zeros((PAD_TOKEN_ID + 1, h), dtype=np.float32)
     tensors["roberta.embeddings.position_embeddings.weight"] = np.concatenate(
         [unused_rows, backbone[POSITION_EMBEDDING]])
     tensors["roberta.embeddings.token_type_embeddings.weight"] = np.zeros((1, h), dtype=np.float32)
-    tensors.update(transformers_tensors(HEAD_NAMES, head))
+    tensors.update(driver.transformers_tensors(HEAD_NAMES, head))
     return tensors, transformers_config(config, dtype, model_type, architecture)
 
 
@@ -260,7 +251,7 @@ def write_tokenizer_files(tokenizer, directory: Path, model_max_length: int) -> 
         "model_max_length": model_max_length,
         **special,
     }
-    write_tokenizer_config(directory, tokenizer_config, special)
+    driver.write_tokenizer_config(directory, tokenizer_config, special)
 
 
 # --- whole checkpoints --------------------------------------------------------
@@ -280,12 +271,12 @@ def write_tokenizer(model, directory: Path) -> None:
     write_tokenizer_files(model.preprocessor.tokenizer, directory, model.preprocessor.sequence_length)
 
 
-CONVERTER = TransformersConverter(
+CONVERTER = driver.TransformersConverter(
     family="roberta",
     name="RoBERTa",
     prefix="roberta.",
     base_model="RobertaModel",
-    backbone_config=from_config_json(backbone_config),
+    backbone_config=driver.from_config_json(backbone_config),
     tokenizer=_read_tokenizer,
     to_keras_hub=to_keras_hub_arrays,
     to_transformers=to_transformers,

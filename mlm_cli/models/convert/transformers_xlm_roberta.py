@@ -10,8 +10,8 @@ from functools import partial
 from pathlib import Path
 
 from mlm_cli.errors import PresetError
+from mlm_cli.models.convert import transformers_driver as driver
 from mlm_cli.models.convert import transformers_roberta as roberta
-from mlm_cli.models.convert.transformers_driver import TransformersConverter, from_config_json, write_tokenizer_config
 from mlm_cli.models.convert.weight_transforms import token_text
 from mlm_cli.models.preset.directory import PresetDirectory
 
@@ -59,15 +59,15 @@ def write_tokenizer(model, directory: Path) -> None:
         "model_max_length": model.preprocessor.sequence_length,
         **roberta.SPECIAL_TOKENS,
     }
-    write_tokenizer_config(directory, tokenizer_config, roberta.SPECIAL_TOKENS)
+    driver.write_tokenizer_config(directory, tokenizer_config, roberta.SPECIAL_TOKENS)
 
 
-CONVERTER = TransformersConverter(
+CONVERTER = driver.TransformersConverter(
     family="xlm_roberta",
     name=FAMILY,
     prefix="roberta.",
     base_model="XLMRobertaModel",
-    backbone_config=from_config_json(partial(roberta.backbone_config, family=FAMILY)),
+    backbone_config=driver.from_config_json(partial(roberta.backbone_config, family=FAMILY)),
     tokenizer=_read_tokenizer,
     to_keras_hub=roberta.to_keras_hub_arrays,
     to_transformers=partial(roberta.to_transformers, model_type="xlm-roberta", architecture="XLMRobertaForMaskedLM"),

@@ -9,6 +9,7 @@ from mlm_cli.models.backbone import Backbone
 from mlm_cli.models.deberta_v3.disentangled_attention_encoder import DisentangledAttentionEncoder
 from mlm_cli.models.deberta_v3.relative_embedding import RelativeEmbedding
 from mlm_cli.models.deberta_v3.relative_positions import relative_position_index
+from mlm_cli.models.family_examples import append_to_doc, backbone_example
 from mlm_cli.models.layers.dropout import Dropout
 from mlm_cli.models.layers.embeddings import TokenEmbedding
 
@@ -21,6 +22,12 @@ def deberta_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
+@append_to_doc(backbone_example(
+    "DebertaV3", "num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16, bucket_size=4",
+    {"token_ids": 'np.array([[1, 4, 16, 7, 2, 0, 0, 0], [1, 5, 10, 18, 14, 4, 13, 2]], "int32")',
+      "padding_mask": "np.array([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)"},
+    "{'sequence_output': (2, 8, 8)}",
+))
 class DebertaV3Backbone(Backbone):
     """DeBERTaV3 encoder network.
 
@@ -51,37 +58,15 @@ class DebertaV3Backbone(Backbone):
         head_layer_norm_epsilon: the layer-norm epsilon of `DebertaV3MaskedLM`'s head, in
             (0, 0.1]. Default 1e-5.
         **kwargs: passed to `keras.Model`, e.g. `name` (default "deberta_v3_backbone").
-
-    Examples:
-
-    >>> import numpy as np
-    >>> from mlm_cli.models import DebertaV3Backbone
-    >>> backbone = DebertaV3Backbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
-    ...                              intermediate_dim=16, max_sequence_length=16, bucket_size=4)
-    >>> inputs = {"token_ids": np.array([[1, 4, 16, 7, 2, 0, 0, 0], [1, 5, 10, 18, 14, 4, 13, 2]], "int32"),
-    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)}
-    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (2, 8, 8)}
     """
 
     config_keys = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout",
                    "max_sequence_length", "bucket_size")
     extension_defaults = {"head_layer_norm_epsilon": KERAS_HUB_HEAD_LAYER_NORM_EPSILON}
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        num_layers: int,
-        num_heads: int,
-        hidden_dim: int,
-        intermediate_dim: int,
-        dropout: float = 0.1,
-        max_sequence_length: int = 512,
-        bucket_size: int = 256,
-        dtype=None,
-        head_layer_norm_epsilon: float = KERAS_HUB_HEAD_LAYER_NORM_EPSILON,
-        **kwargs,
-    ):
+    def __init__(self, vocabulary_size: int, num_layers: int, num_heads: int, hidden_dim: int, intermediate_dim: int,
+                 dropout: float = 0.1, max_sequence_length: int = 512, bucket_size: int = 256, dtype=None,
+                 head_layer_norm_epsilon: float = KERAS_HUB_HEAD_LAYER_NORM_EPSILON, **kwargs):
         self.check_head_layer_norm_epsilon(head_layer_norm_epsilon)
         config = self.checked_config(
             dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,

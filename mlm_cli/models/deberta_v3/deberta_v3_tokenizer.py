@@ -46,22 +46,14 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
 
     Examples:
 
-    >>> import io
-    >>> import sentencepiece
-    >>> model = io.BytesIO()  # DeBERTa's special pieces, and no [MASK] piece, as in DeBERTaV3's own model
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
-    ...          "a bird sang"]
-    >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=19, minloglevel=2,
-    ...     pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
-    ...     eos_piece="[SEP]", unk_piece="[UNK]")
+    >>> from mlm_cli.models.family_examples import SENTENCEPIECE_TEXTS as texts  # five short sentences
     >>> from mlm_cli.models import DebertaV3Tokenizer
-    >>> tokenizer = DebertaV3Tokenizer(proto=model.getvalue())
+    >>> tokenizer = DebertaV3Tokenizer.train_on(texts, vocabulary_size=19, model_type="word")
+    >>> tokenizer.vocabulary_size(), tokenizer.mask_token_id  # [MASK] appended after the model's 19 pieces
+    (20, 19)
     >>> ids = tokenizer("the quick fox")
     >>> ids.tolist(), tokenizer.detokenize(ids)
     ([4, 16, 7], 'the quick fox')
-    >>> tokenizer.vocabulary_size(), tokenizer.mask_token_id  # [MASK] appended after the model's 19 pieces
-    (20, 19)
     >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     (1, 2, 0)
     """
@@ -70,18 +62,13 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     end_token = "[SEP]"
     pad_token = "[PAD]"
     mask_token = "[MASK]"
+    # [MASK] is no piece of DeBERTaV3's model: the tokenizer appends it after the last piece.
+    trainer_special_pieces = dict(pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
+                                  eos_piece="[SEP]", unk_piece="[UNK]")
 
-    def __init__(
-        self,
-        proto: bytes | str | os.PathLike | None = None,
-        sequence_length: int | None = None,
-        add_bos: bool = False,
-        add_eos: bool = False,
-        name: str | None = None,
-        config_file: str = "tokenizer.json",
-        normalization: str = "keras_hub",
-        **kwargs: Any,
-    ):
+    def __init__(self, proto: bytes | str | os.PathLike | None = None, sequence_length: int | None = None,
+                 add_bos: bool = False, add_eos: bool = False, name: str | None = None,
+                 config_file: str = "tokenizer.json", normalization: str = "keras_hub", **kwargs: Any):
         self.normalization = check_normalization(normalization)
         self._transformers_pipeline = None
         super().__init__(proto, sequence_length=sequence_length, add_bos=add_bos, add_eos=add_eos, name=name,

@@ -18,16 +18,8 @@ class DisentangledAttentionEncoder(TransformerEncoderBlock):
 
     attention_class = DisentangledSelfAttention
 
-    def __init__(
-        self,
-        hidden_dim: int,
-        num_heads: int,
-        intermediate_dim: int,
-        dropout: float = 0.0,
-        layer_norm_epsilon: float = 1e-7,
-        kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
+    def __init__(self, hidden_dim: int, num_heads: int, intermediate_dim: int, dropout: float = 0.0,
+                 layer_norm_epsilon: float = 1e-7, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(
             hidden_dim, num_heads, intermediate_dim, dropout, activation=gelu_exact,
             layer_norm_epsilon=layer_norm_epsilon, kernel_initializer=kernel_initializer, **kwargs,

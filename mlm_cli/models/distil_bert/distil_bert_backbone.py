@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from mlm_cli.models.family_examples import append_to_doc, backbone_example
 from mlm_cli.models.token_position_backbone import TokenPositionBackbone
 
 KERAS_HUB_HEAD_LAYER_NORM_EPSILON = 1e-5  # keras_hub's MaskedLMHead default; transformers' DistilBERT uses 1e-12
 
 
+@append_to_doc(backbone_example(
+    "DistilBert", "num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16",
+    {"token_ids": 'np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32")',
+      "padding_mask": "np.array([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)"},
+    "{'sequence_output': (2, 8, 8)}",
+))
 class DistilBertBackbone(TokenPositionBackbone):
     """DistilBERT encoder network; see TokenPositionBackbone for inputs and outputs.
 
@@ -22,17 +29,6 @@ class DistilBertBackbone(TokenPositionBackbone):
         head_layer_norm_epsilon: the layer-norm epsilon of `DistilBertMaskedLM`'s head, in
             (0, 0.1]. Default 1e-5.
         **kwargs: passed to `keras.Model`, e.g. `name` (default "distil_bert_backbone").
-
-    Examples:
-
-    >>> import numpy as np
-    >>> from mlm_cli.models import DistilBertBackbone
-    >>> backbone = DistilBertBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
-    ...                               intermediate_dim=16, max_sequence_length=16)
-    >>> inputs = {"token_ids": np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32"),
-    ...           "padding_mask": np.array([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], bool)}
-    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (2, 8, 8)}
     """
 
     layer_norm_epsilon = 1e-12  # embeddings and encoder layer norms, in keras_hub and transformers alike

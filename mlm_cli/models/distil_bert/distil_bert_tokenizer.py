@@ -23,8 +23,7 @@ class DistilBertTokenizer(BertTokenizer):
     Examples:
 
     >>> from mlm_cli.models import DistilBertTokenizer
-    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
-    ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
+    >>> from mlm_cli.models.family_examples import WORDPIECE_WORDS as vocabulary  # 20 tokens, [PAD] first
     >>> tokenizer = DistilBertTokenizer(vocabulary, lowercase=True)
     >>> tokenizer("The lazy dogs.").tolist(), tokenizer.name
     ([5, 11, 12, 18, 19], 'distil_bert_tokenizer')

@@ -35,18 +35,8 @@ def _is_number(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and not math.isnan(value)
 
 
-def check_esm_settings(
-    vocabulary_size: int,
-    head_dim: int,
-    max_sequence_length: int,
-    max_wavelength,
-    layer_norm_eps,
-    position_embedding_type,
-    pad_token_id,
-    token_dropout,
-    mask_token_id,
-    **flags,
-) -> None:
+def check_esm_settings(vocabulary_size: int, head_dim: int, max_sequence_length: int, max_wavelength, layer_norm_eps,
+                       position_embedding_type, pad_token_id, token_dropout, mask_token_id, **flags) -> None:
     """Raise ValueError unless ESM's settings (beyond the sizes) describe a model mlm can build."""
     if position_embedding_type not in POSITION_EMBEDDING_TYPES:
         raise ValueError(
@@ -135,27 +125,11 @@ class ESMBackbone(Backbone):
     )
     extension_defaults = {"token_dropout": False, "mask_token_id": None}  # mask_token_id is set only with token_dropout
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        num_layers: int,
-        num_heads: int,
-        hidden_dim: int,
-        intermediate_dim: int,
-        use_bias: bool = True,
-        activation: str = "gelu",
-        dropout: float = 0.1,
-        dtype=None,
-        max_sequence_length: int = 1024,
-        max_wavelength: float = 10000,
-        layer_norm_eps: float = 1e-12,
-        use_pre_layer_norm: bool = False,
-        position_embedding_type: str = "rotary",
-        pad_token_id: int = 0,
-        token_dropout: bool = False,
-        mask_token_id: int | None = None,
-        **kwargs,
-    ):
+    def __init__(self, vocabulary_size: int, num_layers: int, num_heads: int, hidden_dim: int, intermediate_dim: int,
+                 use_bias: bool = True, activation: str = "gelu", dropout: float = 0.1, dtype=None,
+                 max_sequence_length: int = 1024, max_wavelength: float = 10000, layer_norm_eps: float = 1e-12,
+                 use_pre_layer_norm: bool = False, position_embedding_type: str = "rotary", pad_token_id: int = 0,
+                 token_dropout: bool = False, mask_token_id: int | None = None, **kwargs):
         config = self.checked_config(
             dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length,

@@ -15,18 +15,9 @@ class ESMEncoderBlock(keras.layers.Layer):
     the feed-forward output; there is no dropout on the attention output or probabilities.
     """
 
-    def __init__(
-        self,
-        hidden_dim: int,
-        num_heads: int,
-        intermediate_dim: int,
-        dropout: float = 0.0,
-        activation="gelu",
-        use_bias: bool = True,
-        layer_norm_epsilon: float = 1e-12,
-        kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
+    def __init__(self, hidden_dim: int, num_heads: int, intermediate_dim: int, dropout: float = 0.0, activation="gelu",
+                 use_bias: bool = True, layer_norm_epsilon: float = 1e-12, kernel_initializer="glorot_uniform",
+                 **kwargs):
         super().__init__(**kwargs)
         self.hidden_dim = int(hidden_dim)
         self.intermediate_dim = int(intermediate_dim)

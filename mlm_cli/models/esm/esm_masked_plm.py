@@ -7,40 +7,27 @@ import logging
 from mlm_cli.models.esm.esm_backbone import ESMBackbone, resolve_activation
 from mlm_cli.models.esm.esm_masked_plm_head import ESMMaskedPLMHead
 from mlm_cli.models.esm.esm_masked_plm_preprocessor import ESMMaskedPLMPreprocessor
+from mlm_cli.models.family_examples import append_to_doc, masked_lm_example, protein_setup
 from mlm_cli.models.masked_lm import MaskedLM
 
 log = logging.getLogger("mlm")
 
 
+@append_to_doc(masked_lm_example(
+    "ESM",
+    protein_setup("ESM"),
+    "num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, "
+    "pad_token_id=tokenizer.pad_token_id",
+    ["M K T A Y", "G S L E"],
+    "esm2_t6_8M",
+    task="MaskedPLM", variable="masked_plm",
+))
 class ESMMaskedPLM(MaskedLM):
     """ESMBackbone + masked-PLM head (dense with the backbone's activation, layer norm, own projection, bias).
 
     Unlike the other families, the head's output projection is a weight of its own, not the
     token embedding. Logs a warning when the tokenizer's pad id differs from the
     backbone's `pad_token_id` (attention would then skip real tokens).
-
-    Args:
-        backbone: an `ESMBackbone`.
-        preprocessor: an `ESMMaskedPLMPreprocessor`, or None (the default).
-        **kwargs: `name` (default "esm_masked_plm") and the rest, as in `MaskedLM`.
-
-    Examples:
-
-    >>> from mlm_cli.models import ESMBackbone, ESMMaskedPLM, ESMMaskedPLMPreprocessor, ESMTokenizer
-    >>> vocabulary = ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E",
-    ...               "R", "T", "I", "D", "P", "K", "Q", "N", "M", "<mask>"]
-    >>> tokenizer = ESMTokenizer(vocabulary=vocabulary)
-    >>> preprocessor = ESMMaskedPLMPreprocessor(tokenizer, sequence_length=8, mask_selection_length=2, seed=0)
-    >>> backbone = ESMBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
-    ...                        pad_token_id=tokenizer.pad_token_id)
-    >>> masked_plm = ESMMaskedPLM(backbone, preprocessor=preprocessor)
-    >>> x, y, sample_weight = preprocessor(["M K T A Y", "G S L E"])
-    >>> tuple(masked_plm(x).shape)
-    (2, 2, 20)
-
-    From a preset (downloads it; not run here):
-
-        masked_plm = ESMMaskedPLM.from_preset("esm2_t6_8M")
     """
 
     backbone_cls = ESMBackbone

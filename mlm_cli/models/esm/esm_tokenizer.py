@@ -65,22 +65,12 @@ class ESMTokenizer(BertTokenizer):
     special_token_names = ESM_SPECIAL_TOKENS
     family_label = "ESM"
 
-    def __init__(
-        self,
-        vocabulary: Sequence[str] | str | os.PathLike | None = None,
-        lowercase: bool = False,
-        strip_accents: bool = False,
-        split: bool = True,
-        suffix_indicator: str = "##",
-        oov_token: str = "<unk>",
-        special_tokens: Sequence[str] | None = None,
-        special_tokens_in_strings: bool = False,
-        sequence_length: int | None = None,
-        name: str = "esm_tokenizer",
-        config_file: str = "tokenizer.json",
-        normalization: str = "keras_hub",
-        **kwargs,
-    ):
+    def __init__(self, vocabulary: Sequence[str] | str | os.PathLike | None = None, lowercase: bool = False,
+                 strip_accents: bool = False, split: bool = True, suffix_indicator: str = "##",
+                 oov_token: str = "<unk>", special_tokens: Sequence[str] | None = None,
+                 special_tokens_in_strings: bool = False, sequence_length: int | None = None,
+                 name: str = "esm_tokenizer", config_file: str = "tokenizer.json", normalization: str = "keras_hub",
+                 **kwargs):
         super().__init__(
             lowercase=lowercase,
             strip_accents=strip_accents,

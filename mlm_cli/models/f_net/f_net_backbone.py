@@ -60,18 +60,8 @@ class FNetBackbone(Backbone):
     config_keys = ("vocabulary_size", "num_layers", "hidden_dim", "intermediate_dim", "dropout", "max_sequence_length",
                    "num_segments")
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        num_layers: int,
-        hidden_dim: int,
-        intermediate_dim: int,
-        dropout: float = 0.1,
-        max_sequence_length: int = 512,
-        num_segments: int = 4,
-        dtype=None,
-        **kwargs,
-    ):
+    def __init__(self, vocabulary_size: int, num_layers: int, hidden_dim: int, intermediate_dim: int,
+                 dropout: float = 0.1, max_sequence_length: int = 512, num_segments: int = 4, dtype=None, **kwargs):
         config = self.checked_config(
             dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments,

@@ -16,17 +16,9 @@ class FNetTokenizer(SentencePieceTokenizer):
 
     Examples:
 
-    >>> import io
-    >>> import sentencepiece
-    >>> model = io.BytesIO()
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
-    ...          "a bird sang"]
-    >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, minloglevel=2,
-    ...     pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
-    ...     eos_piece="[SEP]", user_defined_symbols="[MASK]")
+    >>> from mlm_cli.models.family_examples import SENTENCEPIECE_TEXTS as texts  # five short sentences
     >>> from mlm_cli.models import FNetTokenizer
-    >>> tokenizer = FNetTokenizer(proto=model.getvalue())
+    >>> tokenizer = FNetTokenizer.train_on(texts, vocabulary_size=20, model_type="word")
     >>> tokenizer(["the lazy dog", "a cat"])[0].tolist(), tokenizer.detokenize([[6, 14, 8, 0]])
     ([6, 14, 8], ['the lazy dog'])
     """

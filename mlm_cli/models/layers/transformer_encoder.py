@@ -17,18 +17,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
     # Built as attention_class(hidden_dim, num_heads, dropout=..., kernel_initializer=..., dtype=..., name=...).
     attention_class: type[keras.layers.Layer] = SelfAttention
 
-    def __init__(
-        self,
-        hidden_dim: int,
-        num_heads: int,
-        intermediate_dim: int,
-        dropout: float = 0.0,
-        activation="gelu",
-        layer_norm_epsilon: float = 1e-12,
-        normalize_first: bool = False,
-        kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
+    def __init__(self, hidden_dim: int, num_heads: int, intermediate_dim: int, dropout: float = 0.0, activation="gelu",
+                 layer_norm_epsilon: float = 1e-12, normalize_first: bool = False, kernel_initializer="glorot_uniform",
+                 **kwargs):
         super().__init__(**kwargs)
         self.hidden_dim = int(hidden_dim)
         self.intermediate_dim = int(intermediate_dim)

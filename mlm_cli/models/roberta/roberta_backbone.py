@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from mlm_cli.models.family_examples import append_to_doc, backbone_example
 from mlm_cli.models.token_position_backbone import TokenPositionBackbone
 
 
@@ -12,6 +13,12 @@ def roberta_initializer(stddev: float = 0.02) -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
+@append_to_doc(backbone_example(
+    "Roberta", "num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=16",
+    {"token_ids": 'np.array([[0, 11, 14, 2, 1, 1, 1, 1], [0, 11, 14, 11, 14, 2, 1, 1]], "int32")',
+      "padding_mask": "np.array([[1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0]], bool)"},
+    "{'sequence_output': (2, 8, 8)}",
+))
 class RobertaBackbone(TokenPositionBackbone):
     """RoBERTa encoder network; see TokenPositionBackbone for inputs, outputs and config.
 
@@ -24,17 +31,6 @@ class RobertaBackbone(TokenPositionBackbone):
         (default 0.1), max_sequence_length (default 512), dtype, **kwargs: as in
         `TokenPositionBackbone`; `name` defaults to "roberta_backbone". Every layer norm
         uses epsilon 1e-5 (the masked-LM head's too).
-
-    Examples:
-
-    >>> import numpy as np
-    >>> from mlm_cli.models import RobertaBackbone
-    >>> backbone = RobertaBackbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
-    ...                            intermediate_dim=16, max_sequence_length=16)
-    >>> inputs = {"token_ids": np.array([[0, 11, 14, 2, 1, 1, 1, 1], [0, 11, 14, 11, 14, 2, 1, 1]], "int32"),
-    ...           "padding_mask": np.array([[1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0]], bool)}
-    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (2, 8, 8)}
     """
 
     layer_norm_epsilon = 1e-5  # every RoBERTa layer norm, as in fairseq and keras_hub

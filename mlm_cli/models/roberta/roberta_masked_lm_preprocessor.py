@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlm_cli.data.segments import pack_segments, trim_lengths
+from mlm_cli.models.family_examples import append_to_doc, byte_pair_setup, preprocessor_doc
 from mlm_cli.models.masked_lm_preprocessor import MaskedLMPreprocessor, _as_segments
 from mlm_cli.models.roberta.roberta_tokenizer import RobertaTokenizer
 
@@ -38,6 +39,25 @@ def pack_doubled_separators(
     return pack_segments(trimmed, sequence_length, start_id=start_id, end_id=end_id, pad_id=pad_id, truncate=truncate)
 
 
+PAIR_PACKING = """The packing of a sentence pair, with masking switched off so that it shows:
+
+>>> packer = RobertaMaskedLMPreprocessor(tokenizer, sequence_length=10, mask_selection_rate=0.0)
+>>> x, y, sample_weight = packer(("the cat", "the"))
+>>> x["token_ids"].tolist()
+[0, 11, 14, 2, 2, 11, 2, 1, 1, 1]
+>>> x["segment_ids"].tolist()
+[0, 0, 0, 0, 0, 1, 1, 0, 0, 0]
+"""
+
+
+@append_to_doc(preprocessor_doc(
+    "Roberta",
+    "vocabulary and merges",
+    byte_pair_setup("Roberta"),
+    ["the cat", "the cat the cat"],
+    ("mask_positions", "padding_mask", "segment_ids", "token_ids"),
+    sequence_length=10, more=PAIR_PACKING,
+))
 class RobertaMaskedLMPreprocessor(MaskedLMPreprocessor):
     """Strings -> RoBERTa masked-LM batches (see MaskedLMPreprocessor).
 
@@ -45,32 +65,6 @@ class RobertaMaskedLMPreprocessor(MaskedLMPreprocessor):
 
     Rows are `<s> A </s></s> B </s> <pad>...`: segments are separated by two `</s>`, as
     keras_hub packs RoBERTa, and the second separator belongs to the segment before it.
-
-    Args:
-        tokenizer: a `RobertaTokenizer` with its vocabulary and merges.
-        The other arguments, and their defaults, are `MaskedLMPreprocessor`'s;
-        `name` defaults to "roberta_masked_lm_preprocessor".
-
-    Examples:
-
-    >>> from mlm_cli.models import RobertaMaskedLMPreprocessor, RobertaTokenizer
-    >>> vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<mask>": 3, "a": 4, "c": 5, "e": 6, "h": 7, "t": 8,
-    ...               "Ġ": 9, "th": 10, "the": 11, "at": 12, "Ġc": 13, "Ġcat": 14, "d": 15, "g": 16, "o": 17,
-    ...               "s": 18, "n": 19}
-    >>> tokenizer = RobertaTokenizer(vocabulary=vocabulary, merges=["t h", "th e", "a t", "Ġ c", "Ġc at"])
-    >>> preprocessor = RobertaMaskedLMPreprocessor(tokenizer, sequence_length=10, mask_selection_length=2, seed=0)
-    >>> x, y, sample_weight = preprocessor(["the cat", "the cat the cat"])
-    >>> sorted(x), x["token_ids"].shape, y.shape
-    (['mask_positions', 'padding_mask', 'segment_ids', 'token_ids'], (2, 10), (2, 2))
-
-    The packing of a sentence pair, with masking switched off so that it shows:
-
-    >>> packer = RobertaMaskedLMPreprocessor(tokenizer, sequence_length=10, mask_selection_rate=0.0)
-    >>> x, y, sample_weight = packer(("the cat", "the"))
-    >>> x["token_ids"].tolist()
-    [0, 11, 14, 2, 2, 11, 2, 1, 1, 1]
-    >>> x["segment_ids"].tolist()
-    [0, 0, 0, 0, 0, 1, 1, 0, 0, 0]
     """
 
     tokenizer_cls = RobertaTokenizer

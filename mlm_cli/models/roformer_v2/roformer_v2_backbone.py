@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from mlm_cli.models.backbone import MAX_SIZES, Backbone
+from mlm_cli.models.family_examples import append_to_doc, backbone_example
 from mlm_cli.models.layers.dropout import Dropout
 from mlm_cli.models.layers.embeddings import TokenEmbedding
 from mlm_cli.models.roformer_v2.roformer_v2_encoder import RoformerV2EncoderBlock
@@ -38,6 +39,12 @@ def _check_max_wavelength(value) -> None:
         raise ValueError(f"max_wavelength must be a number in (1, {MAX_WAVELENGTH_LIMIT:g}], got {value!r}")
 
 
+@append_to_doc(backbone_example(
+    "RoformerV2", "num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, head_size=4",
+    {"token_ids": 'np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32")',
+      "segment_ids": 'np.zeros((2, 8), "int32")'},
+    "{'sequence_output': (2, 8, 8)}",
+))
 class RoformerV2Backbone(Backbone):
     """RoFormerV2 encoder network.
 
@@ -69,17 +76,6 @@ class RoformerV2Backbone(Backbone):
         max_wavelength: the rotary embedding's longest wavelength, a number in (1, 1e12].
             Default 10000.
         **kwargs: passed to `keras.Model`, e.g. `name` (default "roformer_v2_backbone").
-
-    Examples:
-
-    >>> import numpy as np
-    >>> from mlm_cli.models import RoformerV2Backbone
-    >>> backbone = RoformerV2Backbone(vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8,
-    ...                               intermediate_dim=16, head_size=4)
-    >>> inputs = {"token_ids": np.array([[2, 5, 6, 7, 8, 3, 0, 0], [2, 13, 14, 15, 16, 5, 17, 3]], "int32"),
-    ...           "segment_ids": np.zeros((2, 8), "int32")}
-    >>> {key: tuple(value.shape) for key, value in backbone(inputs).items()}
-    {'sequence_output': (2, 8, 8)}
     """
 
     max_sequence_length = MAX_SIZES["max_sequence_length"]
@@ -89,22 +85,9 @@ class RoformerV2Backbone(Backbone):
         "head_size", "use_bias", "activation",
     )
 
-    def __init__(
-        self,
-        vocabulary_size: int,
-        num_layers: int,
-        num_heads: int,
-        hidden_dim: int,
-        intermediate_dim: int,
-        head_size: int,
-        use_bias: bool = False,
-        activation: str = "relu",
-        dropout: float = 0.1,
-        num_segments: int = 2,
-        dtype=None,
-        max_wavelength: float = 10000,
-        **kwargs,
-    ):
+    def __init__(self, vocabulary_size: int, num_layers: int, num_heads: int, hidden_dim: int, intermediate_dim: int,
+                 head_size: int, use_bias: bool = False, activation: str = "relu", dropout: float = 0.1,
+                 num_segments: int = 2, dtype=None, max_wavelength: float = 10000, **kwargs):
         config = self.checked_config(
             dropout, vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim, head_size=head_size, num_segments=num_segments,

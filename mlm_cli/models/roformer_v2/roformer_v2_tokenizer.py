@@ -22,8 +22,7 @@ class RoformerV2Tokenizer(BertTokenizer):
     Examples:
 
     >>> from mlm_cli.models import RoformerV2Tokenizer
-    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox",
-    ...               "jumps", "over", "lazy", "dog", "a", "cat", "sat", "on", "mat", "##s", "."]
+    >>> from mlm_cli.models.family_examples import WORDPIECE_WORDS as vocabulary  # 20 tokens, [PAD] first
     >>> tokenizer = RoformerV2Tokenizer(vocabulary, lowercase=True)
     >>> tokenizer("The quick brown fox.").tolist(), tokenizer.pad_token_id
     ([5, 6, 7, 8, 19], 0)

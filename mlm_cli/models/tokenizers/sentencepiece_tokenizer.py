@@ -11,8 +11,9 @@ it runs no Python from the file. Presets store it as `assets/tokenizer/vocabular
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -71,25 +72,17 @@ class SentencePieceTokenizer(Tokenizer):
 
     Examples:
 
-    A tiny word-level model trained in memory, with the pieces FNet and ALBERT expect:
+    A tiny word-level model trained in memory (`train_on`), with the pieces FNet and ALBERT expect:
 
-    >>> import io
-    >>> import sentencepiece
-    >>> model = io.BytesIO()
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
-    ...          "a bird sang"]
-    >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=20, minloglevel=2,
-    ...     pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
-    ...     eos_piece="[SEP]", user_defined_symbols="[MASK]")
     >>> from mlm_cli.models import FNetTokenizer
-    >>> tokenizer = FNetTokenizer(proto=model.getvalue())
+    >>> from mlm_cli.models.family_examples import SENTENCEPIECE_TEXTS as texts  # five short sentences
+    >>> tokenizer = FNetTokenizer.train_on(texts, vocabulary_size=20, model_type="word")
     >>> ids = tokenizer("the quick fox")
     >>> ids.tolist(), tokenizer.detokenize(ids)
     ([6, 18, 9], 'the quick fox')
     >>> tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id
     (2, 3, 0, 4)
-    >>> FNetTokenizer(proto=model.getvalue(), sequence_length=5)(["the quick fox"]).tolist()
+    >>> FNetTokenizer(proto=tokenizer.proto, sequence_length=5)(["the quick fox"]).tolist()
     [[6, 18, 9, 0, 0]]
     """
 
@@ -99,17 +92,38 @@ class SentencePieceTokenizer(Tokenizer):
     mask_token = "[MASK]"
     extra_special_tokens: tuple[str, ...] = ()
     asset_files = (PROTO_FILE,)
+    # How `train_on` numbers the special pieces (sentencepiece trainer options), as the family's own models do.
+    trainer_special_pieces: dict[str, Any] = dict(
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
+        eos_piece="[SEP]", user_defined_symbols="[MASK]",
+    )
 
-    def __init__(
-        self,
-        proto: bytes | str | os.PathLike | None = None,
-        sequence_length: int | None = None,
-        add_bos: bool = False,
-        add_eos: bool = False,
-        name: str | None = None,
-        config_file: str = "tokenizer.json",
-        **kwargs: Any,
-    ):
+    @classmethod
+    def train_on(cls, texts: Iterable[str], vocabulary_size: int, model_type: str = "unigram", lowercase: bool = False,
+                 **options: Any) -> "SentencePieceTokenizer":
+        """A tokenizer of this family with a new SentencePiece model learned from `texts`.
+
+        The family's special pieces get the ids its released models give them; `model_type`
+        is sentencepiece's ("unigram", "bpe", "word" or "char"); `lowercase` folds the text
+        to lower case first; other `options` go to sentencepiece's trainer as they are (and
+        override the special pieces). Training is single-threaded, so one input always gives
+        the same model.
+        """
+        import sentencepiece
+
+        model = io.BytesIO()
+        trainer_options = {**cls.trainer_special_pieces, **options}
+        if lowercase:
+            trainer_options.setdefault("normalization_rule_name", "nmt_nfkc_cf")
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts), model_writer=model, vocab_size=int(vocabulary_size),
+            model_type=model_type, num_threads=1, minloglevel=2, **trainer_options,
+        )
+        return cls(proto=model.getvalue())
+
+    def __init__(self, proto: bytes | str | os.PathLike | None = None, sequence_length: int | None = None,
+                 add_bos: bool = False, add_eos: bool = False, name: str | None = None,
+                 config_file: str = "tokenizer.json", **kwargs: Any):
         super().__init__(name=name or snake_case(type(self).__name__), config_file=config_file,
                          sequence_length=sequence_length, **kwargs)
         self.add_bos = bool(add_bos)

@@ -75,15 +75,9 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
 
     Examples:
 
-    >>> import io
-    >>> import sentencepiece
-    >>> model = io.BytesIO()  # sentencepiece's default numbering, as XLM-R's model: <unk>=0, <s>=1, </s>=2
-    >>> texts = ["the quick brown fox", "the lazy dog", "a cat sat on the mat", "the fox jumps over the dog",
-    ...          "a bird sang"]
-    >>> sentencepiece.SentencePieceTrainer.train(
-    ...     sentence_iterator=iter(texts), model_writer=model, model_type="word", vocab_size=18, minloglevel=2)
+    >>> from mlm_cli.models.family_examples import SENTENCEPIECE_TEXTS as texts  # five short sentences
     >>> from mlm_cli.models import XLMRobertaTokenizer
-    >>> tokenizer = XLMRobertaTokenizer(proto=model.getvalue())
+    >>> tokenizer = XLMRobertaTokenizer.train_on(texts, vocabulary_size=18, model_type="word")
     >>> ids = tokenizer("the quick fox")
     >>> ids.tolist(), tokenizer.detokenize(ids)
     ([4, 16, 7], 'the quick fox')
@@ -91,7 +85,7 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
     20
     >>> tokenizer.cls_token_id, tokenizer.pad_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id
     (0, 1, 2, 19)
-    >>> XLMRobertaTokenizer(proto=model.getvalue(), normalization="transformers")("the <mask> fox").tolist()
+    >>> XLMRobertaTokenizer(proto=tokenizer.proto, normalization="transformers")("the <mask> fox").tolist()
     [4, 19, 7]
     """
 
@@ -99,6 +93,7 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
     end_token = "</s>"
     pad_token = "<pad>"
     mask_token = MASK_TOKEN
+    trainer_special_pieces: dict[str, Any] = {}  # sentencepiece's own numbering, as XLM-R's model
 
     def __init__(self, proto=None, normalization: str = "keras_hub", **kwargs: Any):
         self.normalization = check_normalization(normalization)

@@ -112,3 +112,32 @@ def test_dropout_mask_is_uniform_in_every_lane_of_a_random_word():
     kept = (out != 0)[: out.size // 4 * 4].reshape(-1, 4)
     for lane in range(4):
         assert abs(kept[:, lane].mean() - 0.75) < 0.01, lane
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the sparse lookup gradient is torch's path")
+@pytest.mark.parametrize("tied", [True, False])
+def test_token_table_gradient_is_dense_and_equals_autograds_own(tied):
+    """The token table's gradient (a sparse lookup gradient densified after accumulation) is autograd's own sum."""
+    import torch
+
+    from mlm_cli.models.layers.embeddings import TokenEmbedding
+
+    layer = TokenEmbedding(50, 8, initializer="glorot_uniform")
+    layer.build()
+    table = layer.embeddings.value
+    ids = torch.tensor([[1, 4, 4, 9], [0, 49, 4, 1]])  # repeated rows add up
+    hidden = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(0))
+
+    def loss_of(rows):
+        projected = (layer.project(hidden) ** 2).sum() if tied else 0.0
+        return (rows * hidden).sum() + projected
+
+    table.grad = None
+    loss_of(layer(ids)).backward()
+    ours = table.grad.clone()
+    reference_table = table.detach().clone().requires_grad_(True)
+    reference_rows = torch.nn.functional.embedding(ids, reference_table)
+    projected = ((hidden @ reference_table.T) ** 2).sum() if tied else 0.0
+    ((reference_rows * hidden).sum() + projected).backward()
+    assert not ours.is_sparse
+    np.testing.assert_allclose(ours.numpy(), reference_table.grad.numpy(), rtol=1e-6, atol=1e-6)

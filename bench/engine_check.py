@@ -134,13 +134,13 @@ def same_steps_check(start: Path, batches: dict[str, np.ndarray], steps: int, to
 
     from mlm_cli.models import MaskedLM
     from mlm_cli.models.optimizers import recipe_optimizer
-    from mlm_cli.workflows.schedule import WarmupLinearDecay
+    from mlm_cli.workflows.schedule import WarmupDecay
 
     warmup = math.ceil(quality.WARMUP * total_steps)
     reference = BertForMaskedLM.from_pretrained(start, hidden_dropout_prob=0.0,
                                                 attention_probs_dropout_prob=0.0).train()
     optimizer = trainer_optimizer(reference, learning_rate)
-    schedule = WarmupLinearDecay(learning_rate, warmup, total_steps)
+    schedule = WarmupDecay(learning_rate, warmup, total_steps)
     theirs = []
     for step in range(steps):
         for group in optimizer.param_groups:

@@ -72,7 +72,8 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("train loss", " -> ".join(_value(summary[k]) for k in ("first_loss", "final_loss") if summary[k] is not None)),
         ("best train loss", _value(summary["best_loss"], step=summary["best_loss_step"])),
         ("train accuracy", _value(summary["final_accuracy"])),
-        ("peak learning rate", f"{lr:.3g} (step {summary['peak_learning_rate_step']:,})" if lr is not None else ""),
+        ("peak learning rate", f"{lr:.3g} (step {summary['peak_learning_rate_step']:,}; {summary['schedule']} "
+                               "schedule)" if lr is not None else ""),
         ("gradient norm", _gradient_norms(summary)),
         ("validation loss", _value(summary["final_val_loss"], step=summary["final_val_step"])),
         ("best validation loss", _value(summary["best_val_loss"], step=summary["best_val_loss_step"])),

@@ -82,6 +82,7 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("sequence length", _number(config.get("sequence_length"))),
         ("global batch (sequences)", _number(config.get("global_batch_size", config.get("batch_size")))),
         ("peak learning rate", f"{config.get('learning_rate')}"),
+        ("learning-rate schedule", f"{config.get('schedule', 'linear')}, {config.get('warmup_steps')} warm-up steps"),
         ("gradient clipping (global norm)", f"{config.get('max_grad_norm')}" if config.get("max_grad_norm") else "off"),
         ("mask rate", f"{config.get('mask_rate')}"),
         ("precision / backend", f"{config.get('precision')} / {config.get('backend')}"),

@@ -164,6 +164,7 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "peak_learning_rate": peak_lr,
         "peak_learning_rate_step": peak_lr_step,
         "final_learning_rate": number(_last(train, "learning_rate")),
+        "schedule": config.get("schedule", "linear"),
         "max_grad_norm": config.get("max_grad_norm"),
         "final_gradient_norm": number(_last(train, "gradient_norm")),
         "largest_gradient_norm": largest_norm,

@@ -19,6 +19,7 @@ from mlm_cli.errors import BadInputError
 
 DATA_HELP = ("Text file (one document per line), .jsonl/.csv/.parquet, a folder, a glob, or "
              "hf://dataset[/config][:split]. Repeatable.")
+SCHEDULES = ("linear", "cosine", "constant", "inverse_sqrt")  # learning-rate shapes after warm-up (schedule.py)
 PRECISIONS_HELP = "float32, mixed_bfloat16, mixed_float16 or auto (fastest safe one for the device)."
 
 
@@ -77,6 +78,11 @@ class TrainOptions:
                            check=at_least(0), problem="--warmup must be >= 0 (steps, or a fraction below 1)")
     weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and norms).",
                                  check=at_least(0), problem="--weight-decay must be >= 0")
+    schedule: str = option(
+        "linear", "Learning rate after warm-up: linear (to 0 at the last step, as run_mlm.py), cosine, constant or "
+                  "inverse_sqrt.",
+        check=lambda v: v in SCHEDULES, problem=f"--schedule must be one of {', '.join(SCHEDULES)}",
+        fixed_on_resume=True)
     max_grad_norm: float = option(1.0, "Clip the global gradient norm to this, as run_mlm.py does (0: no clipping).",
                                   check=at_least(0), problem="--max-grad-norm must be >= 0 (0 turns clipping off)")
     mask_rate: float = option(0.15, "Fraction of tokens selected for prediction.", check=lambda v: 0 < v <= 1,

@@ -222,7 +222,7 @@ def compile_model(model, options: TrainOptions):
     """Compile with mlm's recipe optimizer; returns the learning-rate schedule."""
     from mlm_cli.models.optimizers import recipe_optimizer
     from mlm_cli.workflows.model_setup import is_scratch_preset
-    from mlm_cli.workflows.schedule import WarmupLinearDecay
+    from mlm_cli.workflows.schedule import WarmupDecay
 
     default = SCRATCH_LEARNING_RATE if is_scratch_preset(options.preset) else FINE_TUNE_LEARNING_RATE
     total = options.max_steps
@@ -230,7 +230,7 @@ def compile_model(model, options: TrainOptions):
         warmup = int(options.warmup)
     else:
         warmup = round(options.warmup * (total or UNKNOWN_TOTAL_WARMUP_BASE))
-    schedule = WarmupLinearDecay(options.learning_rate or default, warmup, total)
+    schedule = WarmupDecay(options.learning_rate or default, warmup, total, options.schedule)
     model.compile(optimizer=recipe_optimizer(schedule, options.weight_decay, options.max_grad_norm))
     return schedule
 

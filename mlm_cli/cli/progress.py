@@ -44,8 +44,10 @@ class PlainReporter:
     def start(self, info: dict[str, Any]) -> None:
         self.max_steps = info.get("max_steps")
         resumed = f", resuming at step {info['resumed_from']}" if info.get("resumed_from") else ""
+        frozen = (f" ({info['trainable_parameters']:,} trainable; frozen: {info['freeze']})" if info.get("freeze")
+                  else "")
         console.info(
-            f"training {info['parameters']:,} parameters on {info['backend']} "
+            f"training {info['parameters']:,} parameters{frozen} on {info['backend']} "
             f"({info['precision']}){_spread(info)}{resumed}")
 
     def step(self, metrics: dict[str, Any]) -> None:

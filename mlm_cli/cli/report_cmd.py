@@ -61,7 +61,9 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("run", summary["run_dir"]),
         ("preset", summary["preset"] or ""),
         ("backend", " ".join(str(summary[k]) for k in ("backend", "precision") if summary[k])),
-        ("parameters", _count(summary["parameters"])),
+        ("parameters", _count(summary["parameters"]) + (
+            f" ({_count(summary['trainable_parameters'])} trained; frozen: {summary['freeze']})"
+            if summary.get("freeze") else "")),
         ("status", _status(summary)),
         ("steps", steps),
         ("epochs", _count(summary["epochs"])),

@@ -77,6 +77,8 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("base preset", f"`{config.get('preset')}`"),
         ("model family", family),
         ("parameters", _number(config.get("parameters"))),
+        ("frozen while training", f"`{config['freeze']}` ({_number(config.get('trainable_parameters'))} parameters "
+                                  "trained)" if config.get("freeze") else "nothing"),
         ("steps", _number(summary.get("steps"))),
         ("tokens seen (non-padding)", _number(summary.get("tokens_seen"))),
         ("sequence length", _number(config.get("sequence_length"))),

@@ -146,6 +146,8 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "backend": config.get("backend"),
         "precision": config.get("precision"),
         "parameters": config.get("parameters"),
+        "freeze": config.get("freeze"),
+        "trainable_parameters": config.get("trainable_parameters"),
         "global_batch_size": config.get("global_batch_size"),
         "status": "finished" if finished else "stopped",
         "checkpoint_step": _checkpoint_step(run_dir),

@@ -16,6 +16,7 @@ from typing import Any
 
 from mlm_cli.data import DEFAULT_SHUFFLE_BUFFER
 from mlm_cli.errors import BadInputError
+from mlm_cli.workflows.freezing import SPEC_HELP, is_freeze_spec
 
 DATA_HELP = ("Text file (one document per line), .jsonl/.csv/.parquet, a folder, a glob, or "
              "hf://dataset[/config][:split]. Repeatable.")
@@ -83,6 +84,9 @@ class TrainOptions:
                   "inverse_sqrt.",
         check=lambda v: v in SCHEDULES, problem=f"--schedule must be one of {', '.join(SCHEDULES)}",
         fixed_on_resume=True)
+    freeze: str | None = option(
+        None, f"Keep these weights fixed while the rest trains: {SPEC_HELP}.", check=lambda v: v is None or
+        is_freeze_spec(v), problem=f"--freeze takes {SPEC_HELP}", fixed_on_resume=True)
     max_grad_norm: float = option(1.0, "Clip the global gradient norm to this, as run_mlm.py does (0: no clipping).",
                                   check=at_least(0), problem="--max-grad-norm must be >= 0 (0 turns clipping off)")
     mask_rate: float = option(0.15, "Fraction of tokens selected for prediction.", check=lambda v: 0 < v <= 1,

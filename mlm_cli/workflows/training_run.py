@@ -8,6 +8,7 @@ from typing import Any
 
 from mlm_cli.workflows import run_directory
 from mlm_cli.workflows.batch_stream_setup import documents_of, sharded_batch_stream
+from mlm_cli.workflows.freezing import parameter_counts
 from mlm_cli.workflows.model_card import data_sources
 from mlm_cli.workflows.process_sync import ProcessSync
 from mlm_cli.workflows.train_options import TrainOptions, check_resume_compatible
@@ -74,6 +75,7 @@ class Run:
         """What the reporter shows when training starts."""
         config, cluster = self.config, self.cluster
         return {"parameters": config["parameters"], "backend": config["backend"], "precision": config["precision"],
+                "freeze": self.options.freeze, "trainable_parameters": config["trainable_parameters"],
                 "resumed_from": int(self.state.get("step", 0)), "max_steps": self.options.max_steps,
                 "output": str(self.options.output), "distribution": cluster.kind, "devices": cluster.devices,
                 "processes": cluster.num_processes, "global_batch_size": config["global_batch_size"]}
@@ -87,6 +89,7 @@ def prepare_run(options: TrainOptions) -> Run:
     from mlm_cli.backend import requested_backend
     from mlm_cli.distributed import cluster as clusters
     from mlm_cli.seeding import set_seed
+    from mlm_cli.workflows.freezing import freeze, parse_freeze
     from mlm_cli.workflows.precision import resolve_precision
 
     clusters.validate(options.cluster_options(), requested_backend())
@@ -101,6 +104,7 @@ def prepare_run(options: TrainOptions) -> Run:
     keep_freed_memory()
     set_seed(options.seed + int(state.get("step", 0)))
     model = build_model(options, train_spec, precision, checkpoint)
+    freeze(model.backbone, parse_freeze(options.freeze))  # before compiling: the optimizer sees what trains
     schedule = compile_model(model, options)
     if checkpoint is not None:
         from mlm_cli.workflows import checkpoints
@@ -247,6 +251,7 @@ def resolved_config(options: TrainOptions, model, schedule, cluster, data: DataP
         "mask_selection_length": model.preprocessor.mask_selection_length,
         "vocabulary_size": model.preprocessor.tokenizer.vocabulary_size(),
         "parameters": model.backbone.parameter_count(),
+        "trainable_parameters": parameter_counts(model)[0],
         "distribution": cluster.kind,
         "processes": cluster.num_processes,
         "devices": cluster.devices,

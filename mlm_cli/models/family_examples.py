@@ -1,7 +1,7 @@
-"""The docstring examples every family's masked-LM task and preprocessor share in shape, written once.
+"""The docstring examples every family's masked-LM task, preprocessor and backbone share in shape, written once.
 
-A family's `XMaskedLM` and `XMaskedLMPreprocessor` examples differ from another family's only in
-how the tokenizer is built, the backbone's sizes, the sample texts and the preset's name. The
+A family's `XMaskedLM`, `XMaskedLMPreprocessor` and `XBackbone` examples differ from another family's only
+in how the tokenizer is built, the backbone's sizes, the sample inputs and the preset's name. The
 functions here write those examples for one family; the family's class appends the result to
 its docstring with `append_to_doc`, so `help()` shows it and tests/test_docstring_examples.py
 runs it, as if it were written out in the class.

@@ -79,6 +79,8 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("gradient norm", _gradient_norms(summary)),
         ("validation loss", _value(summary["final_val_loss"], step=summary["final_val_step"])),
         ("best validation loss", _value(summary["best_val_loss"], step=summary["best_val_loss_step"])),
+        ("early stopping", f"patience {summary['early_stopping_patience']} evaluations" if summary.get(
+            "early_stopping_patience") else ""),
         ("validation accuracy", _value(summary["final_val_accuracy"], step=summary["final_val_step"])),
         ("best validation accuracy", _value(summary["best_val_accuracy"], step=summary["best_val_accuracy_step"])),
         ("validation perplexity", _value(summary["final_val_perplexity"], 2, step=summary["final_val_step"])),

@@ -85,6 +85,7 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("global batch (sequences)", _number(config.get("global_batch_size", config.get("batch_size")))),
         ("peak learning rate", f"{config.get('learning_rate')}"),
         ("learning-rate schedule", f"{config.get('schedule', 'linear')}, {config.get('warmup_steps')} warm-up steps"),
+        ("early stopping", _early_stopping(config, summary)),
         ("gradient clipping (global norm)", f"{config.get('max_grad_norm')}" if config.get("max_grad_norm") else "off"),
         ("mask rate", f"{config.get('mask_rate')}"),
         ("precision / backend", f"{config.get('precision')} / {config.get('backend')}"),
@@ -152,3 +153,13 @@ def export_card(source_card: str | None, *, source: str, dtype: str, format: str
 def write_card(directory: Path, text: str) -> Path:
     """Write `directory/README.md` atomically."""
     return write_text_atomic(Path(directory) / CARD_FILE, text)
+
+
+def _early_stopping(config: dict[str, Any], summary: dict[str, Any]) -> str:
+    patience = config.get("early_stopping_patience")
+    if not patience:
+        return "off"
+    best = f"best validation loss {_number(summary.get('best_val_loss'))} at step {summary.get('best_val_step')}"
+    if summary.get("stopped_early"):
+        return f"stopped at step {summary.get('steps')} (patience {patience} evaluations); {best}"
+    return f"patience {patience} evaluations, not reached; {best}"

@@ -168,6 +168,7 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "final_learning_rate": number(_last(train, "learning_rate")),
         "schedule": config.get("schedule", "linear"),
         "max_grad_norm": config.get("max_grad_norm"),
+        "early_stopping_patience": config.get("early_stopping_patience"),
         "final_gradient_norm": number(_last(train, "gradient_norm")),
         "largest_gradient_norm": largest_norm,
         "largest_gradient_norm_step": largest_norm_step,

@@ -106,6 +106,12 @@ class TrainOptions:
                                     check=at_least(1), problem="--eval-every must be at least 1")
     eval_batches: int = option(20, "Batches per evaluation.", check=at_least(1),
                                problem="--eval-batches must be at least 1")
+    early_stopping_patience: int | None = option(
+        None, "Stop when the validation loss has not improved for N evaluations in a row (needs validation data).",
+        check=at_least(1), problem="--early-stopping-patience must be at least 1")
+    early_stopping_threshold: float = option(
+        0.0, "An evaluation improves on the best only by more than this much validation loss.", check=at_least(0),
+        problem="--early-stopping-threshold must be >= 0")
     save_every: int = option(1000, "Checkpoint every N steps.", check=at_least(1),
                              problem="--save-every must be at least 1")
     log_every: int = option(10, "Log metrics every N steps.", check=at_least(1),
@@ -186,6 +192,8 @@ def validate_options(options: TrainOptions) -> None:
         (not (options.validation_split and options.validation_data),
          "use either --validation-data or --validation-split, not both"),
         (not (options.resume and options.overwrite), "use either --resume or --overwrite, not both"),
+        (not options.early_stopping_patience or bool(options.validation_data or options.validation_split),
+         "--early-stopping-patience needs --validation-data or --validation-split"),
     ]
     for ok, message in combined:
         if not ok:

@@ -103,6 +103,8 @@ class TrainingLoop:
         self.last_eval: dict[str, Any] | None = None
         self.window = Window()
         self.interrupt = SignalFlag()  # installed as the signal handler only inside guarded()
+        self.best = BestEvaluation.from_state(run.state)
+        self.stopped_early = False
 
     @property
     def reached_max_steps(self) -> bool:
@@ -149,6 +151,10 @@ class TrainingLoop:
                 began = time.perf_counter()
                 self.last_eval = self.evaluate() or self.last_eval
                 self.window.started += time.perf_counter() - began  # evaluating is not training time
+                if self._patience_exhausted():
+                    if self.step % self.options.log_every != 0:
+                        self.log(logs)  # the last steps' record, as at --max-steps
+                    return
             if self.step % self.options.save_every == 0:
                 self.check_finite(float(logs["loss"]))  # never checkpoint diverged weights
                 self.save("periodic")
@@ -206,6 +212,7 @@ class TrainingLoop:
         finally:
             batches.close()
         record = {"type": "eval", "step": self.step, **{f"val_{k}": v for k, v in result.items()}}
+        self.best.update(record["val_loss"], self.step, self.options.early_stopping_threshold)
         self.run.metrics.write(record)
         self.reporter.evaluation(record)
         return record
@@ -220,7 +227,7 @@ class TrainingLoop:
                 self.check_finite(float("nan"))  # an update overflowed: never checkpoint diverged weights
             data = run.sync.all_shard_states(data_state or run.stream.state_dict())
             state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed_seconds": self.elapsed,
-                     "data": data, "reason": reason}
+                     "data": data, "reason": reason, **self.best.state()}
             if not run.cluster.is_main:
                 return checkpoints.checkpoint_root(self.options.output) / f"step-{self.step:08d}"
             return checkpoints.save_checkpoint(self.options.output, run.model, state,
@@ -245,6 +252,17 @@ class TrainingLoop:
             exit_code=EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum,
         )
 
+    def _patience_exhausted(self) -> bool:
+        """--early-stopping-patience: N evaluations in a row without improving on the best validation loss."""
+        patience = self.options.early_stopping_patience
+        if not patience or self.best.stale < patience:
+            return False
+        self.stopped_early = True
+        self.reporter.message(
+            f"stopping early at step {self.step}: the validation loss has not improved for {patience} evaluations "
+            f"(best {self.best.loss:.4f} at step {self.best.step})")
+        return True
+
     def _refuse_empty_corpus(self) -> None:
         if self.step != self.first_step:
             return
@@ -266,7 +284,32 @@ class TrainingLoop:
             "final_loss": self.last.get("loss"),
             "final_accuracy": self.last.get("accuracy"),
             **{k: v for k, v in evaluation.items() if k.startswith("val_")},
+            "stopped_early": self.stopped_early,
+            "best_val_loss": self.best.loss,
+            "best_val_step": self.best.step,
         }
+
+
+@dataclass
+class BestEvaluation:
+    """The best validation loss so far, its step, and the evaluations since (kept in checkpoints for --resume)."""
+
+    loss: float | None = None
+    step: int | None = None
+    stale: int = 0
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> BestEvaluation:
+        return cls(state.get("best_val_loss"), state.get("best_val_step"), int(state.get("evaluations_since_best", 0)))
+
+    def update(self, loss: float, step: int, threshold: float) -> None:
+        if self.loss is None or loss < self.loss - threshold:
+            self.loss, self.step, self.stale = float(loss), step, 0
+        else:
+            self.stale += 1
+
+    def state(self) -> dict[str, Any]:
+        return {"best_val_loss": self.loss, "best_val_step": self.step, "evaluations_since_best": self.stale}
 
 
 def gradient_norm(model) -> float | None:

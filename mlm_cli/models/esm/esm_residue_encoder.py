@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
 
+from mlm_cli.models.tokenizers.indexed_vocabulary import IndexedVocabulary
+
 # Joins documents for one Rust call per part: a Unicode noncharacter, never in real text.
 DOCUMENT_MARKER = "\ufdd0"
 DOCUMENTS_PER_PART = 100
@@ -28,24 +30,15 @@ BYTE_JOINER = "\x00"  # joins documents for the byte route, which they must not 
 TOKEN, SPACE, OTHER = 0, 1, 2  # byte classes of the byte route
 
 
-class ResidueEncoder:
+class ResidueEncoder(IndexedVocabulary):
     """Text -> ids exactly as transformers' EsmTokenizer (without the <cls>/<eos> it adds around a sequence)."""
 
     def __init__(self, vocabulary: Sequence[str], oov_token: str = "<unk>") -> None:
-        self.vocabulary = list(vocabulary)
-        self._ids: dict[str, int] = {}
-        for index, token in enumerate(self.vocabulary):
-            if token in self._ids:
-                raise ValueError(
-                    f"vocabulary has the token {token!r} twice (lines {self._ids[token] + 1} and {index + 1})")
-            self._ids[token] = index
-        if oov_token not in self._ids:
-            raise ValueError(f"the oov token {oov_token!r} is not in the vocabulary")
+        super().__init__(vocabulary, oov_token)
         if any(DOCUMENT_MARKER in token or BYTE_JOINER in token for token in self._ids):
             raise ValueError("vocabulary tokens may not contain U+0000 or U+FDD0, which mlm reserves to join documents")
         if any(token and not token.strip() for token in self._ids):
             raise ValueError("vocabulary tokens made only of whitespace are not supported")
-        self.oov_token = oov_token
         separators_in_tokens = any(c in token for token in self.vocabulary for c in PYTHON_ONLY_WHITESPACE)
         self._whitespace = None if separators_in_tokens else str.maketrans(PYTHON_ONLY_WHITESPACE,
                                                                            " " * len(PYTHON_ONLY_WHITESPACE))
@@ -74,21 +67,6 @@ class ResidueEncoder:
 
     def _prepared(self, text: str) -> str:
         return text.translate(self._whitespace) if self._whitespace else text
-
-    # --- vocabulary -------------------------------------------------------------
-
-    def vocabulary_size(self) -> int:
-        return len(self.vocabulary)
-
-    def token_to_id(self, token: str) -> int:
-        if token not in self._ids:
-            raise ValueError(f"token {token!r} is not in the vocabulary")
-        return self._ids[token]
-
-    def id_to_token(self, token_id: int) -> str:
-        if not 0 <= int(token_id) < len(self.vocabulary):
-            raise ValueError(f"token id {token_id} is outside the vocabulary (size {len(self.vocabulary)})")
-        return self.vocabulary[int(token_id)]
 
     # --- encoding ---------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import regex
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 
 from mlm_cli.models.tokenizers.ascii_wordpiece_cache import AsciiWordPieceCache
+from mlm_cli.models.tokenizers.indexed_vocabulary import IndexedVocabulary
 
 MAX_WORD_BYTES = 100
 # Joins documents for one Rust call per part: a Unicode noncharacter, never in real text,
@@ -84,7 +85,7 @@ def strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 
-class WordPieceEncoder:
+class WordPieceEncoder(IndexedVocabulary):
     """Text -> WordPiece ids, identical to keras_hub's WordPieceTokenizer for the same settings."""
 
     def __init__(
@@ -100,21 +101,12 @@ class WordPieceEncoder:
         special_tokens: Sequence[str] | None = None,
         special_tokens_in_strings: bool = False,
     ) -> None:
-        self.vocabulary = list(vocabulary)
-        self._ids = {}
-        for index, token in enumerate(self.vocabulary):
-            if token in self._ids:
-                raise ValueError(
-                    f"vocabulary has the token {token!r} twice (lines {self._ids[token] + 1} and {index + 1})")
-            self._ids[token] = index
-        if oov_token not in self._ids:
-            raise ValueError(f"the oov token {oov_token!r} is not in the vocabulary")
+        super().__init__(vocabulary, oov_token)
         self.lowercase = lowercase
         self.strip_accents = strip_accents
         self.split = split
         self.split_on_cjk = split_on_cjk
         self.suffix_indicator = suffix_indicator
-        self.oov_token = oov_token
         protected = list(special_tokens or []) if (split and special_tokens_in_strings) else []
         self.protected_tokens = [t for t in protected if t]
         self._protected_set = set(self.protected_tokens)
@@ -164,21 +156,6 @@ class WordPieceEncoder:
             continuing_subword_prefix=self.suffix_indicator,
             max_input_chars_per_word=MAX_WORD_BYTES,
         )
-
-    # --- vocabulary -------------------------------------------------------------
-
-    def vocabulary_size(self) -> int:
-        return len(self.vocabulary)
-
-    def token_to_id(self, token: str) -> int:
-        if token not in self._ids:
-            raise ValueError(f"token {token!r} is not in the vocabulary")
-        return self._ids[token]
-
-    def id_to_token(self, token_id: int) -> str:
-        if not 0 <= int(token_id) < len(self.vocabulary):
-            raise ValueError(f"token id {token_id} is outside the vocabulary (size {len(self.vocabulary)})")
-        return self.vocabulary[int(token_id)]
 
     # --- encoding ---------------------------------------------------------------
 

@@ -85,8 +85,8 @@ class TrainOptions:
         check=lambda v: v in SCHEDULES, problem=f"--schedule must be one of {', '.join(SCHEDULES)}",
         fixed_on_resume=True)
     freeze: str | None = option(
-        None, f"Keep these weights fixed while the rest trains: {SPEC_HELP}.", check=lambda v: v is None or
-        is_freeze_spec(v), problem=f"--freeze takes {SPEC_HELP}", fixed_on_resume=True)
+        None, f"Keep these weights fixed while the rest trains: {SPEC_HELP}.", check=is_freeze_spec,
+        problem=f"--freeze takes {SPEC_HELP}", fixed_on_resume=True)
     max_grad_norm: float = option(1.0, "Clip the global gradient norm to this, as run_mlm.py does (0: no clipping).",
                                   check=at_least(0), problem="--max-grad-norm must be >= 0 (0 turns clipping off)")
     mask_rate: float = option(0.15, "Fraction of tokens selected for prediction.", check=lambda v: 0 < v <= 1,

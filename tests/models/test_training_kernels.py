@@ -114,30 +114,87 @@ def test_dropout_mask_is_uniform_in_every_lane_of_a_random_word():
         assert abs(kept[:, lane].mean() - 0.75) < 0.01, lane
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the masked-scale node is torch's path")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_dropout_gradient_is_its_own_mask_and_scale(dtype):
+    """Kept entries pass x * scale forward (one rounding) and g * scale backward; dropped ones pass 0 both ways."""
+    import torch
+
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(8, 33, 16, generator=generator).to(getattr(torch, dtype)).requires_grad_(True)
+    upstream = torch.randn(8, 33, 16, generator=generator).to(x.dtype)
+    out = dropout(x, 0.2, keras.random.SeedGenerator(4))
+    out.backward(upstream)
+    kept = out.detach() != 0
+    assert 0.75 < kept.float().mean() < 0.85
+    assert torch.equal(out.detach()[kept], (x.detach() * 1.25)[kept])
+    assert torch.equal(x.grad[kept], (upstream * 1.25)[kept])
+    assert not x.grad[~kept].any()
+
+
+@pytest.mark.parametrize("signs", ["positive", "mixed"])
+def test_masked_token_cross_entropy_and_its_gradient_equal_the_textbook_ones(signs):
+    """Values against Keras' own loss on every backend; on torch, the fused gradient against autograd's."""
+    from mlm_cli.models.losses import MaskedTokenCrossEntropy
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 3, (3, 7, 50)).astype("float32")
+    labels = rng.integers(0, 50, (3, 7))
+    weights = rng.uniform(0.0, 1.0, (3, 7)).astype("float32")
+    if signs == "mixed":
+        weights *= rng.choice([-1.0, 1.0], (3, 7)).astype("float32")
+    weights[0, :3] = 0.0
+    ours = MaskedTokenCrossEntropy(reduction=None)(labels, logits)
+    reference = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(labels, logits)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(reference), rtol=1e-5,
+                               atol=1e-6)
+    if keras.backend.backend() != "torch":
+        return
+    import torch
+
+    def gradient(loss_of):
+        tensor = torch.tensor(logits, requires_grad=True)
+        (loss_of(tensor) * torch.tensor(weights)).sum().backward()
+        return tensor.grad.numpy()
+
+    fused = gradient(lambda t: MaskedTokenCrossEntropy(reduction=None)(torch.tensor(labels), t))
+    textbook = gradient(lambda t: torch.nn.functional.cross_entropy(t.reshape(-1, 50), torch.tensor(labels).reshape(-1),
+                                                                    reduction="none").reshape(3, 7))
+    np.testing.assert_allclose(fused, textbook, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the sparse lookup gradient is torch's path")
 @pytest.mark.parametrize("tied", [True, False])
-def test_token_table_gradient_is_dense_and_equals_autograds_own(tied):
-    """The token table's gradient (a sparse lookup gradient densified after accumulation) is autograd's own sum."""
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_token_table_gradient_is_dense_and_equals_autograds_own(tied, policy):
+    """The token table's gradient (the lookup's, densified, plus the projection's copy's) is autograd's own sum."""
     import torch
 
     from mlm_cli.models.layers.embeddings import TokenEmbedding
 
-    layer = TokenEmbedding(50, 8, initializer="glorot_uniform")
+    layer = TokenEmbedding(50, 8, initializer="glorot_uniform", dtype=policy)
     layer.build()
     table = layer.embeddings.value
+    compute = getattr(torch, layer.compute_dtype)
     ids = torch.tensor([[1, 4, 4, 9], [0, 49, 4, 1]])  # repeated rows add up
-    hidden = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(0))
+    hidden = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(0)).to(compute)
 
     def loss_of(rows):
-        projected = (layer.project(hidden) ** 2).sum() if tied else 0.0
-        return (rows * hidden).sum() + projected
+        projected = (layer.project(hidden).float() ** 2).sum() if tied else 0.0
+        return (rows.float() * hidden.float()).sum() + projected
 
-    table.grad = None
-    loss_of(layer(ids)).backward()
+    for _ in range(2):  # a second step starts from no gradient and no leftover projection copy
+        table.grad = None
+        # `call`, as inside a model: a layer called on its own outside any model gets Keras'
+        # mixed-precision autocast scope despite autocast=False, and would look up a cast table.
+        loss_of(layer.call(ids)).backward()
     ours = table.grad.clone()
     reference_table = table.detach().clone().requires_grad_(True)
-    reference_rows = torch.nn.functional.embedding(ids, reference_table)
-    projected = ((hidden @ reference_table.T) ** 2).sum() if tied else 0.0
-    ((reference_rows * hidden).sum() + projected).backward()
-    assert not ours.is_sparse
+    reference_rows = torch.nn.functional.embedding(ids, reference_table).to(compute)
+    projected = ((hidden @ reference_table.to(compute).T).float() ** 2).sum() if tied else 0.0
+    ((reference_rows.float() * hidden.float()).sum() + projected).backward()
+    assert not ours.is_sparse and ours.dtype == torch.float32
     np.testing.assert_allclose(ours.numpy(), reference_table.grad.numpy(), rtol=1e-6, atol=1e-6)
+    with torch.no_grad():  # inference leaves no projection copy behind
+        layer.project(hidden)
+    assert "_projection_table" not in layer.__dict__

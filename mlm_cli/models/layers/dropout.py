@@ -29,8 +29,39 @@ def dropout(x, rate: float, seed_generator=None):
     words = torch.empty((count + 3) // 4, dtype=torch.int64, device=x.device).random_(INT64_MIN,
                                                                                       None)  # all 64 bits random
     lanes = words.view(torch.int16)[:count].view(x.shape)
-    keep = lanes >= INT16_MIN + round(rate * MASK_RESOLUTION)
-    return torch.where(keep, x * (1.0 / (1.0 - rate)), torch.zeros((), dtype=x.dtype, device=x.device))
+    keep = (lanes >= INT16_MIN + round(rate * MASK_RESOLUTION)).view(torch.uint8)
+    return _masked_scale().apply(x, keep, 1.0 / (1.0 - rate))
+
+
+_MASKED_SCALE = None
+
+
+def _masked_scale():
+    """x * keep * scale as one autograd node whose backward is one product too.
+
+    Built on first use so that importing this module never imports torch. The mask is
+    kept as uint8 (bool tensors convert to floats about 8x slower on CPU) and widened to
+    x's dtype in each pass; x * {0, 1} is exact, so the one rounding is that of x * scale,
+    as with a `where` over a scaled copy, whose backward costs another masked pass.
+    """
+    global _MASKED_SCALE
+    if _MASKED_SCALE is None:
+        import torch
+
+        class MaskedScale(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, keep, scale):
+                ctx.save_for_backward(keep)
+                ctx.scale = scale
+                return torch.mul(x, keep.to(x.dtype)).mul_(scale)
+
+            @staticmethod
+            def backward(ctx, grad):
+                (keep,) = ctx.saved_tensors
+                return torch.mul(grad, keep.to(grad.dtype)).mul_(ctx.scale), None, None
+
+        _MASKED_SCALE = MaskedScale
+    return _MASKED_SCALE
 
 
 class Dropout(keras.layers.Dropout):

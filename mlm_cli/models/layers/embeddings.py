@@ -6,11 +6,6 @@ import keras
 from keras import ops
 
 
-def _densify_gradient(parameter) -> None:
-    if parameter.grad is not None and parameter.grad.is_sparse:
-        parameter.grad = parameter.grad.to_dense()
-
-
 class TokenEmbedding(keras.layers.Layer):
     """Token embedding whose matrix is also used, transposed, to project hidden states to logits."""
 
@@ -31,7 +26,7 @@ class TokenEmbedding(keras.layers.Layer):
         )
         if keras.backend.backend() == "torch":
             # Lookups give sparse gradients (see `call`); whatever reaches the optimizer is dense.
-            self.embeddings.value.register_post_accumulate_grad_hook(_densify_gradient)
+            self.embeddings.value.register_post_accumulate_grad_hook(self._complete_gradient)
         self.built = True
 
     def call(self, token_ids):
@@ -48,8 +43,37 @@ class TokenEmbedding(keras.layers.Layer):
 
     def project(self, hidden):
         """Logits over the vocabulary: hidden [..., H] times the transposed embedding."""
+        if keras.backend.backend() == "torch":
+            return self._torch_project(hidden)
         table = ops.cast(self.embeddings, hidden.dtype)
         return ops.matmul(hidden, ops.transpose(table))
+
+    def _torch_project(self, hidden):
+        """The projection through a detached copy of the table, whose gradient the lookup's completes.
+
+        Autograd would sum the projection's dense [V, H] gradient (cast back to float32) and the
+        lookup's sparse one into a third table before accumulating it; here the projection's
+        copy is a leaf of its own, and `_complete_gradient` adds it to the lookup's gradient
+        in place (the lookup runs first in the forward pass, so its gradient arrives last).
+        """
+        import torch
+
+        parameter = self.embeddings.value
+        table = parameter.detach().to(hidden.dtype)
+        if torch.is_grad_enabled() and parameter.requires_grad:
+            table.requires_grad_(True)
+            object.__setattr__(self, "_projection_table", table)  # a step's scratch, not a tracked weight
+        return torch.matmul(hidden, table.T)
+
+    def _complete_gradient(self, parameter) -> None:
+        """Make the accumulated table gradient dense and add the projection's part (torch)."""
+        table = self.__dict__.pop("_projection_table", None)
+        projection = None if table is None else table.grad
+        gradient = parameter.grad
+        if gradient.is_sparse:
+            parameter.grad = gradient.to_dense() if projection is None else projection.to(gradient.dtype).add_(gradient)
+        elif projection is not None:
+            gradient.add_(projection)
 
 
 class PositionEmbedding(keras.layers.Layer):

@@ -59,4 +59,7 @@ class MaskedLMHead(keras.layers.Layer):
     def call(self, sequence_output, mask_positions):
         x = self.norm(self.dense(gather_masked(sequence_output, mask_positions)))
         logits = self.token_embedding.project(x)
-        return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
+        logits = ops.cast(logits, "float32")
+        if keras.backend.backend() == "torch":  # in place: one [B, P, V] float32 buffer less to fill
+            return logits.add_(self.output_bias.value)
+        return logits + ops.cast(self.output_bias, "float32")

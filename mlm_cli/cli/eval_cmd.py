@@ -34,6 +34,9 @@ def evaluate(
     skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines",
                                         help="JSONL: skip lines that are not valid records (and report how many)."),
     precision: str = typer.Option("float32", help="float32, mixed_bfloat16, mixed_float16 or auto."),
+    whole_word_masking: bool = typer.Option(False, "--whole-word-masking",
+        help="Mask whole words (as mlm train --whole-word-masking) and also score them: loss per word (its pieces' "
+             "losses added) and the share of words with every piece right."),
     pseudo_perplexity: bool = typer.Option(False, "--pseudo-perplexity",
         help="Score every token of each document in turn (one document per row, cut to the sequence length): "
              "pseudo-log-likelihood and pseudo-perplexity."),
@@ -51,7 +54,7 @@ def evaluate(
             batch_size=batch_size,
             max_batches=max_batches, packing=packing, mask_rate=mask_rate, encoding_errors=encoding_errors,
             skip_bad_lines=skip_bad_lines,
-            precision=precision, pseudo_perplexity=pseudo_perplexity,
+            precision=precision, pseudo_perplexity=pseudo_perplexity, whole_word_masking=whole_word_masking,
         )
     )
     if result.get("skipped_lines"):
@@ -76,3 +79,6 @@ def evaluate(
         f"masked tokens {result['masked_tokens']:,}  tokens {result['tokens']:,}",
         markup=False,
     )
+    if whole_word_masking:
+        console.stdout.print(f"word loss {result['word_loss']:.4f}  word accuracy {result['word_accuracy']:.4f}  "
+                             f"masked words {result['masked_words']:,}", markup=False)

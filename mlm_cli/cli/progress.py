@@ -46,9 +46,11 @@ class PlainReporter:
         resumed = f", resuming at step {info['resumed_from']}" if info.get("resumed_from") else ""
         frozen = (f" ({info['trainable_parameters']:,} trainable; frozen: {info['freeze']})" if info.get("freeze")
                   else "")
+        accumulated = (f", {info['accumulation_steps']} passes per step (global batch {info['global_batch_size']})"
+                       if info.get("accumulation_steps", 1) > 1 else "")
         console.info(
             f"training {info['parameters']:,} parameters{frozen} on {info['backend']} "
-            f"({info['precision']}){_spread(info)}{resumed}")
+            f"({info['precision']}){_spread(info)}{accumulated}{resumed}")
 
     def step(self, metrics: dict[str, Any]) -> None:
         now = time.monotonic()

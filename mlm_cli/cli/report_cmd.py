@@ -64,6 +64,9 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("parameters", _count(summary["parameters"]) + (
             f" ({_count(summary['trainable_parameters'])} trained; frozen: {summary['freeze']})"
             if summary.get("freeze") else "")),
+        ("global batch", _count(summary.get("global_batch_size")) + (
+            f" ({summary['accumulation_steps']} accumulated passes per step)"
+            if (summary.get("accumulation_steps") or 1) > 1 else "")),
         ("status", _status(summary)),
         ("steps", steps),
         ("epochs", _count(summary["epochs"])),
@@ -79,6 +82,8 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("gradient norm", _gradient_norms(summary)),
         ("validation loss", _value(summary["final_val_loss"], step=summary["final_val_step"])),
         ("best validation loss", _value(summary["best_val_loss"], step=summary["best_val_loss_step"])),
+        ("published weights", "" if summary.get("published_step") is None else f"step {summary['published_step']:,}" + (
+            " (best validation loss; --keep-best)" if summary.get("keep_best") else "")),
         ("early stopping", f"patience {summary['early_stopping_patience']} evaluations" if summary.get(
             "early_stopping_patience") else ""),
         ("validation accuracy", _value(summary["final_val_accuracy"], step=summary["final_val_step"])),

@@ -44,6 +44,15 @@ class MaskGenerator:
     uniformly random id with probability `random_token_rate`, and stays otherwise.
     Every random draw comes from one seeded numpy generator, so the same seed and
     the same inputs give the same batches.
+
+    With `word_starts` (bool per vocabulary id: does this token begin a word, from
+    `Tokenizer.word_starts()`), masking is whole-word: each word is chosen with probability
+    `selection_rate` and then every one of its tokens is, so the share of selected tokens
+    stays `selection_rate` on average; a row with more than `selection_length` chosen
+    tokens keeps a random subset of whole words that fits. A word also begins at a row's
+    first position and after an unselectable (special) token, so words never span documents.
+    The [MASK] / random / kept decision is then drawn per token, as BERT's own whole-word
+    masking does.
     """
 
     def __init__(
@@ -57,6 +66,7 @@ class MaskGenerator:
         mask_token_rate: float = 0.8,
         random_token_rate: float = 0.1,
         seed: int | None = None,
+        word_starts: np.ndarray | None = None,
     ) -> None:
         validate_masking_rates(selection_rate, selection_length, mask_token_rate, random_token_rate)
         self.vocabulary_size = int(vocabulary_size)
@@ -70,7 +80,17 @@ class MaskGenerator:
         if unselectable.size and (unselectable.min() < 0 or unselectable.max() >= self.vocabulary_size):
             raise ValueError("unselectable token ids must lie inside the vocabulary")
         self._selectable[unselectable] = False
+        self._word_starts = None
+        if word_starts is not None:
+            self._word_starts = np.asarray(word_starts, dtype=bool)
+            if self._word_starts.shape != (self.vocabulary_size,):
+                raise ValueError(f"word_starts must have one entry per vocabulary id ({self.vocabulary_size}), got "
+                                 f"shape {self._word_starts.shape}")
         self.rng = np.random.default_rng(seed)
+
+    @property
+    def whole_words(self) -> bool:
+        return self._word_starts is not None
 
     def get_state(self) -> dict[str, Any]:
         """The random generator's state, for checkpoints."""
@@ -99,19 +119,12 @@ class MaskGenerator:
         in_vocab = (token_ids >= 0) & (token_ids < self.vocabulary_size)
         selectable = np.zeros_like(in_vocab)
         selectable[in_vocab] = self._selectable[token_ids[in_vocab]]
-        chosen = selectable & (rng.random((batch, seq_len)) < self.selection_rate)
-
-        # Give each chosen position a random priority and keep the `length` lowest:
-        # a uniform random subset when a row has too many, all of them otherwise.
-        priority = np.where(chosen, rng.random((batch, seq_len)), np.inf)
-        if seq_len > length:
-            keep = np.argpartition(priority, length - 1, axis=1)[:, :length]
+        if self._word_starts is None:
+            kept = self._choose_tokens(selectable)
         else:
-            keep = np.broadcast_to(np.arange(seq_len), (batch, seq_len))
-        kept_priority = np.take_along_axis(priority, keep, axis=1)
-        valid = np.isfinite(kept_priority)
-        # Sort real selections by position, padding (sentinel seq_len) last.
-        positions = np.sort(np.where(valid, keep, seq_len), axis=1)
+            kept = self._choose_words(token_ids, in_vocab, selectable)
+        # Selected positions in order, padding (sentinel seq_len) last, `length` slots per row.
+        positions = np.sort(np.where(kept, np.arange(seq_len), seq_len), axis=1)[:, :length]
         valid = positions < seq_len
         positions = np.where(valid, positions, 0).astype(np.int32)
         if positions.shape[1] < length:
@@ -138,3 +151,39 @@ class MaskGenerator:
             mask_ids=mask_ids,
             mask_weights=valid.astype(np.float32),
         )
+
+    def _choose_tokens(self, selectable: np.ndarray) -> np.ndarray:
+        """bool [B, S]: each selectable token with probability `selection_rate`, at most `selection_length` a row."""
+        batch, seq_len = selectable.shape
+        chosen = selectable & (self.rng.random((batch, seq_len)) < self.selection_rate)
+        # Give each chosen position a random priority and keep the `length` lowest:
+        # a uniform random subset when a row has too many, all of them otherwise.
+        priority = np.where(chosen, self.rng.random((batch, seq_len)), np.inf)
+        if seq_len <= self.selection_length:
+            return chosen
+        keep = np.argpartition(priority, self.selection_length - 1, axis=1)[:, :self.selection_length]
+        kept = np.zeros_like(chosen)
+        np.put_along_axis(kept, keep, np.isfinite(np.take_along_axis(priority, keep, axis=1)), axis=1)
+        return kept
+
+    def _choose_words(self, token_ids: np.ndarray, in_vocab: np.ndarray, selectable: np.ndarray) -> np.ndarray:
+        """bool [B, S]: every token of each chosen word; whole words only, at most `selection_length` tokens a row."""
+        batch, seq_len = token_ids.shape
+        index = np.arange(seq_len)
+        starts = ~selectable  # a special token is a word of its own, and ends the word before it
+        starts[in_vocab] |= self._word_starts[token_ids[in_vocab]]
+        starts[:, 0] = True
+        starts[:, 1:] |= ~selectable[:, :-1]
+        first = np.maximum.accumulate(np.where(starts, index, 0), axis=1)  # each token's word start
+        ends = np.ones_like(starts)
+        ends[:, :-1] = starts[:, 1:]
+        # Each token's word end: the nearest end at or after it, found as a start in the reversed row.
+        last = (seq_len - 1 - np.maximum.accumulate(np.where(ends[:, ::-1], index, 0), axis=1))[:, ::-1]
+        word_draw = np.take_along_axis(self.rng.random((batch, seq_len)), first, axis=1)
+        chosen = selectable & (word_draw < self.selection_rate)
+        # One random priority per word; words are taken in priority order while their tokens fit.
+        priority = np.where(chosen, np.take_along_axis(self.rng.random((batch, seq_len)), first, axis=1), np.inf)
+        order = np.argsort(priority, axis=1, kind="stable")  # a word's tokens stay together, in order
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.broadcast_to(index, order.shape), axis=1)
+        return chosen & (np.take_along_axis(rank, last, axis=1) < self.selection_length)

@@ -46,6 +46,12 @@ class FusedAdamW(keras.optimizers.AdamW):
         super().build(variables)
         self.gradient_norm = self.add_variable(shape=(), dtype="float32", initializer="zeros", name="gradient_norm")
 
+    def _get_current_learning_rate(self):
+        """A schedule's rate at the optimizer step: Keras evaluates it at the count of accumulation calls."""
+        if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            return self._learning_rate(self.iterations)
+        return super()._get_current_learning_rate()
+
     # --- clipping ----------------------------------------------------------------
 
     def _clip_gradients(self, grads):
@@ -99,8 +105,8 @@ class FusedAdamW(keras.optimizers.AdamW):
         groups: dict[tuple, list[int]] = {}
         for index, param in enumerate(params):  # the fused kernel wants one dtype and device per call
             groups.setdefault((param.dtype, param.device), []).append(index)
-        step = float(self.iterations.numpy()) + 1.0
-        rate = float(learning_rate.numpy() if hasattr(learning_rate, "numpy") else learning_rate)
+        step = float(ops.convert_to_numpy(self.iterations)) + 1.0  # optimizer steps (not accumulation calls)
+        rate = float(ops.convert_to_numpy(learning_rate))
         with torch.no_grad():
             for (dtype, device), indices in groups.items():
                 variables = [trainable_variables[i] for i in indices]
@@ -135,10 +141,16 @@ def global_norm_float32(grads):
 
 
 def recipe_optimizer(learning_rate, weight_decay: float = DEFAULT_WEIGHT_DECAY,
-                     max_grad_norm: float | None = DEFAULT_MAX_GRAD_NORM) -> FusedAdamW:
+                     max_grad_norm: float | None = DEFAULT_MAX_GRAD_NORM, accumulation_steps: int = 1) -> FusedAdamW:
     """The optimizer of mlm's training recipe: AdamW (betas 0.9/0.999, epsilon 1e-8), no decay on biases
-    and norms, global-norm clipping. `mlm train` and `MaskedLM.compile()` both use it."""
+    and norms, global-norm clipping. `mlm train` and `MaskedLM.compile()` both use it.
+
+    With `accumulation_steps` N > 1 it is Keras' gradient accumulation: N calls add their
+    gradients up, the N-th applies their mean (clipped by its global norm) and counts one step
+    in `iterations`, which the learning-rate schedule reads.
+    """
     optimizer = FusedAdamW(learning_rate=learning_rate, weight_decay=weight_decay,
-                           global_clipnorm=max_grad_norm or None)
+                           global_clipnorm=max_grad_norm or None,
+                           gradient_accumulation_steps=accumulation_steps if accumulation_steps > 1 else None)
     optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer

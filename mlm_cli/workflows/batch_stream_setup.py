@@ -64,8 +64,9 @@ def documents_of(spec, split: tuple[int, bool] | None, shard: tuple[int, int] = 
     return HeldOutSplit(stream, split[0], split[1]) if split else stream
 
 
-def masked_batch_stream(model, documents, *, batch_size: int, packing: bool, seed: int, epochs: int = 1):
-    """Pack and mask `documents` with the model's tokenizer and masking settings."""
+def masked_batch_stream(model, documents, *, batch_size: int, packing: bool, seed: int, epochs: int = 1,
+                        whole_words: bool = False):
+    """Pack and mask `documents` with the model's tokenizer and masking settings (whole words: see MaskGenerator)."""
     from mlm_cli.data.masked_batch_stream import MaskedBatchStream
     from mlm_cli.data.masking import MaskGenerator
 
@@ -80,6 +81,7 @@ def masked_batch_stream(model, documents, *, batch_size: int, packing: bool, see
         mask_token_rate=preprocessor.mask_token_rate,
         random_token_rate=preprocessor.random_token_rate,
         seed=seed,
+        word_starts=tokenizer.word_starts() if whole_words else None,
     )
     return MaskedBatchStream(
         documents,
@@ -97,7 +99,7 @@ def masked_batch_stream(model, documents, *, batch_size: int, packing: bool, see
 
 def sharded_batch_stream(model, spec, *, shard_ids: Sequence[int], data_shards: int, rows_per_shard: int,
                          packing: bool, seed: int, epochs: int = 1, split: tuple[int, bool] | None = None,
-                         shuffle_buffer: int | None = None):
+                         shuffle_buffer: int | None = None, whole_words: bool = False):
     """This process's shards of the corpus, each packed and masked on its own, joined row-wise per step.
 
     With `shuffle_buffer`, every shard reads its part of one seeded order of the corpus (new each epoch)."""
@@ -112,7 +114,7 @@ def sharded_batch_stream(model, spec, *, shard_ids: Sequence[int], data_shards: 
         masked_batch_stream(model, documents_of(spec, split, (shard, data_shards), shuffle_buffer=shuffle_buffer,
                                                 seed=seed, units=units),
                             batch_size=rows_per_shard, packing=packing, seed=seed + shard * SHARD_SEED_STRIDE,
-                            epochs=epochs)
+                            epochs=epochs, whole_words=whole_words)
         for shard in shard_ids
     ]
     return ShardedBatchStream(streams, shard_ids)

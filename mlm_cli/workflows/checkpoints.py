@@ -4,7 +4,8 @@ Layout: RUN/checkpoints/step-00000100/ holds the preset files, `optimizer.weight
 `rng_state.npz` (dropout random generators) and `state.json` (step, data stream position). A checkpoint directory
 only ever appears under its final name once
 complete (staged in a hidden sibling, fsynced, renamed), so a crash at any moment
-leaves the previous checkpoints intact.
+leaves the previous checkpoints intact. With --keep-best, RUN/checkpoints/best-00000080/ holds
+the preset files of the best evaluation so far and a `state.json` naming its step and loss.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mlm_cli.atomic_files import staging_directory
 from mlm_cli.errors import MlmError, PresetError
 
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d{8})$")
+BEST_PATTERN = re.compile(r"^best-(\d{8})$")  # --keep-best: the weights of the best evaluation so far
 STATE_FILE = "state.json"
 OPTIMIZER_FILE = "optimizer.weights.h5"
 RNG_FILE = "rng_state.npz"
@@ -152,16 +154,50 @@ def _fsync_tree(directory: Path) -> None:
 
 def save_checkpoint(run_dir: Path, model, state: dict[str, Any], keep: int = 2) -> Path:
     """Write checkpoint `step-{state['step']}` atomically and prune to the newest `keep`."""
+
+    def write(staging: Path) -> None:
+        _save_optimizer(model.optimizer, staging / OPTIMIZER_FILE)
+        _save_rng_state(model, staging / RNG_FILE)
+
+    final = _write_atomically(run_dir, f"step-{int(state['step']):08d}", model, state, write)
+    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def save_best(run_dir: Path, model, step: int, val_loss: float) -> Path:
+    """--keep-best: the model's weights as `best-{step}` (a loadable preset), then no other best-* directory.
+
+    Written before the previous best is removed, so one complete best is always on disk.
+    """
+    final = _write_atomically(run_dir, f"best-{step:08d}", model, {"step": step, "val_loss": val_loss})
+    for other in checkpoint_root(run_dir).iterdir():
+        if BEST_PATTERN.match(other.name) and other != final:
+            shutil.rmtree(other, ignore_errors=True)
+    return final
+
+
+def best_weights(run_dir: Path, step: int) -> Path:
+    """The best-{step} directory written by `save_best` (a one-line error if it is missing)."""
+    found = checkpoint_root(run_dir) / f"best-{step:08d}"
+    if not (found / STATE_FILE).is_file():
+        raise MlmError(f"the weights of step {step} (the best evaluation) are missing from {found.parent}",
+                       hint="publish without --keep-best, or resume from a checkpoint taken after that step")
+    return found
+
+
+def _write_atomically(run_dir: Path, name: str, model, state: dict[str, Any], write_more=None) -> Path:
+    """RUN/checkpoints/NAME: the model's preset files, whatever `write_more(staging)` adds, state.json; atomic."""
     from mlm_cli.models.preset.saver import write_preset_files
 
     root = checkpoint_root(run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{int(state['step']):08d}"
+    final = root / name
     staging = staging_directory(root, f".{final.name}.partial-")
     try:
         write_preset_files(model, staging)
-        _save_optimizer(model.optimizer, staging / OPTIMIZER_FILE)
-        _save_rng_state(model, staging / RNG_FILE)
+        if write_more is not None:
+            write_more(staging)
         _write_json(staging / STATE_FILE, state)
         _fsync_tree(staging)
         if final.exists():
@@ -179,8 +215,6 @@ def save_checkpoint(run_dir: Path, model, state: dict[str, Any], keep: int = 2) 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -199,5 +233,6 @@ def clean_partial_checkpoints(run_dir: Path) -> None:
     """Remove staging directories left behind by a crash mid-write."""
     root = checkpoint_root(run_dir)
     if root.is_dir():
-        for leftover in root.glob(".step-*.partial-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        for pattern in (".step-*.partial-*", ".best-*.partial-*"):
+            for leftover in root.glob(pattern):
+                shutil.rmtree(leftover, ignore_errors=True)

@@ -24,6 +24,7 @@ class EvalOptions:
     skip_bad_lines: bool = False
     precision: str | None = "float32"
     pseudo_perplexity: bool = False  # score every token in turn (one document per row) instead of random masks
+    whole_word_masking: bool = False  # mask whole words, and score them as words too
 
 
 def evaluate(options: EvalOptions) -> dict[str, Any]:
@@ -45,6 +46,9 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
         raise BadInputError("--batch-size must be at least 1")
     if options.max_batches is not None and options.max_batches < 1:
         raise BadInputError("--max-batches must be at least 1")
+    if options.pseudo_perplexity and options.whole_word_masking:
+        raise BadInputError("--whole-word-masking does not apply to --pseudo-perplexity",
+                            hint="pseudo-perplexity masks every token in turn; drop one of them")
     if options.pseudo_perplexity and options.mask_rate is not None:
         raise BadInputError("--mask-rate does not apply to --pseudo-perplexity",
                             hint="pseudo-perplexity masks every token in turn; drop --mask-rate")
@@ -66,9 +70,10 @@ def evaluate(options: EvalOptions) -> dict[str, Any]:
     model = load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision, **overrides)
     documents = DocumentStream(spec)
     batches = masked_batch_stream(model, documents, batch_size=options.batch_size, packing=options.packing,
-                                  seed=EVAL_MASK_SEED)
+                                  seed=EVAL_MASK_SEED, whole_words=options.whole_word_masking)
+    word_starts = model.preprocessor.tokenizer.word_starts() if options.whole_word_masking else None
     try:
-        metrics = masked_lm_metrics(model, batches, options.max_batches)
+        metrics = masked_lm_metrics(model, batches, options.max_batches, word_starts)
     finally:
         batches.close()
     if metrics.masked_tokens == 0:

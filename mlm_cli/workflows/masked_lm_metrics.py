@@ -17,19 +17,45 @@ class MaskedLMMetrics:
     masked_tokens: int
     tokens: int  # non-padding tokens read
     batches: int
+    masked_words: int | None = None  # whole-word masking: words masked (each with all its pieces)
+    word_loss: float | None = None  # mean over words of the summed losses of their pieces
+    word_accuracy: float | None = None  # share of words with every piece predicted right
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
     @classmethod
-    def from_sums(cls, loss_sum: float, correct: float, weight: float, tokens: int, batches: int) -> "MaskedLMMetrics":
+    def from_sums(cls, loss_sum: float, correct: float, weight: float, tokens: int, batches: int,
+                  words: WordCounts | None = None) -> "MaskedLMMetrics":
         """Metrics from summed per-token losses and hits over `weight` masked tokens (NaN when there were none)."""
         if weight == 0:
             return cls(float("nan"), float("nan"), float("nan"), 0, tokens, batches)
         loss = loss_sum / weight
+        word_metrics = {} if words is None or not words.words else {
+            "masked_words": words.words, "word_loss": loss_sum / words.words,
+            "word_accuracy": words.right / words.words}
         return cls(loss=loss, accuracy=correct / weight, perplexity=math.exp(min(loss, 700.0)),
-                   masked_tokens=int(weight),
-                   tokens=tokens, batches=batches)
+                   masked_tokens=int(weight), tokens=tokens, batches=batches, **word_metrics)
+
+
+@dataclass
+class WordCounts:
+    """Masked words seen, and how many had every piece predicted right."""
+
+    words: int = 0
+    right: int = 0
+
+    def add(self, batch, hits: np.ndarray, word_starts: np.ndarray) -> None:
+        """Count the words of one whole-word-masked batch; a word is its run of consecutive masked pieces."""
+        valid = batch.mask_weights > 0
+        positions = batch.mask_positions.astype(np.int64)
+        after_previous = np.zeros_like(valid)
+        after_previous[:, 1:] = valid[:, :-1] & (positions[:, 1:] == positions[:, :-1] + 1)
+        begins = valid & (word_starts[batch.mask_ids] | ~after_previous)
+        word = np.cumsum(begins[valid]) - 1  # row by row, in position order
+        misses = np.bincount(word, weights=~hits[valid], minlength=int(begins.sum()))
+        self.words += int(begins.sum())
+        self.right += int((misses == 0).sum())
 
 
 def batch_token_losses(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,10 +67,15 @@ def batch_token_losses(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarr
     return log_normaliser - target, logits.argmax(axis=-1) == labels
 
 
-def masked_lm_metrics(model, batches: Iterable, max_batches: int | None = None) -> MaskedLMMetrics:
-    """Exact masked-token metrics: sums over tokens, not averages of batch averages."""
+def masked_lm_metrics(model, batches: Iterable, max_batches: int | None = None,
+                      word_starts: np.ndarray | None = None) -> MaskedLMMetrics:
+    """Exact masked-token metrics: sums over tokens, not averages of batch averages.
+
+    With `word_starts` (the tokenizer's, for batches masked whole-word), words are scored too.
+    """
     loss_sum = correct = weight = 0.0
     tokens = count = 0
+    words = WordCounts() if word_starts is not None else None
     for batch in batches:
         if max_batches is not None and count >= max_batches:
             break
@@ -56,7 +87,9 @@ def masked_lm_metrics(model, batches: Iterable, max_batches: int | None = None) 
         weight += float(weights.sum())
         tokens += int(batch.real_tokens)
         count += 1
-    return MaskedLMMetrics.from_sums(loss_sum, correct, weight, tokens, count)
+        if words is not None:
+            words.add(batch, hits, word_starts)
+    return MaskedLMMetrics.from_sums(loss_sum, correct, weight, tokens, count, words)
 
 
 def lockstep_masked_lm_metrics(model, stream, max_batches: int | None, gather) -> MaskedLMMetrics:
@@ -69,6 +102,8 @@ def lockstep_masked_lm_metrics(model, stream, max_batches: int | None, gather) -
     """
     loss_sum = correct = weight = 0.0
     tokens = count = 0
+    # Under --accumulation-steps the compiled loss is a sum over the masks (workflows/accumulation.py), not a mean.
+    summed = getattr(getattr(model, "loss", None), "reduction", None) == "sum"
     while max_batches is None or count < max_batches:
         batch = stream.next_batch()
         rows = gather([batch is not None, int(batch.mask_weights.sum()) if batch is not None else 0,
@@ -79,7 +114,7 @@ def lockstep_masked_lm_metrics(model, stream, max_batches: int | None, gather) -
         logs = model.test_on_batch(batch.features(), batch.mask_ids, sample_weight=batch.mask_weights, return_dict=True)
         masked = float(rows[:, 1].sum())
         if masked:
-            loss_sum += float(logs["loss"]) * masked
+            loss_sum += float(logs["loss"]) * (1.0 if summed else masked)
             correct += float(logs["sparse_categorical_accuracy"]) * masked
             weight += masked
         tokens += int(rows[:, 2].sum())

@@ -83,11 +83,13 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("tokens seen (non-padding)", _number(summary.get("tokens_seen"))),
         ("sequence length", _number(config.get("sequence_length"))),
         ("global batch (sequences)", _number(config.get("global_batch_size", config.get("batch_size")))),
+        ("gradient accumulation", _accumulation(config)),
         ("peak learning rate", f"{config.get('learning_rate')}"),
         ("learning-rate schedule", f"{config.get('schedule', 'linear')}, {config.get('warmup_steps')} warm-up steps"),
         ("early stopping", _early_stopping(config, summary)),
+        ("published weights", _published(config, summary)),
         ("gradient clipping (global norm)", f"{config.get('max_grad_norm')}" if config.get("max_grad_norm") else "off"),
-        ("mask rate", f"{config.get('mask_rate')}"),
+        ("mask rate", f"{config.get('mask_rate')}" + (" (whole words)" if config.get("whole_word_masking") else "")),
         ("precision / backend", f"{config.get('precision')} / {config.get('backend')}"),
         ("devices", f"{config.get('devices', 1)} ({config.get('distribution', 'none')} parallel)" if config.get(
             "distribution", "none") != "none" else "1"),
@@ -153,6 +155,20 @@ def export_card(source_card: str | None, *, source: str, dtype: str, format: str
 def write_card(directory: Path, text: str) -> Path:
     """Write `directory/README.md` atomically."""
     return write_text_atomic(Path(directory) / CARD_FILE, text)
+
+
+def _accumulation(config: dict[str, Any]) -> str:
+    steps = config.get("accumulation_steps", 1)
+    if steps <= 1:
+        return "none"
+    return f"{steps} passes of {_number(config.get('batch_size'))} sequences per device per step"
+
+
+def _published(config: dict[str, Any], summary: dict[str, Any]) -> str:
+    step = summary.get("published_step", summary.get("steps"))
+    if config.get("keep_best"):
+        return f"step {step}, the best validation loss ({_number(summary.get('best_val_loss'))}; --keep-best)"
+    return f"step {step}, the last"
 
 
 def _early_stopping(config: dict[str, Any], summary: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ class StepTurn:
     signal: int  # SIGINT/SIGTERM received by any process (0: none)
     tokens: int  # tokens in the global batch
     real_tokens: int  # non-padding tokens of real rows in the global batch
+    part_masks: tuple[int, ...]  # positions to predict in each accumulation part of the global batch
 
 
 class ProcessSync:
@@ -39,13 +40,17 @@ class ProcessSync:
 
         return allgather_ints(values)
 
-    def agree_on_step(self, batch, signal_received: int | None) -> StepTurn:
+    def agree_on_step(self, batch, signal_received: int | None, parts: int = 1) -> StepTurn:
+        """What every process learns before a step; `parts`: its batch's accumulation parts (row blocks)."""
+        part_masks = [0] * parts if batch is None else [
+            int(block.sum()) for block in np.split(batch.mask_weights, parts)]
         rows = self.gather([batch is not None, int(signal_received or 0),
                             int(batch.token_ids.size) if batch is not None else 0,
-                            int(batch.real_tokens) if batch is not None else 0])
+                            int(batch.real_tokens) if batch is not None else 0, *part_masks])
         signals = [int(s) for s in rows[:, 1] if s]
         return StepTurn(any_data=bool(rows[:, 0].any()), signal=signals[0] if signals else 0,
-                        tokens=int(rows[:, 2].sum()), real_tokens=int(rows[:, 3].sum()))
+                        tokens=int(rows[:, 2].sum()), real_tokens=int(rows[:, 3].sum()),
+                        part_masks=tuple(int(n) for n in rows[:, 4:].sum(axis=0)))
 
     def guard(self):
         """Within the block, a lost peer surfaces as PeerLostError (a one-line error)."""

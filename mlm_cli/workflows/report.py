@@ -105,6 +105,21 @@ def _best(records: list[dict[str, Any]], key: str, lowest: bool = True) -> tuple
     return value, step
 
 
+def _published_step(config: dict[str, Any], evals: list[dict[str, Any]], last: int) -> int | None:
+    """The step whose weights the preset holds: the last, or with --keep-best the best evaluation's (chosen as the run
+    chose it)."""
+    if not config.get("keep_best"):
+        return last
+    from mlm_cli.workflows.training_loop import BestEvaluation
+
+    best = BestEvaluation()
+    for record in evals:
+        value = number(record.get("val_loss"))
+        if value is not None:
+            best.update(value, record["step"], float(config.get("early_stopping_threshold") or 0.0))
+    return best.step
+
+
 def _last(records: list[dict[str, Any]], key: str) -> Any:
     return records[-1].get(key) if records else None
 
@@ -149,6 +164,7 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "freeze": config.get("freeze"),
         "trainable_parameters": config.get("trainable_parameters"),
         "global_batch_size": config.get("global_batch_size"),
+        "accumulation_steps": config.get("accumulation_steps", 1),
         "status": "finished" if finished else "stopped",
         "checkpoint_step": _checkpoint_step(run_dir),
         "steps": max(r["step"] for r in train + evals),
@@ -169,6 +185,9 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "schedule": config.get("schedule", "linear"),
         "max_grad_norm": config.get("max_grad_norm"),
         "early_stopping_patience": config.get("early_stopping_patience"),
+        "keep_best": bool(config.get("keep_best")),
+        "whole_word_masking": bool(config.get("whole_word_masking")),
+        "published_step": _published_step(config, evals, max(r["step"] for r in train + evals)) if finished else None,
         "final_gradient_norm": number(_last(train, "gradient_norm")),
         "largest_gradient_norm": largest_norm,
         "largest_gradient_norm_step": largest_norm_step,

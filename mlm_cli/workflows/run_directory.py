@@ -109,17 +109,30 @@ class MetricsLog:
             self.board.close()
 
 
-def publish_preset(model, output: Path, card: str | None = None) -> None:
+def copy_preset_files(source: Path, staging: Path) -> None:
+    """The preset files of a checkpoint-like directory (not its loop state) into `staging`."""
+    from mlm_cli.workflows.checkpoints import STATE_FILE
+
+    shutil.copytree(source, staging, dirs_exist_ok=True, ignore=lambda folder, names: [
+        name for name in names if Path(folder) == source and name == STATE_FILE])
+
+
+def publish_preset(model, output: Path, card: str | None = None, weights_from: Path | None = None) -> None:
     """Write the trained preset (and its model card) into the run directory.
 
-    config.json lands last, so a loadable preset is always complete.
+    `weights_from`: a preset directory saved from this model earlier (--keep-best), whose
+    files are published instead, unchanged. config.json lands last, so a loadable preset is
+    always complete.
     """
     from mlm_cli.models.preset.saver import write_preset_files
     from mlm_cli.workflows.model_card import write_card
 
     staging = staging_directory(output, ".preset.partial-")
     try:
-        write_preset_files(model, staging)
+        if weights_from is None:
+            write_preset_files(model, staging)
+        else:
+            copy_preset_files(weights_from, staging)
         if card is not None:
             write_card(staging, card)
         if (output / PRESET_CONFIG_FILE).exists():

@@ -51,9 +51,17 @@ def publish_run(run, summary: dict[str, Any], reporter: TrainReporter) -> None:
     """The trained preset with its model card, then training.png, into the run directory."""
     from mlm_cli.workflows.model_card import training_card
 
+    weights_from = None
+    if run.options.keep_best and summary.get("best_val_step") is not None:
+        from mlm_cli.workflows.checkpoints import best_weights
+
+        weights_from = best_weights(run.options.output, int(summary["best_val_step"]))
+        summary["published_step"] = int(summary["best_val_step"])
+        reporter.message(f"publishing the weights of step {summary['published_step']} (best validation loss "
+                         f"{summary['best_val_loss']:.4f}; --keep-best)")
     card = training_card(run.card_config, summary, family=family_name(run.model), version=__version__)
     with run.sync.readable(run.model):
-        publish_preset(run.model, run.options.output, card)
+        publish_preset(run.model, run.options.output, card, weights_from)
     draw_plot(run.options.output, reporter)
 
 

@@ -67,7 +67,12 @@ class TrainOptions:
                                      check=lambda v: 0 <= v < 1, problem="--validation-split must be in [0, 1)")
     sequence_length: int = option(128, "Tokens per training sequence.", check=at_least(8),
                                   problem="--sequence-length must be at least 8", fixed_on_resume=True)
-    batch_size: int = option(32, "Sequences per step.", check=at_least(1), problem="--batch-size must be at least 1")
+    batch_size: int = option(32, "Sequences per forward pass (per device).", check=at_least(1),
+                             problem="--batch-size must be at least 1")
+    accumulation_steps: int = option(
+        1, "Add up the gradients of N batches before each optimizer step: a global batch N times larger in the "
+           "memory of one.", check=at_least(1), problem="--accumulation-steps must be at least 1",
+        fixed_on_resume=True)
     epochs: int = option(1, "Passes over the data (ignored with --max-steps, which repeats the data as needed).",
                          check=at_least(1), problem="--epochs must be at least 1")
     max_steps: int | None = option(
@@ -91,6 +96,10 @@ class TrainOptions:
                                   check=at_least(0), problem="--max-grad-norm must be >= 0 (0 turns clipping off)")
     mask_rate: float = option(0.15, "Fraction of tokens selected for prediction.", check=lambda v: 0 < v <= 1,
                               problem="--mask-rate must be in (0, 1]", fixed_on_resume=True)
+    whole_word_masking: bool = option(
+        False, "Mask whole words: every piece of a chosen word (WordPiece ##, SentencePiece \u2581, byte-level BPE "
+               "\u0120 word starts; ESM residues), --mask-rate of the tokens on average.",
+        flags=("--whole-word-masking",), fixed_on_resume=True)
     mask_token_rate: float = option(0.8, "Of the selected tokens, fraction replaced by [MASK].")
     random_token_rate: float = option(0.1, "Of the selected tokens, fraction replaced by a random token.")
     packing: bool = option(True, "Concatenate documents into full sequences (no padding waste).", fixed_on_resume=True)
@@ -112,6 +121,9 @@ class TrainOptions:
     early_stopping_threshold: float = option(
         0.0, "An evaluation improves on the best only by more than this much validation loss.", check=at_least(0),
         problem="--early-stopping-threshold must be >= 0")
+    keep_best: bool = option(
+        False, "Publish the weights of the evaluation with the lowest validation loss (kept in checkpoints/) instead "
+               "of the last step's (needs validation data).", fixed_on_resume=True)
     save_every: int = option(1000, "Checkpoint every N steps.", check=at_least(1),
                              problem="--save-every must be at least 1")
     log_every: int = option(10, "Log metrics every N steps.", check=at_least(1),
@@ -194,6 +206,8 @@ def validate_options(options: TrainOptions) -> None:
         (not (options.resume and options.overwrite), "use either --resume or --overwrite, not both"),
         (not options.early_stopping_patience or bool(options.validation_data or options.validation_split),
          "--early-stopping-patience needs --validation-data or --validation-split"),
+        (not options.keep_best or bool(options.validation_data or options.validation_split),
+         "--keep-best needs --validation-data or --validation-split"),
     ]
     for ok, message in combined:
         if not ok:
@@ -214,7 +228,7 @@ def check_resume_compatible(saved: dict[str, Any], options: TrainOptions, global
     if saved_global is not None and saved_global != global_batch:
         raise BadInputError(
             f"--resume with a global batch of {global_batch} sequences, the run used {saved_global}",
-            hint="keep --batch-size x devices as in the original run",
+            hint="keep --batch-size x devices x --accumulation-steps as in the original run",
         )
     if list(saved.get("data", [])) != list(options.data):
         raise BadInputError("--resume with different --data than the original run",

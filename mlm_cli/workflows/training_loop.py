@@ -139,7 +139,7 @@ class TrainingLoop:
         while True:
             before = stream.state_dict()
             batch = stream.next_batch()
-            turn = sync.agree_on_step(batch, self.interrupt.received)
+            turn = sync.agree_on_step(batch, self.interrupt.received, self.options.accumulation_steps)
             if turn.signal:
                 self._stop(turn.signal, before)
             if not turn.any_data:
@@ -162,13 +162,17 @@ class TrainingLoop:
                 return
 
     def train_step(self, batch, turn) -> dict[str, Any]:
-        features, mask_ids, mask_weights = self.run.step_inputs(batch)
-        logs = self.run.model.train_on_batch(features, mask_ids, sample_weight=mask_weights, return_dict=True)
+        from mlm_cli.workflows.accumulation import StepLogs, accumulation_parts
+
+        logs = StepLogs(turn.part_masks)
+        for part in accumulation_parts(batch, turn.part_masks):
+            features, mask_ids, mask_weights = self.run.step_inputs(part)
+            logs.add(self.run.model.train_on_batch(features, mask_ids, sample_weight=mask_weights, return_dict=True))
         self.step += 1
         self.window.tokens += turn.tokens
         self.window.real_tokens += turn.real_tokens
         self.tokens_seen += turn.real_tokens
-        return logs
+        return logs.result()
 
     def log(self, logs: dict[str, Any]) -> None:
         """Close the logging window: one `train` record to metrics.jsonl and the reporter."""
@@ -213,6 +217,8 @@ class TrainingLoop:
             batches.close()
         record = {"type": "eval", "step": self.step, **{f"val_{k}": v for k, v in result.items()}}
         self.best.update(record["val_loss"], self.step, self.options.early_stopping_threshold)
+        if self.options.keep_best and self.best.step == self.step:
+            self.save_best()
         self.run.metrics.write(record)
         self.reporter.evaluation(record)
         return record
@@ -232,6 +238,15 @@ class TrainingLoop:
                 return checkpoints.checkpoint_root(self.options.output) / f"step-{self.step:08d}"
             return checkpoints.save_checkpoint(self.options.output, run.model, state,
                                                keep=self.options.keep_checkpoints)
+
+    def save_best(self) -> None:
+        """--keep-best: this step's weights, the best evaluation so far, beside the checkpoints."""
+        from mlm_cli.workflows import checkpoints
+
+        run = self.run
+        with run.sync.readable(run.model):
+            if run.cluster.is_main:
+                checkpoints.save_best(self.options.output, run.model, self.step, float(self.best.loss))
 
     def check_finite(self, loss: float) -> float:
         if not math.isfinite(loss):
@@ -287,6 +302,7 @@ class TrainingLoop:
             "stopped_early": self.stopped_early,
             "best_val_loss": self.best.loss,
             "best_val_step": self.best.step,
+            "published_step": self.step,  # --keep-best: the best evaluation's step instead (set when publishing)
         }
 
 

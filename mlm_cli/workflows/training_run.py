@@ -28,7 +28,7 @@ class DataPlan:
     validation_spec: Any | None
     data_shards: int
     shard_ids: list[int]
-    rows_per_shard: int
+    rows_per_shard: int  # of one forward pass; a training step reads --accumulation-steps times as many
     split: int | None  # --validation-split: every split-th document is held out
 
 
@@ -67,9 +67,12 @@ class Run:
             return None
         spec, held_out = (data.validation_spec, None) if data.validation_spec is not None else (data.train_spec,
                                                                                                 (data.split, True))
+        # Batches of a whole step's rows (with accumulation too: a forward pass keeps no activations), so a run
+        # scores the same held-out rows and masks however its steps are split into passes.
         return sharded_batch_stream(self.model, spec, shard_ids=data.shard_ids, data_shards=data.data_shards,
-                                    rows_per_shard=data.rows_per_shard, packing=options.packing,
-                                    seed=VALIDATION_MASK_SEED, split=held_out)
+                                    rows_per_shard=data.rows_per_shard * options.accumulation_steps,
+                                    packing=options.packing, seed=VALIDATION_MASK_SEED, split=held_out,
+                                    whole_words=options.whole_word_masking)
 
     def start_info(self) -> dict[str, Any]:
         """What the reporter shows when training starts."""
@@ -78,7 +81,8 @@ class Run:
                 "freeze": self.options.freeze, "trainable_parameters": config["trainable_parameters"],
                 "resumed_from": int(self.state.get("step", 0)), "max_steps": self.options.max_steps,
                 "output": str(self.options.output), "distribution": cluster.kind, "devices": cluster.devices,
-                "processes": cluster.num_processes, "global_batch_size": config["global_batch_size"]}
+                "processes": cluster.num_processes, "global_batch_size": config["global_batch_size"],
+                "accumulation_steps": self.options.accumulation_steps}
 
 
 def prepare_run(options: TrainOptions) -> Run:
@@ -97,8 +101,8 @@ def prepare_run(options: TrainOptions) -> Run:
     train_spec, validation_spec = corpus_specs(options)
     backend = keras.backend.backend()
     cluster = clusters.start(options.cluster_options(), backend)
-    global_batch = cluster.global_batch_size(options.batch_size)
-    saved_config, checkpoint, state = resume_point(options, cluster, global_batch)
+    global_batch = cluster.global_batch_size(options.batch_size)  # one forward pass over every device
+    saved_config, checkpoint, state = resume_point(options, cluster, global_batch * options.accumulation_steps)
     data = plan_data(options, saved_config, cluster, global_batch, train_spec, validation_spec)
     precision = resolve_precision(options.precision, backend)
     keep_freed_memory()
@@ -179,9 +183,11 @@ def training_stream(options: TrainOptions, model, data: DataPlan):
     # As in Hugging Face's Trainer, --max-steps wins over --epochs: the data repeats until it is reached.
     passes = REPEAT_UNTIL_MAX_STEPS if options.max_steps else options.epochs
     return sharded_batch_stream(model, data.train_spec, shard_ids=data.shard_ids, data_shards=data.data_shards,
-                                rows_per_shard=data.rows_per_shard, packing=options.packing, seed=options.seed,
-                                epochs=passes, split=(data.split, False) if data.split else None,
-                                shuffle_buffer=options.shuffle_buffer if options.shuffle else None)
+                                rows_per_shard=data.rows_per_shard * options.accumulation_steps,
+                                packing=options.packing, seed=options.seed, epochs=passes,
+                                split=(data.split, False) if data.split else None,
+                                shuffle_buffer=options.shuffle_buffer if options.shuffle else None,
+                                whole_words=options.whole_word_masking)
 
 
 def build_model(options: TrainOptions, train_spec, precision: str, checkpoint):
@@ -235,7 +241,14 @@ def compile_model(model, options: TrainOptions):
     else:
         warmup = round(options.warmup * (total or UNKNOWN_TOTAL_WARMUP_BASE))
     schedule = WarmupDecay(options.learning_rate or default, warmup, total, options.schedule)
-    model.compile(optimizer=recipe_optimizer(schedule, options.weight_decay, options.max_grad_norm))
+    optimizer = recipe_optimizer(schedule, options.weight_decay, options.max_grad_norm, options.accumulation_steps)
+    if options.accumulation_steps > 1:
+        from mlm_cli.models.losses import MaskedTokenCrossEntropy
+
+        # Summed: each part's mask weights carry 1 / (the step's masks) (workflows/accumulation.py).
+        model.compile(optimizer=optimizer, loss=MaskedTokenCrossEntropy(reduction="sum"))
+    else:
+        model.compile(optimizer=optimizer)
     return schedule
 
 
@@ -257,7 +270,7 @@ def resolved_config(options: TrainOptions, model, schedule, cluster, data: DataP
         "devices": cluster.devices,
         "model_shards": cluster.model_shards,
         "data_shards": data.data_shards,
-        "global_batch_size": data.rows_per_shard * data.data_shards,
+        "global_batch_size": data.rows_per_shard * data.data_shards * options.accumulation_steps,
         "data_sources": data_sources(options.data) if cluster.is_main else [],
     }
     for launch_detail in ("coordinator", "process_id"):  # differ per process; not part of the run

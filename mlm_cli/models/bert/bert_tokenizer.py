@@ -127,6 +127,10 @@ class BertTokenizer(Tokenizer):
         tokens = list(self.special_token_names.values())
         return tokens + [t for t in (self.extra_special_tokens or []) if t not in tokens]
 
+    def starts_word(self, token: str) -> bool:
+        """WordPiece: every piece but a continuation (`suffix_indicator`, "##") begins a word."""
+        return not token.startswith(self.suffix_indicator)
+
     def get_vocabulary(self) -> list[str]:
         return list(self._encoder.vocabulary)
 

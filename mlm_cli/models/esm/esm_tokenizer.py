@@ -94,6 +94,10 @@ class ESMTokenizer(BertTokenizer):
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
 
+    def starts_word(self, token: str) -> bool:
+        """Every residue is a word of its own."""
+        return True
+
     def _new_encoder(self, vocabulary: list[str]) -> WordPieceEncoder | ResidueEncoder:
         """transformers' per-residue splitting, or keras_hub's WordPiece."""
         if self.normalization == "transformers":

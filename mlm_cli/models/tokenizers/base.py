@@ -128,6 +128,15 @@ class Tokenizer:
     def id_to_token(self, token_id: int) -> str:
         return self._encoder.id_to_token(token_id)
 
+    def starts_word(self, token: str) -> bool:
+        """Whether `token` begins a word (whole-word masking keeps a word's tokens together)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say where words start")
+
+    def word_starts(self) -> np.ndarray:
+        """bool [vocabulary size]: which ids begin a word (see `starts_word`)."""
+        return np.fromiter((self.starts_word(token) for token in self.get_vocabulary()), dtype=bool,
+                           count=self.vocabulary_size())
+
     # --- tokenizing -------------------------------------------------------------
 
     def tokenize(self, inputs: Any) -> Any:

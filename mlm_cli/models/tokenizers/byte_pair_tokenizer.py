@@ -285,6 +285,10 @@ class BytePairTokenizer(Tokenizer):
         tokens = (self.start_token, self.end_token, self.pad_token, self.mask_token)
         return list(dict.fromkeys(t for t in tokens if t is not None))
 
+    def starts_word(self, token: str) -> bool:
+        """Byte-level BPE: a token that begins with "Ġ" (the byte of a space, U+0120) begins a word."""
+        return token.startswith("\u0120")
+
     def get_vocabulary(self) -> list[str]:
         vocabulary = self._encoder.vocabulary
         tokens = [""] * len(vocabulary)

@@ -184,6 +184,10 @@ class SentencePieceTokenizer(Tokenizer):
     def vocabulary_size(self) -> int:
         return self.processor.GetPieceSize()
 
+    def starts_word(self, token: str) -> bool:
+        """SentencePiece: a piece that begins with "▁" (U+2581, the space marker) begins a word."""
+        return token.startswith("\u2581")
+
     def get_vocabulary(self) -> list[str]:
         self.processor.GetPieceSize()  # raises until a model is set
         return list(self._pieces)

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 SHARD_SEED_STRIDE = 1_000_003  # shard s masks with seed + s * stride (shard 0 keeps the run's seed)
+SOURCE_SEED_STRIDE = 7_919  # weighted source i shuffles with seed + i * stride: its own order
 
 
 def is_held_out(document: str, n: int) -> bool:
@@ -45,6 +46,20 @@ class HeldOutSplit:
 
     def start_epoch(self, epoch: int) -> None:
         self.documents.start_epoch(epoch)
+
+
+def mixed_documents(spec, weights: list[float], split: tuple[int, bool] | None, shard: tuple[int, int], *,
+                    shuffle_buffer: int | None, seed: int, repeat: bool):
+    """`--data-weights`: one document stream per path of `spec` (this shard's part, split and shuffled alike),
+    drawn in proportion to `weights` (mlm_cli.data.mixing)."""
+    import dataclasses
+
+    from mlm_cli.data.mixing import WeightedSources
+
+    sources = [documents_of(dataclasses.replace(spec, paths=(path,)), split, shard, shuffle_buffer=shuffle_buffer,
+                            seed=seed + index * SOURCE_SEED_STRIDE)
+               for index, path in enumerate(spec.paths)]
+    return WeightedSources(sources, list(spec.paths), weights, seed=seed + shard[0] * SHARD_SEED_STRIDE, repeat=repeat)
 
 
 def documents_of(spec, split: tuple[int, bool] | None, shard: tuple[int, int] = (0, 1), *,
@@ -99,20 +114,30 @@ def masked_batch_stream(model, documents, *, batch_size: int, packing: bool, see
 
 def sharded_batch_stream(model, spec, *, shard_ids: Sequence[int], data_shards: int, rows_per_shard: int,
                          packing: bool, seed: int, epochs: int = 1, split: tuple[int, bool] | None = None,
-                         shuffle_buffer: int | None = None, whole_words: bool = False):
+                         shuffle_buffer: int | None = None, whole_words: bool = False,
+                         weights: list[float] | None = None, repeat_sources: bool = False):
     """This process's shards of the corpus, each packed and masked on its own, joined row-wise per step.
 
-    With `shuffle_buffer`, every shard reads its part of one seeded order of the corpus (new each epoch)."""
+    With `shuffle_buffer`, every shard reads its part of one seeded order of the corpus (new each epoch).
+    With `weights` (one per path of `spec`), each shard mixes its part of every path in those proportions
+    (`repeat_sources`: a path that runs out starts over; else the mix ends with the first one)."""
     from mlm_cli.data.sharded_batch_stream import ShardedBatchStream
 
     units = None
-    if shuffle_buffer:
+    if shuffle_buffer and weights is None:
         from mlm_cli.data.corpus_units import CorpusUnits
 
         units = CorpusUnits(spec)  # found once, shared by this process's shards
+
+    def documents(shard: int):
+        if weights is None:
+            return documents_of(spec, split, (shard, data_shards), shuffle_buffer=shuffle_buffer, seed=seed,
+                                units=units)
+        return mixed_documents(spec, weights, split, (shard, data_shards), shuffle_buffer=shuffle_buffer, seed=seed,
+                               repeat=repeat_sources)
+
     streams = [
-        masked_batch_stream(model, documents_of(spec, split, (shard, data_shards), shuffle_buffer=shuffle_buffer,
-                                                seed=seed, units=units),
+        masked_batch_stream(model, documents(shard),
                             batch_size=rows_per_shard, packing=packing, seed=seed + shard * SHARD_SEED_STRIDE,
                             epochs=epochs, whole_words=whole_words)
         for shard in shard_ids

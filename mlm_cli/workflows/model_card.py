@@ -55,13 +55,18 @@ def _number(value: Any, digits: int = 4) -> str:
 def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: str, version: str) -> str:
     """Markdown card of a training run: base preset, data, steps, tokens, final metrics, command line, mlm version."""
     data_lines = []
-    for record in config.get("data_sources") or [{"source": entry} for entry in config.get("data", [])]:
+    records = config.get("data_sources") or [{"source": entry} for entry in config.get("data", [])]
+    weights = config.get("data_weights")
+    shares = [float(w) for w in weights.split(",")] if weights else []
+    for index, record in enumerate(records):
+        share = f", {shares[index] / sum(shares):.1%} of the documents" if len(shares) == len(records) else ""
         if record.get("hub_dataset"):
-            data_lines.append(f"- `{record['source']}` (Hugging Face Hub dataset, streamed)")
+            data_lines.append(f"- `{record['source']}` (Hugging Face Hub dataset, streamed){share}")
         elif "bytes" in record:
-            data_lines.append(f"- `{record['source']}`: {record['files']:,} file(s), {byte_size(record['bytes'])}")
+            data_lines.append(f"- `{record['source']}`: {record['files']:,} file(s), {byte_size(record['bytes'])}"
+                              f"{share}")
         else:
-            data_lines.append(f"- `{record['source']}`")
+            data_lines.append(f"- `{record['source']}`{share}")
     validation = config.get("validation_data") or []
     held_out = (f"{', '.join(f'`{v}`' for v in validation)}" if validation
                 else f"{config['validation_split']:.2%} of the training documents" if config.get(

@@ -187,6 +187,7 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "early_stopping_patience": config.get("early_stopping_patience"),
         "keep_best": bool(config.get("keep_best")),
         "whole_word_masking": bool(config.get("whole_word_masking")),
+        "data_weights": config.get("data_weights"),
         "published_step": _published_step(config, evals, max(r["step"] for r in train + evals)) if finished else None,
         "final_gradient_norm": number(_last(train, "gradient_norm")),
         "largest_gradient_norm": largest_norm,

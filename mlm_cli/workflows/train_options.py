@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.data import DEFAULT_SHUFFLE_BUFFER
+from mlm_cli.data.mixing import is_weight_list, parse_weights
 from mlm_cli.errors import BadInputError
 from mlm_cli.workflows.freezing import SPEC_HELP, is_freeze_spec
 
@@ -61,6 +62,11 @@ class TrainOptions:
     output: Path | None = option(
         None, "Run directory: receives the trained preset, metrics.jsonl, train_config.json, checkpoints/.",
         flags=("--output", "-o"), required=True)
+    data_weights: str | None = option(
+        None, "One weight per --data source, e.g. 0.8,0.2: documents are drawn from the sources in these proportions "
+              "(seeded; with --max-steps a source that runs out starts over, else the first to run out ends the "
+              "epoch).", check=is_weight_list, problem="--data-weights takes positive numbers separated by commas",
+        fixed_on_resume=True)
     text_column: str = option("text", "Column holding the text in JSONL/CSV/Parquet/Hub data.", fixed_on_resume=True)
     validation_data: list[str] = option(help="Held-out data for evaluations (repeatable).", factory=list)
     validation_split: float = option(0.0, "Hold out this fraction of the training documents for evaluations.",
@@ -208,6 +214,8 @@ def validate_options(options: TrainOptions) -> None:
          "--early-stopping-patience needs --validation-data or --validation-split"),
         (not options.keep_best or bool(options.validation_data or options.validation_split),
          "--keep-best needs --validation-data or --validation-split"),
+        (options.data_weights is None or len(parse_weights(options.data_weights)) == len(options.data),
+         f"--data-weights needs one weight per --data source ({len(options.data)})"),
     ]
     for ok, message in combined:
         if not ok:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlm_cli.data.mixing import parse_weights
 from mlm_cli.workflows import run_directory
 from mlm_cli.workflows.batch_stream_setup import documents_of, sharded_batch_stream
 from mlm_cli.workflows.freezing import parameter_counts
@@ -187,7 +188,8 @@ def training_stream(options: TrainOptions, model, data: DataPlan):
                                 packing=options.packing, seed=options.seed, epochs=passes,
                                 split=(data.split, False) if data.split else None,
                                 shuffle_buffer=options.shuffle_buffer if options.shuffle else None,
-                                whole_words=options.whole_word_masking)
+                                whole_words=options.whole_word_masking, weights=parse_weights(options.data_weights),
+                                repeat_sources=bool(options.max_steps))
 
 
 def build_model(options: TrainOptions, train_spec, precision: str, checkpoint):

@@ -183,5 +183,48 @@ class Backbone(keras.Model):
     def from_config(cls, config: dict) -> "Backbone":
         return cls(**config)
 
+    gradient_checkpointing: bool = False  # a training setting (`enable_gradient_checkpointing`), not config
+
+    def enable_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute each encoder block's activations in the backward pass instead of keeping them.
+
+        Training then holds one [B, S, H] tensor per block (its input) instead of every
+        intermediate (attention probabilities, feed-forward activations), at the cost of a second
+        forward pass through the blocks; results are unchanged (on torch the random draws of
+        dropout are replayed; on jax the recomputed function is the same traced one).
+        """
+        self.gradient_checkpointing = bool(enabled)
+
+    def run_block(self, block, x, *args, training=None, **kwargs):
+        """`block(x, *args, training=..., **kwargs)`, rematerialised under gradient checkpointing when training."""
+        if not (self.gradient_checkpointing and training):
+            return block(x, *args, training=training, **kwargs)
+        if keras.backend.backend() == "jax":
+            return _jax_remat_block(block, x, args, kwargs, training)
+        return keras.remat(lambda hidden: block(hidden, *args, training=training, **kwargs))(x)
+
     def parameter_count(self) -> int:
         return int(sum(math.prod(v.shape) for v in self.weights))
+
+
+def _jax_remat_block(block, x, args, kwargs, training):
+    """jax.checkpoint around one block, its variables passed in and its updated random-seed states passed out.
+
+    A block's dropout advances Keras seed-generator variables; assigned inside the checkpointed
+    function they would leak its tracers, so the block runs in a stateless scope of its own
+    and the new states are assigned outside it.
+    """
+    import jax
+
+    variables = list(block.variables)
+
+    def run(hidden, values):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+            output = block(hidden, *args, training=training, **kwargs)
+            return output, [scope.get_current_value(variable) for variable in variables]
+
+    output, updated = jax.checkpoint(run)(x, [variable.value for variable in variables])
+    for variable, value in zip(variables, updated):
+        if not variable.trainable:
+            variable.assign(value)
+    return output

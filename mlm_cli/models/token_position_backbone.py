@@ -97,5 +97,5 @@ class TokenPositionBackbone(Backbone):
         x = self.embeddings_norm(x)
         x = self.embeddings_dropout(x, training=training)
         for block in self.encoder_blocks:
-            x = block(x, padding_mask, training=training)
+            x = self.run_block(block, x, padding_mask, training=training)
         return {"sequence_output": x}

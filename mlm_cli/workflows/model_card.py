@@ -95,10 +95,13 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("published weights", _published(config, summary)),
         ("gradient clipping (global norm)", f"{config.get('max_grad_norm')}" if config.get("max_grad_norm") else "off"),
         ("mask rate", f"{config.get('mask_rate')}" + (" (whole words)" if config.get("whole_word_masking") else "")),
-        ("precision / backend", f"{config.get('precision')} / {config.get('backend')}"),
+        ("precision / backend", f"{config.get('precision')} / {config.get('backend')}" + (
+            ", gradient checkpointing" if config.get("gradient_checkpointing") else "")),
         ("devices", f"{config.get('devices', 1)} ({config.get('distribution', 'none')} parallel)" if config.get(
             "distribution", "none") != "none" else "1"),
         ("seed", f"{config.get('seed')}"),
+        ("experiment tracking", "MLflow run `{run_id}` at `{tracking_uri}`".format(**summary["mlflow_run"])
+         if summary.get("mlflow_run") else "none"),
     ]
     command = config.get("command_line") or "(called from Python)"
     front_matter = {"library_name": "keras-hub", "pipeline_tag": "fill-mask", "tags": ["mlm", "masked-lm", family]}

@@ -105,6 +105,15 @@ def _best(records: list[dict[str, Any]], key: str, lowest: bool = True) -> tuple
     return value, step
 
 
+def _mlflow_run(run_dir: Path) -> dict[str, Any] | None:
+    """--mlflow: the tracking URI and run id the run logged to (RUN/mlflow_run.json), else None."""
+    path = run_dir / "mlflow_run.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def _published_step(config: dict[str, Any], evals: list[dict[str, Any]], last: int) -> int | None:
     """The step whose weights the preset holds: the last, or with --keep-best the best evaluation's (chosen as the run
     chose it)."""
@@ -188,6 +197,8 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "keep_best": bool(config.get("keep_best")),
         "whole_word_masking": bool(config.get("whole_word_masking")),
         "data_weights": config.get("data_weights"),
+        "gradient_checkpointing": bool(config.get("gradient_checkpointing")),
+        "mlflow_run": _mlflow_run(run_dir),
         "published_step": _published_step(config, evals, max(r["step"] for r in train + evals)) if finished else None,
         "final_gradient_norm": number(_last(train, "gradient_norm")),
         "largest_gradient_norm": largest_norm,

@@ -87,9 +87,10 @@ class MetricsLog:
     """Appends records to metrics.jsonl, and to TensorBoard event files when asked; `enabled=False` writes nothing
     (processes other than 0 of a multi-host run)."""
 
-    def __init__(self, output: Path, enabled: bool = True, tensorboard: bool = False):
+    def __init__(self, output: Path, enabled: bool = True, tensorboard: bool = False, tracker=None):
         self.path = output / METRICS_FILE
         self.enabled = enabled
+        self.tracker = tracker  # --mlflow (workflows/mlflow_tracking.py)
         self.board = None
         if tensorboard and enabled:
             from mlm_cli.workflows.tensorboard import TensorBoardWriter
@@ -103,6 +104,8 @@ class MetricsLog:
             f.write(json.dumps(record) + "\n")
         if self.board is not None:
             self.board.write(record)
+        if self.tracker is not None:
+            self.tracker.log_record(record)
 
     def close(self) -> None:
         if self.board is not None:
@@ -117,8 +120,8 @@ def copy_preset_files(source: Path, staging: Path) -> None:
         name for name in names if Path(folder) == source and name == STATE_FILE])
 
 
-def publish_preset(model, output: Path, card: str | None = None, weights_from: Path | None = None) -> None:
-    """Write the trained preset (and its model card) into the run directory.
+def publish_preset(model, output: Path, card: str | None = None, weights_from: Path | None = None) -> list[str]:
+    """Write the trained preset (and its model card) into the run directory; returns the names written there.
 
     `weights_from`: a preset directory saved from this model earlier (--keep-best), whose
     files are published instead, unchanged. config.json lands last, so a loadable preset is
@@ -128,6 +131,7 @@ def publish_preset(model, output: Path, card: str | None = None, weights_from: P
     from mlm_cli.workflows.model_card import write_card
 
     staging = staging_directory(output, ".preset.partial-")
+    names: list[str] = []
     try:
         if weights_from is None:
             write_preset_files(model, staging)
@@ -142,5 +146,7 @@ def publish_preset(model, output: Path, card: str | None = None, weights_from: P
             if destination.is_dir():
                 shutil.rmtree(destination)
             os.replace(item, destination)
+            names.append(item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return names

@@ -9,6 +9,7 @@ A run in four parts, each in its own module:
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +40,36 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
         reporter = reporter if reporter is not None and run.cluster.is_main else SilentReporter()
         reporter.start(run.start_info())
         loop = TrainingLoop(run, reporter)
-        with loop.guarded():
+        with loop.guarded(), tracked(run, reporter):
             summary = loop.fit()
             if run.cluster.is_main:
-                publish_run(run, summary, reporter)
+                preset_names = publish_run(run, summary, reporter)
+                if run.tracker is not None:
+                    run.tracker.finish(preset_names)
     reporter.finish(summary)
     return summary
 
 
-def publish_run(run, summary: dict[str, Any], reporter: TrainReporter) -> None:
+@contextlib.contextmanager
+def tracked(run, reporter: TrainReporter):
+    """--mlflow: the MLflow run ends KILLED when training is interrupted (it resumes), FAILED on an error."""
+    tracker = run.tracker
+    try:
+        yield
+    except TrainingInterrupted:
+        if tracker is not None:
+            tracker.end("KILLED")
+        raise
+    except BaseException:
+        if tracker is not None:
+            tracker.end("FAILED")
+        raise
+    finally:
+        if tracker is not None and tracker.disabled_because:
+            reporter.message(tracker.disabled_because)
+
+
+def publish_run(run, summary: dict[str, Any], reporter: TrainReporter) -> list[str]:
     """The trained preset with its model card, then training.png, into the run directory."""
     from mlm_cli.workflows.model_card import training_card
 
@@ -59,10 +81,13 @@ def publish_run(run, summary: dict[str, Any], reporter: TrainReporter) -> None:
         summary["published_step"] = int(summary["best_val_step"])
         reporter.message(f"publishing the weights of step {summary['published_step']} (best validation loss "
                          f"{summary['best_val_loss']:.4f}; --keep-best)")
+    if run.tracker is not None:
+        summary["mlflow_run"] = {"tracking_uri": run.tracker.uri, "run_id": run.tracker.run_id}
     card = training_card(run.card_config, summary, family=family_name(run.model), version=__version__)
     with run.sync.readable(run.model):
-        publish_preset(run.model, run.options.output, card, weights_from)
+        names = publish_preset(run.model, run.options.output, card, weights_from)
     draw_plot(run.options.output, reporter)
+    return names
 
 
 def draw_plot(output: Path, reporter: TrainReporter) -> None:

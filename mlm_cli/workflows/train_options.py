@@ -117,6 +117,9 @@ class TrainOptions:
         check=at_least(1), problem="--shuffle-buffer must be at least 1", fixed_on_resume=True)
     seed: int = option(0, "Random seed for masking, shuffling and initialisation.", fixed_on_resume=True)
     precision: str = option("auto", PRECISIONS_HELP)
+    gradient_checkpointing: bool = option(
+        False, "Recompute each encoder layer's activations in the backward pass: much less memory for long sequences, "
+               "about one more forward pass of time; same results.", flags=("--gradient-checkpointing",))
     eval_every: int | None = option(None, "Evaluate every N steps [default: with each checkpoint].",
                                     check=at_least(1), problem="--eval-every must be at least 1")
     eval_batches: int = option(20, "Batches per evaluation.", check=at_least(1),
@@ -163,6 +166,11 @@ class TrainOptions:
                                     envvar=("MLM_PROCESS_ID", "JAX_PROCESS_ID"))
     tensorboard: bool = option(False, "Also write metrics as TensorBoard event files in RUN/tensorboard/ (no "
                                       "TensorFlow needed).", flags=("--tensorboard",))
+    mlflow: bool = option(False, "Log parameters, metrics, the plot, the model card and the final preset to MLflow "
+                                 "(MLFLOW_TRACKING_URI, else a file store in RUN/mlruns; needs mlm-cli[mlflow]).",
+                          flags=("--mlflow",))
+    mlflow_uri: str | None = option(None, "MLflow tracking URI to log to (implies --mlflow), e.g. http://host:5000 or "
+                                          "sqlite:///mlflow.db.")
     command_line: str | None = option(None, "How the run was started, for the model card.", cli=False)
 
     def cluster_options(self):

@@ -49,6 +49,7 @@ class Run:
     card_config: dict[str, Any]  # what the model card reports (keeps a resumed run's original sources)
     state: dict[str, Any] = field(default_factory=dict)  # loop state of the checkpoint resumed from
     flat_mask_capacity: int | None = None  # single-device steps: one flat list of masks per batch (data/flat_masks.py)
+    tracker: Any = None  # --mlflow: an MlflowTracker (process 0 only)
 
     def step_inputs(self, batch) -> tuple[dict[str, Any], Any, Any]:
         """A training batch as (features, mask ids, mask weights) for `train_on_batch`."""
@@ -98,6 +99,10 @@ def prepare_run(options: TrainOptions) -> Run:
     from mlm_cli.workflows.precision import resolve_precision
 
     clusters.validate(options.cluster_options(), requested_backend())
+    if options.mlflow or options.mlflow_uri:
+        from mlm_cli.workflows.mlflow_tracking import require_mlflow
+
+        require_mlflow()
     options.resume, options.overwrite = run_directory.check_output(options.output, options.resume, options.overwrite)
     train_spec, validation_spec = corpus_specs(options)
     backend = keras.backend.backend()
@@ -110,6 +115,7 @@ def prepare_run(options: TrainOptions) -> Run:
     set_seed(options.seed + int(state.get("step", 0)))
     model = build_model(options, train_spec, precision, checkpoint)
     freeze(model.backbone, parse_freeze(options.freeze))  # before compiling: the optimizer sees what trains
+    model.backbone.enable_gradient_checkpointing(options.gradient_checkpointing)
     schedule = compile_model(model, options)
     if checkpoint is not None:
         from mlm_cli.workflows import checkpoints
@@ -126,10 +132,20 @@ def prepare_run(options: TrainOptions) -> Run:
     stream = training_stream(options, model, data)
     if state:
         stream.load_state_dict(state["data"])
-    metrics = run_directory.MetricsLog(options.output, enabled=cluster.is_main, tensorboard=options.tensorboard)
+    tracker = mlflow_tracker(options, config) if cluster.is_main else None
+    metrics = run_directory.MetricsLog(options.output, enabled=cluster.is_main, tensorboard=options.tensorboard,
+                                       tracker=tracker)
     return Run(options, cluster, ProcessSync(cluster), model, schedule, data, stream, metrics, config, card_config,
-               state,
-               flat_mask_capacity=mask_capacity(cluster, model, global_batch))
+               state, flat_mask_capacity=mask_capacity(cluster, model, global_batch), tracker=tracker)
+
+
+def mlflow_tracker(options: TrainOptions, config: dict[str, Any]):
+    """--mlflow / --mlflow-uri: the MLflow run this training run logs to (None without them)."""
+    if not (options.mlflow or options.mlflow_uri):
+        return None
+    from mlm_cli.workflows.mlflow_tracking import MlflowTracker, tracking_uri
+
+    return MlflowTracker(tracking_uri(options.mlflow_uri, options.output), options.output, config, options.resume)
 
 
 def mask_capacity(cluster, model, global_batch: int) -> int | None:

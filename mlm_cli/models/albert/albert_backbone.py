@@ -182,5 +182,5 @@ class AlbertBackbone(Backbone):
         x = self.embeddings_dropout(x, training=training)
         x = self.embeddings_projection(x)
         for block in self.layer_blocks():
-            x = block(x, padding_mask, training=training)
+            x = self.run_block(block, x, padding_mask, training=training)
         return {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}

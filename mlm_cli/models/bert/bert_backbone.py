@@ -150,5 +150,5 @@ class BertBackbone(Backbone):
         x = self.embeddings_norm(x)
         x = self.embeddings_dropout(x, training=training)
         for block in self.encoder_blocks:
-            x = block(x, padding_mask, training=training)
+            x = self.run_block(block, x, padding_mask, training=training)
         return {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}

@@ -116,5 +116,5 @@ class DebertaV3Backbone(Backbone):
         relative_embeddings = self.relative_embedding.table()
         position_index = relative_position_index(ops.shape(token_ids)[1], self.bucket_size, self.max_sequence_length)
         for block in self.encoder_blocks:
-            x = block(x, relative_embeddings, position_index, padding_mask, training=training)
+            x = self.run_block(block, x, relative_embeddings, position_index, padding_mask, training=training)
         return {"sequence_output": x}

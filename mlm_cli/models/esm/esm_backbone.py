@@ -206,5 +206,5 @@ class ESMBackbone(Backbone):
         if self.position_embedding_type == "rotary":
             cos, sin = rotary_tables(token_ids.shape[1], self.head_dim, self.max_wavelength)
         for block in self.encoder_blocks:
-            x = block(x, padding_mask, rotary_cos=cos, rotary_sin=sin, training=training)
+            x = self.run_block(block, x, padding_mask, rotary_cos=cos, rotary_sin=sin, training=training)
         return {"sequence_output": self.output_norm(x)}

@@ -116,5 +116,5 @@ class FNetBackbone(Backbone):
         x = self.embeddings_projection(x)
         x = self.embeddings_dropout(x, training=training)
         for block in self.encoder_blocks:
-            x = block(x, training=training)
+            x = self.run_block(block, x, training=training)
         return {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}

@@ -141,5 +141,5 @@ class RoformerV2Backbone(Backbone):
         x = self.token_embedding(token_ids) + self.segment_embedding(segment_ids)
         x = self.embeddings_dropout(self.embeddings_norm(x), training=training)
         for block in self.encoder_blocks:
-            x = block(x, padding_mask, training=training)
+            x = self.run_block(block, x, padding_mask, training=training)
         return {"sequence_output": x}

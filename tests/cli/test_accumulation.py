@@ -16,12 +16,11 @@ import sys
 import tomllib
 from pathlib import Path
 
-import h5py
-import numpy as np
 import pytest
 
 from tests.cli.test_crash_safety import kill_when
 from tests.support.cli import run_mlm, run_mlm_in_process
+from tests.support.run_files import largest_weight_difference, records
 
 pytestmark = pytest.mark.run_once  # picks its own backends: one subprocess each
 
@@ -40,25 +39,6 @@ def environment(tmp_path: Path, backend: str, devices: int = 1) -> dict[str, str
     flags = "--xla_force_host_platform_device_count=4" if devices == 4 else ""
     return {"KERAS_BACKEND": backend, "MLM_CACHE_DIR": str(tmp_path / "cache"), "XLA_FLAGS": flags,
             "PYTHONUNBUFFERED": "1"}
-
-
-def records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
-def weights(run: Path) -> dict[str, np.ndarray]:
-    arrays: dict[str, np.ndarray] = {}
-    for name in ("model.weights.h5", "task.weights.h5"):
-        with h5py.File(run / name, "r") as f:
-            f.visititems(lambda path, item: arrays.__setitem__(f"{name}/{path}", item[()]) if isinstance(item,
-                h5py.Dataset) else None)
-    return arrays
-
-
-def largest_weight_difference(run: Path, reference: Path) -> float:
-    ours, theirs = weights(run), weights(reference)
-    assert sorted(ours) == sorted(theirs)
-    return max(float(np.abs(ours[k].astype(np.float64) - theirs[k].astype(np.float64)).max()) for k in ours)
 
 
 def assert_same_training(run: Path, reference: Path) -> None:

@@ -17,11 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
 import pytest
 
 from tests.support.cli import UNREACHABLE, run_mlm, run_mlm_in_process
+from tests.support.run_files import largest_weight_difference, records
 
 pytestmark = pytest.mark.jax_pass
 
@@ -43,10 +42,6 @@ def train_args(preset: Path, corpus: Path, output: Path, *extra: str, steps: int
             "--save-every", "5", "--eval-every", "10", "--eval-batches", "2", "--sequence-length", "32", *extra]
 
 
-def records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
 def assert_same_training(run: Path, reference: Path, steps: int = 20) -> None:
     ours, theirs = records(run), records(reference)
     assert [r["step"] for r in ours if r["type"] == "train"] == list(range(1, steps + 1))
@@ -54,22 +49,7 @@ def assert_same_training(run: Path, reference: Path, steps: int = 20) -> None:
     for mine, other in zip(ours, theirs):
         key = "loss" if mine["type"] == "train" else "val_loss"
         assert abs(mine[key] - other[key]) <= TOLERANCE, (mine["step"], mine[key], other[key])
-    assert _max_weight_difference(run, reference) <= TOLERANCE
-
-
-def _weights(run: Path) -> dict[str, np.ndarray]:
-    arrays: dict[str, np.ndarray] = {}
-    for name in ("model.weights.h5", "task.weights.h5"):
-        with h5py.File(run / name, "r") as f:
-            f.visititems(lambda path, item: arrays.__setitem__(f"{name}/{path}", item[()]) if isinstance(item,
-                h5py.Dataset) else None)
-    return arrays
-
-
-def _max_weight_difference(run: Path, reference: Path) -> float:
-    ours, theirs = _weights(run), _weights(reference)
-    assert sorted(ours) == sorted(theirs)
-    return max(float(np.abs(ours[k].astype(np.float64) - theirs[k].astype(np.float64)).max()) for k in ours)
+    assert largest_weight_difference(run, reference) <= TOLERANCE
 
 
 def config(run: Path) -> dict:
@@ -196,7 +176,7 @@ def test_killed_process_ends_the_run_with_one_error_and_resume_finishes_it(tiny_
 
     resumed = start_processes([*args, "--resume"], tmp_path)
     assert finish(resumed) == [0, 0], (tmp_path / "process-0.err").read_text()[-2000:]
-    assert _max_weight_difference(output,
+    assert largest_weight_difference(output,
                                   one_device_run) <= TOLERANCE  # resumed exactly: same weights as one uninterrupted run
 
 
@@ -214,7 +194,7 @@ def test_a_two_process_run_resumes_on_one_process(tiny_preset, corpus_files, one
                    env=environment(tmp_path))
     assert done.code == 0, done.stderr
     assert "resuming at step 15" in done.stderr
-    assert _max_weight_difference(output, one_device_run) <= TOLERANCE
+    assert largest_weight_difference(output, one_device_run) <= TOLERANCE
 
 
 @pytest.mark.parametrize(

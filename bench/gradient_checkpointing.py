@@ -51,6 +51,9 @@ class Reporter:
     def message(self, text): pass
     def finish(self, summary): self.marks["peak_kib"] = status("VmHWM:")
 
+if len(sys.argv) > 2 and sys.argv[2] == "glibc-default":  # diagnosis: malloc as glibc sets it
+    import mlm_cli.allocator
+    mlm_cli.allocator.keep_freed_memory = lambda: False
 options = TrainOptions(**json.loads(sys.argv[1]))
 options.output = Path(options.output)
 reporter = Reporter()
@@ -66,7 +69,8 @@ def run(backend: str, checkpointing: bool, args: argparse.Namespace, workdir: Pa
                "log_every": 1, "save_every": 100000, "gradient_checkpointing": checkpointing}
     env = {**os.environ, "KERAS_BACKEND": backend, "MLM_CACHE_DIR": str(workdir / "cache")}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(options)], capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(options), args.malloc], capture_output=True,
+                          text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{backend} run failed:\n{done.stderr[-2000:]}")
     marks = json.loads(done.stdout.strip().splitlines()[-1])
@@ -88,6 +92,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--backends", default="torch,jax")
+    parser.add_argument("--malloc", choices=("mlm", "glibc-default"), default="mlm",
+                        help="glibc-default: leave malloc's settings alone (mlm keeps freed memory for speed)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:

@@ -88,10 +88,6 @@ class MaskGenerator:
                                  f"shape {self._word_starts.shape}")
         self.rng = np.random.default_rng(seed)
 
-    @property
-    def whole_words(self) -> bool:
-        return self._word_starts is not None
-
     def get_state(self) -> dict[str, Any]:
         """The random generator's state, for checkpoints."""
         return self.rng.bit_generator.state

@@ -33,6 +33,8 @@ def configure_backend(name: str | None = None) -> str:
     backend, that is an error rather than a silent mismatch.
     """
     chosen = requested_backend(name)
+    if chosen == "jax":
+        keep_xla_rematerialisation()  # harmless once jax's backend runs; needed before
     if "keras" in sys.modules:
         import keras
 
@@ -45,3 +47,36 @@ def configure_backend(name: str | None = None) -> str:
         return chosen
     os.environ["KERAS_BACKEND"] = chosen
     return chosen
+
+
+def prepare_xla_flags() -> None:
+    """On the jax backend (chosen or already running), set the XLA flags mlm relies on."""
+    running = sys.modules["keras"].backend.backend() if "keras" in sys.modules else None
+    if (running or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND) == "jax":
+        keep_xla_rematerialisation()
+
+
+DISABLE_PASSES = "--xla_disable_hlo_passes="
+CSE_BARRIER_EXPANDER = "cse_barrier_expander"
+
+
+def keep_xla_rematerialisation() -> None:
+    """Keep XLA's CPU compiler from undoing `jax.checkpoint` (--gradient-checkpointing).
+
+    XLA's CPU pipeline strips optimisation barriers (its cse_barrier_expander pass) before
+    common-subexpression elimination, which then merges each recomputation back into the
+    forward pass: the compiled step keeps every activation as if nothing were checkpointed
+    (a bert_small backbone's gradient at 8 x 512 compiles to 2,184 MiB of temporaries,
+    2,064 checkpointed, 936 checkpointed with this pass off). Programs without barriers are
+    unaffected. XLA reads its flags when jax starts its backend, so this runs before that.
+    """
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    for index, flag in enumerate(flags):
+        if flag.startswith(DISABLE_PASSES):
+            passes = flag[len(DISABLE_PASSES):].split(",")
+            if CSE_BARRIER_EXPANDER not in passes:
+                flags[index] = DISABLE_PASSES + ",".join([*filter(None, passes), CSE_BARRIER_EXPANDER])
+            break
+    else:
+        flags.append(DISABLE_PASSES + CSE_BARRIER_EXPANDER)
+    os.environ["XLA_FLAGS"] = " ".join(flags)

@@ -11,13 +11,14 @@ import os
 import sys
 from typing import Any
 
-from mlm_cli.backend import DEFAULT_BACKEND
+from mlm_cli.backend import DEFAULT_BACKEND, prepare_xla_flags
 from mlm_cli.models.preset.registry import FAMILIES, ROLES
 
 if "keras" not in sys.modules:
     # Submodules import keras directly; make sure it starts on mlm's default backend
     # rather than keras's own (TensorFlow) when the user has not chosen one.
     os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
+prepare_xla_flags()  # in time unless jax has already compiled or run something
 
 _EXPORTS = {
     "MaskedLM": "mlm_cli.models.masked_lm",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli import __version__
+from mlm_cli.backend import prepare_xla_flags
 from mlm_cli.workflows.run_directory import publish_preset
 from mlm_cli.workflows.train_options import TrainOptions, validate_options
 from mlm_cli.workflows.training_loop import SilentReporter, TrainingInterrupted, TrainingLoop, TrainReporter
@@ -30,6 +31,7 @@ def train(options: TrainOptions, reporter: TrainReporter | None = None) -> dict[
     alone writes the run directory.
     """
     validate_options(options)
+    prepare_xla_flags()  # before jax starts (the cluster set-up below starts it)
     options.output = Path(options.output).expanduser().absolute()
     from mlm_cli.workflows.run_lock import output_lock
     from mlm_cli.workflows.training_run import prepare_run

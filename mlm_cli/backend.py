@@ -1,27 +1,73 @@
-"""Choose the Keras backend once per process, before keras is imported."""
+"""Choose the Keras backend once per process, before keras is imported.
+
+`--backend auto` (the default) picks by the machine's accelerator, from what /dev and /proc
+show, without importing either framework (start-up stays fast): jax on NVIDIA GPUs (when
+jax has CUDA) and TPUs, where XLA compiles the whole step; torch on CPUs, where it is the
+faster with bf16. The README's Performance section has the table and the figures behind it.
+KERAS_BACKEND, when set, is the user's choice and wins over `auto`; so does `--backend`.
+"""
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
 import sys
 
 from mlm_cli.errors import BadInputError
 
 SUPPORTED_BACKENDS = ("torch", "jax")
-# PyTorch is the default: with mixed_bfloat16 it trains fastest on CPUs with bf16 matrix
-# instructions, where XLA gains nothing from bf16 (bench/train_speed.py, bert_small on
-# 2 AVX-512 BF16 cores: 4,851 vs JAX's best 1,885 tokens/s). JAX stays first-class and
-# is slightly faster in pure float32.
-DEFAULT_BACKEND = "torch"
+AUTO = "auto"
+DEVICE_KINDS = ("nvidia-gpu", "tpu", "cpu")
+DEVICE_KIND_VARIABLE = "MLM_DEVICE_KIND"  # what `auto` takes the machine to be, when its own look would be wrong
+JAX_CUDA_PLUGINS = ("jax_cuda13_plugin", "jax_cuda12_plugin")
+
+
+def device_kind() -> str:
+    """The machine's accelerator: nvidia-gpu, tpu or cpu (MLM_DEVICE_KIND overrides the look)."""
+    forced = os.environ.get(DEVICE_KIND_VARIABLE)
+    if forced:
+        if forced not in DEVICE_KINDS:
+            raise BadInputError(f"{DEVICE_KIND_VARIABLE}={forced!r} is not a device kind",
+                                hint=f"use one of: {', '.join(DEVICE_KINDS)}, or unset it")
+        return forced
+    if glob.glob("/dev/nvidia[0-9]*") or glob.glob("/proc/driver/nvidia/gpus/*"):
+        return "nvidia-gpu"
+    if glob.glob("/dev/accel[0-9]*") or os.environ.get("TPU_ACCELERATOR_TYPE"):
+        return "tpu"
+    return "cpu"
+
+
+def installed(backend: str) -> bool:
+    return importlib.util.find_spec(backend) is not None
+
+
+def jax_has_cuda() -> bool:
+    return any(importlib.util.find_spec(plugin) is not None for plugin in JAX_CUDA_PLUGINS)
+
+
+def auto_backend() -> str:
+    """The backend the README's table gives for this machine, among those installed."""
+    kind = device_kind()
+    if kind == "tpu" or (kind == "nvidia-gpu" and jax_has_cuda()):
+        preferred = "jax"
+    else:
+        preferred = "torch"
+    if installed(preferred):
+        return preferred
+    other = next(b for b in SUPPORTED_BACKENDS if b != preferred)
+    return other if installed(other) else preferred
 
 
 def requested_backend(name: str | None = None) -> str:
-    """The backend to use: `name`, else KERAS_BACKEND, else the project default."""
-    chosen = name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    """The backend to use: `name`, else KERAS_BACKEND, else the one `auto` picks for this machine."""
+    chosen = name or os.environ.get("KERAS_BACKEND") or AUTO
+    if chosen == AUTO:
+        return auto_backend()
     if chosen not in SUPPORTED_BACKENDS:
         raise BadInputError(
             f"unsupported backend {chosen!r}",
-            hint=f"use one of: {', '.join(SUPPORTED_BACKENDS)} (flag --backend or KERAS_BACKEND)",
+            hint=f"use one of: {AUTO}, {', '.join(SUPPORTED_BACKENDS)} (flag --backend or KERAS_BACKEND)",
         )
     return chosen
 
@@ -32,6 +78,10 @@ def configure_backend(name: str | None = None) -> str:
     Must run before keras is imported; if keras is already loaded with a different
     backend, that is an error rather than a silent mismatch.
     """
+    if name in (None, AUTO) and not os.environ.get("KERAS_BACKEND") and "keras" in sys.modules:
+        running = sys.modules["keras"].backend.backend()
+        if running in SUPPORTED_BACKENDS:
+            return running  # nothing was asked for: keep the backend keras already runs
     chosen = requested_backend(name)
     if chosen == "jax":
         keep_xla_rematerialisation()  # harmless once jax's backend runs; needed before
@@ -52,7 +102,7 @@ def configure_backend(name: str | None = None) -> str:
 def prepare_xla_flags() -> None:
     """On the jax backend (chosen or already running), set the XLA flags mlm relies on."""
     running = sys.modules["keras"].backend.backend() if "keras" in sys.modules else None
-    if (running or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND) == "jax":
+    if (running or requested_backend()) == "jax":
         keep_xla_rematerialisation()
 
 

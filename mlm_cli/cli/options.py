@@ -11,7 +11,8 @@ import typer
 from mlm_cli.errors import BadInputError
 
 BACKEND_OPTION = typer.Option(None, "--backend",
-                              help="Keras backend: torch or jax (default: KERAS_BACKEND, else torch).")
+                              help="Keras backend: auto, torch or jax. auto (the default, unless KERAS_BACKEND is "
+                                   "set) picks jax on NVIDIA GPUs and TPUs, torch on CPUs.")
 
 
 def use_backend(name: str | None) -> str:

@@ -11,13 +11,13 @@ import os
 import sys
 from typing import Any
 
-from mlm_cli.backend import DEFAULT_BACKEND, prepare_xla_flags
+from mlm_cli.backend import prepare_xla_flags, requested_backend
 from mlm_cli.models.preset.registry import FAMILIES, ROLES
 
 if "keras" not in sys.modules:
-    # Submodules import keras directly; make sure it starts on mlm's default backend
-    # rather than keras's own (TensorFlow) when the user has not chosen one.
-    os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
+    # Submodules import keras directly; make sure it starts on the backend mlm picks for
+    # this machine rather than keras's own default (TensorFlow) when the user chose none.
+    os.environ["KERAS_BACKEND"] = requested_backend()
 prepare_xla_flags()  # in time unless jax has already compiled or run something
 
 _EXPORTS = {

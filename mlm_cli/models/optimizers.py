@@ -105,12 +105,14 @@ class FusedAdamW(keras.optimizers.AdamW):
         groups: dict[tuple, list[int]] = {}
         for index, param in enumerate(params):  # the fused kernel wants one dtype and device per call
             groups.setdefault((param.dtype, param.device), []).append(index)
-        step = float(ops.convert_to_numpy(self.iterations)) + 1.0  # optimizer steps (not accumulation calls)
-        rate = float(ops.convert_to_numpy(learning_rate))
+        # Step count and rate stay tensors on the weights' device: on a GPU, reading them as
+        # Python floats would wait for the device in the middle of every step.
+        step = (self.iterations.value + 1).to(torch.float32)  # optimizer steps (not accumulation calls)
+        rate = torch.as_tensor(ops.convert_to_tensor(learning_rate), dtype=torch.float32)
         with torch.no_grad():
             for (dtype, device), indices in groups.items():
                 variables = [trainable_variables[i] for i in indices]
-                steps = [torch.tensor(step, dtype=torch.float32, device=device)] * len(indices)
+                steps = [step.to(device)] * len(indices)
                 torch._fused_adamw_(
                     [params[i] for i in indices],
                     [grads[i].to(dtype) for i in indices],
@@ -118,7 +120,7 @@ class FusedAdamW(keras.optimizers.AdamW):
                     [self._velocities[self._get_variable_index(v)].value for v in variables],
                     [],
                     steps,
-                    lr=rate,
+                    lr=rate.to(device),
                     beta1=float(self.beta_1),
                     beta2=float(self.beta_2),
                     weight_decay=0.0,

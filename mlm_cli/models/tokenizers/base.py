@@ -133,9 +133,18 @@ class Tokenizer:
         raise NotImplementedError(f"{type(self).__name__} does not say where words start")
 
     def word_starts(self) -> np.ndarray:
-        """bool [vocabulary size]: which ids begin a word (see `starts_word`)."""
-        return np.fromiter((self.starts_word(token) for token in self.get_vocabulary()), dtype=bool,
-                           count=self.vocabulary_size())
+        """bool [vocabulary size], read-only: which ids begin a word (see `starts_word`).
+
+        Worked out once per vocabulary (a Python pass over 30k-250k tokens), then shared by
+        every stream and evaluation that masks or scores whole words.
+        """
+        cached = getattr(self, "_word_starts_table", None)
+        if cached is None or len(cached) != self.vocabulary_size():
+            cached = np.fromiter((self.starts_word(token) for token in self.get_vocabulary()), dtype=bool,
+                                 count=self.vocabulary_size())
+            cached.setflags(write=False)
+            self._word_starts_table = cached
+        return cached
 
     # --- tokenizing -------------------------------------------------------------
 

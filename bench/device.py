@@ -27,9 +27,9 @@ sequence length leaves the next its chance):
 - transformers-compile: the same model under `torch.compile`. The faster of the two is
   transformers' best configuration, which the closing lines set mlm's fastest run against.
 - mlm-torch-compile: mlm on torch with `compile(jit_compile=True)`, which Keras on torch runs
-  through `torch.compile`. On a CPU (torch 2.13) inductor fails on the recipe optimizer's
-  `torch._fused_adamw_` ("mutating a non-functional tensor with a functional tensor"); the run
-  records that and the command goes on.
+  through `torch.compile` (inside a compiled step the recipe optimizer leaves its fused
+  `torch._fused_adamw_` call, which inductor refuses, to Keras' own update, which inductor
+  fuses). If it fails, the run records that and the command goes on.
 
 With --tiny the torch.compile runs are left out unless --compile (or --runs) asks for them,
 and every run (and the peak) uses one CPU thread (--threads), so that runs on a busy

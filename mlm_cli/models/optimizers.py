@@ -101,6 +101,9 @@ class FusedAdamW(keras.optimizers.AdamW):
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         import torch
 
+        if torch.compiler.is_compiling():  # inductor refuses the fused kernel's in-place update; it fuses Keras' own
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+
         params = [variable.value for variable in trainable_variables]
         groups: dict[tuple, list[int]] = {}
         for index, param in enumerate(params):  # the fused kernel wants one dtype and device per call

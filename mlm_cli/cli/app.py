@@ -50,7 +50,17 @@ def global_options(
 
 
 def _register_commands() -> None:
-    from mlm_cli.cli import cache_cmd, eval_cmd, export_cmd, predict_cmd, presets_cmd, pull_cmd, report_cmd, train_cmd
+    from mlm_cli.cli import (
+        cache_cmd,
+        eval_cmd,
+        export_cmd,
+        predict_cmd,
+        presets_cmd,
+        pull_cmd,
+        push_cmd,
+        report_cmd,
+        train_cmd,
+    )
 
     app.add_typer(presets_cmd.presets_app, name="presets")
     app.command("pull", epilog=pull_cmd.EPILOG)(pull_cmd.pull)
@@ -59,6 +69,7 @@ def _register_commands() -> None:
     app.command("predict", epilog=predict_cmd.EPILOG)(predict_cmd.predict)
     app.command("report", epilog=report_cmd.EPILOG)(report_cmd.report)
     app.command("export", epilog=export_cmd.EPILOG)(export_cmd.export)
+    app.command("push", epilog=push_cmd.EPILOG)(push_cmd.push)
     app.add_typer(cache_cmd.cache_app, name="cache")
 
 

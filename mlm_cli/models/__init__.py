@@ -24,8 +24,9 @@ _EXPORTS = {
     "MaskedLM": "mlm_cli.models.masked_lm",
     "MaskedLMPreprocessor": "mlm_cli.models.masked_lm_preprocessor",
     "Backbone": "mlm_cli.models.backbone",
+    "Tokenizer": "mlm_cli.models.tokenizers.base",
 }
-_KERAS_FREE = {"MaskedLMPreprocessor"}
+_KERAS_FREE = {"MaskedLMPreprocessor", "Tokenizer"}
 for _family in FAMILIES.values():
     for _role in ROLES:
         _class_name = getattr(_family, _role)

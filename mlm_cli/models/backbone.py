@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, ClassVar
 
 import keras
@@ -76,6 +77,14 @@ class Backbone(keras.Model):
 
     >>> BertBackbone(**{**config, "feedforward_activation": "gelu"}).extension_config()
     {'feedforward_activation': 'gelu'}
+
+    Save it as a keras_hub-format preset (config.json, model.weights.h5, metadata.json) and load it
+    back; the base class reads the family from config.json, a family's class loads only its own:
+
+    >>> backbone.save_to_preset("my_backbone")
+    >>> restored = Backbone.from_preset("my_backbone")
+    >>> type(restored).__name__, restored.parameter_count()
+    ('BertBackbone', 992)
 
     Invalid sizes are refused before anything is built:
 
@@ -205,6 +214,32 @@ class Backbone(keras.Model):
 
     def parameter_count(self) -> int:
         return int(sum(math.prod(v.shape) for v in self.weights))
+
+    # --- presets ----------------------------------------------------------------
+
+    @classmethod
+    def from_preset(cls, preset: str | os.PathLike, load_weights: bool = True, **kwargs: Any) -> "Backbone":
+        """The backbone of a preset: a directory, a built-in name, a kaggle:// or hf:// handle.
+
+        Reads config.json and, unless `load_weights=False` (fresh weights), model.weights.h5. On `Backbone` the
+        preset picks the family; on a family's class a preset of another family is a PresetError. kwargs override
+        `dropout` and `dtype`.
+        """
+        from mlm_cli.models.preset.loader import load_backbone_preset
+
+        return load_backbone_preset(preset, cls, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir: str | os.PathLike, max_shard_size: float | None = 10, *,
+                       overwrite: bool = False) -> None:
+        """Write config.json, model.weights.h5 and metadata.json into `preset_dir`, as keras_hub does, atomically.
+
+        A directory holding a preset of the same family (a tokenizer saved there, say) gains these files; files it
+        already has, or a non-empty directory that is not a preset, are replaced or written into only with
+        `overwrite=True`. `max_shard_size` is keras_hub's argument: mlm writes one weights file whatever the size.
+        """
+        from mlm_cli.models.preset.saver import save_backbone
+
+        save_backbone(self, preset_dir, overwrite=overwrite)
 
 
 def _torch_checkpoint_block(block, x, args, kwargs, training):

@@ -41,6 +41,9 @@ class MaskedLM(keras.Model):
             returns them.
         name: the Keras model name; default the class name in snake case
             (`bert_masked_lm`, ...), as keras_hub names it.
+        compile: whether `fit` and `evaluate` compile the task with `compile()`'s defaults
+            when it has not been compiled (default True: keras_hub's tasks are compiled on
+            construction, so its examples call `fit` straight away).
         **kwargs: passed to `keras.Model`; `trainable` and `dtype` (keys of keras_hub's
             config) are accepted and ignored: the dtype is always the backbone's.
 
@@ -94,7 +97,7 @@ class MaskedLM(keras.Model):
     head_layer_norm_epsilon: float = 1e-5
     default_learning_rate: float = 5e-5
 
-    def __init__(self, backbone, preprocessor=None, name: str | None = None, **kwargs):
+    def __init__(self, backbone, preprocessor=None, name: str | None = None, compile: bool = True, **kwargs):
         kwargs.pop("trainable", None)
         kwargs.pop("dtype", None)
         super().__init__(name=name or self.default_name(), dtype=backbone.dtype_policy, **kwargs)
@@ -107,6 +110,7 @@ class MaskedLM(keras.Model):
         self.masked_lm_head = self.make_head(backbone)
         self.masked_lm_head.build()
         self.preprocessor = preprocessor
+        self.compile_on_first_use = bool(compile)
         self.built = True
 
     @classmethod
@@ -162,7 +166,17 @@ class MaskedLM(keras.Model):
             weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
         super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
 
+    def _compile_if_needed(self) -> None:
+        """Compile with the task defaults before the first fit or evaluation, unless compiled already.
+
+        keras_hub compiles its tasks in the constructor; mlm waits for first use, so that building a model
+        (to export or convert it) never sets up training.
+        """
+        if self.compile_on_first_use and not self.compiled:
+            self.compile()
+
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        self._compile_if_needed()
         if self._is_text(x):
             # One device (no keras.distribution sharding the batch's rows): the flat mask layout of `mlm train`.
             x = self._text_batches(x, batch_size or 32, shuffle=kwargs.pop("shuffle", True),
@@ -173,13 +187,14 @@ class MaskedLM(keras.Model):
             kwargs["validation_data"] = self._text_batches(validation,
                 kwargs.get("validation_batch_size") or batch_size or 32, shuffle=False)
             kwargs.pop("validation_batch_size", None)
-        return super().fit(x=x, y=y, batch_size=batch_size, **kwargs)
+        return super().fit(x=x, y=_list_as_array(y), batch_size=batch_size, **_weights_as_array(kwargs))
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        self._compile_if_needed()
         if self._is_text(x):
             x = self._text_batches(x, batch_size or 32, shuffle=False)
             batch_size = None
-        return super().evaluate(x=x, y=y, batch_size=batch_size, **kwargs)
+        return super().evaluate(x=x, y=_list_as_array(y), batch_size=batch_size, **_weights_as_array(kwargs))
 
     def predict(self, x, batch_size=None, **kwargs):
         if self._is_text(x):
@@ -209,7 +224,11 @@ class MaskedLM(keras.Model):
 
     @classmethod
     def from_preset(cls, preset: str | os.PathLike, load_weights: bool = True, **kwargs) -> "MaskedLM":
-        """Build the task a preset describes (any family on the base class); kwargs override config values."""
+        """Build the task a preset describes (any family on the base class); kwargs override config values.
+
+        kwargs: the backbone's `dropout` and `dtype`, the preprocessor's settings (`sequence_length`, the masking
+        rates, `seed`, ...), or `preprocessor=` to use instead of the preset's (None: a task without one).
+        """
         from mlm_cli.models.preset.loader import load_masked_lm
 
         return load_masked_lm(preset, cls, load_weights=load_weights, **kwargs)
@@ -222,6 +241,19 @@ class MaskedLM(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name}
+
+
+def _list_as_array(value):
+    """Nested lists of numbers (labels or sample weights) as one numpy array, which Keras takes (keras_hub accepts
+    lists, through tf.data); anything else as it is."""
+    return np.asarray(value) if isinstance(value, list) else value
+
+
+def _weights_as_array(kwargs: dict) -> dict:
+    """`fit` / `evaluate` keyword arguments with a list `sample_weight` made an array."""
+    if "sample_weight" in kwargs:
+        kwargs["sample_weight"] = _list_as_array(kwargs["sample_weight"])
+    return kwargs
 
 
 def _is_string_list(x) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,15 @@ class MaskedLMPreprocessor:
     >>> x, y, sample_weight = everything("the lazy dog")
     >>> x["token_ids"].tolist(), x["mask_positions"].tolist(), y.tolist(), sample_weight.tolist()
     ([2, 4, 4, 4, 3, 0], [1, 2, 3, 0], [5, 11, 12, 0], [1.0, 1.0, 1.0, 0.0])
+
+    Presets: `save_to_preset` writes preprocessor.json and the tokenizer's files, as keras_hub does;
+    `from_preset` reads them back (on `MaskedLMPreprocessor`, any family's):
+
+    >>> from mlm_cli.models import MaskedLMPreprocessor
+    >>> preprocessor.save_to_preset("my_preprocessor")
+    >>> restored = MaskedLMPreprocessor.from_preset("my_preprocessor", seed=0)
+    >>> type(restored).__name__, restored.sequence_length, restored.mask_selection_length
+    ('BertMaskedLMPreprocessor', 10, 3)
     """
 
     presets = PresetCatalog()
@@ -192,11 +202,29 @@ class MaskedLMPreprocessor:
         }
 
     @classmethod
-    def from_preset(cls, preset, **kwargs) -> "MaskedLMPreprocessor":
-        """Load the preprocessor (and its tokenizer) from a preset; kwargs override its config."""
+    def from_preset(cls, preset: str | os.PathLike, config_file: str = "preprocessor.json",
+                    **kwargs: Any) -> "MaskedLMPreprocessor":
+        """The preprocessor of a preset (a directory, a built-in name, a kaggle:// or hf:// handle) with its tokenizer.
+
+        Reads its config (`config_file`; keras_hub's defaults when the preset has none, or one of another task) and
+        the tokenizer (tokenizer.json and assets/tokenizer/). On `MaskedLMPreprocessor` the preset picks the family;
+        on a family's class a preset of another family is a PresetError. kwargs override `sequence_length`,
+        `truncate`, the masking rates, `mask_selection_length` and `seed`.
+        """
         from mlm_cli.models.preset.loader import load_preprocessor
 
-        return load_preprocessor(preset, cls, **kwargs)
+        return load_preprocessor(preset, cls, config_file, **kwargs)
+
+    def save_to_preset(self, preset_dir: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write preprocessor.json (`config_file`) and the tokenizer's files into `preset_dir`, as keras_hub does,
+        atomically.
+
+        A directory holding a preset of the same family (its backbone, say) gains these files; files it already
+        has, or a non-empty directory that is not a preset, are replaced or written into only with `overwrite=True`.
+        """
+        from mlm_cli.models.preset.saver import save_preprocessor
+
+        save_preprocessor(self, preset_dir, overwrite=overwrite)
 
 
 def _as_segments(x) -> tuple[list[list[str]], bool]:

@@ -38,7 +38,8 @@ def train_args(preset: Path, corpus: Path, output: Path, *extra: str) -> list[st
     return ["train", "--preset", str(preset), "--data", str(corpus / "train.txt"), "--output", str(output),
             "--validation-data", str(corpus / "heldout.txt"), "--max-steps", str(STEPS), "--log-every", "1",
             "--save-every", "2", "--eval-every", "4", "--eval-batches", "2", "--sequence-length", "32",
-            "--learning-rate", LEARNING_RATE, "--dropout", "0", "--precision", "float32", "--max-grad-norm", "0.5", *extra]
+            "--learning-rate", LEARNING_RATE, "--dropout", "0", "--precision", "float32", "--max-grad-norm", "0.5",
+            *extra]
 
 
 def environment(tmp_path: Path, backend: str, devices: int = 1) -> dict[str, str]:

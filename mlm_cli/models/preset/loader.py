@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
-from mlm_cli.errors import PresetError
+from mlm_cli.errors import BadInputError, PresetError
 from mlm_cli.models.preset.directory import PresetDirectory
 from mlm_cli.models.preset.json_objects import ParsedObject, parse_object
 from mlm_cli.models.preset.registry import Family, family_of_class
+from mlm_cli.models.preset.writers import (
+    CONFIG_FILE,
+    PREPROCESSOR_CONFIG_FILE,
+    TASK_CONFIG_FILE,
+    TOKENIZER_CONFIG_FILE,
+    assets_folder,
+    config_file_name,
+)
 
 log = logging.getLogger("mlm")
 
@@ -23,6 +32,10 @@ PREPROCESSOR_OVERRIDES = (
     "random_token_rate",
     "seed",
 )
+# The class each role's `from_preset` may be called on to load any family.
+BASE_CLASSES = {"backbone": "Backbone", "tokenizer": "Tokenizer", "preprocessor": "MaskedLMPreprocessor",
+                "masked_lm": "MaskedLM"}
+_LOAD = object()  # `preprocessor` not given to load_masked_lm: load the preset's
 
 
 def open_preset(preset: str | os.PathLike) -> PresetDirectory:
@@ -58,30 +71,61 @@ def _construct(cls: type, config: dict[str, Any], source: str):
         raise PresetError(f"{source}: invalid {cls.__name__} config ({error})") from None
 
 
-def _check_family(requested: Family | None, found: Family, cls: type, source: str) -> None:
+def _check_family(requested: Family | None, found: Family, role: str, source: str) -> None:
+    """Refuse a preset of another family than the class `from_preset` was called on (of `role`), in one error."""
     if requested is not None and requested.name != found.name:
         raise PresetError(f"{source}: this is a {found.name} preset, not {requested.name}",
-                          hint=f"load it with MaskedLM.from_preset or the {found.name} class")
+                          hint=f"load it with {BASE_CLASSES[role]}.from_preset or {getattr(found, role)}.from_preset")
+
+
+def _class_for(family: Family, role: str, cls: type | None, source: str) -> type:
+    """mlm's class of `role` in `family`, refused unless it is `cls` (or, on a base class, a subclass of it)."""
+    found = family.mlm_class(getattr(family, role))
+    if cls is None:
+        return found
+    _check_family(family_of_class(cls), family, role, source)
+    if not issubclass(found, cls):
+        raise PresetError(f"{source}: the preset holds a {found.__name__}, which is not a {cls.__name__}",
+                          hint=f"load it with {found.__name__}.from_preset")
+    return found
+
+
+def _checked_overrides(kwargs: dict[str, Any], allowed: Iterable[str]) -> dict[str, Any]:
+    """`kwargs` if every key is in `allowed`; TypeError naming the others otherwise."""
+    allowed = tuple(allowed)
+    unknown = set(kwargs) - set(allowed)
+    if unknown:
+        raise TypeError(f"unexpected from_preset arguments: {', '.join(sorted(unknown))} "
+                        f"(accepted: {', '.join(allowed)})")
+    return kwargs
 
 
 def _split_overrides(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    unknown = set(kwargs) - set(BACKBONE_OVERRIDES) - set(PREPROCESSOR_OVERRIDES)
-    if unknown:
-        allowed = ", ".join(BACKBONE_OVERRIDES + PREPROCESSOR_OVERRIDES)
-        raise TypeError(f"unexpected from_preset arguments: {', '.join(sorted(unknown))} (accepted: {allowed})")
+    _checked_overrides(kwargs, BACKBONE_OVERRIDES + PREPROCESSOR_OVERRIDES)
     backbone = {k: v for k, v in kwargs.items() if k in BACKBONE_OVERRIDES}
     preprocessor = {k: v for k, v in kwargs.items() if k in PREPROCESSOR_OVERRIDES}
     return backbone, preprocessor
 
 
-def load_backbone(directory: PresetDirectory, family: Family | None = None, load_weights: bool = True, **overrides):
-    """The backbone from config.json (and model.weights.h5)."""
-    parsed = _parse(directory, "config.json")
-    source = str(directory.path("config.json"))
-    if parsed.role != "backbone":
-        raise PresetError(f"{source}: expected a backbone class, found {parsed.class_name!r}")
-    _check_family(family, parsed.family, None, source)
-    cls = parsed.family.mlm_class(parsed.family.backbone)
+def _parse_role(directory: PresetDirectory, filename: str, role: str) -> tuple[ParsedObject, str]:
+    """The object in `filename`, which must be of `role`; and the file's path, for messages."""
+    parsed = _parse(directory, filename)
+    source = str(directory.path(filename))
+    if parsed.role != role:
+        raise PresetError(f"{source}: expected a {role} class, found {parsed.class_name!r}")
+    return parsed, source
+
+
+def load_backbone_preset(preset, cls: type, load_weights: bool = True, **kwargs):
+    """`Backbone.from_preset`: the backbone of a preset (any family on the base class); kwargs: dropout, dtype."""
+    directory = open_preset(preset)
+    return load_backbone(directory, cls, load_weights=load_weights, **_checked_overrides(kwargs, BACKBONE_OVERRIDES))
+
+
+def load_backbone(directory: PresetDirectory, cls: type | None = None, load_weights: bool = True, **overrides):
+    """The backbone from config.json (and model.weights.h5), refused unless an instance of `cls` (if given)."""
+    parsed, source = _parse_role(directory, CONFIG_FILE, "backbone")
+    cls = _class_for(parsed.family, "backbone", cls, source)
     config = {**parsed.config, **_backbone_extensions(directory), **overrides}
     backbone = _construct(cls, config, source)
     if load_weights:
@@ -126,18 +170,32 @@ def _load_backbone_weights(directory: PresetDirectory, backbone, family: Family)
     weights.import_backbone(backbone, arrays)
 
 
-def load_tokenizer(directory: PresetDirectory, family: Family | None = None):
-    """The tokenizer from tokenizer.json plus its assets."""
-    parsed = _parse(directory, "tokenizer.json")
-    source = str(directory.path("tokenizer.json"))
-    if parsed.role != "tokenizer":
-        raise PresetError(f"{source}: expected a tokenizer class, found {parsed.class_name!r}")
-    _check_family(family, parsed.family, None, source)
-    return _tokenizer_from(directory, parsed, source)
+def load_tokenizer_preset(preset, cls: type, config_file: str = TOKENIZER_CONFIG_FILE, **kwargs):
+    """`Tokenizer.from_preset`: the tokenizer of a preset (any family on the base class); kwargs override its config."""
+    return load_tokenizer(open_preset(preset), cls, config_file, **kwargs)
 
 
-def _tokenizer_from(directory: PresetDirectory, parsed: ParsedObject, source: str):
-    cls = parsed.family.mlm_class(parsed.family.tokenizer)
+def load_tokenizer(directory: PresetDirectory, cls: type | None = None, config_file: str = TOKENIZER_CONFIG_FILE,
+                   **overrides):
+    """The tokenizer from its config (tokenizer.json) plus its assets (assets/tokenizer/), refused unless an instance
+    of `cls` (if given); `overrides` replace config values (not the vocabulary)."""
+    parsed, source = _parse_role(directory, _config_name(config_file), "tokenizer")
+    cls = _class_for(parsed.family, "tokenizer", cls, source)
+    allowed = {*parsed.config, *EXTENSION_KEYS["mlm_tokenizer_extensions"]} - {*INLINE_ASSET_KEYS, "config_file"}
+    _checked_overrides(overrides, sorted(allowed))
+    return _tokenizer_from(directory, cls, parsed, source, assets_folder(config_file), overrides)
+
+
+def _config_name(config_file: Any) -> str:
+    """A `config_file` argument, which must name a JSON file directly inside the preset."""
+    try:
+        return config_file_name(config_file)
+    except BadInputError as error:
+        raise ValueError(str(error)) from None
+
+
+def _tokenizer_from(directory: PresetDirectory, cls: type, parsed: ParsedObject, source: str, assets: str,
+                    overrides: dict[str, Any]):
     config = dict(parsed.config)
     for key in INLINE_ASSET_KEYS:
         if isinstance(config.get(key), (str, bytes)):
@@ -148,53 +206,69 @@ def _tokenizer_from(directory: PresetDirectory, parsed: ParsedObject, source: st
         raise PresetError(f"{source}: inline tokenizer models are not supported",
                           hint="tokenizer files belong in the preset's assets/tokenizer/")
     inline_vocabulary = config.pop("vocabulary", None)
-    tokenizer = _construct(cls, {**config, **_extensions(directory, "mlm_tokenizer_extensions")}, source)
+    tokenizer = _construct(cls, {**config, **_extensions(directory, "mlm_tokenizer_extensions"), **overrides}, source)
     try:
         if inline_vocabulary is not None:
             tokenizer.set_vocabulary(inline_vocabulary)
         else:
             for name in cls.asset_files:
-                directory.require(f"assets/tokenizer/{name}")
-            tokenizer.load_assets(directory.path("assets/tokenizer"))
+                directory.require(f"{assets}/{name}")
+            tokenizer.load_assets(directory.path(assets))
     except (ValueError, TypeError) as error:
-        raise PresetError(f"{directory.root}/assets/tokenizer: {error}") from None
+        raise PresetError(f"{directory.root}/{assets}: {error}") from None
     return tokenizer
 
 
-def load_preprocessor(preset, cls: type | None = None, **overrides):
-    """The masked-LM preprocessor of a preset: its preprocessor.json when a masked-LM one, defaults otherwise."""
+def load_preprocessor(preset, cls: type | None = None, config_file: str = PREPROCESSOR_CONFIG_FILE, **overrides):
+    """The masked-LM preprocessor of a preset: its config (preprocessor.json) when a masked-LM one, defaults
+    otherwise, and the tokenizer of tokenizer.json; refused unless an instance of `cls` (if given).
+    `overrides`: the masking settings (PREPROCESSOR_OVERRIDES)."""
     directory = open_preset(preset)
-    requested = family_of_class(cls) if cls is not None else None
-    tokenizer = load_tokenizer(directory, requested)
-    family = requested or _parse(directory, "tokenizer.json").family
+    _checked_overrides(overrides, PREPROCESSOR_OVERRIDES)
+    family = _parse_role(directory, TOKENIZER_CONFIG_FILE, "tokenizer")[0].family
+    source = str(directory.path(_config_name(config_file)))
+    pre_cls = _class_for(family, "preprocessor", cls, source)
+    tokenizer = load_tokenizer(directory, pre_cls.tokenizer_cls)
     config: dict[str, Any] = {}
-    if directory.exists("preprocessor.json"):
-        parsed = _parse(directory, "preprocessor.json")
-        if parsed.role == "preprocessor":
+    if directory.exists(config_file):
+        parsed = _parse(directory, config_file)
+        if parsed.role == "preprocessor" and parsed.family.name == family.name:
             config = {k: v for k, v in parsed.config.items() if k != "tokenizer"}
-    pre_cls = family.mlm_class(family.preprocessor)
-    return _construct(pre_cls, {**config, **overrides, "tokenizer": tokenizer},
-                      str(directory.path("preprocessor.json")))
+    return _construct(pre_cls, {**config, **overrides, "tokenizer": tokenizer}, source)
 
 
 def load_masked_lm(preset, cls: type, load_weights: bool = True, **kwargs):
     """Build a masked-LM task from a preset; on the base class the preset chooses the family."""
     directory = open_preset(preset)
     requested = family_of_class(cls)
+    given_preprocessor = kwargs.pop("preprocessor", _LOAD)
     backbone_overrides, preprocessor_overrides = _split_overrides(kwargs)
+    if given_preprocessor is not _LOAD and preprocessor_overrides:
+        raise TypeError(f"{', '.join(sorted(preprocessor_overrides))} set the preset's preprocessor; "
+                        "they cannot go with preprocessor=")
 
     task_config: dict[str, Any] = {}
     has_task_weights = False
-    if directory.exists("task.json"):
-        task = _parse(directory, "task.json")
-        _check_family(requested, task.family, cls, str(directory.path("task.json")))
+    if directory.exists(TASK_CONFIG_FILE):
+        task = _parse(directory, TASK_CONFIG_FILE)
+        _check_family(requested, task.family, "masked_lm", str(directory.path(TASK_CONFIG_FILE)))
         if task.role == "masked_lm":
             task_config = {k: v for k, v in task.config.items() if k == "name"}
             has_task_weights = directory.exists("task.weights.h5")
+    backbone_family = _parse_role(directory, CONFIG_FILE, "backbone")[0].family
+    _check_family(requested, backbone_family, "masked_lm", str(directory.path(CONFIG_FILE)))
 
-    backbone = load_backbone(directory, requested, load_weights=load_weights, **backbone_overrides)
+    backbone = load_backbone(directory, cls.backbone_cls, load_weights=load_weights, **backbone_overrides)
     family = _family_of_backbone(backbone)
+    if given_preprocessor is not _LOAD:
+        return _task(family, backbone, given_preprocessor, task_config, directory, has_task_weights, load_weights)
     preprocessor = load_preprocessor(directory, family.mlm_class(family.preprocessor), **preprocessor_overrides)
+    _check_preprocessor_fits(directory, preprocessor, backbone)
+    return _task(family, backbone, preprocessor, task_config, directory, has_task_weights, load_weights)
+
+
+def _check_preprocessor_fits(directory: PresetDirectory, preprocessor, backbone) -> None:
+    """Refuse a tokenizer larger than the model's vocabulary, or rows longer than its position table."""
     if preprocessor.tokenizer.vocabulary_size() > backbone.vocabulary_size:
         raise PresetError(
             f"{directory.root}: the tokenizer has {preprocessor.tokenizer.vocabulary_size()} tokens "
@@ -207,6 +281,11 @@ def load_masked_lm(preset, cls: type, load_weights: bool = True, **kwargs):
             f"{backbone.max_sequence_length}",
             hint=f"use a sequence length of at most {backbone.max_sequence_length}",
         )
+
+
+def _task(family: Family, backbone, preprocessor, task_config: dict[str, Any], directory: PresetDirectory,
+          has_task_weights: bool, load_weights: bool):
+    """The family's task around `backbone` and `preprocessor`, with the preset's head weights when it has them."""
     task_cls = family.mlm_class(family.masked_lm)
     model = task_cls(backbone, preprocessor=preprocessor, **task_config)
     if load_weights:

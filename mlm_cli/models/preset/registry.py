@@ -36,6 +36,7 @@ class Family:
     tokenizer: str
     other_tasks: tuple[str, ...] = ()  # task/preprocessor classes whose presets still carry a usable backbone
     model_type: str | None = None  # transformers' config.json `model_type`; None: no transformers converter
+    metadata_tasks: tuple[str, ...] = ("MaskedLM",)  # what keras_hub lists as "tasks" in a backbone's metadata.json
 
     @property
     def keras_hub_folder(self) -> str:
@@ -72,8 +73,15 @@ def _family(
     *,
     masked_lm_suffix: str = "MaskedLM",
     other_tasks: tuple[str, ...] = (),
+    metadata_tasks: tuple[str, ...] | None = None,
 ) -> Family:
-    """A family whose keras_hub classes follow the `<Prefix>Backbone`, `<Prefix>MaskedLM`, ... pattern."""
+    """A family whose keras_hub classes follow the `<Prefix>Backbone`, `<Prefix>MaskedLM`, ... pattern.
+
+    `metadata_tasks` defaults to "MaskedLM" and the other tasks without their prefix (the base classes keras_hub
+    derives its metadata.json "tasks" from), sorted.
+    """
+    if metadata_tasks is None:
+        metadata_tasks = tuple(sorted({"MaskedLM", *(t for t in other_tasks if not t.endswith("Preprocessor"))}))
     return Family(
         name=name,
         keras_hub_package=f"keras_hub.src.models.{name}",
@@ -83,6 +91,7 @@ def _family(
         tokenizer=f"{prefix}Tokenizer",
         other_tasks=tuple(f"{prefix}{task}" for task in other_tasks),
         model_type=model_type,
+        metadata_tasks=metadata_tasks,
     )
 
 
@@ -101,8 +110,12 @@ FAMILIES: dict[str, Family] = {
         _family("albert", "Albert", "albert", other_tasks=TEXT_TASKS),
         _family("deberta_v3", "DebertaV3", "deberta-v2", other_tasks=TEXT_TASKS),
         _family("f_net", "FNet", None, other_tasks=TEXT_TASKS),
-        _family("roformer_v2", "RoformerV2", None, other_tasks=TEXT_TASKS),
-        _family("esm", "ESM", "esm", masked_lm_suffix="MaskedPLM", other_tasks=PROTEIN_TASKS),
+        # keras_hub's RoformerV2TextClassifier subclasses RobertaTextClassifier, and ESMProteinClassifier
+        # TextClassifier: metadata.json names the direct base class.
+        _family("roformer_v2", "RoformerV2", None, other_tasks=TEXT_TASKS,
+                metadata_tasks=("MaskedLM", "RobertaTextClassifier")),
+        _family("esm", "ESM", "esm", masked_lm_suffix="MaskedPLM", other_tasks=PROTEIN_TASKS,
+                metadata_tasks=("MaskedLM", "TextClassifier")),
     )
 }
 

@@ -8,6 +8,7 @@ into text.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from numbers import Integral
 from typing import Any, Self
@@ -82,6 +83,15 @@ class Tokenizer:
     >>> padded = BertTokenizer(vocabulary=vocabulary, lowercase=True, sequence_length=4)
     >>> padded(["the dogs", "the quick brown fox jumps"]).tolist()
     [[5, 12, 18, 0], [5, 6, 7, 8]]
+
+    Presets: `save_to_preset` writes tokenizer.json and the vocabulary files (assets/tokenizer/), as
+    keras_hub does; `from_preset` reads them back (on `Tokenizer`, any family's):
+
+    >>> from mlm_cli.models import Tokenizer
+    >>> tokenizer.save_to_preset("my_tokenizer")
+    >>> restored = Tokenizer.from_preset("my_tokenizer", sequence_length=4)
+    >>> type(restored).__name__, restored("the dogs").tolist()
+    ('BertTokenizer', [5, 12, 18, 0])
     """
 
     presets = PresetCatalog()
@@ -196,3 +206,27 @@ class Tokenizer:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(**config)
+
+    # --- presets ----------------------------------------------------------------
+
+    @classmethod
+    def from_preset(cls, preset: str | os.PathLike, config_file: str = "tokenizer.json", **kwargs: Any) -> Self:
+        """The tokenizer of a preset (a directory, a built-in name, a kaggle:// or hf:// handle): its config
+        (`config_file`) and vocabulary files (assets/tokenizer/). On `Tokenizer` the preset picks the family; on a
+        family's class a preset of another family is a PresetError. kwargs override config values
+        (`sequence_length`, ...), never the vocabulary.
+        """
+        from mlm_cli.models.preset.loader import load_tokenizer_preset
+
+        return load_tokenizer_preset(preset, cls, config_file, **kwargs)
+
+    def save_to_preset(self, preset_dir: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write the config (`config_file`, tokenizer.json) and the vocabulary files (assets/tokenizer/) into
+        `preset_dir`, as keras_hub does, atomically.
+
+        A directory holding a preset of the same family (its backbone, say) gains these files; files it already
+        has, or a non-empty directory that is not a preset, are replaced or written into only with `overwrite=True`.
+        """
+        from mlm_cli.models.preset.saver import save_tokenizer
+
+        save_tokenizer(self, preset_dir, overwrite=overwrite)

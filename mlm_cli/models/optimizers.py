@@ -110,7 +110,8 @@ class FusedAdamW(keras.optimizers.AdamW):
             groups.setdefault((param.dtype, param.device), []).append(index)
         # Step count and rate stay tensors on the weights' device: on a GPU, reading them as
         # Python floats would wait for the device in the middle of every step.
-        step = (self.iterations.value + 1).to(torch.float32)  # optimizer steps (not accumulation calls)
+        # optimizer steps, not accumulation calls (with accumulation, `iterations` is a tensor, not a variable)
+        step = torch.as_tensor(ops.convert_to_tensor(self.iterations)).to(torch.float32) + 1
         rate = torch.as_tensor(ops.convert_to_tensor(learning_rate), dtype=torch.float32)
         with torch.no_grad():
             for (dtype, device), indices in groups.items():

@@ -79,6 +79,17 @@ def _is_empty(target: Path) -> bool:
     return not target.is_dir() or not any(target.iterdir())
 
 
+def _replace_directory(source: Path, target: Path) -> None:
+    """Rename `source` to `target`; an existing `target` is moved aside first and deleted only afterwards."""
+    if not target.exists():
+        os.rename(source, target)
+        return
+    backup = staging_directory(target.parent, f".{target.name}.old-")
+    os.rename(target, backup / "old")
+    os.rename(source, target)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
 def publish_directory(write: Writer, target: Path) -> Path:
     """Run `write` on a temporary sibling directory, then rename it into place (replacing `target`, if any, only
     once the new one is complete)."""
@@ -86,13 +97,7 @@ def publish_directory(write: Writer, target: Path) -> Path:
     staging = staging_directory(target.parent, f".{target.name}.partial-")
     try:
         write(staging)
-        if target.exists():
-            backup = staging_directory(target.parent, f".{target.name}.old-")
-            os.rename(target, backup / "old")
-            os.rename(staging, target)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.rename(staging, target)
+        _replace_directory(staging, target)
         _fsync_directory(target.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -198,9 +203,6 @@ def _move_entries(staging: Path, target: Path, entries: list[str]) -> None:
             continue
         destination.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir() and destination.is_dir():
-            backup = staging_directory(destination.parent, f".{destination.name}.old-")
-            os.rename(destination, backup / "old")
-            os.rename(source, destination)
-            shutil.rmtree(backup, ignore_errors=True)
+            _replace_directory(source, destination)
         else:
             os.replace(source, destination)

@@ -18,18 +18,25 @@ from pathlib import Path
 
 from mlm_cli.errors import BadInputError, PresetError
 from mlm_cli.models.preset.directory import PresetDirectory
+from mlm_cli.models.preset.writers import (
+    ASSETS_DIR,
+    CONFIG_FILE,
+    METADATA_FILE,
+    MODEL_WEIGHTS_FILE,
+    OBJECT_FILES,
+    TASK_CONFIG_FILE,
+    TASK_WEIGHTS_FILE,
+    TOKENIZER_CONFIG_FILE,
+)
 
 KERAS_HUB = "keras_hub"
 TRANSFORMERS = "hf"
 FORMATS = (KERAS_HUB, TRANSFORMERS)
 CARD_FILE = "README.md"
-ASSETS_FOLDER = "assets"  # keras_hub presets keep tokenizer files in assets/tokenizer/
+ASSETS_FOLDER = ASSETS_DIR  # keras_hub presets keep tokenizer files in assets/tokenizer/
 MAX_ASSET_DEPTH = 8
 
-KERAS_HUB_FILES = frozenset({
-    "config.json", "task.json", "preprocessor.json", "tokenizer.json", "metadata.json",
-    "model.weights.h5", "task.weights.h5", CARD_FILE,
-})
+KERAS_HUB_FILES = frozenset({*OBJECT_FILES, METADATA_FILE, MODEL_WEIGHTS_FILE, TASK_WEIGHTS_FILE, CARD_FILE})
 TRANSFORMERS_FILES = frozenset({
     "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
@@ -84,9 +91,9 @@ def check_complete(preset: LocalPreset) -> None:
     """The files a loadable, complete preset needs; missing ones are a PresetError (exit 2)."""
     directory = preset.directory
     if preset.format == KERAS_HUB:
-        required = ["config.json", "model.weights.h5", "tokenizer.json"]
-        if directory.exists("task.json"):
-            required.append("task.weights.h5")  # without it the masked-LM head would be pushed untrained
+        required = [CONFIG_FILE, MODEL_WEIGHTS_FILE, TOKENIZER_CONFIG_FILE]
+        if directory.exists(TASK_CONFIG_FILE):
+            required.append(TASK_WEIGHTS_FILE)  # without it the masked-LM head would be pushed untrained
     else:
         weights = "model.safetensors.index.json" if directory.exists(
             "model.safetensors.index.json") else "model.safetensors"

@@ -13,8 +13,10 @@ from mlm_cli.models.preset.json_objects import ParsedObject, parse_object
 from mlm_cli.models.preset.registry import Family, family_of_class
 from mlm_cli.models.preset.writers import (
     CONFIG_FILE,
+    METADATA_FILE,
     PREPROCESSOR_CONFIG_FILE,
     TASK_CONFIG_FILE,
+    TASK_WEIGHTS_FILE,
     TOKENIZER_CONFIG_FILE,
     assets_folder,
     config_file_name,
@@ -146,9 +148,9 @@ def _extensions(directory: PresetDirectory, section: str) -> dict[str, Any]:
 
     Keys are allow-listed here; the classes validate the values.
     """
-    if not directory.exists("metadata.json"):
+    if not directory.exists(METADATA_FILE):
         return {}
-    metadata = directory.read_json("metadata.json")
+    metadata = directory.read_json(METADATA_FILE)
     extensions = metadata.get(section, {}) if isinstance(metadata, dict) else {}
     if not isinstance(extensions, dict) or set(extensions) - set(EXTENSION_KEYS[section]):
         raise PresetError(f"{directory.path('metadata.json')}: unknown {section}",
@@ -254,7 +256,7 @@ def load_masked_lm(preset, cls: type, load_weights: bool = True, **kwargs):
         _check_family(requested, task.family, "masked_lm", str(directory.path(TASK_CONFIG_FILE)))
         if task.role == "masked_lm":
             task_config = {k: v for k, v in task.config.items() if k == "name"}
-            has_task_weights = directory.exists("task.weights.h5")
+            has_task_weights = directory.exists(TASK_WEIGHTS_FILE)
     backbone_family = _parse_role(directory, CONFIG_FILE, "backbone")[0].family
     _check_family(requested, backbone_family, "masked_lm", str(directory.path(CONFIG_FILE)))
 
@@ -293,7 +295,7 @@ def _task(family: Family, backbone, preprocessor, task_config: dict[str, Any], d
             from mlm_cli.models.preset.h5_weights import read_arrays
 
             weights = family.weights()
-            arrays = read_arrays(directory.require("task.weights.h5"), weights.head_shapes(backbone.get_config()))
+            arrays = read_arrays(directory.require(TASK_WEIGHTS_FILE), weights.head_shapes(backbone.get_config()))
             weights.import_head(model.masked_lm_head, arrays)
         elif family.weights().head_shapes(backbone.get_config()):
             log.warning("%s has no masked-LM head weights; the head starts freshly initialised", directory.root)

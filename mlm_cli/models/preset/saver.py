@@ -20,6 +20,7 @@ from mlm_cli.models.preset.writers import (
     OBJECT_FILES,
     PREPROCESSOR_CONFIG_FILE,
     TASK_CONFIG_FILE,
+    TASK_WEIGHTS_FILE,
     TOKENIZER_CONFIG_FILE,
     backbone_entries,
     family_of,
@@ -65,7 +66,7 @@ def write_preset_files(model, directory: Path) -> None:
     write_json(directory / TASK_CONFIG_FILE, object_json(family, family.masked_lm, objects))
     weights = family.weights()
     task_arrays = {**weights.export_head(model.masked_lm_head), **FRESH_OPTIMIZER_ARRAYS}
-    write_arrays(directory / "task.weights.h5", task_arrays, {**weights.task_group_names(), **FRESH_OPTIMIZER_GROUPS})
+    write_arrays(directory / TASK_WEIGHTS_FILE, task_arrays, {**weights.task_group_names(), **FRESH_OPTIMIZER_GROUPS})
 
 
 def _target(preset_dir: str | os.PathLike) -> Path:

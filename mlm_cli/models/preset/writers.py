@@ -26,6 +26,7 @@ KERAS_HUB_FORMAT_VERSION = "0.32.0"  # the keras_hub release whose preset format
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 MODEL_WEIGHTS_FILE = "model.weights.h5"
+TASK_WEIGHTS_FILE = "task.weights.h5"
 TOKENIZER_CONFIG_FILE = "tokenizer.json"
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 TASK_CONFIG_FILE = "task.json"

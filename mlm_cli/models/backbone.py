@@ -235,7 +235,8 @@ class Backbone(keras.Model):
 
         A directory holding a preset of the same family (a tokenizer saved there, say) gains these files; files it
         already has, or a non-empty directory that is not a preset, are replaced or written into only with
-        `overwrite=True`. `max_shard_size` is keras_hub's argument: mlm writes one weights file whatever the size.
+        `overwrite=True`. `max_shard_size` is keras_hub's argument: mlm writes one weights file whatever the size
+        (and reads keras_hub's shards).
         """
         from mlm_cli.models.preset.saver import save_backbone
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mlm_cli.errors import BadInputError, PresetError
 from mlm_cli.models.preset.directory import PresetDirectory
+from mlm_cli.models.preset.weight_files import KERAS_SHARD_FILE, SHARD_INDEX_FILE, backbone_weight_files
 from mlm_cli.models.preset.writers import (
     ASSETS_DIR,
     CONFIG_FILE,
@@ -36,7 +37,8 @@ CARD_FILE = "README.md"
 ASSETS_FOLDER = ASSETS_DIR  # keras_hub presets keep tokenizer files in assets/tokenizer/
 MAX_ASSET_DEPTH = 8
 
-KERAS_HUB_FILES = frozenset({*OBJECT_FILES, METADATA_FILE, MODEL_WEIGHTS_FILE, TASK_WEIGHTS_FILE, CARD_FILE})
+KERAS_HUB_FILES = frozenset({*OBJECT_FILES, METADATA_FILE, MODEL_WEIGHTS_FILE, SHARD_INDEX_FILE, TASK_WEIGHTS_FILE,
+                             CARD_FILE})
 TRANSFORMERS_FILES = frozenset({
     "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
@@ -91,7 +93,8 @@ def check_complete(preset: LocalPreset) -> None:
     """The files a loadable, complete preset needs; missing ones are a PresetError (exit 2)."""
     directory = preset.directory
     if preset.format == KERAS_HUB:
-        required = [CONFIG_FILE, MODEL_WEIGHTS_FILE, TOKENIZER_CONFIG_FILE]
+        backbone_weight_files(directory)  # model.weights.h5, or every shard its index names
+        required = [CONFIG_FILE, TOKENIZER_CONFIG_FILE]
         if directory.exists(TASK_CONFIG_FILE):
             required.append(TASK_WEIGHTS_FILE)  # without it the masked-LM head would be pushed untrained
     else:
@@ -123,7 +126,7 @@ def upload_names(preset: LocalPreset) -> tuple[list[str], list[str]]:
 
 def _is_preset_file(format: str, name: str) -> bool:
     if format == KERAS_HUB:
-        return name in KERAS_HUB_FILES
+        return name in KERAS_HUB_FILES or bool(KERAS_SHARD_FILE.fullmatch(name))
     return name in TRANSFORMERS_FILES or bool(TRANSFORMERS_SHARD.match(name))
 
 

@@ -23,12 +23,14 @@ def pull(options: PullOptions) -> Path:
     from mlm_cli.hub import resolve
     from mlm_cli.models.preset.h5_weights import read_shapes
     from mlm_cli.models.preset.loader import load_preprocessor, open_preset
+    from mlm_cli.models.preset.weight_files import backbone_weight_files
 
     directory = open_preset(
         resolve(options.preset, progress=options.progress))  # transformers checkpoints: converted once, in the cache
     path = Path(directory.root)
     load_preprocessor(directory)
-    read_shapes(directory.require("model.weights.h5"))
+    for weights in backbone_weight_files(directory):
+        read_shapes(weights)
     if options.output is None:
         return path
     output = Path(options.output).expanduser().absolute()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -59,30 +59,45 @@ def _walk(group: h5py.Group, prefix: str, path: Path, found: dict) -> None:
             found[full] = (tuple(int(d) for d in item.shape), dtype)
 
 
-def read_arrays(path: Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Read the datasets named in `expected` after checking that each exists with exactly that shape."""
-    shapes = read_shapes(path)
+def read_arrays(files: Path | Sequence[Path], expected: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Read the datasets named in `expected` from one weights file or from shards that together hold them, after
+    checking that each exists exactly once with exactly that shape."""
+    files = [files] if isinstance(files, Path) else list(files)
+    where: dict[str, Path] = {}
+    shapes: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for path in files:
+        for name, found in read_shapes(path).items():
+            if name in where:
+                raise PresetError(f"{path}: weight {name!r} is also in {where[name].name}",
+                                  hint="the preset's shards overlap; download or export it again")
+            where[name], shapes[name] = path, found
+    source = files[0] if len(files) == 1 else f"{files[0].parent} (shards {', '.join(p.name for p in files)})"
     missing = [name for name in expected if name not in shapes]
     if missing:
-        raise PresetError(f"{path}: missing weights {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}",
+        raise PresetError(f"{source}: missing weights {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}",
                           hint="the preset does not match its config")
     for name, shape in expected.items():
         if shapes[name][0] != tuple(shape):
-            raise PresetError(f"{path}: weight {name!r} has shape {shapes[name][0]}, expected {tuple(shape)}")
+            raise PresetError(f"{where[name]}: weight {name!r} has shape {shapes[name][0]}, expected {tuple(shape)}")
         if not _is_floating(shapes[name][1]):
-            raise PresetError(f"{path}: weight {name!r} has dtype {shapes[name][1]}, expected floating point")
+            raise PresetError(f"{where[name]}: weight {name!r} has dtype {shapes[name][1]}, expected floating point")
     arrays: dict[str, np.ndarray] = {}
-    try:
-        with h5py.File(path, "r") as f:
-            for name in expected:
-                raw = np.asarray(f[name][()])
-                arrays[name] = raw.view(BFLOAT16) if shapes[name][1] == BFLOAT16 else raw
-    except (OSError, KeyError, ValueError, RuntimeError) as error:
-        raise PresetError(f"{path}: cannot read weights ({error})", hint="the file is corrupt or truncated") from None
-    for name, array in arrays.items():
-        if not np.all(np.isfinite(array.astype(np.float32, copy=False))):
-            raise PresetError(f"{path}: weight {name!r} contains NaN or infinite values")
-    return arrays
+    for path in files:
+        names = [name for name in expected if where[name] == path]
+        if not names:
+            continue
+        try:
+            with h5py.File(path, "r") as f:
+                for name in names:
+                    raw = np.asarray(f[name][()])
+                    arrays[name] = raw.view(BFLOAT16) if shapes[name][1] == BFLOAT16 else raw
+        except (OSError, KeyError, ValueError, RuntimeError) as error:
+            raise PresetError(f"{path}: cannot read weights ({error})",
+                              hint="the file is corrupt or truncated") from None
+    for name in expected:
+        if not np.all(np.isfinite(arrays[name].astype(np.float32, copy=False))):
+            raise PresetError(f"{where[name]}: weight {name!r} contains NaN or infinite values")
+    return {name: arrays[name] for name in expected}
 
 
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], group_names: Mapping[str, str] | None = None) -> None:

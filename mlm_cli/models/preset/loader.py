@@ -125,7 +125,8 @@ def load_backbone_preset(preset, cls: type, load_weights: bool = True, **kwargs)
 
 
 def load_backbone(directory: PresetDirectory, cls: type | None = None, load_weights: bool = True, **overrides):
-    """The backbone from config.json (and model.weights.h5), refused unless an instance of `cls` (if given)."""
+    """The backbone from config.json (and model.weights.h5 or its shards), refused unless an instance of `cls`
+    (if given)."""
     parsed, source = _parse_role(directory, CONFIG_FILE, "backbone")
     cls = _class_for(parsed.family, "backbone", cls, source)
     config = {**parsed.config, **_backbone_extensions(directory), **overrides}
@@ -164,11 +165,10 @@ def _backbone_extensions(directory: PresetDirectory) -> dict[str, Any]:
 
 def _load_backbone_weights(directory: PresetDirectory, backbone, family: Family) -> None:
     from mlm_cli.models.preset.h5_weights import read_arrays
+    from mlm_cli.models.preset.weight_files import backbone_weight_files
 
-    if not directory.exists("model.weights.h5") and directory.exists("model.weights.json"):
-        raise PresetError(f"{directory.root}: sharded weights (model.weights.json) are not supported yet")
     weights = family.weights()
-    arrays = read_arrays(directory.require("model.weights.h5"), weights.backbone_shapes(backbone.get_config()))
+    arrays = read_arrays(backbone_weight_files(directory), weights.backbone_shapes(backbone.get_config()))
     weights.import_backbone(backbone, arrays)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 TARGETS = ("query", "key", "value", "attention_output", "intermediate", "feedforward_output")
 DEFAULT_TARGETS = ("query", "value")
+ALL = "all"  # every target the model's blocks have
 ATTENTION_TARGETS = ("query", "key", "value")
 TARGETS_HELP = ("query, key, value, attention_output, intermediate, feedforward_output (comma-separated), or all "
                 "(every one of them the model's blocks have)")
@@ -33,7 +34,7 @@ def parse_targets(text: str | None) -> tuple[str, ...]:
     if not text:
         return DEFAULT_TARGETS
     names = [part.strip() for part in text.split(",") if part.strip()]
-    if names == ["all"]:
+    if names == [ALL]:
         return TARGETS
     unknown = [name for name in names if name not in TARGETS]
     if unknown or not names:

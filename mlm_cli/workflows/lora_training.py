@@ -24,9 +24,11 @@ def enable_for_run(model, rank: int | None, alpha: float | None, targets: str | 
     from its checkpoint. Returns the LoraSettings."""
     if rank is None:
         return None
-    from mlm_cli.lora_targets import parse_targets
+    from mlm_cli.lora_targets import ALL, parse_targets
+    from mlm_cli.models.lora import available_targets
 
-    settings = model.backbone.enable_lora(rank, parse_targets(targets), alpha)
+    names = available_targets(model.backbone) if (targets or "").strip() == ALL else parse_targets(targets)
+    settings = model.backbone.enable_lora(rank, names, alpha)
     for layer in model.layers:
         if layer is not model.backbone:
             layer.trainable = False

@@ -128,3 +128,20 @@ def test_unusable_lora_options_are_one_line_and_write_nothing(tiny_preset, corpu
     assert done.code == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_all_means_every_projection_the_family_has_and_the_head_is_frozen():
+    from mlm_cli.errors import BadInputError
+    from mlm_cli.models import FNetBackbone, FNetMaskedLM
+    from mlm_cli.workflows.lora_training import enable_for_run
+    from tests.family_sizes import tiny_sizes
+
+    def model():
+        return FNetMaskedLM(FNetBackbone(vocabulary_size=40, **tiny_sizes("f_net")))
+
+    fnet = model()
+    settings = enable_for_run(fnet, 2, None, "all", None)
+    assert settings.targets == ("intermediate", "feedforward_output")  # FNet's blocks have no attention
+    assert fnet.trainable_weights and not fnet.masked_lm_head.trainable_weights
+    with pytest.raises(BadInputError, match="FNetBackbone has no query, value projection"):
+        enable_for_run(model(), 2, None, None, None)

@@ -50,8 +50,9 @@ def randomise_adapters(backbone, seed: int) -> None:
             variable.assign(rng.normal(0, 0.2, variable.shape).astype("float32"))
 
 
-# One family per kind of encoder block (RoBERTa, XLM-RoBERTa and DistilBERT run BERT's).
-@pytest.mark.parametrize("name", ["albert", "bert", "deberta_v3", "esm", "f_net", "roformer_v2"])
+# Fused per-head QKV (BERT), DeBERTa's second read of the QKV kernel, plain QKV (ESM), no attention (FNet); every
+# family's adapter layout is checked against keras_hub below.
+@pytest.mark.parametrize("name", ["bert", "deberta_v3", "esm", "f_net"])
 def test_adapters_start_neutral_and_merging_or_the_file_reproduce_the_adapted_model(name, tmp_path):
     batch = fixed_batch(VOCABULARY)
     backbone = backbone_of(name)

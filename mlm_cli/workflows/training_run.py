@@ -237,6 +237,9 @@ def build_model(options: TrainOptions, train_spec, precision: str, checkpoint):
         return load_masked_lm(str(checkpoint), sequence_length=options.sequence_length, precision=precision,
                               **overrides)
     if is_scratch_preset(options.preset):
+        if options.lora_rank is not None:
+            raise BadInputError("--lora-rank adapts a pretrained model; a *_scratch preset starts from random weights",
+                                hint="train it without LoRA first, then adapt the result")
         return build_scratch_masked_lm(
             options.preset, vocabulary_texts(train_spec), sequence_length=options.sequence_length, precision=precision,
             masking=masking, seed=options.seed, vocabulary_size=options.vocabulary_size, dropout=options.dropout,

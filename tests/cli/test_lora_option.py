@@ -116,15 +116,17 @@ def test_resume_continues_the_adapters_exactly(merged_run, tiny_preset, corpus_f
     assert changed.code == 2 and "--resume with a different lora-rank" in changed.stderr
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--lora-rank", "0"), "--lora-rank must be at least 1"),
-    (("--lora-rank", "2", "--lora-targets", "query,keys"), "--lora-targets takes query, key, value"),
-    (("--lora-only",), "--lora-only, --lora-alpha and --lora-targets need --lora-rank"),
-    (("--lora-rank", "2", "--lora-alpha", "0"), "--lora-alpha must be positive"),
-    (("--lora-rank", "2", "--freeze", "embeddings"), "use either --lora-rank or --freeze, not both"),
+@pytest.mark.parametrize("builtin, extra, message", [
+    (None, ("--lora-rank", "0"), "--lora-rank must be at least 1"),
+    (None, ("--lora-rank", "2", "--lora-targets", "query,keys"), "--lora-targets takes query, key, value"),
+    (None, ("--lora-only",), "--lora-only, --lora-alpha and --lora-targets need --lora-rank"),
+    (None, ("--lora-rank", "2", "--lora-alpha", "0"), "--lora-alpha must be positive"),
+    (None, ("--lora-rank", "2", "--freeze", "embeddings"), "use either --lora-rank or --freeze, not both"),
+    ("bert_tiny_scratch", ("--lora-rank", "2"), "a *_scratch preset starts from random weights"),
 ])
-def test_unusable_lora_options_are_one_line_and_write_nothing(tiny_preset, corpus_files, tmp_path, extra, message):
-    done = train(tiny_preset, corpus_files, tmp_path / "run", *extra)
+def test_unusable_lora_options_are_one_line_and_write_nothing(tiny_preset, corpus_files, tmp_path, builtin, extra,
+                                                              message):
+    done = train(builtin or tiny_preset, corpus_files, tmp_path / "run", *extra)
     assert done.code == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()

@@ -93,16 +93,16 @@ class AdaptableDense(keras.layers.Dense):
         self.adapters = sorted([*self.adapters, adapter], key=lambda item: item.start)
         return adapter
 
-    def _column_blocks(self, pieces: dict[int, Any], rows, width_of) -> Any:
+    def _column_blocks(self, pieces: dict[int, Any], rows: tuple, dtype) -> Any:
         """The adapters' pieces laid side by side over every column, zeros between them."""
         parts, column = [], 0
         for adapter in self.adapters:
             if adapter.start > column:
-                parts.append(ops.zeros(rows + (adapter.start - column,), dtype=width_of))
+                parts.append(ops.zeros(rows + (adapter.start - column,), dtype=dtype))
             parts.append(pieces[id(adapter)])
             column = adapter.stop
         if column < self.units:
-            parts.append(ops.zeros(rows + (self.units - column,), dtype=width_of))
+            parts.append(ops.zeros(rows + (self.units - column,), dtype=dtype))
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
     def adapter_delta(self):

@@ -85,7 +85,7 @@ def test_only_the_adapters_train_and_every_base_weight_stays_bit_identical():
     family = FAMILIES[name]
     backbone = backbone_of(name)
     model = family.mlm_class(family.masked_lm)(backbone)
-    backbone.enable_lora(4, TARGETS, alpha=8)
+    backbone.enable_lora(8, TARGETS, alpha=16)
     for layer in model.layers:
         if layer is not backbone:
             layer.trainable = False

@@ -8,8 +8,10 @@ paragraphs, same documents, steps, batch and seed for both sides.
 
     smoke test: --steps 3 --batch-size 4 --heldout-documents 50 --train-documents 2000
 
-Each side is the real CLI in a subprocess (`mlm train`, torch backend, then `mlm export --format
-hf` of the published preset: the LoRA side's is the merged model). LoRA usually wants a larger
+Three sides: full fine-tuning, LoRA (adapters only), and LoRA with `--lora-train-head` (the head's
+own weights train too, as keras_hub's LoRA leaves them). Each side is the real CLI in a subprocess
+(`mlm train`, torch backend, then `mlm export --format hf` of the published preset: the LoRA
+sides' is the merged model). LoRA usually wants a larger
 learning rate than full fine-tuning (it starts from zero change and moves few weights): each side
 gets its own (--full-learning-rate, --lora-learning-rate); everything else is bench/quality.py's
 recipe (6% warm-up then linear decay, weight decay 0.01, clipping at 1.0, 15% masking).
@@ -123,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         data = quality.write_lines(root / "train.txt", split.train_random_order)
         start = quality.shared_start(checkpoint, args.seed, root)
         heldout = quality.build_heldout(checkpoint, split.heldout, "run_mlm")
+        lora = ["--lora-rank", str(args.rank), "--lora-targets", args.targets]
         sides = [("full", args.full_learning_rate, []),
-                 (f"lora-r{args.rank}", args.lora_learning_rate, ["--lora-rank", str(args.rank), "--lora-targets",
-                                                                  args.targets])]
+                 (f"lora-r{args.rank}", args.lora_learning_rate, lora),
+                 (f"lora-r{args.rank}+head", args.lora_learning_rate, [*lora, "--lora-train-head"])]
         rows = []
         for name, learning_rate, extra in sides:
             settings = quality.RunSettings(checkpoint=checkpoint, steps=args.steps, batch_size=args.batch_size,

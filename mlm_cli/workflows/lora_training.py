@@ -3,7 +3,9 @@ the adapter alone (`--lora-only`) beside a reference to its base preset.
 
 Only the adapters train: the backbone is frozen by `enable_lora` (as keras_hub's), and the masked-LM head (its dense
 layer, layer norm and output bias) is frozen here too, so the merged model differs from the base only by the low-rank
-changes and the adapter file alone reproduces it.
+changes and the adapter file alone reproduces it. `--lora-train-head` leaves the head trainable, as keras_hub's LoRA
+does (its head lives outside the backbone): needed when the checkpoint's head is fresh; the published preset is then
+the merged model with that head (an adapter file cannot hold it, so --lora-only is refused).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ ADAPTER_FILE = "adapter.lora.h5"  # keras_hub's `save_lora_weights` layout; in c
 REFERENCE_FILE = "lora.json"  # --lora-only: the base preset and the adapter's settings
 
 
-def enable_for_run(model, rank: int | None, alpha: float | None, targets: str | None, checkpoint: Path | None):
-    """Enable LoRA on `model` for a run (None without --lora-rank), its head frozen; a resumed run's adapters come
-    from its checkpoint. Returns the LoraSettings."""
+def enable_for_run(model, rank: int | None, alpha: float | None, targets: str | None, checkpoint: Path | None,
+                   train_head: bool = False):
+    """Enable LoRA on `model` for a run (None without --lora-rank), its head frozen unless `train_head`; a resumed
+    run's adapters come from its checkpoint (its head, trained or not, from the checkpoint's preset). Returns the
+    LoraSettings."""
     if rank is None:
         return None
     from mlm_cli.lora_targets import ALL, parse_targets
@@ -29,18 +33,21 @@ def enable_for_run(model, rank: int | None, alpha: float | None, targets: str | 
 
     names = available_targets(model.backbone) if (targets or "").strip() == ALL else parse_targets(targets)
     settings = model.backbone.enable_lora(rank, names, alpha)
-    for layer in model.layers:
-        if layer is not model.backbone:
-            layer.trainable = False
+    if not train_head:
+        for layer in model.layers:
+            if layer is not model.backbone:
+                layer.trainable = False
     if checkpoint is not None:
         model.backbone.load_lora_weights(checkpoint / ADAPTER_FILE)
     return settings
 
 
-def describe(settings, trainable: int, total: int) -> str:
-    """E.g. "LoRA rank 8 on query,value: 147,456 trainable parameters of 22.7 M (0.65%)"."""
+def describe(settings, trainable: int, total: int, train_head: bool = False) -> str:
+    """E.g. "LoRA rank 8 on query,value: 147,456 trainable parameters of 22.7 M (0.65%)" (", and the head" with
+    --lora-train-head)."""
     of = f"{total / 1e6:.1f} M" if total >= 1e6 else f"{total:,}"
-    return f"{settings.describe()}: {trainable:,} trainable parameters of {of} ({trainable / total:.2%})"
+    head = " and the head" if train_head else ""
+    return f"{settings.describe()}{head}: {trainable:,} trainable parameters of {of} ({trainable / total:.2%})"
 
 
 def reference(options, settings) -> dict[str, Any]:

@@ -174,7 +174,8 @@ def _lora(config: dict[str, Any]) -> str:
     alpha = config.get("lora_alpha") or rank
     published = ("the adapter alone (adapter.lora.h5 + lora.json)" if config.get("lora_only")
                  else "merged into the model")
-    return (f"rank {rank}, alpha {alpha:g} on `{config.get('lora_targets') or 'query,value'}` "
+    head = " and the masked-LM head" if config.get("lora_train_head") else ""
+    return (f"rank {rank}, alpha {alpha:g} on `{config.get('lora_targets') or 'query,value'}`{head} "
             f"({_number(config.get('trainable_parameters'))} parameters trained); published {published}")
 
 

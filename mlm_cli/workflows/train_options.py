@@ -111,6 +111,11 @@ class TrainOptions:
         None, f"Projections of each encoder block that get adapters: {TARGETS_HELP} [default: query,value, as "
               "keras_hub].", check=is_target_list, problem=f"--lora-targets takes {TARGETS_HELP}",
         fixed_on_resume=True)
+    lora_train_head: bool = option(
+        False, "With --lora-rank: the masked-LM head's own weights (its dense layer, layer norm and output bias; not "
+               "the tied embeddings) train beside the adapters, as keras_hub's LoRA leaves them. Use it when the "
+               "checkpoint's head is fresh (a checkpoint without one) or far from your text's words.",
+        flags=("--lora-train-head",), fixed_on_resume=True)
     lora_only: bool = option(
         False, "With --lora-rank: publish the adapter alone (adapter.lora.h5, keras_hub's save_lora_weights format, "
                "and lora.json naming the base preset) instead of the merged model.", flags=("--lora-only",),
@@ -239,8 +244,11 @@ def validate_options(options: TrainOptions) -> None:
          "--early-stopping-patience needs --validation-data or --validation-split"),
         (not options.keep_best or bool(options.validation_data or options.validation_split),
          "--keep-best needs --validation-data or --validation-split"),
-        (options.lora_rank is not None or not (options.lora_only or options.lora_alpha or options.lora_targets),
-         "--lora-only, --lora-alpha and --lora-targets need --lora-rank"),
+        (options.lora_rank is not None or not (options.lora_only or options.lora_alpha or options.lora_targets
+                                               or options.lora_train_head),
+         "--lora-only, --lora-alpha, --lora-targets and --lora-train-head need --lora-rank"),
+        (not (options.lora_only and options.lora_train_head),
+         "--lora-only publishes the adapters alone, without the head --lora-train-head trains: drop one of them"),
         (options.lora_rank is None or not options.freeze,
          "use either --lora-rank or --freeze, not both (LoRA already keeps every base weight fixed)"),
         (options.data_weights is None or len(parse_weights(options.data_weights)) == len(options.data),

@@ -93,7 +93,7 @@ class Run:
             return None
         from mlm_cli.workflows.lora_training import describe
 
-        return describe(self.lora, *parameter_counts(self.model))
+        return describe(self.lora, *parameter_counts(self.model), self.options.lora_train_head)
 
 
 def prepare_run(options: TrainOptions) -> Run:
@@ -125,7 +125,8 @@ def prepare_run(options: TrainOptions) -> Run:
     set_seed(options.seed + int(state.get("step", 0)))
     model = build_model(options, train_spec, precision, checkpoint)
     freeze(model.backbone, parse_freeze(options.freeze))  # before compiling: the optimizer sees what trains
-    lora = enable_for_run(model, options.lora_rank, options.lora_alpha, options.lora_targets, checkpoint)
+    lora = enable_for_run(model, options.lora_rank, options.lora_alpha, options.lora_targets, checkpoint,
+                          options.lora_train_head)
     model.backbone.enable_gradient_checkpointing(options.gradient_checkpointing)
     schedule = compile_model(model, options)
     if checkpoint is not None:

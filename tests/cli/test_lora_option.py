@@ -119,7 +119,9 @@ def test_resume_continues_the_adapters_exactly(merged_run, tiny_preset, corpus_f
 @pytest.mark.parametrize("builtin, extra, message", [
     (None, ("--lora-rank", "0"), "--lora-rank must be at least 1"),
     (None, ("--lora-rank", "2", "--lora-targets", "query,keys"), "--lora-targets takes query, key, value"),
-    (None, ("--lora-only",), "--lora-only, --lora-alpha and --lora-targets need --lora-rank"),
+    (None, ("--lora-only",), "--lora-only, --lora-alpha, --lora-targets and --lora-train-head need --lora-rank"),
+    (None, ("--lora-train-head",), "--lora-only, --lora-alpha, --lora-targets and --lora-train-head need --lora-rank"),
+    (None, ("--lora-rank", "2", "--lora-only", "--lora-train-head"), "without the head --lora-train-head trains"),
     (None, ("--lora-rank", "2", "--lora-alpha", "0"), "--lora-alpha must be positive"),
     (None, ("--lora-rank", "2", "--freeze", "embeddings"), "use either --lora-rank or --freeze, not both"),
     ("bert_tiny_scratch", ("--lora-rank", "2"), "a *_scratch preset starts from random weights"),

@@ -14,6 +14,7 @@ from mlm_cli.lora_targets import KERAS_HUB_LAYER_NAMES, KERAS_HUB_NUMBERING, TAR
 from mlm_cli.models.lora import adapters, block_projections
 from mlm_cli.models.optimizers import recipe_optimizer
 from mlm_cli.models.preset.registry import FAMILIES
+from mlm_cli.workflows.lora_training import enable_for_run
 from tests.family_sizes import tiny_sizes
 from tests.models.family_checks import fixed_batch
 
@@ -79,29 +80,35 @@ def test_adapters_start_neutral_and_merging_or_the_file_reproduce_the_adapted_mo
     np.testing.assert_allclose(sequence(plain_again, batch), adapted, atol=1e-5)  # merged kernels need no adapters
 
 
-def test_only_the_adapters_train_and_every_base_weight_stays_bit_identical():
-    """Every target of BERT's blocks adapted, trained by mlm's fused AdamW (the CLI tests train the default ones)."""
+@pytest.mark.parametrize("train_head", [False, True], ids=["adapters", "adapters-and-head"])
+def test_only_the_adapters_train_and_every_base_weight_stays_bit_identical(train_head):
+    """Every target of BERT's blocks adapted, trained by mlm's fused AdamW (the CLI tests train the default ones). With
+    --lora-train-head the head's own weights train too, and the backbone (the tied embeddings too) stays as it was."""
     name = "bert"
     family = FAMILIES[name]
     backbone = backbone_of(name)
     model = family.mlm_class(family.masked_lm)(backbone)
-    backbone.enable_lora(8, TARGETS, alpha=16)
-    for layer in model.layers:
-        if layer is not backbone:
-            layer.trainable = False
+    enable_for_run(model, 8, 16, ",".join(TARGETS), None, train_head=train_head)
     model.compile(optimizer=recipe_optimizer(1e-2))  # mlm's fused AdamW, as `mlm train` uses it
     adapter_ids = {id(w) for _, a in adapters(backbone) for w in (a.lora_kernel_a, a.lora_kernel_b)}
-    assert {id(v) for v in model.trainable_variables} == adapter_ids
-    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights if id(v) not in adapter_ids}
+    head_ids = {id(w) for w in model.masked_lm_head.weights} - {id(w) for w in backbone.weights}
+    assert head_ids
+    assert {id(v) for v in model.trainable_variables} == adapter_ids | (head_ids if train_head else set())
+    fixed = [v for v in model.weights if id(v) not in adapter_ids and (not train_head or id(v) not in head_ids)]
+    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in fixed}
+    head_before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights if id(v) in head_ids}
     batch = fixed_batch(VOCABULARY)
     labels = np.take_along_axis(batch["token_ids"], batch["mask_positions"], axis=1)
     for _ in range(3):
         model.train_on_batch(batch, labels)
-    after = {v.path: keras.ops.convert_to_numpy(v) for v in model.weights if id(v) not in adapter_ids}
-    changed = [path for path in before if path in after and not np.array_equal(before[path], after[path])
-               and "seed_generator" not in path]
-    assert changed == [] and len(after) == len(before)
+    after = {v.path: keras.ops.convert_to_numpy(v) for v in fixed}
+    changed = [path for path in before
+               if not np.array_equal(before[path], after[path]) and "seed_generator" not in path]
+    assert changed == []
     assert all(np.abs(keras.ops.convert_to_numpy(a.lora_kernel_b)).max() > 0 for _, a in adapters(backbone))
+    head_after = {v.path: keras.ops.convert_to_numpy(v) for v in model.weights if id(v) in head_ids}
+    head_changed = [path for path in head_before if not np.array_equal(head_before[path], head_after[path])]
+    assert (sorted(head_changed) == sorted(head_before)) if train_head else head_changed == []
 
 
 def test_settings_and_targets_are_checked(tmp_path):

@@ -48,6 +48,8 @@ class PlainReporter:
                   else "")
         accumulated = (f", {info['accumulation_steps']} passes per step (global batch {info['global_batch_size']})"
                        if info.get("accumulation_steps", 1) > 1 else "")
+        if info.get("lora"):
+            console.info(info["lora"])
         console.info(
             f"training {info['parameters']:,} parameters{frozen} on {info['backend']} "
             f"({info['precision']}){_spread(info)}{accumulated}{resumed}")

@@ -63,7 +63,9 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("backend", " ".join(str(summary[k]) for k in ("backend", "precision") if summary[k])),
         ("parameters", _count(summary["parameters"]) + (
             f" ({_count(summary['trainable_parameters'])} trained; frozen: {summary['freeze']})"
-            if summary.get("freeze") else "")),
+            if summary.get("freeze") else "") + (
+            f" ({_count(summary['trainable_parameters'])} trained: LoRA rank {summary['lora']['rank']} on "
+            f"{summary['lora']['targets'] or 'query,value'})" if summary.get("lora") else "")),
         ("global batch", _count(summary.get("global_batch_size")) + (
             f" ({summary['accumulation_steps']} accumulated passes per step)"
             if (summary.get("accumulation_steps") or 1) > 1 else "")),

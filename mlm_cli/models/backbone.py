@@ -213,7 +213,45 @@ class Backbone(keras.Model):
         return _torch_checkpoint_block(block, x, args, kwargs, training)
 
     def parameter_count(self) -> int:
-        return int(sum(math.prod(v.shape) for v in self.weights))
+        """The backbone's own parameters; LoRA adapters are not counted (a saved preset does not hold them)."""
+        adapters = {id(v) for v in self._lora_adapter_variables()}
+        return int(sum(math.prod(v.shape) for v in self.weights if id(v) not in adapters))
+
+    def _lora_adapter_variables(self) -> list:
+        if getattr(self, "_lora_settings", None) is None:
+            return []
+        from mlm_cli.models.lora import adapter_variables
+
+        return adapter_variables(self)
+
+    # --- LoRA (mlm_cli.models.lora) --------------------------------------------
+
+    def enable_lora(self, rank: int, target_names=None, alpha: float | None = None):
+        """Freeze every weight and add trainable rank-`rank` LoRA adapters to each encoder block's `target_names`
+        projections (default query and value, keras_hub's default; also key, attention_output, intermediate,
+        feedforward_output); an adapter adds (alpha / rank) x A.B to its kernel, alpha = rank unless given.
+        Returns the settings (rank, alpha, targets)."""
+        from mlm_cli.models.lora import enable_lora
+
+        return enable_lora(self, rank, target_names, alpha)
+
+    def save_lora_weights(self, filepath: str | os.PathLike) -> None:
+        """Write the LoRA adapters to `filepath` (ending in `.lora.h5`), in keras_hub's layout."""
+        from mlm_cli.models.lora import save_lora_weights
+
+        save_lora_weights(self, filepath)
+
+    def load_lora_weights(self, filepath: str | os.PathLike) -> None:
+        """Set the LoRA adapters from a `.lora.h5` file (enabling LoRA with the file's rank and targets if needed)."""
+        from mlm_cli.models.lora import load_lora_weights
+
+        load_lora_weights(self, filepath)
+
+    def merge_lora_weights(self) -> None:
+        """Fold the LoRA adapters into the kernels (outputs unchanged), so a preset saved now is a plain model."""
+        from mlm_cli.models.lora import merge_lora_weights
+
+        merge_lora_weights(self)
 
     # --- presets ----------------------------------------------------------------
 

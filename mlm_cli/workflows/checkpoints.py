@@ -1,7 +1,8 @@
 """Training checkpoints: a loadable preset plus optimizer state and loop state, written atomically.
 
 Layout: RUN/checkpoints/step-00000100/ holds the preset files, `optimizer.weights.h5`,
-`rng_state.npz` (dropout random generators) and `state.json` (step, data stream position). A checkpoint directory
+`rng_state.npz` (dropout random generators) and `state.json` (step, data stream position); with
+--lora-rank, the preset files hold the base weights and `adapter.lora.h5` the adapters. A checkpoint directory
 only ever appears under its final name once
 complete (staged in a hidden sibling, fsynced, renamed), so a crash at any moment
 leaves the previous checkpoints intact. With --keep-best, RUN/checkpoints/best-00000080/ holds
@@ -188,7 +189,9 @@ def best_weights(run_dir: Path, step: int) -> Path:
 
 def _write_atomically(run_dir: Path, name: str, model, state: dict[str, Any], write_more=None) -> Path:
     """RUN/checkpoints/NAME: the model's preset files, whatever `write_more(staging)` adds, state.json; atomic."""
+    from mlm_cli.models.lora import lora_settings
     from mlm_cli.models.preset.saver import write_preset_files
+    from mlm_cli.workflows.lora_training import ADAPTER_FILE
 
     root = checkpoint_root(run_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -196,6 +199,8 @@ def _write_atomically(run_dir: Path, name: str, model, state: dict[str, Any], wr
     staging = staging_directory(root, f".{final.name}.partial-")
     try:
         write_preset_files(model, staging)
+        if lora_settings(model.backbone) is not None:  # the base weights above, the adapters beside them
+            model.backbone.save_lora_weights(staging / ADAPTER_FILE)
         if write_more is not None:
             write_more(staging)
         _write_json(staging / STATE_FILE, state)

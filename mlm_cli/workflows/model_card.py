@@ -84,6 +84,7 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("parameters", _number(config.get("parameters"))),
         ("frozen while training", f"`{config['freeze']}` ({_number(config.get('trainable_parameters'))} parameters "
                                   "trained)" if config.get("freeze") else "nothing"),
+        ("LoRA", _lora(config)),
         ("steps", _number(summary.get("steps"))),
         ("tokens seen (non-padding)", _number(summary.get("tokens_seen"))),
         ("sequence length", _number(config.get("sequence_length"))),
@@ -163,6 +164,19 @@ def export_card(source_card: str | None, *, source: str, dtype: str, format: str
 def write_card(directory: Path, text: str) -> Path:
     """Write `directory/README.md` atomically."""
     return write_text_atomic(Path(directory) / CARD_FILE, text)
+
+
+def _lora(config: dict[str, Any]) -> str:
+    """--lora-rank: the adapter's settings, what trained and what was published."""
+    rank = config.get("lora_rank")
+    if not rank:
+        return "off"
+    alpha = config.get("lora_alpha") or rank
+    published = ("the adapter alone (adapter.lora.h5 + lora.json)" if config.get("lora_only")
+                 else "merged into the model")
+    head = " and the masked-LM head" if config.get("lora_train_head") else ""
+    return (f"rank {rank}, alpha {alpha:g} on `{config.get('lora_targets') or 'query,value'}`{head} "
+            f"({_number(config.get('trainable_parameters'))} parameters trained); published {published}")
 
 
 def _accumulation(config: dict[str, Any]) -> str:

@@ -172,6 +172,8 @@ def run_report(run_dir: Path) -> dict[str, Any]:
         "parameters": config.get("parameters"),
         "freeze": config.get("freeze"),
         "trainable_parameters": config.get("trainable_parameters"),
+        "lora": {key: config.get(f"lora_{key}") for key in ("rank", "alpha", "targets", "only")}
+        if config.get("lora_rank") else None,
         "global_batch_size": config.get("global_batch_size"),
         "accumulation_steps": config.get("accumulation_steps", 1),
         "status": "finished" if finished else "stopped",

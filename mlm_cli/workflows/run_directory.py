@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +121,13 @@ def copy_preset_files(source: Path, staging: Path) -> None:
         name for name in names if Path(folder) == source and name == STATE_FILE])
 
 
-def publish_preset(model, output: Path, card: str | None = None, weights_from: Path | None = None) -> list[str]:
+def publish_preset(model, output: Path, card: str | None = None, weights_from: Path | None = None,
+                   write_files: Callable[[Path], object] | None = None) -> list[str]:
     """Write the trained preset (and its model card) into the run directory; returns the names written there.
 
     `weights_from`: a preset directory saved from this model earlier (--keep-best), whose
     files are published instead, unchanged. config.json lands last, so a loadable preset is
-    always complete.
+    always complete. `write_files(staging)`: write these files instead of the model's preset (--lora-only).
     """
     from mlm_cli.models.preset.saver import write_preset_files
     from mlm_cli.workflows.model_card import write_card
@@ -133,7 +135,9 @@ def publish_preset(model, output: Path, card: str | None = None, weights_from: P
     staging = staging_directory(output, ".preset.partial-")
     names: list[str] = []
     try:
-        if weights_from is None:
+        if write_files is not None:
+            write_files(staging)
+        elif weights_from is None:
             write_preset_files(model, staging)
         else:
             copy_preset_files(weights_from, staging)

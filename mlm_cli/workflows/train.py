@@ -73,6 +73,7 @@ def tracked(run, reporter: TrainReporter):
 
 def publish_run(run, summary: dict[str, Any], reporter: TrainReporter) -> list[str]:
     """The trained preset with its model card, then training.png, into the run directory."""
+    from mlm_cli.workflows.lora_training import lora_publishing
     from mlm_cli.workflows.model_card import training_card
 
     weights_from = None
@@ -87,7 +88,8 @@ def publish_run(run, summary: dict[str, Any], reporter: TrainReporter) -> list[s
         summary["mlflow_run"] = {"tracking_uri": run.tracker.uri, "run_id": run.tracker.run_id}
     card = training_card(run.card_config, summary, family=family_name(run.model), version=__version__)
     with run.sync.readable(run.model):
-        names = publish_preset(run.model, run.options.output, card, weights_from)
+        weights_from, write_files = lora_publishing(run, weights_from)
+        names = publish_preset(run.model, run.options.output, card, weights_from, write_files)
     draw_plot(run.options.output, reporter)
     return names
 

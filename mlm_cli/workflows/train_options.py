@@ -17,6 +17,7 @@ from typing import Any
 from mlm_cli.data import DEFAULT_SHUFFLE_BUFFER
 from mlm_cli.data.mixing import is_weight_list, parse_weights
 from mlm_cli.errors import BadInputError
+from mlm_cli.lora_targets import TARGETS_HELP, is_target_list
 from mlm_cli.workflows.freezing import SPEC_HELP, is_freeze_spec
 
 DATA_HELP = ("Text file (one document per line), .jsonl/.csv/.parquet, a folder, a glob, or "
@@ -98,6 +99,27 @@ class TrainOptions:
     freeze: str | None = option(
         None, f"Keep these weights fixed while the rest trains: {SPEC_HELP}.", check=is_freeze_spec,
         problem=f"--freeze takes {SPEC_HELP}", fixed_on_resume=True)
+    lora_rank: int | None = option(
+        None, "Train LoRA adapters of this rank instead of the model: every base weight (head and embeddings too) "
+              "stays fixed; the published preset has the adapters merged in (see --lora-only).", check=at_least(1),
+        problem="--lora-rank must be at least 1", fixed_on_resume=True)
+    lora_alpha: float | None = option(
+        None, "LoRA scale numerator: each adapter adds alpha / rank x A.B to its kernel [default: the rank, a scale "
+              "of 1, as Keras].", check=lambda v: v is None or v > 0, problem="--lora-alpha must be positive",
+        fixed_on_resume=True)
+    lora_targets: str | None = option(
+        None, f"Projections of each encoder block that get adapters: {TARGETS_HELP} [default: query,value, as "
+              "keras_hub].", check=is_target_list, problem=f"--lora-targets takes {TARGETS_HELP}",
+        fixed_on_resume=True)
+    lora_train_head: bool = option(
+        False, "With --lora-rank: the masked-LM head's own weights (its dense layer, layer norm and output bias; not "
+               "the tied embeddings) train beside the adapters, as keras_hub's LoRA leaves them. Use it when the "
+               "checkpoint's head is fresh (a checkpoint without one) or far from your text's words.",
+        flags=("--lora-train-head",), fixed_on_resume=True)
+    lora_only: bool = option(
+        False, "With --lora-rank: publish the adapter alone (adapter.lora.h5, keras_hub's save_lora_weights format, "
+               "and lora.json naming the base preset) instead of the merged model.", flags=("--lora-only",),
+        fixed_on_resume=True)
     max_grad_norm: float = option(1.0, "Clip the global gradient norm to this, as run_mlm.py does (0: no clipping).",
                                   check=at_least(0), problem="--max-grad-norm must be >= 0 (0 turns clipping off)")
     mask_rate: float = option(0.15, "Fraction of tokens selected for prediction.", check=lambda v: 0 < v <= 1,
@@ -222,6 +244,13 @@ def validate_options(options: TrainOptions) -> None:
          "--early-stopping-patience needs --validation-data or --validation-split"),
         (not options.keep_best or bool(options.validation_data or options.validation_split),
          "--keep-best needs --validation-data or --validation-split"),
+        (options.lora_rank is not None or not (options.lora_only or options.lora_alpha or options.lora_targets
+                                               or options.lora_train_head),
+         "--lora-only, --lora-alpha, --lora-targets and --lora-train-head need --lora-rank"),
+        (not (options.lora_only and options.lora_train_head),
+         "--lora-only publishes the adapters alone, without the head --lora-train-head trains: drop one of them"),
+        (options.lora_rank is None or not options.freeze,
+         "use either --lora-rank or --freeze, not both (LoRA already keeps every base weight fixed)"),
         (options.data_weights is None or len(parse_weights(options.data_weights)) == len(options.data),
          f"--data-weights needs one weight per --data source ({len(options.data)})"),
     ]

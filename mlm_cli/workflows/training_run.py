@@ -50,6 +50,7 @@ class Run:
     state: dict[str, Any] = field(default_factory=dict)  # loop state of the checkpoint resumed from
     flat_mask_capacity: int | None = None  # single-device steps: one flat list of masks per batch (data/flat_masks.py)
     tracker: Any = None  # --mlflow: an MlflowTracker (process 0 only)
+    lora: Any = None  # --lora-rank: the LoraSettings
 
     def step_inputs(self, batch) -> tuple[dict[str, Any], Any, Any]:
         """A training batch as (features, mask ids, mask weights) for `train_on_batch`."""
@@ -84,7 +85,15 @@ class Run:
                 "resumed_from": int(self.state.get("step", 0)), "max_steps": self.options.max_steps,
                 "output": str(self.options.output), "distribution": cluster.kind, "devices": cluster.devices,
                 "processes": cluster.num_processes, "global_batch_size": config["global_batch_size"],
-                "accumulation_steps": self.options.accumulation_steps}
+                "accumulation_steps": self.options.accumulation_steps, "lora": self.lora_description()}
+
+    def lora_description(self) -> str | None:
+        """--lora-rank: e.g. "LoRA rank 8 on query,value: 147,456 trainable parameters of 22.7 M (0.65%)"."""
+        if self.lora is None:
+            return None
+        from mlm_cli.workflows.lora_training import describe
+
+        return describe(self.lora, *parameter_counts(self.model), self.options.lora_train_head)
 
 
 def prepare_run(options: TrainOptions) -> Run:
@@ -96,6 +105,7 @@ def prepare_run(options: TrainOptions) -> Run:
     from mlm_cli.distributed import cluster as clusters
     from mlm_cli.seeding import set_seed
     from mlm_cli.workflows.freezing import freeze, parse_freeze
+    from mlm_cli.workflows.lora_training import enable_for_run
     from mlm_cli.workflows.precision import resolve_precision
 
     clusters.validate(options.cluster_options(), requested_backend())
@@ -115,6 +125,8 @@ def prepare_run(options: TrainOptions) -> Run:
     set_seed(options.seed + int(state.get("step", 0)))
     model = build_model(options, train_spec, precision, checkpoint)
     freeze(model.backbone, parse_freeze(options.freeze))  # before compiling: the optimizer sees what trains
+    lora = enable_for_run(model, options.lora_rank, options.lora_alpha, options.lora_targets, checkpoint,
+                          options.lora_train_head)
     model.backbone.enable_gradient_checkpointing(options.gradient_checkpointing)
     schedule = compile_model(model, options)
     if checkpoint is not None:
@@ -136,7 +148,7 @@ def prepare_run(options: TrainOptions) -> Run:
     metrics = run_directory.MetricsLog(options.output, enabled=cluster.is_main, tensorboard=options.tensorboard,
                                        tracker=tracker)
     return Run(options, cluster, ProcessSync(cluster), model, schedule, data, stream, metrics, config, card_config,
-               state, flat_mask_capacity=mask_capacity(cluster, model, global_batch), tracker=tracker)
+               state, flat_mask_capacity=mask_capacity(cluster, model, global_batch), tracker=tracker, lora=lora)
 
 
 def mlflow_tracker(options: TrainOptions, config: dict[str, Any]):
@@ -226,6 +238,9 @@ def build_model(options: TrainOptions, train_spec, precision: str, checkpoint):
         return load_masked_lm(str(checkpoint), sequence_length=options.sequence_length, precision=precision,
                               **overrides)
     if is_scratch_preset(options.preset):
+        if options.lora_rank is not None:
+            raise BadInputError("--lora-rank adapts a pretrained model; a *_scratch preset starts from random weights",
+                                hint="train it without LoRA first, then adapt the result")
         return build_scratch_masked_lm(
             options.preset, vocabulary_texts(train_spec), sequence_length=options.sequence_length, precision=precision,
             masking=masking, seed=options.seed, vocabulary_size=options.vocabulary_size, dropout=options.dropout,

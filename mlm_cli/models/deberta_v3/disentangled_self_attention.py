@@ -7,6 +7,7 @@ import math
 import keras
 from keras import ops
 
+from mlm_cli.models.layers.adaptable_dense import AdaptableDense
 from mlm_cli.models.layers.dropout import dropout
 
 MASKED_SCORE = -1e9  # keras_hub's softmax mask value for float32 scores
@@ -32,10 +33,10 @@ class DisentangledSelfAttention(keras.layers.Layer):
         self.head_dim = self.hidden_dim // self.num_heads
         self.dropout = float(dropout)
         self.scale = 1.0 / math.sqrt(3 * self.head_dim)  # three score terms
-        self.qkv_dense = keras.layers.Dense(
+        self.qkv_dense = AdaptableDense(
             3 * self.hidden_dim, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="qkv"
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = AdaptableDense(
             self.hidden_dim, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="attention_output"
         )
         self.seed_generator = keras.random.SeedGenerator()
@@ -73,7 +74,8 @@ class DisentangledSelfAttention(keras.layers.Layer):
         """The relative table through this layer's query and key projections: two [2K, N, d] tensors."""
         if training and self.dropout > 0:
             relative_embeddings = dropout(relative_embeddings, self.dropout, self.seed_generator)
-        kernel = ops.cast(self.qkv_dense.kernel[:, : 2 * self.hidden_dim], self.compute_dtype)  # query and key columns
+        # The query and key columns, with their LoRA adapters if any.
+        kernel = ops.cast(self.qkv_dense.effective_kernel()[:, : 2 * self.hidden_dim], self.compute_dtype)
         bias = ops.cast(self.qkv_dense.bias[: 2 * self.hidden_dim], self.compute_dtype)
         projected = ops.matmul(relative_embeddings, kernel) + bias
         projected = ops.reshape(projected, (-1, 2, self.num_heads, self.head_dim))

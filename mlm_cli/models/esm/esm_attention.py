@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from mlm_cli.models.esm.esm_rotary_embedding import apply_rotary
+from mlm_cli.models.layers.adaptable_dense import AdaptableDense
 from mlm_cli.models.layers.attention import scaled_dot_product_attention
 
 
@@ -25,10 +26,10 @@ class ESMSelfAttention(keras.layers.Layer):
         self.num_heads = int(num_heads)
         self.head_dim = self.hidden_dim // self.num_heads
         policy = self.dtype_policy
-        self.qkv_dense = keras.layers.Dense(
+        self.qkv_dense = AdaptableDense(
             3 * self.hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy, name="qkv"
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = AdaptableDense(
             self.hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy,
             name="attention_output"
         )

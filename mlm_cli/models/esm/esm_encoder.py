@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from mlm_cli.models.esm.esm_attention import ESMSelfAttention
+from mlm_cli.models.layers.adaptable_dense import AdaptableDense
 from mlm_cli.models.layers.dropout import Dropout
 
 
@@ -30,11 +31,11 @@ class ESMEncoderBlock(keras.layers.Layer):
         )
         self.feedforward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
                                                                 name="feedforward_norm")
-        self.intermediate_dense = keras.layers.Dense(
+        self.intermediate_dense = AdaptableDense(
             intermediate_dim, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
             dtype=policy, name="intermediate"
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = AdaptableDense(
             hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy,
             name="feedforward_output"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mlm_cli.models.layers.adaptable_dense import AdaptableDense
 from mlm_cli.models.layers.dropout import Dropout
 
 
@@ -41,7 +42,7 @@ class FNetEncoderBlock(keras.layers.Layer):
         self.intermediate_dim = int(intermediate_dim)
         policy = self.dtype_policy
         self.mixing_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name="mixing_norm")
-        self.intermediate_dense = keras.layers.Dense(
+        self.intermediate_dense = AdaptableDense(
             intermediate_dim,
             activation=activation,
             kernel_initializer=kernel_initializer,
@@ -49,7 +50,7 @@ class FNetEncoderBlock(keras.layers.Layer):
             dtype=policy,
             name="intermediate",
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = AdaptableDense(
             hidden_dim, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=policy,
             name="feedforward_output"
         )

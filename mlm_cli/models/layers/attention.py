@@ -7,6 +7,7 @@ import math
 import keras
 from keras import ops
 
+from mlm_cli.models.layers.adaptable_dense import AdaptableDense
 from mlm_cli.models.layers.dropout import dropout
 
 
@@ -54,10 +55,10 @@ class SelfAttention(keras.layers.Layer):
         self.num_heads = int(num_heads)
         self.head_dim = self.hidden_dim // self.num_heads
         self.dropout = float(dropout)
-        self.qkv_dense = keras.layers.Dense(
+        self.qkv_dense = AdaptableDense(
             3 * self.hidden_dim, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="qkv"
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = AdaptableDense(
             self.hidden_dim, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="attention_output"
         )
         self.seed_generator = keras.random.SeedGenerator()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from mlm_cli.models.layers.adaptable_dense import AdaptableDense
 from mlm_cli.models.layers.attention import SelfAttention
 from mlm_cli.models.layers.dropout import Dropout
 
@@ -32,11 +33,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention_dropout = Dropout(dropout, dtype=policy)
         self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy,
                                                               name="attention_norm")
-        self.intermediate_dense = keras.layers.Dense(
+        self.intermediate_dense = AdaptableDense(
             intermediate_dim, activation=activation, kernel_initializer=kernel_initializer, dtype=policy,
             name="intermediate"
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = AdaptableDense(
             hidden_dim, kernel_initializer=kernel_initializer, dtype=policy, name="feedforward_output"
         )
         self.feedforward_dropout = Dropout(dropout, dtype=policy)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mlm_cli.models.layers.adaptable_dense import AdaptableDense
 from mlm_cli.models.roformer_v2.roformer_v2_rotary import apply_rotary, rotary_tables
 
 
@@ -34,10 +35,10 @@ class RotarySelfAttention(keras.layers.Layer):
         self.head_size = int(head_size)
         self.max_wavelength = max_wavelength
         inner = self.num_heads * self.head_size
-        self.qkv_dense = keras.layers.Dense(
+        self.qkv_dense = AdaptableDense(
             3 * inner, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=self.dtype_policy, name="qkv"
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = AdaptableDense(
             inner, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=self.dtype_policy,
             name="attention_output"
         )

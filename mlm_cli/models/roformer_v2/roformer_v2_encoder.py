@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from mlm_cli.models.layers.adaptable_dense import AdaptableDense
 from mlm_cli.models.layers.dropout import Dropout
 from mlm_cli.models.roformer_v2.roformer_v2_attention import RotarySelfAttention
 from mlm_cli.models.roformer_v2.roformer_v2_norm import RMSNorm
@@ -44,7 +45,7 @@ class RoformerV2EncoderBlock(keras.layers.Layer):
         )
         self.attention_dropout = Dropout(dropout, dtype=policy, name="attention_dropout")
         self.attention_norm = RMSNorm(dtype=policy, name="attention_norm")
-        self.intermediate_dense = keras.layers.Dense(
+        self.intermediate_dense = AdaptableDense(
             intermediate_dim,
             activation=activation,
             use_bias=use_bias,
@@ -52,7 +53,7 @@ class RoformerV2EncoderBlock(keras.layers.Layer):
             dtype=policy,
             name="intermediate",
         )
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = AdaptableDense(
             hidden_dim, use_bias=use_bias, kernel_initializer=kernel_initializer, dtype=policy,
             name="feedforward_output"
         )

@@ -196,7 +196,10 @@ def read_lora_settings(path: str | os.PathLike, backbone=None) -> LoraSettings:
     indices, which needs `backbone`)."""
     import h5py
 
+    from mlm_cli.models.preset.h5_weights import read_shapes
+
     path = _check_path(path)
+    read_shapes(path)  # refuses links, external storage and odd dtypes: an adapter file is untrusted input
     try:
         with h5py.File(path, "r") as f:
             rank = int(f["lora/vars/rank"][()])
@@ -223,6 +226,9 @@ def load_lora_weights(backbone, path: str | os.PathLike) -> None:
     import h5py
 
     file_settings = read_lora_settings(path, backbone)
+    if not 1 <= file_settings.rank <= backbone.hidden_dim:  # checked before any adapter is allocated
+        raise PresetError(f"{path}: LoRA rank {file_settings.rank} does not fit a backbone of width "
+                          f"{backbone.hidden_dim}", hint="load it onto the model it was trained for")
     settings = lora_settings(backbone)
     if settings is None:
         settings = enable_lora(backbone, file_settings.rank, file_settings.targets, file_settings.alpha)
@@ -236,6 +242,9 @@ def load_lora_weights(backbone, path: str | os.PathLike) -> None:
                 raise PresetError(f"{path}: no weights for the {adapter.target} adapter (layer {index})",
                                   hint="load it onto the model and targets it was trained for")
             a, b = np.asarray(group["lora_kernel_a"]), np.asarray(group["lora_kernel_b"])
+            if not all(array.dtype.kind == "f" and np.isfinite(array).all() for array in (a, b)):
+                raise PresetError(f"{path}: the {adapter.target} adapter of layer {index} is not finite floating "
+                                  "point", hint="the file is corrupt; train or download it again")
             if a.size != np.prod(adapter.lora_kernel_a.shape) or b.shape != tuple(adapter.lora_kernel_b.shape):
                 raise PresetError(f"{path}: the {adapter.target} adapter of layer {index} has shapes {a.shape}, "
                                   f"{b.shape}; this model's are {tuple(adapter.lora_kernel_a.shape)}, "

@@ -139,6 +139,30 @@ def test_settings_and_targets_are_checked(tmp_path):
         backbone_of("bert").save_lora_weights(tmp_path / "none.lora.h5")
 
 
+def test_an_untrusted_adapter_file_is_checked_before_anything_is_allocated_or_read(tmp_path):
+    """A rank no backbone of this width can have, a link to another file, NaN weights: one PresetError each."""
+    backbone = backbone_of("bert")
+    backbone.enable_lora(2)
+    backbone.save_lora_weights(tmp_path / "good.lora.h5")
+    huge = tmp_path / "huge.lora.h5"
+    with h5py.File(huge, "w") as f:
+        f.create_dataset("lora/vars/rank", data=np.int64(10**9))
+    with pytest.raises(PresetError, match="rank 1000000000 does not fit"):
+        backbone_of("bert").load_lora_weights(huge)
+    linked = tmp_path / "linked.lora.h5"
+    with h5py.File(linked, "w") as f:
+        f["lora"] = h5py.ExternalLink(str(tmp_path / "good.lora.h5"), "lora")
+    with pytest.raises(PresetError, match="link"):
+        backbone_of("bert").load_lora_weights(linked)
+    poisoned = tmp_path / "nan.lora.h5"
+    poisoned.write_bytes((tmp_path / "good.lora.h5").read_bytes())
+    with h5py.File(poisoned, "r+") as f:
+        first = next(key for key in f["lora"] if key.isdigit())
+        f[f"lora/{first}/vars/lora_kernel_b"][...] = np.nan
+    with pytest.raises(PresetError, match="not finite"):
+        backbone_of("bert").load_lora_weights(poisoned)
+
+
 def test_the_file_has_keras_hub_layout(tmp_path):
     backbone = backbone_of("bert")
     backbone.enable_lora(2)

@@ -114,7 +114,7 @@ def test_extended_export_loads_in_transformers_with_equal_ids_and_logits(tiny_tr
 
 
 def test_a_tokenizer_without_words_is_refused_naming_the_family_and_what_works():
-    vocabulary = ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "<mask>"]
+    vocabulary = ["<pad>", "<cls>", "<eos>", "<unk>", "L", "A", "G", "V", "<mask>"]
     tokenizer = ESMTokenizer(vocabulary=vocabulary)
     backbone = ESMBackbone(vocabulary_size=len(vocabulary), **TINY_SIZES["esm"])
     model = ESMMaskedPLM(backbone, preprocessor=ESMMaskedPLMPreprocessor(tokenizer, sequence_length=8))

@@ -31,6 +31,7 @@ def train(preset, corpus, tmp_path, *extra: str):
     )
 
 
+@pytest.mark.slow  # trains twice (a run, then its resumption) and exports
 def test_extended_vocabulary_is_trained_published_exported_and_kept_on_resume(tiny_preset, domain_corpus, tmp_path):
     import numpy as np
 

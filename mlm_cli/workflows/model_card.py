@@ -82,6 +82,7 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("base preset", f"`{config.get('preset')}`"),
         ("model family", family),
         ("parameters", _number(config.get("parameters"))),
+        ("vocabulary", _vocabulary(config)),
         ("frozen while training", f"`{config['freeze']}` ({_number(config.get('trainable_parameters'))} parameters "
                                   "trained)" if config.get("freeze") else "nothing"),
         ("steps", _number(summary.get("steps"))),
@@ -163,6 +164,15 @@ def export_card(source_card: str | None, *, source: str, dtype: str, format: str
 def write_card(directory: Path, text: str) -> Path:
     """Write `directory/README.md` atomically."""
     return write_text_atomic(Path(directory) / CARD_FILE, text)
+
+
+def _vocabulary(config: dict[str, Any]) -> str:
+    """The vocabulary size, and how many corpus words --extend-vocabulary added to it."""
+    size = _number(config.get("vocabulary_size"))
+    if not config.get("extend_vocabulary"):
+        return f"{size} tokens"
+    return (f"{size} tokens, {_number(config.get('added_words'))} of them whole words of the corpus added by "
+            f"`--extend-vocabulary {config['extend_vocabulary']}` (`added_words.tsv`)")
 
 
 def _accumulation(config: dict[str, Any]) -> str:

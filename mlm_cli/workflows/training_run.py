@@ -130,14 +130,16 @@ def prepare_run(options: TrainOptions) -> Run:
     if cluster.is_main and not options.resume:
         run_directory.create_output(options.output, options.overwrite)
     config = resolved_config(options, model, schedule, cluster, data, backend, precision)
+    if growth is not None:
+        config["added_words"] = len(growth.words)
     if cluster.is_main and not options.resume:
         run_directory.write_config(options.output, config)
         if growth is not None:
             from mlm_cli.workflows.vocabulary_growth import write_added_words
 
             write_added_words(options.output, growth)
-    card_config = {**config, **{key: saved_config[key] for key in ("data_sources", "command_line") if saved_config.get(
-        key)}}
+    kept_from_start = ("data_sources", "command_line", "added_words")  # what a resumed run's card reports
+    card_config = {**config, **{key: saved_config[key] for key in kept_from_start if saved_config.get(key)}}
     stream = training_stream(options, model, data)
     if state:
         stream.load_state_dict(state["data"])

@@ -46,6 +46,8 @@ def test_extended_vocabulary_is_trained_published_exported_and_kept_on_resume(ti
     run = tmp_path / "run"
     assert json.loads((run / "train_config.json").read_text())["extend_vocabulary"] == 50
     assert json.loads((run / "config.json").read_text())["config"]["vocabulary_size"] == size + added
+    assert (f"| vocabulary | {size + added:,} tokens, {added} of them whole words of the corpus added by "
+            "`--extend-vocabulary 50`") in (run / "README.md").read_text()
     rows = (run / "added_words.tsv").read_text().splitlines()
     assert rows[0] == "word\tcount\tpieces" and sorted(row.split("\t")[0] for row in rows[1:]) == sorted(DOMAIN_WORDS)
 

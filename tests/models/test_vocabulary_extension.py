@@ -122,3 +122,24 @@ def test_a_tokenizer_without_words_is_refused_naming_the_family_and_what_works()
         check_extendable(model)
     with pytest.raises(ValueError, match="esm models"):
         extend_vocabulary(model, ["LAG"])
+
+
+@pytest.mark.parametrize("family", ["distil_bert", "roformer_v2"])
+def test_every_wordpiece_family_grows_its_rows_and_keeps_its_logits(family):
+    from mlm_cli.models.preset.registry import FAMILIES
+    from tests.models.family_checks import build_masked_lm
+
+    spec = FAMILIES[family]
+    task_class = spec.mlm_class(spec.masked_lm)
+    tokenizer = task_class.preprocessor_cls.tokenizer_cls(vocabulary=tiny_vocabulary(), lowercase=True)
+    model = build_masked_lm(task_class, tokenizer, TINY_SIZES[family], sequence_length=24, mask_selection_length=6)
+    perturb_weights(model.weights, seed=9)
+    extended = extend_vocabulary(model, NEW_WORDS)
+    size = tokenizer.vocabulary_size()
+    table = keras.ops.convert_to_numpy(extended.backbone.token_embedding.embeddings)
+    old_table = keras.ops.convert_to_numpy(model.backbone.token_embedding.embeddings)
+    np.testing.assert_allclose(table[size], old_table[tokenizer.word_piece_ids(["kubectl"])[0]].mean(axis=0),
+                               rtol=1e-6)
+    x, _, _ = model.preprocessor(PLAIN_TEXTS)
+    assert np.abs(logits(extended, x)[..., :size] - logits(model, x)).max() <= 1e-5
+    assert extended.preprocessor.tokenizer("kubectl").tolist() == [size]

@@ -1,7 +1,7 @@
 """Vocabulary extension at equal steps: `mlm train` from MiniLM-L6 with and without --extend-vocabulary N, in one run.
 
     PYTHONPATH=. .venv/bin/python bench/extend_vocabulary.py [--words 2000] [--steps 150] [--batch-size 16]
-        [--learning-rate 1e-4] [--seed 0] [--heldout-documents 2000] [--corpus PATH] [--keep DIR]
+        [--learning-rate 1e-4] [--seed 0] [--heldout-documents 2000] [--corpus PATH] [--keep DIR [--reuse]]
 
     smoke test: --steps 3 --batch-size 4 --heldout-documents 50 --words 200
 
@@ -10,7 +10,8 @@ What is measured. Both runs start from one starting point: MiniLM-L6-H384 (uncas
 train with `mlm train` (this checkout, torch backend) on the same training documents of the man-page corpus
 (technical text: command and option names that a general vocabulary splits into many pieces) for the same steps x
 batch rows of 128 tokens, with bench/quality.py's recipe. The extended run adds `--extend-vocabulary N`: it learns up
-to N words on the first 200,000 training documents and starts their rows as the mean of their pieces'.
+to N words on the first 200,000 training documents and starts their rows as the mean of their pieces'. Equal steps
+are equal tokens, so the extended run reads more text (each of its tokens covers more of it).
 
 Held-out text: documents disjoint from training (quality.py's seeded split). Reported per tokenizer: tokens per word
 (WordPiece tokens / words, a word being a unit of the tokenizer's pre-tokenisation: a run of letters and digits, or
@@ -23,7 +24,9 @@ seeded draw on the word sequence, so the same words for both models), and every 
 [MASK]. A word's loss is the sum of its pieces' cross-entropies (what whole-word masking trains; for a one-token word
 it is exactly -log p(word)); the score is the total over the chosen words divided by their number. The base model
 sees as many [MASK]s as the word has pieces, the extended one fewer: that is part of what a tokenisation gives a
-model, and is the same for both runs' base words.
+model, and is the same for both runs' base words. The loss is also reported apart for the chosen words that both
+tokenizers tokenize alike (did the rest of the model get worse?) and for the words the extension shortened (where
+the sum of independently predicted pieces weighs on the base model most).
 
 Progress goes to stderr; stdout has one JSON line per model, one for the comparison, then a markdown table.
 """
@@ -83,14 +86,16 @@ def train_and_export(start: Path, data: Path, work: Path, args: argparse.Namespa
                  str(quality.MAX_GRAD_NORM), "--seed", str(args.seed), "--save-every", str(quality.NEVER)]
     if words:
         arguments += ["--extend-vocabulary", str(words)]
-    progress(f"{name}: mlm {' '.join(arguments)}")
-    seconds = mlm(*arguments, cache=cache, log=work / f"{name}.train.log")
+    seconds = None
+    if not (args.reuse and (work / f"{name}-hf" / "config.json").is_file()):
+        progress(f"{name}: mlm {' '.join(arguments)}")
+        seconds = round(mlm(*arguments, cache=cache, log=work / f"{name}.train.log"), 1)
+        mlm("export", "--preset", str(run), "--format", "hf", "--output", str(work / f"{name}-hf"), cache=cache,
+            log=work / f"{name}.export.log")
     log = (work / f"{name}.train.log").read_text(encoding="utf-8")
     growth = next((line.strip() for line in log.splitlines() if "extended the vocabulary" in line), None)
-    mlm("export", "--preset", str(run), "--format", "hf", "--output", str(work / f"{name}-hf"), cache=cache,
-        log=work / f"{name}.export.log")
     metrics = quality.read_train_metrics(run)
-    return {"run": name, "preset": run, "hf": work / f"{name}-hf", "train_wall_seconds": round(seconds, 1),
+    return {"run": name, "preset": run, "hf": work / f"{name}-hf", "train_wall_seconds": seconds,
             "last_train_loss": metrics["last_train_loss"], "vocabulary_growth": growth}
 
 
@@ -133,15 +138,16 @@ def chosen_words(counts: list[int]) -> list[np.ndarray]:
     return chosen
 
 
-def word_loss(hf_model: Path, documents: list[list[list[int]]], counts: list[int], chosen: list[np.ndarray],
-              special: dict[str, int], batch_size: int = 32) -> dict:
-    """Summed piece cross-entropy of the chosen words (all their pieces masked) per chosen word; transformers' model
-    in float32, eval mode."""
+def word_losses(hf_model: Path, documents: list[list[list[int]]], counts: list[int], chosen: list[np.ndarray],
+                special: dict[str, int], batch_size: int = 32) -> np.ndarray:
+    """Each chosen word's loss, the summed cross-entropy of its pieces (all of them masked), in document order;
+    transformers' model in float32, eval mode."""
     import torch
     from transformers import BertForMaskedLM
 
     model = BertForMaskedLM.from_pretrained(hf_model).float().eval()
-    rows, labels_rows = [], []
+    rows, labels_rows, owners = [], [], []  # owners: the chosen word (its rank) each label belongs to
+    rank = 0
     for document, count, picked in zip(documents, counts, chosen):
         ids, labels = [special["cls"]], [-100]
         masked = set(picked.tolist())
@@ -149,12 +155,14 @@ def word_loss(hf_model: Path, documents: list[list[list[int]]], counts: list[int
             if index in masked:
                 ids += [special["mask"]] * len(pieces)
                 labels += list(pieces)
+                owners += [rank] * len(pieces)
+                rank += 1
             else:
                 ids += list(pieces)
                 labels += [-100] * len(pieces)
         rows.append(ids + [special["sep"]])
         labels_rows.append(labels + [-100])
-    total, words = 0.0, sum(len(picked) for picked in chosen)
+    losses = []
     with torch.inference_mode():
         for start in range(0, len(rows), batch_size):
             batch, batch_labels = rows[start:start + batch_size], labels_rows[start:start + batch_size]
@@ -168,11 +176,21 @@ def word_loss(hf_model: Path, documents: list[list[list[int]]], counts: list[int
             hidden = model.bert(input_ids=inputs, attention_mask=(inputs != special["pad"]).long(),
                                 token_type_ids=torch.zeros_like(inputs)).last_hidden_state
             logits = model.cls(hidden[selected]).float()
-            total += float(torch.nn.functional.cross_entropy(logits, labels[selected], reduction="sum").double())
-    return {"loss_per_word": total / words, "masked_words": words}
+            losses.append(torch.nn.functional.cross_entropy(logits, labels[selected], reduction="none").double())
+    per_word = np.zeros(rank)
+    np.add.at(per_word, np.asarray(owners), torch.cat(losses).numpy())  # row-major order = label order
+    return per_word
 
 
-def score(result: dict, heldout: list[str], counts: list[int], chosen: list[np.ndarray]) -> None:
+def chosen_pieces(documents: list[list[list[int]]], chosen: list[np.ndarray]) -> list[tuple[int, ...]]:
+    """The pieces of every chosen word, in document order."""
+    return [tuple(document[index]) for document, picked in zip(documents, chosen) for index in picked.tolist()]
+
+
+def score(result: dict, heldout: list[str], counts: list[int], chosen: list[np.ndarray],
+          unchanged: np.ndarray) -> None:
+    """Tokens per word and the per-word loss: over all chosen words, over those both tokenizers tokenize alike
+    (`unchanged`), and over the others (words the extension made shorter)."""
     from mlm_cli.models import Tokenizer
 
     tokenizer = Tokenizer.from_preset(result["preset"])
@@ -181,19 +199,27 @@ def score(result: dict, heldout: list[str], counts: list[int], chosen: list[np.n
                "pad": tokenizer.pad_token_id}
     result["vocabulary_size"] = tokenizer.vocabulary_size()
     result["heldout_tokens_per_word"] = round(tokens_per_word(documents), 4)
-    result.update(word_loss(result["hf"], documents, counts, chosen, special))
-    result["loss_per_word"] = round(result["loss_per_word"], 4)
+    losses = word_losses(result["hf"], documents, counts, chosen, special)
+    result["masked_words"] = len(losses)
+    result["loss_per_word"] = round(float(losses.mean()), 4)
+    result["unchanged_words"] = int(unchanged.sum())
+    result["loss_per_unchanged_word"] = round(float(losses[unchanged].mean()), 4)
+    result["loss_per_changed_word"] = round(float(losses[~unchanged].mean()), 4) if (~unchanged).any() else None
 
 
 def markdown(results: list[dict], args: argparse.Namespace, heldout_documents: int) -> str:
     lines = [f"MiniLM-L6-H384, man-page corpus, {args.steps} steps x {args.batch_size} x {quality.SEQUENCE_LENGTH} "
              f"tokens, learning rate {args.learning_rate}, seed {args.seed}; {heldout_documents:,} held-out documents, "
-             f"{results[0]['masked_words']:,} masked words (the same for both).", "",
-             "| run | vocabulary | held-out tokens per word | held-out loss per word | last train loss |",
-             "|---|---:|---:|---:|---:|"]
+             f"{results[0]['masked_words']:,} masked words (the same for both; {results[0]['unchanged_words']:,} of "
+             "them tokenized alike by both tokenizers).", "",
+             "| run | vocabulary | held-out tokens per word | held-out loss per word | ... words tokenized alike | "
+             "... words the extension shortened | last train loss (per token) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
+        changed = "n/a" if r["loss_per_changed_word"] is None else f"{r['loss_per_changed_word']:.3f}"
         lines.append(f"| {r['run']} | {r['vocabulary_size']:,} | {r['heldout_tokens_per_word']:.3f} | "
-                     f"{r['loss_per_word']:.3f} | {r['last_train_loss']:.3f} |")
+                     f"{r['loss_per_word']:.3f} | {r['loss_per_unchanged_word']:.3f} | {changed} | "
+                     f"{r['last_train_loss']:.3f} |")
     return "\n".join(lines)
 
 
@@ -207,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout-documents", type=int, default=2000)
     parser.add_argument("--corpus", type=Path, help="one document per line [default: the man-page corpus]")
     parser.add_argument("--keep", type=Path, help="keep the runs in this directory")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score the runs already trained and exported in --keep instead of training again")
     args = parser.parse_args(argv)
 
     quality.quiet_transformers()
@@ -223,18 +251,23 @@ def main(argv: list[str] | None = None) -> int:
         from mlm_cli.models import Tokenizer
 
         base_words = word_pieces(Tokenizer.from_preset(results[0]["preset"]), split.heldout)
+        extended_words = word_pieces(Tokenizer.from_preset(results[1]["preset"]), split.heldout)
         counts = fitting_words(base_words)
         chosen = chosen_words(counts)
+        unchanged = np.array([base == extended for base, extended in zip(chosen_pieces(base_words, chosen),
+                                                                          chosen_pieces(extended_words, chosen))])
         for result in results:
             progress(f"scoring {result['run']}")
-            score(result, split.heldout, counts, chosen)
+            score(result, split.heldout, counts, chosen, unchanged)
         for result in results:
             print(json.dumps({key: str(value) if isinstance(value, Path) else value for key, value in result.items()
                               if key not in ("preset", "hf")}), flush=True)
         base, extended = results
         print(json.dumps({"tokens_per_word_change": round(extended["heldout_tokens_per_word"] -
                                                           base["heldout_tokens_per_word"], 4),
-                          "loss_per_word_change": round(extended["loss_per_word"] - base["loss_per_word"], 4)}),
+                          "loss_per_word_change": round(extended["loss_per_word"] - base["loss_per_word"], 4),
+                          "loss_per_unchanged_word_change": round(extended["loss_per_unchanged_word"] -
+                                                                  base["loss_per_unchanged_word"], 4)}),
               flush=True)
         print(markdown(results, args, len(split.heldout)))
     finally:

@@ -43,6 +43,8 @@ class PlainReporter:
 
     def start(self, info: dict[str, Any]) -> None:
         self.max_steps = info.get("max_steps")
+        if info.get("vocabulary_growth"):
+            console.info(info["vocabulary_growth"])
         resumed = f", resuming at step {info['resumed_from']}" if info.get("resumed_from") else ""
         frozen = (f" ({info['trainable_parameters']:,} trainable; frozen: {info['freeze']})" if info.get("freeze")
                   else "")

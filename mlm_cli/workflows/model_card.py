@@ -82,6 +82,7 @@ def training_card(config: dict[str, Any], summary: dict[str, Any], *, family: st
         ("base preset", f"`{config.get('preset')}`"),
         ("model family", family),
         ("parameters", _number(config.get("parameters"))),
+        ("vocabulary", _vocabulary(config)),
         ("frozen while training", f"`{config['freeze']}` ({_number(config.get('trainable_parameters'))} parameters "
                                   "trained)" if config.get("freeze") else "nothing"),
         ("LoRA", _lora(config)),
@@ -177,6 +178,15 @@ def _lora(config: dict[str, Any]) -> str:
     head = " and the masked-LM head" if config.get("lora_train_head") else ""
     return (f"rank {rank}, alpha {alpha:g} on `{config.get('lora_targets') or 'query,value'}`{head} "
             f"({_number(config.get('trainable_parameters'))} parameters trained); published {published}")
+
+
+def _vocabulary(config: dict[str, Any]) -> str:
+    """The vocabulary size, and how many corpus words --extend-vocabulary added to it."""
+    size = _number(config.get("vocabulary_size"))
+    if not config.get("extend_vocabulary"):
+        return f"{size} tokens"
+    return (f"{size} tokens, {_number(config.get('added_words'))} of them whole words of the corpus added by "
+            f"`--extend-vocabulary {config['extend_vocabulary']}` (`added_words.tsv`)")
 
 
 def _accumulation(config: dict[str, Any]) -> str:

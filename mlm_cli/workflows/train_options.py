@@ -167,6 +167,11 @@ class TrainOptions:
                                   "second writer.", flags=("--no-lock",))
     vocabulary_size: int | None = option(None, "WordPiece vocabulary size for from-scratch presets [default: 30522].",
                                          check=at_least(100), problem="--vocabulary-size must be at least 100")
+    extend_vocabulary: int | None = option(
+        None, "Before training, add up to N whole words that are frequent in the corpus (counted on its first 200,000 "
+              "documents) and that the tokenizer splits into several pieces; each new embedding row starts as the "
+              "mean of its pieces'. WordPiece families (bert, distil_bert, roformer_v2).",
+        check=at_least(1), problem="--extend-vocabulary must be at least 1", fixed_on_resume=True)
     dropout: float | None = option(None, "Override the model's dropout rate.",
                                    check=lambda v: v is None or 0 <= v < 1, problem="--dropout must be in [0, 1)")
     encoding_errors: str = option("strict", "strict: stop at invalid UTF-8; replace: substitute U+FFFD and go on.",

@@ -51,6 +51,7 @@ class Run:
     flat_mask_capacity: int | None = None  # single-device steps: one flat list of masks per batch (data/flat_masks.py)
     tracker: Any = None  # --mlflow: an MlflowTracker (process 0 only)
     lora: Any = None  # --lora-rank: the LoraSettings
+    vocabulary_growth: Any = None  # --extend-vocabulary (not resumed): a VocabularyGrowth
 
     def step_inputs(self, batch) -> tuple[dict[str, Any], Any, Any]:
         """A training batch as (features, mask ids, mask weights) for `train_on_batch`."""
@@ -85,7 +86,8 @@ class Run:
                 "resumed_from": int(self.state.get("step", 0)), "max_steps": self.options.max_steps,
                 "output": str(self.options.output), "distribution": cluster.kind, "devices": cluster.devices,
                 "processes": cluster.num_processes, "global_batch_size": config["global_batch_size"],
-                "accumulation_steps": self.options.accumulation_steps, "lora": self.lora_description()}
+                "accumulation_steps": self.options.accumulation_steps, "lora": self.lora_description(),
+                "vocabulary_growth": self.vocabulary_growth.summary() if self.vocabulary_growth else None}
 
     def lora_description(self) -> str | None:
         """--lora-rank: e.g. "LoRA rank 8 on query,value: 147,456 trainable parameters of 22.7 M (0.65%)"."""
@@ -124,6 +126,9 @@ def prepare_run(options: TrainOptions) -> Run:
     keep_freed_memory()
     set_seed(options.seed + int(state.get("step", 0)))
     model = build_model(options, train_spec, precision, checkpoint)
+    growth = None
+    if options.extend_vocabulary and checkpoint is None:  # a checkpoint holds the extended vocabulary already
+        model, growth = extended_model(model, options, data)
     freeze(model.backbone, parse_freeze(options.freeze))  # before compiling: the optimizer sees what trains
     lora = enable_for_run(model, options.lora_rank, options.lora_alpha, options.lora_targets, checkpoint,
                           options.lora_train_head)
@@ -137,10 +142,16 @@ def prepare_run(options: TrainOptions) -> Run:
     if cluster.is_main and not options.resume:
         run_directory.create_output(options.output, options.overwrite)
     config = resolved_config(options, model, schedule, cluster, data, backend, precision)
+    if growth is not None:
+        config["added_words"] = len(growth.words)
     if cluster.is_main and not options.resume:
         run_directory.write_config(options.output, config)
-    card_config = {**config, **{key: saved_config[key] for key in ("data_sources", "command_line") if saved_config.get(
-        key)}}
+        if growth is not None:
+            from mlm_cli.workflows.vocabulary_growth import write_added_words
+
+            write_added_words(options.output, growth)
+    kept_from_start = ("data_sources", "command_line", "added_words")  # what a resumed run's card reports
+    card_config = {**config, **{key: saved_config[key] for key in kept_from_start if saved_config.get(key)}}
     stream = training_stream(options, model, data)
     if state:
         stream.load_state_dict(state["data"])
@@ -148,7 +159,8 @@ def prepare_run(options: TrainOptions) -> Run:
     metrics = run_directory.MetricsLog(options.output, enabled=cluster.is_main, tensorboard=options.tensorboard,
                                        tracker=tracker)
     return Run(options, cluster, ProcessSync(cluster), model, schedule, data, stream, metrics, config, card_config,
-               state, flat_mask_capacity=mask_capacity(cluster, model, global_batch), tracker=tracker, lora=lora)
+               state, flat_mask_capacity=mask_capacity(cluster, model, global_batch), tracker=tracker, lora=lora,
+               vocabulary_growth=growth)
 
 
 def mlflow_tracker(options: TrainOptions, config: dict[str, Any]):
@@ -234,6 +246,9 @@ def build_model(options: TrainOptions, train_spec, precision: str, checkpoint):
                      seed=options.seed)
     if options.dropout is not None:
         overrides["dropout"] = options.dropout
+    if options.extend_vocabulary is not None and is_scratch_preset(options.preset):
+        raise BadInputError("--extend-vocabulary applies to pretrained presets: a from-scratch preset learns its whole "
+                            "vocabulary from the corpus", hint="use --vocabulary-size to size it")
     if checkpoint is not None:
         return load_masked_lm(str(checkpoint), sequence_length=options.sequence_length, precision=precision,
                               **overrides)
@@ -249,6 +264,15 @@ def build_model(options: TrainOptions, train_spec, precision: str, checkpoint):
         raise BadInputError("--vocabulary-size only applies to from-scratch presets",
                             hint="run `mlm presets list` to see them")
     return load_masked_lm(options.preset, sequence_length=options.sequence_length, precision=precision, **overrides)
+
+
+def extended_model(model, options: TrainOptions, data: DataPlan):
+    """--extend-vocabulary: `model` with the words learned on the start of the training documents (the held-out split
+    excluded); returns (model, VocabularyGrowth)."""
+    from mlm_cli.workflows.vocabulary_growth import documents_read_once, grow_vocabulary
+
+    documents = documents_of(data.train_spec, (data.split, False) if data.split else None)
+    return grow_vocabulary(model, documents_read_once(documents.batches(1000)), options.extend_vocabulary)
 
 
 def vocabulary_texts(train_spec):

@@ -69,6 +69,7 @@ class BertTokenizer(Tokenizer):
     """
 
     special_token_names = BERT_SPECIAL_TOKENS
+    adds_whole_words = True  # `with_added_words` appends whole words that greedy longest match picks
     family_label = "BERT"  # names the family in errors about its special tokens
     asset_files = (VOCABULARY_FILE,)
 
@@ -133,6 +134,36 @@ class BertTokenizer(Tokenizer):
 
     def get_vocabulary(self) -> list[str]:
         return list(self._encoder.vocabulary)
+
+    # --- whole words (vocabulary extension) ---------------------------------------
+
+    def text_words(self, text: str) -> list[str]:
+        """The words of `text` as WordPiece looks them up: normalised (case, accents) and split at whitespace and
+        punctuation, exactly as `tokenize` does."""
+        return self._encoder.words(text)
+
+    def word_piece_ids(self, words: Sequence[str]) -> list[list[int]]:
+        """The token ids of each word (a normalised word, as `text_words` returns it)."""
+        return self._encoder.word_piece_ids(words)
+
+    def with_added_words(self, words: Sequence[str]) -> "BertTokenizer":
+        """A copy of this tokenizer whose vocabulary ends with `words` as whole-word entries (ids from
+        `vocabulary_size()` on), so WordPiece's greedy longest match reads each as one token.
+
+        Each word must be one normalised word that is not in the vocabulary yet (ValueError otherwise). Text whose
+        words do not begin with an added word keeps its ids; a longer word that does (an added "kubectl" in
+        "kubectlx") now starts with the added token.
+        """
+        vocabulary = self.get_vocabulary()
+        known = set(vocabulary)
+        for word in words:
+            if word in known:
+                raise ValueError(f"{word!r} is already in the vocabulary (or given twice)")
+            if self.text_words(word) != [word]:
+                raise ValueError(f"{word!r} is not one normalised word of this tokenizer")
+            known.add(word)
+        config = {**self.get_config(), **self.extension_config(), "vocabulary": vocabulary + list(words)}
+        return type(self)(**config)
 
     def _padding_id(self) -> int:
         """keras_hub's WordPiece tokenizer pads with id 0, whichever token that is."""

@@ -64,6 +64,7 @@ class ESMTokenizer(BertTokenizer):
 
     special_token_names = ESM_SPECIAL_TOKENS
     family_label = "ESM"
+    adds_whole_words = False  # proteins have no words: every residue is one token already
 
     def __init__(self, vocabulary: Sequence[str] | str | os.PathLike | None = None, lowercase: bool = False,
                  strip_accents: bool = False, split: bool = True, suffix_indicator: str = "##",

@@ -103,6 +103,8 @@ class Tokenizer:
     vocabulary_arguments = "`vocabulary=`"
     encoder: Any = None
     pad_token_id: int | None = None
+    # Whether whole words can be appended to the vocabulary (`text_words`, `word_piece_ids`, `with_added_words`).
+    adds_whole_words = False
 
     def __init__(self, name: str, config_file: str, sequence_length: int | None, **kwargs: Any) -> None:
         unknown = set(kwargs) - {"trainable", "dtype"}

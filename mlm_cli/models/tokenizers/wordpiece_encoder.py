@@ -172,6 +172,17 @@ class WordPieceEncoder(IndexedVocabulary):
             words = [w if w in self._protected_set else casefold_nfkc(w) for w in words]
         return [w if len(w.encode("utf-8")) <= MAX_WORD_BYTES else self.oov_token for w in words if w]
 
+    def words(self, text: str) -> list[str]:
+        """The normalised words WordPiece looks up in `text` (see `pretokenize`); ASCII text through the Rust pipeline's
+        own normaliser and pretokenizer, as `encode` does."""
+        if not self._uses_rust_pipeline(text):
+            return self.pretokenize(text)
+        return _rust_words(self._ascii, _rust_ready(text))
+
+    def word_piece_ids(self, words: Sequence[str]) -> list[list[int]]:
+        """The WordPiece ids of each normalised word (as `words` returns them)."""
+        return self._word_pieces(list(words)) if words else []
+
     def _uses_rust_pipeline(self, text: str) -> bool:
         # Without splitting a whole document is one word; the Python path checks its byte length.
         return self.split and text.isascii()
@@ -302,6 +313,15 @@ class WordPieceEncoder(IndexedVocabulary):
         return " ".join(words)
 
 
+def _rust_words(tokenizer: Tokenizer, text: str) -> list[str]:
+    """The words a Rust tokenizer's normaliser and pretokenizer make of `text`."""
+    if tokenizer.normalizer is not None:
+        text = tokenizer.normalizer.normalize_str(text)
+    if tokenizer.pre_tokenizer is None:
+        return [text] if text else []
+    return [word for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(text)]
+
+
 def _split_at_markers(ids: np.ndarray, marker_id: int, documents: int) -> tuple[np.ndarray, np.ndarray]:
     """Ids of documents that each end with `marker_id` -> (ids without markers, offsets)."""
     is_marker = ids == marker_id
@@ -393,6 +413,9 @@ class TransformersWordPieceEncoder(WordPieceEncoder):
 
     def _uses_rust_pipeline(self, text: str) -> bool:
         return True  # every text goes through the Rust pipeline
+
+    def words(self, text: str) -> list[str]:
+        return _rust_words(self._transformers, text)
 
     def _rust_ready(self, text: str) -> str:
         return text  # BertNormalizer cleans control characters itself

@@ -252,6 +252,9 @@ def validate_options(options: TrainOptions) -> None:
         (options.lora_rank is not None or not (options.lora_only or options.lora_alpha or options.lora_targets
                                                or options.lora_train_head),
          "--lora-only, --lora-alpha, --lora-targets and --lora-train-head need --lora-rank"),
+        (options.lora_rank is None or not options.extend_vocabulary,
+         "--extend-vocabulary with --lora-rank would leave the new words' embeddings frozen at their starting "
+         "values: extend the vocabulary in a full fine-tuning run first"),
         (not (options.lora_only and options.lora_train_head),
          "--lora-only publishes the adapters alone, without the head --lora-train-head trains: drop one of them"),
         (options.lora_rank is None or not options.freeze,

@@ -124,6 +124,7 @@ def test_resume_continues_the_adapters_exactly(merged_run, tiny_preset, corpus_f
     (None, ("--lora-rank", "2", "--lora-only", "--lora-train-head"), "without the head --lora-train-head trains"),
     (None, ("--lora-rank", "2", "--lora-alpha", "0"), "--lora-alpha must be positive"),
     (None, ("--lora-rank", "2", "--freeze", "embeddings"), "use either --lora-rank or --freeze, not both"),
+    (None, ("--lora-rank", "2", "--extend-vocabulary", "10"), "--extend-vocabulary with --lora-rank"),
     ("bert_tiny_scratch", ("--lora-rank", "2"), "a *_scratch preset starts from random weights"),
 ])
 def test_unusable_lora_options_are_one_line_and_write_nothing(tiny_preset, corpus_files, tmp_path, builtin, extra,

@@ -39,7 +39,8 @@ CONFIGS = {
                  max_sequence_length=512),
 }
 DEFAULT_RUNS = (
-    "mlm:torch:float32,mlm-api:torch:float32,mlm-fit:torch:float32,mlm:torch:mixed_bfloat16,mlm:jax:float32,"
+    "mlm:torch:float32,mlm-api:torch:float32,mlm-fit:torch:float32,mlm:torch:mixed_bfloat16,"
+    "mlm-api:torch:mixed_bfloat16,mlm-fit:torch:mixed_bfloat16,mlm:jax:float32,"
     "keras_hub:torch:float32,keras_hub:torch:mixed_bfloat16,keras_hub:jax:float32,keras_hub:jax:mixed_bfloat16,"
     "transformers:torch:float32,transformers:torch:mixed_bfloat16"
 )

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 WORDPIECE_FAMILIES = ("bert", "distil_bert", "roformer_v2")  # families whose tokenizer can add whole words
+SENTENCEPIECE_FAMILIES = ("albert", "f_net")  # ...and those that can with a unigram SentencePiece model
 
 
 def check_extendable(masked_lm) -> None:
@@ -28,7 +29,8 @@ def check_extendable(masked_lm) -> None:
     family = family_of_class(type(masked_lm))
     name = family.name if family is not None else type(masked_lm).__name__
     raise ValueError(f"{name} models cannot add whole words to their vocabulary yet; this works for the WordPiece "
-                     f"families: {', '.join(WORDPIECE_FAMILIES)}")
+                     f"families: {', '.join(WORDPIECE_FAMILIES)}, and the SentencePiece families with a unigram "
+                     f"model: {', '.join(SENTENCEPIECE_FAMILIES)}")
 
 
 def extend_vocabulary(masked_lm, words: Sequence[str]):

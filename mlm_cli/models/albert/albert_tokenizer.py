@@ -78,6 +78,12 @@ class AlbertTokenizer(SentencePieceTokenizer):
         return [encoding.ids for encoding in self._transformers_tokenizer.encode_batch_fast(texts,
                                                                                             add_special_tokens=False)]
 
+    def text_words(self, text: str) -> list[str]:
+        """The words of `text` as the model sees them: normalised (transformers' way, when set), split at spaces."""
+        if self._transformers_tokenizer is None:
+            return super().text_words(text)
+        return self._transformers_tokenizer.normalizer.normalize_str(text).split()
+
     def extension_config(self) -> dict:
         """The normalization, when it is not keras_hub's (keras_hub's config has no key for it)."""
         return {} if self.normalization == KERAS_HUB_NORMALIZATION else {"normalization": self.normalization}

@@ -65,6 +65,7 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     # [MASK] is no piece of DeBERTaV3's model: the tokenizer appends it after the last piece.
     trainer_special_pieces = dict(pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
                                   eos_piece="[SEP]", unk_piece="[UNK]")
+    appends_pieces = False  # an appended [MASK] takes the id after the pieces: a new piece would move it
 
     def __init__(self, proto: bytes | str | os.PathLike | None = None, sequence_length: int | None = None,
                  add_bos: bool = False, add_eos: bool = False, name: str | None = None,

@@ -134,6 +134,14 @@ def _field(number: int, wire: int, payload: bytes | int) -> bytes:
     return key + payload
 
 
+def piece_field(piece: Piece) -> bytes:
+    """One serialized `pieces` entry of a model message (text, score and type)."""
+    body = _field(PIECE_TEXT, LENGTH_DELIMITED, piece.text.encode("utf-8"))
+    body += _field(PIECE_SCORE, FIXED32, struct.pack("<f", piece.score))
+    body += _field(PIECE_TYPE, VARINT, piece.type)
+    return _field(MODEL_PIECES, LENGTH_DELIMITED, body)
+
+
 def write_sentencepiece_model(model: SentencePieceModel) -> bytes:
     """A serialized unigram SentencePiece model with these pieces and normalisation table.
 
@@ -143,10 +151,7 @@ def write_sentencepiece_model(model: SentencePieceModel) -> bytes:
     """
     out = bytearray()
     for piece in model.pieces:
-        body = _field(PIECE_TEXT, LENGTH_DELIMITED, piece.text.encode("utf-8"))
-        body += _field(PIECE_SCORE, FIXED32, struct.pack("<f", piece.score))
-        body += _field(PIECE_TYPE, VARINT, piece.type)
-        out += _field(MODEL_PIECES, LENGTH_DELIMITED, body)
+        out += piece_field(piece)
     trainer = _field(TRAINER_MODEL_TYPE, VARINT, model.model_type) + _field(TRAINER_UNK_ID, VARINT, model.unk_id)
     out += _field(MODEL_TRAINER_SPEC, LENGTH_DELIMITED, trainer)
     normalizer = _field(NORMALIZER_NAME, LENGTH_DELIMITED, b"nmt_nfkc" if model.precompiled_charsmap else b"identity")

@@ -22,6 +22,8 @@ import numpy as np
 
 from mlm_cli.models.naming import snake_case
 from mlm_cli.models.tokenizers.base import Tokenizer
+from mlm_cli.models.tokenizers.sentencepiece_model_file import UNIGRAM, read_sentencepiece_model
+from mlm_cli.models.tokenizers.sentencepiece_words import WORD_START, check_unigram, with_word_pieces, word_scores
 
 PROTO_FILE = "vocabulary.spm"
 MAX_PROTO_BYTES = 1 << 30  # far above any real model (XLM-R's is 5 MB); refuse before reading more
@@ -97,6 +99,9 @@ class SentencePieceTokenizer(Tokenizer):
         pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece="<pad>", unk_piece="<unk>", bos_piece="[CLS]",
         eos_piece="[SEP]", user_defined_symbols="[MASK]",
     )
+    # Whether pieces appended to the model file take the next ids, every existing id unchanged (False where a family
+    # numbers a token after the model's pieces: XLM-R's <mask>, DeBERTaV3's appended [MASK]).
+    appends_pieces = True
 
     @classmethod
     def train_on(cls, texts: Iterable[str], vocabulary_size: int, model_type: str = "unigram", lowercase: bool = False,
@@ -153,6 +158,7 @@ class SentencePieceTokenizer(Tokenizer):
         self.proto = bytes(proto)
         self._pieces = [processor.IdToPiece(i) for i in range(processor.GetPieceSize())]
         self._piece_ids = {piece: i for i, piece in enumerate(self._pieces)}
+        self._unigram = read_sentencepiece_model(self.proto).model_type == UNIGRAM
         self.configure_special_tokens()
 
     def configure_special_tokens(self) -> None:
@@ -208,6 +214,58 @@ class SentencePieceTokenizer(Tokenizer):
     def unmap_ids(self, ids: np.ndarray) -> np.ndarray:
         """The family's token ids -> model-file ids (inverse of `map_ids`, for decoding)."""
         return ids
+
+    # --- whole words (vocabulary extension; see sentencepiece_words) -------------------
+
+    @property
+    def adds_whole_words(self) -> bool:
+        """Whether `with_added_words` works: a unigram model, in a family whose ids allow appended pieces."""
+        return self.appends_pieces and self._processor is not None and self._unigram
+
+    def text_words(self, text: str) -> list[str]:
+        """The words of `text` as the model sees them: normalised by the model's rules, split at spaces."""
+        return [word for word in self.processor.Normalize(text).split(WORD_START) if word]
+
+    def word_piece_ids(self, words: Sequence[str]) -> list[list[int]]:
+        """The token ids of each word (a normalised word, as `text_words` returns it)."""
+        return [self.map_ids(np.asarray(ids, dtype=np.int32)).tolist() for ids in self._word_pieces(words)]
+
+    def _word_pieces(self, words: Sequence[str]) -> list[list[int]]:
+        """Model-file ids of each word alone, without the begin / end pieces `add_bos` / `add_eos` add."""
+        ids = self.piece_ids(list(words))
+        return [row[int(self.add_bos) : len(row) - int(self.add_eos)] for row in ids]
+
+    def with_added_words(self, words: Sequence[str]) -> "SentencePieceTokenizer":
+        """A copy of this tokenizer whose model ends with a piece "▁" + word for each of `words` (ids from
+        `vocabulary_size()` on), each scored to beat the pieces it replaces.
+
+        Each word must be one normalised word, new to the model, with no unknown character (ValueError otherwise).
+        Text without the substring "▁" + word (the word at a word start) keeps its ids.
+        """
+        if not self.adds_whole_words:
+            raise ValueError(f"{type(self).__name__} cannot add whole words to this model")
+        model = read_sentencepiece_model(self.proto)
+        check_unigram(model)
+        known = set(self._pieces)
+        for word in words:
+            if WORD_START + word in known:
+                raise ValueError(f"{word!r} is already in the vocabulary (or given twice)")
+            if self.text_words(word) != [word]:
+                raise ValueError(f"{word!r} is not one normalised word of this tokenizer")
+            known.add(WORD_START + word)
+        splits = self._word_pieces(words)
+        unknown = [word for word, ids in zip(words, splits) if self.processor.unk_id() in ids]
+        if unknown:
+            raise ValueError(f"{unknown[:5]} have characters the model does not know")
+        scores = word_scores(model, [sum(self.processor.GetScore(i) for i in ids) for ids in splits])
+        extended = type(self)(**{**self.get_config(), **self.extension_config(),
+                                 "proto": with_word_pieces(self.proto, words, scores)})
+        first = self.vocabulary_size()
+        wrong = [word for index, (word, ids) in enumerate(zip(words, extended.word_piece_ids(words)))
+                 if ids != [first + index]]
+        if wrong:
+            raise ValueError(f"{wrong[:5]} would not be read as one token")
+        return extended
 
     # --- tokenizing -----------------------------------------------------------------
 

@@ -94,6 +94,7 @@ class XLMRobertaTokenizer(SentencePieceTokenizer):
     pad_token = "<pad>"
     mask_token = MASK_TOKEN
     trainer_special_pieces: dict[str, Any] = {}  # sentencepiece's own numbering, as XLM-R's model
+    appends_pieces = False  # <mask> is the last id (keras_hub, transformers): an appended piece would take it
 
     def __init__(self, proto=None, normalization: str = "keras_hub", **kwargs: Any):
         self.normalization = check_normalization(normalization)

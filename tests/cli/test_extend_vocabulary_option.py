@@ -94,3 +94,40 @@ def test_a_family_without_words_is_refused_in_one_line(domain_corpus, tmp_path):
 def test_from_scratch_presets_are_refused(domain_corpus, tmp_path):
     refused = train("bert_tiny_scratch", domain_corpus, tmp_path, "--max-steps", "2", "--extend-vocabulary", "5")
     assert refused.code == 2 and "--extend-vocabulary applies to pretrained presets" in refused.stderr
+
+
+@pytest.mark.slow  # trains in a subprocess and exports
+def test_an_albert_preset_gains_sentencepiece_words_end_to_end(domain_corpus, tmp_path):
+    import numpy as np
+    import transformers
+
+    from mlm_cli.models import AlbertMaskedLM, AlbertTokenizer, MaskedLM
+    from tests.family_sizes import TINY_SIZES
+    from tests.models.family_checks import build_masked_lm
+    from tests.models.sentencepiece_fixtures import albert_proto
+    from tests.support.cli import run_mlm
+
+    base = AlbertTokenizer(proto=albert_proto(), normalization="transformers")
+    sizes = {**TINY_SIZES["albert"], "max_sequence_length": 64}
+    build_masked_lm(AlbertMaskedLM, base, sizes, sequence_length=32, mask_selection_length=8).save_to_preset(
+        tmp_path / "albert")
+    env = {"MLM_CACHE_DIR": str(tmp_path / "cache"), "KERAS_BACKEND": "torch"}
+    done = run_mlm("train", "--preset", str(tmp_path / "albert"), "--data", str(domain_corpus), "--output",
+                   str(tmp_path / "run"), "--batch-size", "4", "--sequence-length", "32", "--max-steps", "2",
+                   "--extend-vocabulary", "50", env=env)
+    assert done.code == 0, done.stderr
+    size = base.vocabulary_size()
+    tokenizer = MaskedLM.from_preset(tmp_path / "run").preprocessor.tokenizer
+    added = tokenizer.get_vocabulary()[size:]
+    assert {"\u2581" + word for word in DOMAIN_WORDS} <= set(added)
+    assert f"extended the vocabulary by {len(added)} words ({size} → {size + len(added)})" in done.stderr
+    assert tokenizer.get_vocabulary()[:size] == base.get_vocabulary()
+    assert len(tokenizer("Sudo kubectl")) == 2 and tokenizer("the model").tolist() == base("the model").tolist()
+    exported = run_mlm("export", "--preset", str(tmp_path / "run"), "--format", "hf", "--output",
+                       str(tmp_path / "hf"), env=env)
+    assert exported.code == 0, exported.stderr
+    hf_tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert hf_tokenizer("Sudo kubectl", add_special_tokens=False)["input_ids"] == tokenizer("Sudo kubectl").tolist()
+    hf_model = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "hf")
+    assert hf_model.config.vocab_size == size + len(added)
+    assert not np.array_equal(tokenizer("sudo chmod"), base("sudo chmod"))

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 WORDPIECE_FAMILIES = ("bert", "distil_bert", "roformer_v2")  # families whose tokenizer can add whole words
-SENTENCEPIECE_FAMILIES = ("albert", "f_net")  # ...and those that can with a unigram SentencePiece model
+SENTENCEPIECE_FAMILIES = ("albert", "deberta_v3", "f_net")  # ...and those that can with a unigram SentencePiece model
 
 
 def check_extendable(masked_lm) -> None:

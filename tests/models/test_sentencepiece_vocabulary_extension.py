@@ -1,6 +1,6 @@
-"""extend_vocabulary on unigram SentencePiece families (ALBERT, FNet): words appended as "▁word" pieces after every
-old id, rows grown as their pieces' mean; the result loads in keras_hub and, exported, in transformers. XLM-R,
-DeBERTaV3 and BPE models are refused."""
+"""extend_vocabulary on unigram SentencePiece families (ALBERT, DeBERTaV3, FNet): words appended as "▁word" pieces
+after every old id, rows grown as their pieces' mean; the result loads in keras_hub and, exported, in transformers.
+XLM-R and BPE models are refused."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pytest
 from mlm_cli.models import (
     AlbertMaskedLM,
     AlbertTokenizer,
+    DebertaV3MaskedLM,
     DebertaV3Tokenizer,
     FNetMaskedLM,
     FNetTokenizer,
     MaskedLM,
     XLMRobertaTokenizer,
 )
-from mlm_cli.models.tokenizers.sentencepiece_model_file import NORMAL, read_sentencepiece_model
+from mlm_cli.models.tokenizers.sentencepiece_model_file import CONTROL, NORMAL, read_sentencepiece_model
 from mlm_cli.models.vocabulary_extension import check_extendable, extend_vocabulary
 from tests.family_sizes import TINY_SIZES
 from tests.models.family_checks import assert_transformers_reads_export, build_masked_lm, logits, perturb_weights
@@ -33,9 +34,17 @@ def proto() -> bytes:
     return albert_proto()
 
 
+FAMILIES = {AlbertMaskedLM: "albert", DebertaV3MaskedLM: "deberta_v3", FNetMaskedLM: "f_net"}
+
+
 def tokenizers(proto: bytes) -> list:
     return [AlbertTokenizer(proto=proto), AlbertTokenizer(proto=proto, normalization="transformers"),
-            FNetTokenizer(proto=proto)]
+            FNetTokenizer(proto=proto), DebertaV3Tokenizer(proto=deberta_v3_proto()),
+            DebertaV3Tokenizer(proto=deberta_v3_proto(), normalization="transformers")]
+
+
+def family_proto(task_class, proto: bytes) -> bytes:
+    return deberta_v3_proto() if task_class is DebertaV3MaskedLM else proto
 
 
 @pytest.mark.run_once
@@ -45,6 +54,8 @@ def test_added_words_are_one_token_and_other_text_keeps_its_ids(proto):
         size = tokenizer.vocabulary_size()
         assert extended.vocabulary_size() == size + len(NEW_WORDS)
         assert extended.get_vocabulary()[:size] == tokenizer.get_vocabulary()
+        assert extended.mask_token_id == tokenizer.mask_token_id and extended.special_token_ids == \
+            tokenizer.special_token_ids
         assert extended.get_vocabulary()[size:] == ["\u2581" + word for word in NEW_WORDS]
         assert extended.word_piece_ids(NEW_WORDS) == [[size], [size + 1], [size + 2]]
         assert extended("systemd grep kubectl").tolist() == [size + 1, size + 2, size]
@@ -85,13 +96,23 @@ def test_words_known_not_single_normalised_words_or_unknown_are_refused(proto):
 
 
 @pytest.mark.run_once
-def test_xlm_roberta_deberta_v3_and_bpe_models_are_refused():
+def test_deberta_v3_s_appended_mask_becomes_a_control_piece_at_its_id():
+    tokenizer = DebertaV3Tokenizer(proto=deberta_v3_proto())
+    extended = tokenizer.with_added_words(NEW_WORDS)
+    pieces = read_sentencepiece_model(extended.proto).pieces
+    assert pieces[tokenizer.mask_token_id].text == "[MASK]" and pieces[tokenizer.mask_token_id].type == CONTROL
+    assert extended.get_vocabulary()[tokenizer.mask_token_id + 1:] == ["\u2581" + word for word in NEW_WORDS]
+    assert extended("a [MASK] b").tolist() == tokenizer("a [MASK] b").tolist()  # no [MASK] id from raw text
+    assert extended.detokenize([extended.mask_token_id, tokenizer.vocabulary_size()]) == "kubectl"
+
+
+@pytest.mark.run_once
+def test_xlm_roberta_and_bpe_models_are_refused():
     from mlm_cli.models.tokenizers.sentencepiece_words import check_unigram
 
     bpe = FNetTokenizer.train_on(PLAIN_TEXTS * 3, vocabulary_size=150, model_type="bpe", hard_vocab_limit=False)
-    refused = [XLMRobertaTokenizer(proto=xlm_roberta_proto(PLAIN_TEXTS)), DebertaV3Tokenizer(proto=deberta_v3_proto()),
-               bpe]
-    assert [tokenizer.adds_whole_words for tokenizer in refused] == [False, False, False]
+    refused = [XLMRobertaTokenizer(proto=xlm_roberta_proto(PLAIN_TEXTS)), bpe]
+    assert [tokenizer.adds_whole_words for tokenizer in refused] == [False, False]
     for tokenizer in refused:
         with pytest.raises(ValueError, match="cannot add whole words"):
             tokenizer.with_added_words(["kubectl"])
@@ -99,16 +120,16 @@ def test_xlm_roberta_deberta_v3_and_bpe_models_are_refused():
         check_unigram(read_sentencepiece_model(bpe.proto))
 
 
-def tiny_model(task_class, tokenizer):
-    family = "albert" if task_class is AlbertMaskedLM else "f_net"
-    model = build_masked_lm(task_class, tokenizer, TINY_SIZES[family], sequence_length=24, mask_selection_length=6)
+def tiny_model(task_class, tokenizer, **settings):
+    sizes = {**TINY_SIZES[FAMILIES[task_class]], **settings}
+    model = build_masked_lm(task_class, tokenizer, sizes, sequence_length=24, mask_selection_length=6)
     perturb_weights(model.weights, seed=5)
     return model
 
 
-@pytest.mark.parametrize("task_class", [AlbertMaskedLM, FNetMaskedLM])
+@pytest.mark.parametrize("task_class", list(FAMILIES))
 def test_rows_are_the_pieces_mean_logits_stay_and_keras_hub_reads_the_preset(proto, task_class, tmp_path):
-    tokenizer = task_class.preprocessor_cls.tokenizer_cls(proto=proto)
+    tokenizer = task_class.preprocessor_cls.tokenizer_cls(proto=family_proto(task_class, proto))
     model = tiny_model(task_class, tokenizer)
     pieces = tokenizer.word_piece_ids(NEW_WORDS)
     assert all(len(ids) >= 2 for ids in pieces)
@@ -141,15 +162,23 @@ def test_rows_are_the_pieces_mean_logits_stay_and_keras_hub_reads_the_preset(pro
     assert np.abs(logits(ours, x) - logits(extended, x)).max() <= 1e-4
 
 
-def test_extended_albert_export_loads_in_transformers_with_equal_ids_and_logits(proto, tmp_path, monkeypatch):
+@pytest.mark.parametrize("task_class, class_names", [
+    (AlbertMaskedLM, ("AlbertForMaskedLM", "AlbertTokenizer")),
+    (DebertaV3MaskedLM, ("DebertaV2ForMaskedLM", "DebertaV2Tokenizer"))])
+def test_extended_export_loads_in_transformers_with_equal_ids_and_logits(proto, task_class, class_names, tmp_path,
+                                                                          monkeypatch):
     from mlm_cli.models.convert.transformers_checkpoint import export_transformers
 
     monkeypatch.setenv("MLM_CACHE_DIR", str(tmp_path / "cache"))
-    model = tiny_model(AlbertMaskedLM, AlbertTokenizer(proto=proto, normalization="transformers"))
+    tokenizer_class = task_class.preprocessor_cls.tokenizer_cls
+    # DeBERTa: the head's layer-norm epsilon of checkpoints converted from transformers (keras_hub's differs).
+    settings = {"head_layer_norm_epsilon": 1e-7} if task_class is DebertaV3MaskedLM else {}
+    model = tiny_model(task_class, tokenizer_class(proto=family_proto(task_class, proto), normalization="transformers"),
+                       **settings)
     extended = extend_vocabulary(model, NEW_WORDS)
     export_transformers(extended, tmp_path / "hf")
-    texts = TEXTS_WITH_NEW_WORDS + ["Kubectl, GREP and systemd"] + PLAIN_TEXTS[-4:]
-    assert_transformers_reads_export(extended, tmp_path / "hf", texts, texts, ("AlbertForMaskedLM", "AlbertTokenizer"))
+    texts = TEXTS_WITH_NEW_WORDS + ["Kubectl, GREP and systemd", "a [MASK] b kubectl"] + PLAIN_TEXTS[-4:]
+    assert_transformers_reads_export(extended, tmp_path / "hf", texts, texts, class_names)
 
 
 @pytest.mark.run_once
@@ -162,5 +191,5 @@ def test_check_extendable_names_the_sentencepiece_families(proto):
     xlmr = XLMRobertaMaskedLM(XLMRobertaBackbone(vocabulary_size=tokenizer.vocabulary_size(),
                                                  **TINY_SIZES["xlm_roberta"]),
                               preprocessor=XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=8))
-    with pytest.raises(ValueError, match=r"^xlm_roberta models cannot.*unigram model: albert, f_net"):
+    with pytest.raises(ValueError, match=r"^xlm_roberta models cannot.*unigram model: albert, deberta_v3, f_net"):
         check_extendable(xlmr)

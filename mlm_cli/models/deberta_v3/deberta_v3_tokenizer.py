@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mlm_cli.models.tokenizers.base import check_normalization
+from mlm_cli.models.tokenizers.sentencepiece_model_file import CONTROL, Piece, piece_field
 from mlm_cli.models.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 
 METASPACE = "\u2581"
@@ -65,7 +66,6 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
     # [MASK] is no piece of DeBERTaV3's model: the tokenizer appends it after the last piece.
     trainer_special_pieces = dict(pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
                                   eos_piece="[SEP]", unk_piece="[UNK]")
-    appends_pieces = False  # an appended [MASK] takes the id after the pieces: a new piece would move it
 
     def __init__(self, proto: bytes | str | os.PathLike | None = None, sequence_length: int | None = None,
                  add_bos: bool = False, add_eos: bool = False, name: str | None = None,
@@ -102,6 +102,13 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
         if int(token_id) == self.processor.GetPieceSize() and self._mask_appended:
             return self.mask_token
         return super().id_to_token(token_id)
+
+    def proto_with_every_id(self) -> bytes:
+        """The model file with an appended [MASK] made a CONTROL piece at its id (sentencepiece never reads a control
+        piece from text, so every text keeps its ids), for new pieces to follow it."""
+        if not self._mask_appended:
+            return self.proto
+        return self.proto + piece_field(Piece(self.mask_token, 0.0, CONTROL))
 
     def unmap_ids(self, ids: np.ndarray) -> np.ndarray:
         """Ids for sentencepiece's decoder: [MASK] is dropped (as keras_hub's detokenize does; an appended one has no

@@ -100,7 +100,7 @@ class SentencePieceTokenizer(Tokenizer):
         eos_piece="[SEP]", user_defined_symbols="[MASK]",
     )
     # Whether pieces appended to the model file take the next ids, every existing id unchanged (False where a family
-    # numbers a token after the model's pieces: XLM-R's <mask>, DeBERTaV3's appended [MASK]).
+    # numbers a token after the model's pieces that cannot become a piece there: XLM-R's <mask>, always the last id).
     appends_pieces = True
 
     @classmethod
@@ -222,6 +222,10 @@ class SentencePieceTokenizer(Tokenizer):
         """Whether `with_added_words` works: a unigram model, in a family whose ids allow appended pieces."""
         return self.appends_pieces and self._processor is not None and self._unigram
 
+    def proto_with_every_id(self) -> bytes:
+        """The model file holding a piece for every id of this tokenizer (the one new pieces are appended to)."""
+        return self.proto
+
     def text_words(self, text: str) -> list[str]:
         """The words of `text` as the model sees them: normalised by the model's rules, split at spaces."""
         return [word for word in self.processor.Normalize(text).split(WORD_START) if word]
@@ -259,7 +263,7 @@ class SentencePieceTokenizer(Tokenizer):
             raise ValueError(f"{unknown[:5]} have characters the model does not know")
         scores = word_scores(model, [sum(self.processor.GetScore(i) for i in ids) for ids in splits])
         extended = type(self)(**{**self.get_config(), **self.extension_config(),
-                                 "proto": with_word_pieces(self.proto, words, scores)})
+                                 "proto": with_word_pieces(self.proto_with_every_id(), words, scores)})
         first = self.vocabulary_size()
         wrong = [word for index, (word, ids) in enumerate(zip(words, extended.word_piece_ids(words)))
                  if ids != [first + index]]

@@ -45,8 +45,12 @@ def grow_vocabulary(masked_lm, documents: Iterable[str], limit: int):
     def piece_counts(words: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer.word_piece_ids(words)]
 
+    def addable_piece_counts(words: list[str]) -> list[int]:
+        """Piece counts, 0 for words the tokenizer cannot add (an unknown character, ...), so they are never chosen."""
+        return [count if addable else 0 for count, addable in zip(piece_counts(words), tokenizer.addable_words(words))]
+
     sample = count_words(documents, tokenizer.text_words)
-    words = choose_words(sample, piece_counts, limit)
+    words = choose_words(sample, addable_piece_counts, limit)
     extended = extend_vocabulary(masked_lm, [candidate.word for candidate in words])
     new_tokenizer = extended.preprocessor.tokenizer
     growth = VocabularyGrowth(

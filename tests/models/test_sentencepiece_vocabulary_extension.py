@@ -193,3 +193,15 @@ def test_check_extendable_names_the_sentencepiece_families(proto):
                               preprocessor=XLMRobertaMaskedLMPreprocessor(tokenizer, sequence_length=8))
     with pytest.raises(ValueError, match=r"^xlm_roberta models cannot.*unigram model: albert, deberta_v3, f_net"):
         check_extendable(xlmr)
+
+
+def test_growth_skips_words_the_model_cannot_add(proto):
+    from mlm_cli.workflows.vocabulary_growth import grow_vocabulary
+
+    tokenizer = AlbertTokenizer(proto=proto)
+    unknown_word = "grep\u4e00\u4e01"  # characters the tiny model does not know
+    assert tokenizer.addable_words(["grep", unknown_word, "ｇrep"]) == [True, False, False]
+    documents = [f"the {unknown_word} kubectl and grep" for _ in range(30)]
+    extended, growth = grow_vocabulary(tiny_model(AlbertMaskedLM, tokenizer), documents, limit=10)
+    assert sorted(candidate.word for candidate in growth.words) == ["grep", "kubectl"]
+    assert extended.preprocessor.tokenizer.vocabulary_size() == tokenizer.vocabulary_size() + 2

@@ -118,6 +118,12 @@ class DebertaV3Tokenizer(SentencePieceTokenizer):
 
     # --- encoding ----------------------------------------------------------------------
 
+    def text_words(self, text: str) -> list[str]:
+        """The words of `text` as the model sees them: normalised (transformers' way, when set), split at spaces."""
+        if self._transformers_pipeline is None:
+            return super().text_words(text)
+        return self._transformers_pipeline.normalizer.normalize_str(text).split()
+
     def piece_ids(self, texts: list[str]) -> list[list[int]]:
         if self._transformers_pipeline is None:
             return super().piece_ids(texts)

@@ -195,6 +195,11 @@ class Tokenizer:
     def _decode(self, ids: np.ndarray) -> str:
         return self._encoder.decode(ids)
 
+    def addable_words(self, words: list[str]) -> list[bool]:
+        """Whether `with_added_words` can take each of `words` (normalised words of `text_words`); True for all where
+        the tokenizer sets no further condition."""
+        return [True] * len(words)
+
     # --- config -----------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:

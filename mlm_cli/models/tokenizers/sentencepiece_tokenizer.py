@@ -239,6 +239,12 @@ class SentencePieceTokenizer(Tokenizer):
         ids = self.piece_ids(list(words))
         return [row[int(self.add_bos) : len(row) - int(self.add_eos)] for row in ids]
 
+    def addable_words(self, words: list[str]) -> list[bool]:
+        """Whether each word can become a piece: one normalised word, not a piece yet, with no unknown character."""
+        unknown = self.processor.unk_id()
+        return [WORD_START + word not in self._piece_ids and self.text_words(word) == [word] and unknown not in ids
+                for word, ids in zip(words, self._word_pieces(words))]
+
     def with_added_words(self, words: Sequence[str]) -> "SentencePieceTokenizer":
         """A copy of this tokenizer whose model ends with a piece "▁" + word for each of `words` (ids from
         `vocabulary_size()` on), each scored to beat the pieces it replaces.

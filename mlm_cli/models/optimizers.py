@@ -33,7 +33,9 @@ class FusedAdamW(keras.optimizers.AdamW):
       after loss-scale unscaling, by max_norm / (norm + 1e-6) when the norm is larger;
     - `gradient_norm` (an optimizer variable, so it lives in checkpoints and works in
       compiled jax steps) holds the global norm of the last step's gradients, before clipping.
-    Decoupled weight decay is Keras' own step, so `exclude_from_weight_decay` works.
+    Decoupled weight decay follows `exclude_from_weight_decay` as in Keras. On torch the
+    clipping factor and the decay are folded into the fused kernel (it divides each gradient
+    as it reads it and decays each weight as it updates it), so neither costs a pass of its own.
     """
 
     def __init__(self, learning_rate=0.001, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kwargs):
@@ -65,17 +67,25 @@ class FusedAdamW(keras.optimizers.AdamW):
         scale = ops.minimum(1.0, limit / (norm + CLIP_NORM_GUARD))
         # A non-finite norm makes every gradient non-finite, so divergence is caught, never hidden.
         scale = scale + (norm - norm)
-        if keras.backend.backend() == "torch":
-            import torch
-
-            present = [g for g in grads if g is not None]
-            with torch.no_grad():
-                factors = {}
-                for g in present:
-                    factors.setdefault(g.dtype, scale.to(g.dtype))
-                    g.mul_(factors[g.dtype])
+        if self._fuses_on_torch():
+            # The fused kernel divides each gradient as it reads it: no separate pass over them.
+            self._gradient_divisor = 1.0 / scale
             return grads
         return [g if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+
+    def _apply_weight_decay(self, variables):
+        """Keras' decoupled decay, except on the fused torch path, whose kernel decays as it updates."""
+        if not self._fuses_on_torch():
+            super()._apply_weight_decay(variables)
+
+    def _fuses_on_torch(self) -> bool:
+        """Whether the update runs as PyTorch's fused AdamW kernel (clipping and decay folded into it)."""
+        if keras.backend.backend() != "torch" or self.amsgrad:
+            return False
+        import torch
+
+        # inductor refuses the fused kernel's in-place update; it fuses Keras' own
+        return not torch.compiler.is_compiling()
 
     # --- update --------------------------------------------------------------------
 
@@ -97,26 +107,31 @@ class FusedAdamW(keras.optimizers.AdamW):
                                              ops.add(ops.sqrt(v), self.epsilon * root_correction_2)))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if keras.backend.backend() != "torch" or self.amsgrad or not trainable_variables:
+        if not self._fuses_on_torch():
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        divisor, self._gradient_divisor = getattr(self, "_gradient_divisor", None), None
+        if not trainable_variables:
+            return
         import torch
 
-        if torch.compiler.is_compiling():  # inductor refuses the fused kernel's in-place update; it fuses Keras' own
-            return super()._backend_update_step(grads, trainable_variables, learning_rate)
-
+        decay = float(self.weight_decay or 0.0)
         params = [variable.value for variable in trainable_variables]
         groups: dict[tuple, list[int]] = {}
-        for index, param in enumerate(params):  # the fused kernel wants one dtype and device per call
-            groups.setdefault((param.dtype, param.device), []).append(index)
+        for index, (variable, param) in enumerate(zip(trainable_variables, params)):
+            # the fused kernel wants one dtype, device and decay per call
+            decays = bool(decay) and self._use_weight_decay(variable)
+            groups.setdefault((param.dtype, param.device, decays), []).append(index)
         # Step count and rate stay tensors on the weights' device: on a GPU, reading them as
         # Python floats would wait for the device in the middle of every step.
         # optimizer steps, not accumulation calls (with accumulation, `iterations` is a tensor, not a variable)
         step = torch.as_tensor(ops.convert_to_tensor(self.iterations)).to(torch.float32) + 1
         rate = torch.as_tensor(ops.convert_to_tensor(learning_rate), dtype=torch.float32)
+        divisor = None if divisor is None else torch.as_tensor(divisor, dtype=torch.float32)
         with torch.no_grad():
-            for (dtype, device), indices in groups.items():
+            for (dtype, device, decays), indices in groups.items():
                 variables = [trainable_variables[i] for i in indices]
                 steps = [step.to(device)] * len(indices)
+                # Decoupled decay (param *= 1 - rate * decay) comes first, as in Keras' AdamW and torch's.
                 torch._fused_adamw_(
                     [params[i] for i in indices],
                     [grads[i].to(dtype) for i in indices],
@@ -127,10 +142,11 @@ class FusedAdamW(keras.optimizers.AdamW):
                     lr=rate.to(device),
                     beta1=float(self.beta_1),
                     beta2=float(self.beta_2),
-                    weight_decay=0.0,
+                    weight_decay=decay if decays else 0.0,
                     eps=float(self.epsilon),
                     amsgrad=False,
                     maximize=False,
+                    grad_scale=None if divisor is None else divisor.to(device),
                 )
 
 

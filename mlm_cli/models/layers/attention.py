@@ -17,7 +17,8 @@ def scaled_dot_product_attention(query, key, value, padding_mask, dropout_rate: 
     Uses the backend's fused kernel when no attention dropout is needed (inference, or
     dropout 0). With dropout, the probabilities are materialised: on torch with mlm's cheap
     dropout mask (on CPU that beats SDPA's own dropout, which draws floats per element),
-    elsewhere with Keras ops. Softmax runs in float32 either way.
+    elsewhere with Keras ops. Softmax accumulates in float32 either way (with bfloat16 scores on
+    torch its output is stored in bfloat16, the dtype the probabilities are multiplied in).
     """
     mask = padding_mask[:, None, None, :]
     if not (training and dropout_rate > 0):
@@ -31,7 +32,13 @@ def scaled_dot_product_attention(query, key, value, padding_mask, dropout_rate: 
         scores = torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-1, -2))
         # The dtype's lowest finite value (float16 cannot hold -1e9): a row without real tokens stays NaN-free.
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-        probs = dropout(torch.softmax(scores, dim=-1, dtype=torch.float32), dropout_rate)
+        if scores.dtype == torch.bfloat16:
+            # The kernel accumulates in float32 and rounds its output to bfloat16, as the product
+            # below needs it: a float32 copy would only add two casts and double dropout's traffic.
+            probs = torch.softmax(scores, dim=-1)
+        else:
+            probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+        probs = dropout(probs, dropout_rate)
         return torch.matmul(probs.to(v.dtype), v).transpose(1, 2)
     scale = 1.0 / math.sqrt(query.shape[-1])
     scores = ops.einsum("bqnd,bknd->bnqk", query, key)

@@ -42,14 +42,6 @@ def parse_targets(text: str | None) -> tuple[str, ...]:
     return tuple(name for name in TARGETS if name in names)
 
 
-def is_target_list(text: str | None) -> bool:
-    try:
-        parse_targets(text)
-    except ValueError:
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class KerasHubNumbering:
     """Where keras_hub's backbone of a family puts each block's projections among its layers with weights."""

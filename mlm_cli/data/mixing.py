@@ -36,14 +36,6 @@ def parse_weights(text: str | None) -> list[float] | None:
     return weights
 
 
-def is_weight_list(text: str | None) -> bool:
-    try:
-        parse_weights(text)
-    except ValueError:
-        return False
-    return True
-
-
 class _SourceReader:
     """One source's documents from its recorded place: the state before its current batch, and how much was taken."""
 

@@ -44,14 +44,6 @@ def parse_freeze(text: str | None) -> FreezeSpec:
     return FreezeSpec(embeddings, tuple(sorted(layers)))
 
 
-def is_freeze_spec(text: str | None) -> bool:
-    try:
-        parse_freeze(text)
-    except ValueError:
-        return False
-    return True
-
-
 def freeze(backbone, spec: FreezeSpec) -> None:
     """Mark the named layers of `backbone` not trainable (before compiling); BadInputError where it lacks them."""
     if spec.embeddings:

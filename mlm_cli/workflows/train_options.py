@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from mlm_cli.data import DEFAULT_SHUFFLE_BUFFER
-from mlm_cli.data.mixing import is_weight_list, parse_weights
+from mlm_cli.data.mixing import parse_weights
 from mlm_cli.errors import BadInputError
-from mlm_cli.lora_targets import TARGETS_HELP, is_target_list
-from mlm_cli.workflows.freezing import SPEC_HELP, is_freeze_spec
+from mlm_cli.lora_targets import TARGETS_HELP, parse_targets
+from mlm_cli.workflows.freezing import SPEC_HELP, parse_freeze
 
 DATA_HELP = ("Text file (one document per line), .jsonl/.csv/.parquet, a folder, a glob, or "
              "hf://dataset[/config][:split]. Repeatable.")
@@ -52,6 +52,19 @@ def at_least(minimum: float) -> Callable[[Any], bool]:
     return lambda value: value is None or value >= minimum
 
 
+def parses(parse: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    """A check that accepts what `parse` accepts (it raises ValueError on the rest)."""
+
+    def check(value: Any) -> bool:
+        try:
+            parse(value)
+        except ValueError:
+            return False
+        return True
+
+    return check
+
+
 @dataclass
 class TrainOptions:
     """Every option of a training run; `train_config.json` records the resolved values."""
@@ -66,8 +79,8 @@ class TrainOptions:
     data_weights: str | None = option(
         None, "One weight per --data source, e.g. 0.8,0.2: documents are drawn from the sources in these proportions "
               "(seeded; with --max-steps a source that runs out starts over, else the first to run out ends the "
-              "epoch).", check=is_weight_list, problem="--data-weights takes positive numbers separated by commas",
-        fixed_on_resume=True)
+              "epoch).", check=parses(parse_weights),
+        problem="--data-weights takes positive numbers separated by commas", fixed_on_resume=True)
     text_column: str = option("text", "Column holding the text in JSONL/CSV/Parquet/Hub data.", fixed_on_resume=True)
     validation_data: list[str] = option(help="Held-out data for evaluations (repeatable).", factory=list)
     validation_split: float = option(0.0, "Hold out this fraction of the training documents for evaluations.",
@@ -97,7 +110,7 @@ class TrainOptions:
         check=lambda v: v in SCHEDULES, problem=f"--schedule must be one of {', '.join(SCHEDULES)}",
         fixed_on_resume=True)
     freeze: str | None = option(
-        None, f"Keep these weights fixed while the rest trains: {SPEC_HELP}.", check=is_freeze_spec,
+        None, f"Keep these weights fixed while the rest trains: {SPEC_HELP}.", check=parses(parse_freeze),
         problem=f"--freeze takes {SPEC_HELP}", fixed_on_resume=True)
     lora_rank: int | None = option(
         None, "Train LoRA adapters of this rank instead of the model: every base weight (head and embeddings too) "
@@ -109,7 +122,7 @@ class TrainOptions:
         fixed_on_resume=True)
     lora_targets: str | None = option(
         None, f"Projections of each encoder block that get adapters: {TARGETS_HELP} [default: query,value, as "
-              "keras_hub].", check=is_target_list, problem=f"--lora-targets takes {TARGETS_HELP}",
+              "keras_hub].", check=parses(parse_targets), problem=f"--lora-targets takes {TARGETS_HELP}",
         fixed_on_resume=True)
     lora_train_head: bool = option(
         False, "With --lora-rank: the masked-LM head's own weights (its dense layer, layer norm and output bias; not "

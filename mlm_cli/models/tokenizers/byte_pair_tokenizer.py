@@ -223,6 +223,13 @@ class BytePairTokenizer(Tokenizer):
     >>> transformers_like = RobertaTokenizer(vocabulary=vocabulary, merges=merges, normalization="transformers")
     >>> transformers_like("the <mask> cat").tolist()
     [11, 3, 14]
+
+    Whole words become one token through merges appended after the existing ones; the
+    joins on the way take new ids too (`--extend-vocabulary`):
+
+    >>> extended = tokenizer.with_added_words(["Ġdog"])
+    >>> extended(" dog cat").tolist(), extended.get_vocabulary()[20:], extended.merges[5:]
+    ([22, 14], ['Ġd', 'Ġdo', 'Ġdog'], ['Ġ d', 'Ġd o', 'Ġdo g'])
     """
 
     start_token: str | None = None

@@ -41,7 +41,8 @@ def extend_vocabulary(masked_lm, words: Sequence[str]):
     appends the intermediate tokens its merge chains pass through, initialised the same way (`new_token_pieces`).
 
     The tokenizer, the preprocessor (same settings, masking over the larger vocabulary), the backbone and the head are
-    new objects; `masked_lm` is left as it was. Text without the new words keeps its token ids and logits.
+    new objects; `masked_lm` is left as it was. Text without the new words keeps its token ids and logits (byte-level
+    BPE: text whose pieces hold none of the appended merge pairs side by side).
     """
     check_extendable(masked_lm)
     if not words:

@@ -220,3 +220,14 @@ def test_growth_counts_byte_level_words_and_reports_intermediate_tokens(bpe):
     assert growth.intermediate_tokens == new_size - tokenizer.vocabulary_size() - len(chosen) > 0
     assert (f"extended the vocabulary by {len(chosen)} words and {growth.intermediate_tokens} intermediate tokens "
             f"({tokenizer.vocabulary_size()} → {new_size})") in growth.summary()
+
+
+def test_refusals_name_roberta_among_the_families_that_work():
+    from mlm_cli.models import ESMBackbone, ESMMaskedPLM, ESMMaskedPLMPreprocessor, ESMTokenizer
+
+    vocabulary = ["<pad>", "<cls>", "<eos>", "<unk>", "L", "A", "G", "V", "<mask>"]
+    backbone = ESMBackbone(vocabulary_size=len(vocabulary), **TINY_SIZES["esm"])
+    model = ESMMaskedPLM(backbone, preprocessor=ESMMaskedPLMPreprocessor(ESMTokenizer(vocabulary=vocabulary),
+                                                                         sequence_length=8))
+    with pytest.raises(ValueError, match=r"^esm models cannot add whole words.*byte-level BPE family: roberta$"):
+        check_extendable(model)

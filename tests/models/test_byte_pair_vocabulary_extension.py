@@ -112,6 +112,11 @@ def test_earlier_words_stay_one_token_when_later_words_share_their_pieces(bpe):
     extended = tokenizer.with_added_words(words)
     assert [len(ids) for ids in extended.word_piece_ids(words)] == [1, 1]
     assert extended("stem systemd").tolist() == [extended.token_to_id("stem"), extended.token_to_id("Ġsystemd")]
+    # "dos" is chained against the merges before it: "o s" (ranked first) leaves "d os", so "d os" is its merge.
+    # Read from its old split "d o s", the leftmost join the vocabulary has would be "d o", which never fires there.
+    toy = RobertaTokenizer(vocabulary=TOY_VOCABULARY, merges=TOY_MERGES).with_added_words(["os", "do", "dos"])
+    assert toy.merges[len(TOY_MERGES):] == ["o s", "d o", "d os"]
+    assert toy.word_piece_ids(["os", "do", "dos"]) == [[20], [21], [22]]
     # A word that an earlier word's chain already made one token adds nothing of its own.
     both = tokenizer.with_added_words(["Ġkubectl", "Ġkube"])
     assert both.vocabulary_size() == tokenizer.with_added_words(["Ġkubectl"]).vocabulary_size()

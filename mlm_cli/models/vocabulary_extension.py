@@ -17,6 +17,7 @@ import numpy as np
 
 WORDPIECE_FAMILIES = ("bert", "distil_bert", "roformer_v2")  # families whose tokenizer can add whole words
 SENTENCEPIECE_FAMILIES = ("albert", "deberta_v3", "f_net")  # ...and those that can with a unigram SentencePiece model
+BYTE_PAIR_FAMILIES = ("roberta",)  # ...and with byte-level BPE (merge chains, intermediate tokens included)
 
 
 def check_extendable(masked_lm) -> None:
@@ -30,24 +31,29 @@ def check_extendable(masked_lm) -> None:
     name = family.name if family is not None else type(masked_lm).__name__
     raise ValueError(f"{name} models cannot add whole words to their vocabulary yet; this works for the WordPiece "
                      f"families: {', '.join(WORDPIECE_FAMILIES)}, and the SentencePiece families with a unigram "
-                     f"model: {', '.join(SENTENCEPIECE_FAMILIES)}")
+                     f"model: {', '.join(SENTENCEPIECE_FAMILIES)}, and the byte-level BPE family: "
+                     f"{', '.join(BYTE_PAIR_FAMILIES)}")
 
 
 def extend_vocabulary(masked_lm, words: Sequence[str]):
     """A copy of `masked_lm` whose vocabulary ends with `words` (normalised whole words, as the tokenizer's
-    `text_words` gives them), each new row the mean of the rows of the pieces it replaces.
+    `text_words` gives them), each new row the mean of the rows of the pieces it replaces. Byte-level BPE also
+    appends the intermediate tokens its merge chains pass through, initialised the same way (`new_token_pieces`).
 
     The tokenizer, the preprocessor (same settings, masking over the larger vocabulary), the backbone and the head are
-    new objects; `masked_lm` is left as it was. Text without the new words keeps its token ids and logits.
+    new objects; `masked_lm` is left as it was. Text without the new words keeps its token ids and logits (byte-level
+    BPE: text whose pieces hold none of the appended merge pairs side by side).
     """
     check_extendable(masked_lm)
     if not words:
         return masked_lm
     preprocessor = masked_lm.preprocessor
     tokenizer = preprocessor.tokenizer
-    pieces = tokenizer.word_piece_ids(words)
+    pieces = tokenizer.new_token_pieces(list(words))
     extended_tokenizer = tokenizer.with_added_words(words)
     first_new_id = tokenizer.vocabulary_size()
+    if extended_tokenizer.vocabulary_size() != first_new_id + len(pieces):
+        raise ValueError("the tokenizer appended other tokens than it reported")
     old_rows = masked_lm.backbone.vocabulary_size
     new_rows = max(old_rows, extended_tokenizer.vocabulary_size())
 

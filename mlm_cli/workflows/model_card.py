@@ -185,7 +185,9 @@ def _vocabulary(config: dict[str, Any]) -> str:
     size = _number(config.get("vocabulary_size"))
     if not config.get("extend_vocabulary"):
         return f"{size} tokens"
-    return (f"{size} tokens, {_number(config.get('added_words'))} of them whole words of the corpus added by "
+    intermediate = config.get("added_intermediate_tokens")
+    joins = f" and {_number(intermediate)} intermediate tokens of their merge chains" if intermediate else ""
+    return (f"{size} tokens, {_number(config.get('added_words'))} of them whole words of the corpus{joins} added by "
             f"`--extend-vocabulary {config['extend_vocabulary']}` (`added_words.tsv`)")
 
 

@@ -183,7 +183,9 @@ class TrainOptions:
     extend_vocabulary: int | None = option(
         None, "Before training, add up to N whole words that are frequent in the corpus (counted on its first 200,000 "
               "documents) and that the tokenizer splits into several pieces; each new embedding row starts as the "
-              "mean of its pieces'. WordPiece families (bert, distil_bert, roformer_v2).",
+              "mean of its pieces'. WordPiece families (bert, distil_bert, roformer_v2), unigram SentencePiece "
+              "(albert, deberta_v3, f_net) and byte-level BPE (roberta: the merge chains' intermediate tokens are "
+              "added too).",
         check=at_least(1), problem="--extend-vocabulary must be at least 1", fixed_on_resume=True)
     dropout: float | None = option(None, "Override the model's dropout rate.",
                                    check=lambda v: v is None or 0 <= v < 1, problem="--dropout must be in [0, 1)")

@@ -144,13 +144,16 @@ def prepare_run(options: TrainOptions) -> Run:
     config = resolved_config(options, model, schedule, cluster, data, backend, precision)
     if growth is not None:
         config["added_words"] = len(growth.words)
+        if growth.intermediate_tokens:
+            config["added_intermediate_tokens"] = growth.intermediate_tokens
     if cluster.is_main and not options.resume:
         run_directory.write_config(options.output, config)
         if growth is not None:
             from mlm_cli.workflows.vocabulary_growth import write_added_words
 
             write_added_words(options.output, growth)
-    kept_from_start = ("data_sources", "command_line", "added_words")  # what a resumed run's card reports
+    # What a resumed run's card reports from the run's start.
+    kept_from_start = ("data_sources", "command_line", "added_words", "added_intermediate_tokens")
     card_config = {**config, **{key: saved_config[key] for key in kept_from_start if saved_config.get(key)}}
     stream = training_stream(options, model, data)
     if state:

@@ -24,9 +24,12 @@ class VocabularyGrowth:
     tokens_per_word_before: float
     tokens_per_word_after: float
     documents: int
+    intermediate_tokens: int = 0  # new tokens beyond one per word: the joins byte-level BPE's merge chains pass through
 
     def summary(self) -> str:
-        return (f"extended the vocabulary by {len(self.words):,} words ({self.size_before:,} → {self.size_after:,}): "
+        intermediate = f" and {self.intermediate_tokens:,} intermediate tokens" if self.intermediate_tokens else ""
+        return (f"extended the vocabulary by {len(self.words):,} words{intermediate} ({self.size_before:,} → "
+                f"{self.size_after:,}): "
                 f"tokens per word {self.tokens_per_word_before:.2f} → {self.tokens_per_word_after:.2f} on the "
                 f"sample of {self.documents:,} documents")
 
@@ -53,9 +56,11 @@ def grow_vocabulary(masked_lm, documents: Iterable[str], limit: int):
     words = choose_words(sample, addable_piece_counts, limit)
     extended = extend_vocabulary(masked_lm, [candidate.word for candidate in words])
     new_tokenizer = extended.preprocessor.tokenizer
+    intermediate = max(0, new_tokenizer.vocabulary_size() - tokenizer.vocabulary_size() - len(words))
     growth = VocabularyGrowth(
         words, tokenizer.vocabulary_size(), new_tokenizer.vocabulary_size(), tokens_per_word(sample, piece_counts),
-        tokens_per_word(sample, lambda ws: [len(ids) for ids in new_tokenizer.word_piece_ids(ws)]), sample.documents)
+        tokens_per_word(sample, lambda ws: [len(ids) for ids in new_tokenizer.word_piece_ids(ws)]), sample.documents,
+        intermediate)
     log.debug("%s", growth.summary())  # `mlm train` reports it when training starts
     return extended, growth
 

@@ -131,3 +131,51 @@ def test_an_albert_preset_gains_sentencepiece_words_end_to_end(domain_corpus, tm
     hf_model = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "hf")
     assert hf_model.config.vocab_size == size + len(added)
     assert not np.array_equal(tokenizer("sudo chmod"), base("sudo chmod"))
+
+
+@pytest.mark.slow  # trains twice (a run, then its resumption) and exports
+def test_a_roberta_preset_gains_byte_level_words_end_to_end(domain_corpus, tmp_path):
+    import transformers
+
+    from mlm_cli.models import MaskedLM, RobertaMaskedLM, RobertaTokenizer
+    from tests.family_sizes import TINY_SIZES
+    from tests.models.family_checks import build_masked_lm
+    from tests.models.test_roberta import read_bpe, tiny_bpe
+
+    tiny_bpe(tmp_path / "bpe")
+    vocabulary, merges = read_bpe(tmp_path / "bpe")
+    base = RobertaTokenizer(vocabulary=vocabulary, merges=merges, normalization="transformers")
+    sizes = {**TINY_SIZES["roberta"], "max_sequence_length": 64}
+    build_masked_lm(RobertaMaskedLM, base, sizes, sequence_length=32, mask_selection_length=8).save_to_preset(
+        tmp_path / "roberta")
+    done = train(tmp_path / "roberta", domain_corpus, tmp_path, "--max-steps", "2", "--extend-vocabulary", "50")
+    assert done.code == 0, done.stderr
+    run = tmp_path / "run"
+    words = [row.split("\t")[0] for row in (run / "added_words.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    assert {"\u0120" + word for word in DOMAIN_WORDS} <= set(words)  # byte-level words: "Ġ" is the space before
+    tokenizer = MaskedLM.from_preset(run).preprocessor.tokenizer
+    size, new_size = base.vocabulary_size(), tokenizer.vocabulary_size()
+    intermediate = new_size - size - len(words)
+    assert intermediate > 0
+    assert (f"extended the vocabulary by {len(words)} words and {intermediate} intermediate tokens "
+            f"({size} → {new_size})") in done.stderr
+    assert f"{len(words)} of them whole words of the corpus and {intermediate} intermediate tokens" in (
+        run / "README.md").read_text()
+    assert tokenizer.get_vocabulary()[:size] == base.get_vocabulary() and tokenizer.merges[:len(merges)] == merges
+    assert len(tokenizer(" sudo kubectl")) == 2 and tokenizer("the model").tolist() == base("the model").tolist()
+
+    exported = run_mlm_in_process("export", "--preset", str(run), "--format", "hf", "--output",
+                                  str(tmp_path / "hf"), env={"MLM_CACHE_DIR": str(tmp_path / "cache")})
+    assert exported.code == 0, exported.stderr
+    hf_tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    for text in [" sudo kubectl", "chmod grep systemd <mask> the model"]:
+        assert hf_tokenizer(text, add_special_tokens=False)["input_ids"] == tokenizer(text).tolist()
+    assert transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "hf").config.vocab_size == new_size
+
+    resumed = train(tmp_path / "roberta", domain_corpus, tmp_path, "--max-steps", "4", "--extend-vocabulary", "50",
+                    "--resume")
+    assert resumed.code == 0, resumed.stderr
+    assert "extended the vocabulary" not in resumed.stderr  # the checkpoint's vocabulary, not learned again
+    again = MaskedLM.from_preset(run).preprocessor.tokenizer
+    assert again.get_vocabulary() == tokenizer.get_vocabulary() and again.merges == tokenizer.merges
+    assert f"and {intermediate} intermediate tokens" in (run / "README.md").read_text()

@@ -103,7 +103,8 @@ class Tokenizer:
     vocabulary_arguments = "`vocabulary=`"
     encoder: Any = None
     pad_token_id: int | None = None
-    # Whether whole words can be appended to the vocabulary (`text_words`, `word_piece_ids`, `with_added_words`).
+    # Whether whole words can be appended to the vocabulary (`text_words`, `word_piece_ids`, `addable_words`,
+    # `new_token_pieces`, `with_added_words`).
     adds_whole_words = False
 
     def __init__(self, name: str, config_file: str, sequence_length: int | None, **kwargs: Any) -> None:
@@ -199,6 +200,11 @@ class Tokenizer:
         """Whether `with_added_words` can take each of `words` (normalised words of `text_words`); True for all where
         the tokenizer sets no further condition."""
         return [True] * len(words)
+
+    def new_token_pieces(self, words: list[str]) -> list[list[int]]:
+        """For each token `with_added_words(words)` appends, in id order, the ids of the pieces it replaces: each
+        word's own pieces where the words are the new tokens (byte-level BPE adds intermediate tokens as well)."""
+        return self.word_piece_ids(words)
 
     # --- config -----------------------------------------------------------------
 

@@ -14,13 +14,18 @@ Two pre-tokenizations, chosen by `normalization`:
 
 Presets store `assets/tokenizer/vocabulary.json` (token -> id) and `merges.txt` (one
 "left right" merge a line), as keras_hub does. No keras import: data workers use this.
+
+`with_added_words` makes whole words one token by merges appended after the existing ones
+(`--extend-vocabulary`; see byte_pair_words).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,7 @@ import numpy as np
 
 from mlm_cli.models.naming import snake_case
 from mlm_cli.models.tokenizers.base import Tokenizer, check_normalization
+from mlm_cli.models.tokenizers.byte_pair_words import MergeChains, plan_merge_chains
 
 VOCABULARY_FILE = "vocabulary.json"
 MERGES_FILE = "merges.txt"
@@ -90,6 +96,14 @@ def parse_merges(merges: Sequence[str], vocabulary: Mapping[str, int]) -> list[t
             raise ValueError(f"merge rule {rule!r} uses a token that is not in the vocabulary")
         pairs.append((left, right))
     return pairs
+
+
+@cache
+def _byte_level_decoder():
+    """Byte-level strings back to text (invalid UTF-8 becomes U+FFFD)."""
+    from tokenizers import decoders
+
+    return decoders.ByteLevel()
 
 
 class BytePairEncoder:
@@ -209,6 +223,13 @@ class BytePairTokenizer(Tokenizer):
     >>> transformers_like = RobertaTokenizer(vocabulary=vocabulary, merges=merges, normalization="transformers")
     >>> transformers_like("the <mask> cat").tolist()
     [11, 3, 14]
+
+    Whole words become one token through merges appended after the existing ones; the
+    joins on the way take new ids too (`--extend-vocabulary`):
+
+    >>> extended = tokenizer.with_added_words(["Ġdog"])
+    >>> extended(" dog cat").tolist(), extended.get_vocabulary()[20:], extended.merges[5:]
+    ([22, 14], ['Ġd', 'Ġdo', 'Ġdog'], ['Ġ d', 'Ġd o', 'Ġdo g'])
     """
 
     start_token: str | None = None
@@ -217,6 +238,7 @@ class BytePairTokenizer(Tokenizer):
     mask_token: str | None = None
     asset_files = (VOCABULARY_FILE, MERGES_FILE)
     vocabulary_arguments = "`vocabulary=` and `merges=`"
+    adds_whole_words = True  # `with_added_words` appends merge chains that join a word's pieces (byte_pair_words)
 
     def __init__(
         self,
@@ -295,6 +317,95 @@ class BytePairTokenizer(Tokenizer):
         for token, token_id in vocabulary.items():
             tokens[token_id] = token
         return tokens
+
+    # --- whole words (vocabulary extension; see byte_pair_words) --------------------
+
+    def text_words(self, text: str) -> list[str]:
+        """The words of `text` as byte-level strings ("Ġword"): the unsplittable tokens cut out, the rest split by
+        GPT-2's word pattern, as transformers' pipeline splits it (keras_hub's runs BPE over whole stretches, whose
+        merges were learned on these words)."""
+        words = []
+        for segment in self._text_segments(text):
+            words.extend(word for word, _ in self._word_splitter(self.add_prefix_space).pre_tokenize_str(segment))
+        return words
+
+    def _text_segments(self, text: str) -> list[str]:
+        """`text` cut at the unsplittable tokens (longest first, as the pipeline matches them), empty parts left out;
+        with transformers' normalisation the mask token takes the spaces before it."""
+        pattern = "|".join(re.escape(token) for token in sorted(self.unsplittable_tokens, key=len, reverse=True))
+        parts = re.split(f"({pattern})", text) if pattern else [text]
+        segments = []
+        for index in range(0, len(parts), 2):
+            segment = parts[index]
+            if self.normalization == "transformers" and index + 1 < len(parts) and parts[index + 1] == self.mask_token:
+                segment = segment.rstrip()
+            if segment:
+                segments.append(segment)
+        return segments
+
+    @staticmethod
+    @cache
+    def _word_splitter(add_prefix_space: bool):
+        """GPT-2's word split into byte-level words, from `tokenizers`."""
+        from tokenizers import pre_tokenizers
+
+        return pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space, use_regex=True)
+
+    def _is_one_word(self, word: str) -> bool:
+        """Whether `word` is one byte-level word of `text_words`, free of unsplittable tokens."""
+        text = _byte_level_decoder().decode([word])
+        return not any(token in text for token in self.unsplittable_tokens) and [
+            piece for piece, _ in self._word_splitter(False).pre_tokenize_str(text)] == [word]
+
+    def _old_split(self, word: str) -> list[str]:
+        """The tokens BPE makes of one byte-level word (bytes missing from the vocabulary dropped, as BPE does)."""
+        return [token.value for token in self._encoder.tokenizer.model.tokenize(word)]
+
+    def word_piece_ids(self, words: Sequence[str]) -> list[list[int]]:
+        """The token ids of each word (a byte-level word, as `text_words` returns it)."""
+        model = self._encoder.tokenizer.model
+        return [[token.id for token in model.tokenize(word)] for word in words]
+
+    def addable_words(self, words: list[str]) -> list[bool]:
+        """Whether each word can become one token: one byte-level word, every byte in the vocabulary, two or more
+        tokens now."""
+        return [len(pieces) >= 2 and "".join(pieces) == word and self._is_one_word(word)
+                for word, pieces in zip(words, map(self._old_split, words))]
+
+    def _merge_chains(self, words: Sequence[str]) -> MergeChains:
+        """The merges and tokens `with_added_words(words)` appends; ValueError for a word it cannot add."""
+        if len(set(words)) != len(words):
+            raise ValueError("a word is given twice")
+        for word, addable in zip(words, self.addable_words(list(words))):
+            if not addable:
+                raise ValueError(f"{word!r} cannot be added: it is one token already, not one byte-level word of "
+                                 "this tokenizer, or has bytes the vocabulary lacks")
+        pairs = [tuple(rule.split(" ")) for rule in self.merges]
+        return plan_merge_chains(self._encoder.vocabulary, pairs, words, self._old_split)
+
+    def new_token_pieces(self, words: Sequence[str]) -> list[list[int]]:
+        """For each token `with_added_words(words)` appends (words and intermediate joins, in id order), the ids of
+        the pieces it joins."""
+        return self._merge_chains(words).pieces
+
+    def with_added_words(self, words: Sequence[str]) -> "BytePairTokenizer":
+        """A copy of this tokenizer that reads each of `words` (byte-level words of `text_words`) as one token, by
+        merges appended after the existing ones; new tokens (the words and intermediate joins) take the ids from
+        `vocabulary_size()` on. See byte_pair_words for why text without the new pairs keeps its ids.
+
+        Each word must be one byte-level word, two or more tokens now, with every byte in the vocabulary (ValueError
+        otherwise, and if a word would not come out as one token).
+        """
+        chains = self._merge_chains(words)
+        vocabulary = dict(self._encoder.vocabulary)
+        vocabulary.update({token: self.vocabulary_size() + offset for offset, token in enumerate(chains.tokens)})
+        merges = self.merges + [" ".join(pair) for pair in chains.merges]
+        extended = type(self)(**{**self.get_config(), **self.extension_config(), "vocabulary": vocabulary,
+                                 "merges": merges})
+        wrong = [word for word, ids in zip(words, extended.word_piece_ids(words)) if ids != [vocabulary[word]]]
+        if wrong:
+            raise ValueError(f"{wrong[:5]} would not be read as one token")
+        return extended
 
     # --- config and assets ----------------------------------------------------
 

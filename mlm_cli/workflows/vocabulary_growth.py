@@ -45,8 +45,12 @@ def grow_vocabulary(masked_lm, documents: Iterable[str], limit: int):
         raise BadInputError(f"--extend-vocabulary: {error}") from None
     tokenizer = masked_lm.preprocessor.tokenizer
 
+    known_counts: dict[str, int] = {}  # each word split once, for choosing and for tokens per word
+
     def piece_counts(words: list[str]) -> list[int]:
-        return [len(ids) for ids in tokenizer.word_piece_ids(words)]
+        missing = [word for word in words if word not in known_counts]
+        known_counts.update(zip(missing, (len(ids) for ids in tokenizer.word_piece_ids(missing))))
+        return [known_counts[word] for word in words]
 
     def addable_piece_counts(words: list[str]) -> list[int]:
         """Piece counts, 0 for words the tokenizer cannot add (an unknown character, ...), so they are never chosen."""

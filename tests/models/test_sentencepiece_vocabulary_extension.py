@@ -15,13 +15,18 @@ from mlm_cli.models import (
     DebertaV3Tokenizer,
     FNetMaskedLM,
     FNetTokenizer,
-    MaskedLM,
     XLMRobertaTokenizer,
 )
 from mlm_cli.models.tokenizers.sentencepiece_model_file import CONTROL, NORMAL, read_sentencepiece_model
 from mlm_cli.models.vocabulary_extension import check_extendable, extend_vocabulary
 from tests.family_sizes import TINY_SIZES
-from tests.models.family_checks import assert_transformers_reads_export, build_masked_lm, logits, perturb_weights
+from tests.models.family_checks import (
+    assert_keras_hub_reads_extended_preset,
+    assert_transformers_reads_export,
+    build_masked_lm,
+    logits,
+    perturb_weights,
+)
 from tests.models.sentencepiece_fixtures import ALBERT_SENTENCES, albert_proto, deberta_v3_proto, xlm_roberta_proto
 
 NEW_WORDS = ["kubectl", "systemd", "grep"]  # several pieces each in the tiny model
@@ -149,17 +154,7 @@ def test_rows_are_the_pieces_mean_logits_stay_and_keras_hub_reads_the_preset(pro
     before, after = logits(model, x), logits(extended, x)
     assert after.shape[-1] == size + 3 and np.abs(after[..., :size] - before).max() <= 1e-5
 
-    keras_hub = pytest.importorskip("keras_hub")
-    extended.save_to_preset(tmp_path / "extended")
-    reference = keras_hub.models.MaskedLM.from_preset(str(tmp_path / "extended"))
-    ours = MaskedLM.from_preset(tmp_path / "extended")
-    for text in TEXTS_WITH_NEW_WORDS + PLAIN_TEXTS[-4:]:
-        expected = extended.preprocessor.tokenizer(text).tolist()
-        assert np.asarray(reference.preprocessor.tokenizer(text)).tolist() == expected == \
-            ours.preprocessor.tokenizer(text).tolist()
-    x, _, _ = extended.preprocessor(TEXTS_WITH_NEW_WORDS + PLAIN_TEXTS[-2:])
-    assert np.abs(logits(reference, x) - logits(extended, x)).max() <= 1e-4
-    assert np.abs(logits(ours, x) - logits(extended, x)).max() <= 1e-4
+    assert_keras_hub_reads_extended_preset(extended, TEXTS_WITH_NEW_WORDS + PLAIN_TEXTS[-4:], tmp_path / "extended")
 
 
 @pytest.mark.parametrize("task_class, class_names", [

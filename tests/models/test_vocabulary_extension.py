@@ -10,7 +10,12 @@ import pytest
 from mlm_cli.models import BertTokenizer, ESMBackbone, ESMMaskedPLM, ESMMaskedPLMPreprocessor, ESMTokenizer, MaskedLM
 from mlm_cli.models.vocabulary_extension import check_extendable, extend_vocabulary
 from tests.family_sizes import TINY_SIZES
-from tests.models.family_checks import assert_transformers_reads_export, logits, perturb_weights
+from tests.models.family_checks import (
+    assert_keras_hub_reads_extended_preset,
+    assert_transformers_reads_export,
+    logits,
+    perturb_weights,
+)
 from tests.support.corpus import tiny_vocabulary
 
 NEW_WORDS = ["kubectl", "systemd", "grep"]  # each several pieces in the tiny vocabulary
@@ -87,18 +92,8 @@ def test_logits_of_text_without_new_words_are_unchanged(varied_model):
 
 
 def test_extended_preset_loads_in_keras_hub_with_equal_ids_and_logits(varied_model, tmp_path):
-    keras_hub = pytest.importorskip("keras_hub")
     extended = extend_vocabulary(varied_model, NEW_WORDS)
-    extended.save_to_preset(tmp_path / "extended")
-    reference = keras_hub.models.MaskedLM.from_preset(str(tmp_path / "extended"))
-    ours = MaskedLM.from_preset(tmp_path / "extended")
-    for text in TEXTS_WITH_NEW_WORDS + PLAIN_TEXTS:
-        expected = extended.preprocessor.tokenizer(text).tolist()
-        assert np.asarray(reference.preprocessor.tokenizer(text)).tolist() == expected == \
-            ours.preprocessor.tokenizer(text).tolist()
-    x, _, _ = extended.preprocessor(TEXTS_WITH_NEW_WORDS + PLAIN_TEXTS)
-    assert np.abs(logits(reference, x) - logits(extended, x)).max() <= 1e-4
-    assert np.abs(logits(ours, x) - logits(extended, x)).max() <= 1e-4
+    assert_keras_hub_reads_extended_preset(extended, TEXTS_WITH_NEW_WORDS + PLAIN_TEXTS, tmp_path / "extended")
 
 
 def test_extended_export_loads_in_transformers_with_equal_ids_and_logits(tiny_transformers_mlm, tmp_path,

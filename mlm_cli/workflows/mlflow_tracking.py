@@ -40,6 +40,32 @@ def require_mlflow() -> None:
                             hint="pip install 'mlm-cli[mlflow]' (or mlflow)") from None
 
 
+SERVER_CHECK_TIMEOUT_S = 10.0  # one request, no retries: MLflow's own client retries for minutes
+
+
+def check_tracking_server(uri: str) -> None:
+    """A one-line error (exit 1) when an http(s) tracking server cannot be reached or refuses access, before the run
+    writes anything; other stores (a file store, databricks) are left to MLflow's client."""
+    from urllib.error import HTTPError, URLError
+    from urllib.request import urlopen
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    probe = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1"
+    hint = "check --mlflow-uri / MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_TOKEN), or train without --mlflow"
+    try:
+        with urlopen(probe, timeout=SERVER_CHECK_TIMEOUT_S):  # noqa: S310 - an http(s) URL, checked above
+            pass
+    except HTTPError as error:
+        if error.code in (401, 403):
+            raise MlmError(f"the MLflow tracking server at {uri} refused access (HTTP {error.code})",
+                           hint=hint) from None
+        # Any other answer means a server is there: MLflow's client reports what it says.
+    except (URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise MlmError(f"could not reach the MLflow tracking server at {uri}: {reason}", hint=hint) from None
+
+
 class MlflowTracker:
     """One MLflow run, fed by the training run (process 0 only)."""
 

@@ -112,9 +112,11 @@ def prepare_run(options: TrainOptions) -> Run:
 
     clusters.validate(options.cluster_options(), requested_backend())
     if options.mlflow or options.mlflow_uri:
-        from mlm_cli.workflows.mlflow_tracking import require_mlflow
+        from mlm_cli.workflows.mlflow_tracking import check_tracking_server, require_mlflow, tracking_uri
 
         require_mlflow()
+        if not options.process_id:  # process 0 (or the only one) logs to MLflow
+            check_tracking_server(tracking_uri(options.mlflow_uri, options.output))  # before the run writes a file
     options.resume, options.overwrite = run_directory.check_output(options.output, options.resume, options.overwrite)
     train_spec, validation_spec = corpus_specs(options)
     backend = keras.backend.backend()

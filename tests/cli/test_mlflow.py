@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import sys
+import threading
 
 import pytest
 
-from tests.support.cli import run_mlm_in_process
+from tests.support.cli import UNREACHABLE, run_mlm_in_process
 
 pytestmark = pytest.mark.run_once  # logging is the same on every backend
 
@@ -90,3 +92,34 @@ def test_without_mlflow_installed_the_option_is_one_line(tiny_preset, corpus_fil
     done = train(tiny_preset, corpus_files, tmp_path, "--mlflow")
     assert done.code == 2 and "--mlflow needs MLflow" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+class RefusingTrackingServer(http.server.BaseHTTPRequestHandler):
+    """A tracking server that answers every request with 401, as one does without the right token."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(401)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def refusing_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RefusingTrackingServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_unreachable_or_refusing_server_is_one_line_before_anything_is_written(tiny_preset, corpus_files, tmp_path,
+                                                                                   refusing_server):
+    done = train(tiny_preset, corpus_files, tmp_path, "--mlflow-uri", UNREACHABLE)
+    assert done.code == 1 and "could not reach the MLflow tracking server at " + UNREACHABLE in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
+    done = train(tiny_preset, corpus_files, tmp_path, "--mlflow", env={"MLFLOW_TRACKING_URI": refusing_server})
+    assert done.code == 1 and "refused access (HTTP 401)" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()

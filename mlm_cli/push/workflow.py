@@ -18,6 +18,7 @@ from mlm_cli import __version__
 from mlm_cli.errors import BadInputError
 from mlm_cli.push.preset_files import FORMATS, LocalPreset, open_local_preset, stage, upload_names
 from mlm_cli.push.targets import HfTarget, KaggleTarget, check_framework, parse_target
+from mlm_cli.workflows.run_lock import read_lock
 
 
 @dataclass
@@ -45,18 +46,20 @@ def push(options: PushOptions, report: Callable[[str], None] = lambda line: None
     format = options.format or preset.format
     check_framework(target, format)
     with tempfile.TemporaryDirectory(prefix="mlm-push-") as temporary:
-        if format == preset.format:
-            report(f"checking that {preset.root} loads")
-            _check_loads(preset.root)
-        else:
-            report(f"converting {preset.root} to the {format} format")
-            preset = _converted(preset.root, format, Path(temporary) / "converted", options.command_line)
-        names, left_out = upload_names(preset)
-        if left_out:
-            report(f"not part of the preset, not uploaded: {', '.join(left_out)}")
         staging = Path(temporary) / "upload"
         staging.mkdir()
-        stage(preset, names, staging)
+        # No mlm process may rewrite the preset between the check and the snapshot (hard links or copies) staged.
+        with read_lock(_owning_directory(preset.root)):
+            if format == preset.format:
+                report(f"checking that {preset.root} loads")
+                _check_loads(preset.root)
+            else:
+                report(f"converting {preset.root} to the {format} format")
+                preset = _converted(preset.root, format, Path(temporary) / "converted", options.command_line)
+            names, left_out = upload_names(preset)
+            if left_out:
+                report(f"not part of the preset, not uploaded: {', '.join(left_out)}")
+            stage(preset, names, staging)
         if isinstance(target, HfTarget):
             from mlm_cli.push.huggingface import add_card_if_missing
 
@@ -66,6 +69,14 @@ def push(options: PushOptions, report: Callable[[str], None] = lambda line: None
         message = options.message or f"Upload {preset_name} with mlm {__version__}"
         url = _upload(staging, names, target, message, options)
     return {"url": url, "target": str(target), "format": format, "files": names, "bytes": size}
+
+
+def _owning_directory(root: Path) -> Path:
+    """The directory whose writers' lock covers `root`: its run for a checkpoint (RUN/checkpoints/NAME), else itself."""
+    from mlm_cli.workflows.run_directory import holds_run
+
+    run = root.parent.parent
+    return run if root.parent.name == "checkpoints" and holds_run(run) else root
 
 
 def _require_login(target: HfTarget | KaggleTarget) -> None:

@@ -1,4 +1,5 @@
-"""One writer per output directory: `mlm train`, `mlm export --output` and `mlm pull --output` lock it.
+"""One writer per output directory: `mlm train`, `mlm export --output` and `mlm pull --output` lock it;
+readers that need a consistent copy (`mlm push`) share a lock that keeps the writers out meanwhile.
 
 The lock file sits beside the directory (`.NAME.lock` in its parent), not inside it: it
 exists before the directory does (two fresh runs started together cannot both pass the
@@ -63,3 +64,32 @@ def output_lock(output: Path, command: str, *, writer: bool = True, no_lock: boo
         yield
     finally:
         lock.release(delete=True)
+
+
+@contextlib.contextmanager
+def read_lock(directory: Path) -> Iterator[None]:
+    """Hold a shared lock on `directory` (a run or output directory) for the block: a writer holding its lock is one
+    BadInputError naming it, other readers share it. Where no lock can be taken (a parent without write access, a
+    filesystem without locks) the block runs unlocked: reading must not need more than read access."""
+    directory = Path(directory).expanduser().absolute()
+    path = lock_path(directory)
+    created = not path.exists()
+    try:
+        lock = acquire(path, shared=True)
+    except LockBusy:
+        holder = describe_holder(read_holder(path))
+        raise BadInputError(f"{directory} is being written by another mlm process: {holder}",
+                            hint="wait for it to end, then run again") from None
+    except (LockingUnavailable, OSError) as error:
+        log.debug("reading %s without a lock: %s", directory, error)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+        if created:  # leave no lock file behind, unless another process holds it now
+            try:
+                acquire(path).release(delete=True)
+            except (LockBusy, LockingUnavailable, OSError):
+                pass

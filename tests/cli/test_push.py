@@ -419,3 +419,21 @@ def test_bad_presets_exit_2(mlm_in_process, tiny_preset, tmp_path):
     shutil.copytree(tiny_preset, escaping)
     (escaping / "assets" / "tokenizer" / "extra.txt").symlink_to(tmp_path / "secret.txt")
     one_error_line(push(escaping), 2, "extra.txt", "outside the preset directory")
+
+
+@pytest.mark.run_once  # locking is the same on every backend
+def test_push_waits_for_no_writer_and_leaves_no_lock_file(mlm, hubs, run_dir, tiny_preset):
+    """While mlm train (or export, pull) holds a run's lock, pushing the run or one of its checkpoints is one error
+    line; once it is free the push goes through and leaves no lock file beside the run."""
+    from mlm_cli.workflows.run_lock import lock_path, output_lock
+
+    checkpoint = run_dir / "checkpoints" / "step-00000002"
+    shutil.copytree(tiny_preset, checkpoint)
+    with output_lock(run_dir, "mlm train"):
+        for preset in (run_dir, checkpoint):
+            one_error_line(mlm("push", str(preset), "hf://mlm-tests/tiny-bert", env=hf_env(hubs)), 2,
+                           "being written by another mlm process", "mlm train")
+    assert hubs.requests == []
+    result = mlm("push", str(checkpoint), "hf://mlm-tests/tiny-bert", env=hf_env(hubs))
+    assert result.code == 0, result.stderr
+    assert not lock_path(run_dir).exists() and not lock_path(checkpoint).exists()

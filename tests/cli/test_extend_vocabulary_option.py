@@ -96,6 +96,9 @@ def test_from_scratch_presets_are_refused(domain_corpus, tmp_path):
     assert refused.code == 2 and "--extend-vocabulary applies to pretrained presets" in refused.stderr
 
 
+# The tokenizer and the model's growth are tested on both backends in tests/models, and the BERT run above goes
+# end to end on both: this family's whole run once is enough.
+@pytest.mark.run_once
 @pytest.mark.slow  # trains in a subprocess and exports
 def test_an_albert_preset_gains_sentencepiece_words_end_to_end(domain_corpus, tmp_path):
     import numpy as np
@@ -133,6 +136,9 @@ def test_an_albert_preset_gains_sentencepiece_words_end_to_end(domain_corpus, tm
     assert not np.array_equal(tokenizer("sudo chmod"), base("sudo chmod"))
 
 
+# The tokenizer and the model's growth are tested on both backends in tests/models, and the BERT run above goes
+# end to end on both: this family's whole run once is enough.
+@pytest.mark.run_once
 @pytest.mark.slow  # trains twice (a run, then its resumption) and exports
 def test_a_roberta_preset_gains_byte_level_words_end_to_end(domain_corpus, tmp_path):
     import transformers

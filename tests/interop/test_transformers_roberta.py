@@ -19,6 +19,7 @@ from tests.models.family_checks import (
     assert_transformers_reads_export,
     logits,
     perturb_norms_biases_and_token_types,
+    text_batch,
     transformers_logits,
     update_json,
 )
@@ -132,7 +133,7 @@ def test_keras_hub_tokenization_exports_as_its_own_pipeline(bpe_dir, tmp_path):
         assert tokenizer(text).tolist() == reference(text, add_special_tokens=False)["input_ids"], repr(text)
     returned = MaskedLM.from_preset(tmp_path / "exported")
     assert returned.preprocessor.tokenizer.normalization == "keras_hub"
-    x, _, _ = model.preprocessor(TEXTS)
+    x = text_batch(model, TEXTS)
     assert np.abs(logits(returned, x) - logits(model, x)).max() <= 1e-5
     hf_model = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
     assert np.abs(logits(model, x) - transformers_logits(hf_model, x)).max() <= 1e-4

@@ -24,6 +24,7 @@ from tests.models.family_checks import (
     assert_transformers_reads_export,
     logits,
     perturb_norms_biases_and_token_types,
+    text_batch,
     transformers_logits,
     update_json,
 )
@@ -106,7 +107,7 @@ def test_keras_hub_tokenization_exports_with_equal_ids_on_ordinary_text(proto, t
     for text in [t for t in SENTENCES + TEXTS if "<" not in t]:
         assert tokenizer(text).tolist() == reference(text, add_special_tokens=False)["input_ids"], repr(text)
     hf_model = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "exported").eval()
-    x, _, _ = model.preprocessor(TEXTS)
+    x = text_batch(model, TEXTS)
     assert np.abs(logits(model, x) - transformers_logits(hf_model, x)).max() <= 1e-4
 
 

@@ -59,6 +59,15 @@ class BatchMaker(Protocol):
     def __call__(self, vocabulary_size: int, seed: int = 0) -> Batch: ...
 
 
+def text_batch(model: MaskedLM, texts: Sequence[str]) -> Batch:
+    """The preprocessor's batch of `texts` (its mask positions too) with the texts' own token ids: the masker's random
+    replacements can be the padding id, which transformers' RoBERTa and XLM-R read as padding when they number
+    positions, so their logits would differ from mlm's on a draw, not on a difference of the models."""
+    x, _, _ = model.preprocessor(list(texts))
+    packed, _ = model.preprocessor.pack(list(texts))
+    return {**x, "token_ids": packed["token_ids"]}
+
+
 def logits(model: keras.Model, batch: Mapping[str, np.ndarray]) -> np.ndarray:
     """A keras_hub or mlm masked LM's inference logits, as numpy."""
     return keras.ops.convert_to_numpy(model(batch, training=False))
@@ -344,7 +353,7 @@ def assert_mlm_reads_transformers_checkpoint(checkpoint: Path, task_class: type[
     model = MaskedLM.from_preset(checkpoint)
     assert isinstance(model, task_class)
     reference = reference_class.from_pretrained(checkpoint).eval()
-    x, _, _ = model.preprocessor(list(texts))
+    x = text_batch(model, texts)
     assert np.abs(logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
     return model, x
 
@@ -376,7 +385,7 @@ def assert_transformers_reads_export(model: MaskedLM, exported: Path, logit_text
     reference = transformers.AutoModelForMaskedLM.from_pretrained(exported).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(exported)
     assert (type(reference).__name__, type(tokenizer).__name__) == class_names
-    x, _, _ = model.preprocessor(list(logit_texts))
+    x = text_batch(model, logit_texts)
     assert np.abs(logits(model, x) - transformers_logits(reference, x)).max() <= 1e-4
     for text in id_texts:
         assert model.preprocessor.tokenizer(text).tolist() == tokenizer(text, add_special_tokens=False)[

@@ -61,17 +61,19 @@ class FusedAdamW(keras.optimizers.AdamW):
             return super()._clip_gradients(grads)
         norm = global_norm_float32(grads)
         self.gradient_norm.assign(norm)
-        limit = self.global_clipnorm
-        if not limit or limit <= 0:
-            return grads
-        scale = ops.minimum(1.0, limit / (norm + CLIP_NORM_GUARD))
-        # A non-finite norm makes every gradient non-finite, so divergence is caught, never hidden.
-        scale = scale + (norm - norm)
-        if self._fuses_on_torch():
-            # The fused kernel divides each gradient as it reads it: no separate pass over them.
-            self._gradient_divisor = 1.0 / scale
+        scale = self._clip_scale(norm)
+        if scale is None or self._fuses_on_torch():  # the fused kernel divides each gradient by 1 / scale
             return grads
         return [g if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+
+    def _clip_scale(self, norm):
+        """The factor global-norm clipping multiplies every gradient by, for the norm `norm`; None without clipping."""
+        limit = self.global_clipnorm
+        if self.clipnorm or self.clipvalue or not limit or limit <= 0:
+            return None
+        scale = ops.minimum(1.0, limit / (norm + CLIP_NORM_GUARD))
+        # A non-finite norm makes every gradient non-finite, so divergence is caught, never hidden.
+        return scale + (norm - norm)
 
     def _apply_weight_decay(self, variables):
         """Keras' decoupled decay, except on the fused torch path, whose kernel decays as it updates."""
@@ -109,7 +111,6 @@ class FusedAdamW(keras.optimizers.AdamW):
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         if not self._fuses_on_torch():
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        divisor, self._gradient_divisor = getattr(self, "_gradient_divisor", None), None
         if not trainable_variables:
             return
         import torch
@@ -126,7 +127,8 @@ class FusedAdamW(keras.optimizers.AdamW):
         # optimizer steps, not accumulation calls (with accumulation, `iterations` is a tensor, not a variable)
         step = torch.as_tensor(ops.convert_to_tensor(self.iterations)).to(torch.float32) + 1
         rate = torch.as_tensor(ops.convert_to_tensor(learning_rate), dtype=torch.float32)
-        divisor = None if divisor is None else torch.as_tensor(divisor, dtype=torch.float32)
+        scale = self._clip_scale(self.gradient_norm.value)  # this step's norm, recorded by _clip_gradients
+        divisor = None if scale is None else torch.as_tensor(1.0 / scale, dtype=torch.float32)
         with torch.no_grad():
             for (dtype, device, decays), indices in groups.items():
                 variables = [trainable_variables[i] for i in indices]
